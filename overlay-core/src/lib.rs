@@ -1,0 +1,11 @@
+//! An overlay (union) filesystem engine for small kernels.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod vfs;
+
+pub use error::{Errno, Result};
