@@ -1,0 +1,41 @@
+//! `boot image`: writes disk images.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Result;
+use boot::Firmware;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Write the BIOS image (both are written when neither --bios nor --uefi is given).
+    #[arg(long)]
+    bios: bool,
+    /// Write the UEFI image.
+    #[arg(long)]
+    uefi: bool,
+    /// File the bootloader loads into memory next to the kernel.
+    #[arg(long, value_name = "FILE")]
+    ramdisk: Option<PathBuf>,
+    /// Output directory [default: <cargo target dir>/images].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Kernel binary [default: the kernel this tool was built with].
+    #[arg(long, value_name = "FILE")]
+    kernel: Option<PathBuf>,
+}
+
+pub fn run(args: &ImageArgs) -> Result<ExitCode> {
+    let firmwares: &[Firmware] = match (args.bios, args.uefi) {
+        (true, false) => &[Firmware::Bios],
+        (false, true) => &[Firmware::Uefi],
+        _ => &[Firmware::Bios, Firmware::Uefi],
+    };
+    let out = args.out.clone().unwrap_or_else(boot::default_image_dir);
+    let kernel = args.kernel.clone().unwrap_or_else(|| boot::KERNEL.into());
+    for &firmware in firmwares {
+        let image = boot::build_image(firmware, &kernel, args.ramdisk.as_deref(), &out)?;
+        println!("{}", image.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,38 @@
+//! `boot`: builds the kernel's disk images and runs them under QEMU. One subcommand per module
+//! in `cmd/`.
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build and boot the overlay kernel.
+#[derive(Debug, Parser)]
+#[command(name = "boot", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write BIOS and/or UEFI disk images of the kernel.
+    Image(cmd::image::ImageArgs),
+    /// Build an image and boot it under QEMU; the exit status is the kernel's verdict.
+    Qemu(cmd::qemu::QemuArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Image(args) => cmd::image::run(&args),
+        Command::Qemu(args) => cmd::qemu::run(&args),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("boot: error: {error:#}");
+        ExitCode::from(cmd::STATUS_ERROR)
+    })
+}

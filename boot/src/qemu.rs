@@ -1,0 +1,372 @@
+//! Running a kernel image under QEMU: the flags (all in [`qemu_args`]), the UEFI firmware files,
+//! the serial log, the timeout, and the verdict the kernel reports through `isa-debug-exit`.
+
+use std::{
+    ffi::OsString,
+    fs,
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::Firmware;
+
+/// The QEMU binary, found on `PATH`.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// QEMU's exit status when the kernel writes 0x10 (success) to `isa-debug-exit`: (0x10 << 1) | 1.
+pub const SUCCESS_STATUS: i32 = 33;
+/// QEMU's exit status when the kernel writes 0x11 (failure) to `isa-debug-exit`: (0x11 << 1) | 1.
+pub const FAILURE_STATUS: i32 = 35;
+
+/// The fw_cfg file the kernel reads its boot mode from (kernel `mode::MODE_FILE`).
+pub const MODE_FW_CFG_NAME: &str = "opt/overlay-kernel/mode";
+
+/// Guest memory unless told otherwise.
+pub const DEFAULT_MEMORY_MIB: u32 = 256;
+
+/// Where OVMF may live: Debian/Ubuntu's `ovmf` package (4 MiB and 2 MiB builds), then Fedora's
+/// and Arch's `edk2-ovmf`. Code and variable store must come from the same build.
+const OVMF_CANDIDATES: &[(&str, &str)] = &[
+    (
+        "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    ),
+    (
+        "/usr/share/OVMF/OVMF_CODE.fd",
+        "/usr/share/OVMF/OVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+        "/usr/share/edk2/ovmf/OVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/edk2-ovmf/x64/OVMF_CODE.fd",
+        "/usr/share/edk2-ovmf/x64/OVMF_VARS.fd",
+    ),
+];
+
+/// One QEMU run of a kernel image.
+#[derive(Debug, Clone)]
+pub struct QemuRun {
+    pub firmware: Firmware,
+    pub image: PathBuf,
+    /// Use KVM instead of TCG. Off by default: nested KVM is slower and crashes OVMF here.
+    pub kvm: bool,
+    /// Kill QEMU and report a hang after this long.
+    pub timeout: Duration,
+    /// The kernel's boot mode (`test`, `panic-test`, `hang-test`); `None` leaves the default.
+    pub mode: Option<String>,
+    pub memory_mib: u32,
+    /// Copy the serial output to standard output as it arrives.
+    pub echo: bool,
+}
+
+impl QemuRun {
+    /// A TCG run of `image` with the default memory, no mode, no echo, and `timeout`.
+    pub fn new(firmware: Firmware, image: PathBuf, timeout: Duration) -> Self {
+        QemuRun {
+            firmware,
+            image,
+            kvm: false,
+            timeout,
+            mode: None,
+            memory_mib: DEFAULT_MEMORY_MIB,
+            echo: false,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The kernel exited with the success code (QEMU status 33).
+    Passed,
+    /// The kernel exited with the failure code (QEMU status 35): a failed test or a panic.
+    Failed,
+    /// The kernel did not exit within the timeout and was killed.
+    Hung { after: Duration },
+    /// QEMU itself ended some other way (bad arguments, missing firmware, a triple fault with
+    /// `-no-reboot`): its exit status, if any.
+    QemuError { status: Option<i32> },
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub verdict: Verdict,
+    /// The kernel's serial output.
+    pub serial: String,
+    /// QEMU's own messages.
+    pub qemu_stderr: String,
+    /// From starting QEMU to its exit (or to the kill): the boot-to-verdict time.
+    pub elapsed: Duration,
+}
+
+/// The UEFI firmware files.
+#[derive(Debug, Clone)]
+pub struct Ovmf {
+    pub code: PathBuf,
+    /// The pristine variable store; each run writes to its own copy.
+    pub vars: PathBuf,
+}
+
+/// Finds OVMF: `OVMF_CODE` and `OVMF_VARS` from the environment if both are set, else the first
+/// complete pair among the usual install locations.
+pub fn find_ovmf() -> Result<Ovmf> {
+    if let (Some(code), Some(vars)) = (std::env::var_os("OVMF_CODE"), std::env::var_os("OVMF_VARS"))
+    {
+        return Ok(Ovmf {
+            code: code.into(),
+            vars: vars.into(),
+        });
+    }
+    OVMF_CANDIDATES
+        .iter()
+        .map(|(code, vars)| (Path::new(code), Path::new(vars)))
+        .find(|(code, vars)| code.is_file() && vars.is_file())
+        .map(|(code, vars)| Ovmf {
+            code: code.to_path_buf(),
+            vars: vars.to_path_buf(),
+        })
+        .context("OVMF not found (looked in /usr/share/OVMF and edk2 paths; `make deps` installs Debian's `ovmf`, or set OVMF_CODE and OVMF_VARS)")
+}
+
+/// A path inside a `-drive` option, where a comma must be doubled.
+fn drive_path(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// The QEMU command line for `run`. For UEFI, `uefi` holds OVMF's code and the run's own
+/// writable copy of the variable store.
+pub fn qemu_args(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<OsString> {
+    let mut args: Vec<String> = vec![
+        "-accel".into(),
+        if run.kvm { "kvm" } else { "tcg" }.into(),
+        "-m".into(),
+        format!("{}M", run.memory_mib),
+        // The kernel's verdict: writing code C to port 0xf4 exits QEMU with (C << 1) | 1.
+        "-device".into(),
+        "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+        // Headless: the serial port is the console, on standard output.
+        "-serial".into(),
+        "stdio".into(),
+        "-display".into(),
+        "none".into(),
+        "-monitor".into(),
+        "none".into(),
+        "-nic".into(),
+        "none".into(),
+        // A triple fault ends the run instead of rebooting into the same failure forever.
+        "-no-reboot".into(),
+    ];
+    if let Some((code, vars)) = uefi {
+        args.push("-drive".into());
+        args.push(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            drive_path(code)
+        ));
+        args.push("-drive".into());
+        args.push(format!("if=pflash,format=raw,file={}", drive_path(vars)));
+    }
+    args.push("-drive".into());
+    args.push(format!("format=raw,file={}", drive_path(&run.image)));
+    if let Some(mode) = &run.mode {
+        args.push("-fw_cfg".into());
+        args.push(format!(
+            "name={MODE_FW_CFG_NAME},string={}",
+            mode.replace(',', ",,")
+        ));
+    }
+    args.into_iter().map(OsString::from).collect()
+}
+
+/// Reads `from` to its end, copying each chunk to `echo` as it arrives.
+fn collect(mut from: impl Read, mut echo: Option<Box<dyn Write + Send>>) -> Vec<u8> {
+    let mut collected = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match from.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                collected.extend_from_slice(&chunk[..n]);
+                if let Some(out) = echo.as_mut() {
+                    // Echo is a courtesy; a closed terminal must not stop the run.
+                    let _ = out.write_all(&chunk[..n]).and_then(|()| out.flush());
+                }
+            }
+        }
+    }
+    collected
+}
+
+/// Boots `run.image` under QEMU, waits for the kernel's verdict or the timeout, and returns it
+/// with the serial log.
+pub fn run(run: &QemuRun) -> Result<RunOutcome> {
+    let vars_copy;
+    let ovmf;
+    let uefi = match run.firmware {
+        Firmware::Bios => None,
+        Firmware::Uefi => {
+            ovmf = find_ovmf()?;
+            // OVMF writes its variable store, so every run gets a fresh copy next to its image.
+            vars_copy = run.image.with_extension("ovmf-vars.fd");
+            fs::copy(&ovmf.vars, &vars_copy).with_context(|| {
+                format!(
+                    "cannot copy {} to {}",
+                    ovmf.vars.display(),
+                    vars_copy.display()
+                )
+            })?;
+            Some((ovmf.code.as_path(), vars_copy.as_path()))
+        }
+    };
+    let started = Instant::now();
+    let mut child = Command::new(QEMU)
+        .args(qemu_args(run, uefi))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound => {
+                anyhow::anyhow!(
+                    "{QEMU} not found: run `make deps` (Debian package qemu-system-x86)"
+                )
+            }
+            _ => anyhow::Error::new(error).context(format!("cannot start {QEMU}")),
+        })?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("QEMU's stdout was not captured")?;
+    let stderr = child
+        .stderr
+        .take()
+        .context("QEMU's stderr was not captured")?;
+    let echo = run.echo;
+    let serial_reader =
+        thread::spawn(move || collect(stdout, echo.then(|| Box::new(io::stdout()) as _)));
+    let stderr_reader =
+        thread::spawn(move || collect(stderr, echo.then(|| Box::new(io::stderr()) as _)));
+
+    let status = loop {
+        if let Some(status) = child.try_wait().context("cannot wait for QEMU")? {
+            break Some(status);
+        }
+        if started.elapsed() >= run.timeout {
+            // Already exited between the two checks is fine: kill then reports an error we ignore.
+            let _ = child.kill();
+            child.wait().context("cannot reap the killed QEMU")?;
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let serial = serial_reader.join().unwrap_or_default();
+    let qemu_stderr = stderr_reader.join().unwrap_or_default();
+    let verdict = match status.map(|s| s.code()) {
+        None => Verdict::Hung { after: run.timeout },
+        Some(Some(SUCCESS_STATUS)) => Verdict::Passed,
+        Some(Some(FAILURE_STATUS)) => Verdict::Failed,
+        Some(code) => Verdict::QemuError { status: code },
+    };
+    Ok(RunOutcome {
+        verdict,
+        serial: String::from_utf8_lossy(&serial).into_owned(),
+        qemu_stderr: String::from_utf8_lossy(&qemu_stderr).into_owned(),
+        elapsed,
+    })
+}
+
+/// Fails early with a clear message when QEMU is not installed.
+pub fn check_qemu_installed() -> Result<()> {
+    match Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+    {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!("`{QEMU} --version` failed ({status})"),
+        Err(_) => bail!("{QEMU} not found: run `make deps` (Debian package qemu-system-x86)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<String> {
+        qemu_args(run, uefi)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
+        args.windows(2).any(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn bios_run_is_headless_tcg_with_debug_exit() {
+        let run = QemuRun::new(Firmware::Bios, "/tmp/k.img".into(), Duration::from_secs(5));
+        let args = args_of(&run, None);
+        assert!(has_pair(&args, "-accel", "tcg"));
+        assert!(has_pair(
+            &args,
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04"
+        ));
+        assert!(has_pair(&args, "-serial", "stdio"));
+        assert!(has_pair(&args, "-display", "none"));
+        assert!(args.contains(&"-no-reboot".to_string()));
+        assert!(has_pair(&args, "-drive", "format=raw,file=/tmp/k.img"));
+        assert!(!args.iter().any(|a| a.contains("pflash") || a == "-fw_cfg"));
+    }
+
+    #[test]
+    fn uefi_run_adds_read_only_code_and_writable_vars() {
+        let run = QemuRun::new(Firmware::Uefi, "/tmp/k.img".into(), Duration::from_secs(5));
+        let args = args_of(
+            &run,
+            Some((Path::new("/o/CODE.fd"), Path::new("/t/vars,1.fd"))),
+        );
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=pflash,format=raw,readonly=on,file=/o/CODE.fd"
+        ));
+        // Commas in paths are doubled, as QEMU's option syntax requires.
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=pflash,format=raw,file=/t/vars,,1.fd"
+        ));
+    }
+
+    #[test]
+    fn kvm_and_mode_and_memory_reach_the_command_line() {
+        let mut run = QemuRun::new(Firmware::Bios, "/k.img".into(), Duration::from_secs(5));
+        run.kvm = true;
+        run.mode = Some("panic-test".into());
+        run.memory_mib = 512;
+        let args = args_of(&run, None);
+        assert!(has_pair(&args, "-accel", "kvm"));
+        assert!(has_pair(&args, "-m", "512M"));
+        assert!(has_pair(
+            &args,
+            "-fw_cfg",
+            "name=opt/overlay-kernel/mode,string=panic-test"
+        ));
+    }
+
+    #[test]
+    fn exit_statuses_follow_isa_debug_exit_encoding() {
+        assert_eq!(SUCCESS_STATUS, (0x10 << 1) | 1);
+        assert_eq!(FAILURE_STATUS, (0x11 << 1) | 1);
+    }
+}

@@ -1,0 +1,211 @@
+//! The overlay kernel: boots through `bootloader_api`, reports what the bootloader handed over,
+//! unloads the bootloader's leftovers (see `bootfs`), and runs the test suite on the serial
+//! console, leaving QEMU with the verdict (see `exit`).
+
+#![no_std]
+#![no_main]
+#![feature(abi_x86_interrupt)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+// The engine is linked already; its scenario suite joins `tests::ALL` in the runner later.
+use overlay_core as _;
+
+mod bootfs;
+mod elf;
+mod exit;
+mod fw_cfg;
+mod gdt;
+mod handover;
+mod heap;
+mod interrupts;
+mod logger;
+mod mode;
+mod paging;
+mod runner;
+mod serial;
+mod tests;
+mod units;
+
+use bootloader_api::{
+    config::Mapping,
+    entry_point,
+    info::{MemoryRegionKind, MemoryRegions},
+    BootInfo, BootloaderConfig,
+};
+use core::panic::PanicInfo;
+
+use exit::{exit_qemu, ExitCode};
+use handover::{Firmware, Handover};
+use mode::Mode;
+use runner::Test;
+use units::Bytes;
+
+/// The kernel stack. The overlay test suite recurses (path walks, copy-up of directory trees),
+/// so it gets far more than the bootloader's 80 KiB default.
+const KERNEL_STACK_BYTES: u64 = 512 * 1024;
+
+/// What the kernel asks of the bootloader: all physical memory mapped at an offset the
+/// bootloader chooses (the heap and the page-table code reach memory through it), and a big stack.
+pub static BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.kernel_stack_size = KERNEL_STACK_BYTES;
+    config
+};
+
+entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
+
+fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
+    serial::init();
+    logger::init();
+    println!();
+    println!("overlay kernel {} starting", env!("CARGO_PKG_VERSION"));
+    // Our own GDT first: the bootloader's sits in a frame that `bootfs` gives away.
+    gdt::init();
+    interrupts::init();
+
+    let Some(offset) = boot_info.physical_memory_offset.into_option() else {
+        fail("the bootloader did not map physical memory (BOOTLOADER_CONFIG asks it to)");
+    };
+    let (heap_bytes, heap_regions) = claim_usable_memory(&boot_info.memory_regions, offset);
+    let Some(handover) = Handover::take(boot_info) else {
+        fail("cannot copy the boot info");
+    };
+    print_boot_report(handover);
+    println!(
+        "heap: {} in {heap_regions} usable regions",
+        Bytes(heap_bytes)
+    );
+
+    if let Err(why) = bootfs::unload(handover) {
+        fail(&why);
+    }
+    let heap = heap::stats();
+    println!(
+        "heap: {} in {} spans after reclaiming, {} in use",
+        Bytes(heap.claimed_bytes),
+        heap.spans,
+        Bytes(heap.allocated_bytes)
+    );
+
+    let tests: &[Test] = match mode::read() {
+        Ok(Mode::Test) => tests::ALL,
+        Ok(Mode::PanicTest) => tests::PANICKING,
+        Ok(Mode::HangTest) => tests::HANGING,
+        Err(unknown) => fail(&alloc::format!("unknown boot mode {unknown:?}")),
+    };
+    println!("running {} tests", tests.len());
+    let summary = runner::run(tests.iter().map(Test::entry));
+    exit_qemu(if summary.failed == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+/// Gives every `Usable` region to the heap; returns the bytes claimed and the region count.
+fn claim_usable_memory(regions: &MemoryRegions, physical_memory_offset: u64) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut count = 0;
+    for region in regions
+        .iter()
+        .filter(|r| r.kind == MemoryRegionKind::Usable)
+    {
+        // SAFETY: the bootloader reports `Usable` regions as free memory it does not use, the
+        // kernel has not touched any yet, and all physical memory is mapped read-write at
+        // `physical_memory_offset`. Each region is claimed once.
+        let claimed = unsafe { heap::claim(region.start, region.end, physical_memory_offset) };
+        if claimed > 0 {
+            bytes += claimed;
+            count += 1;
+        }
+    }
+    (bytes, count)
+}
+
+fn print_boot_report(handover: &Handover) {
+    let firmware = match handover.firmware {
+        Firmware::Bios => "BIOS",
+        Firmware::Uefi => "UEFI",
+        Firmware::Unknown => "unknown firmware",
+    };
+    let (major, minor, patch) = handover.api_version;
+    println!("boot: handed over by bootloader_api {major}.{minor}.{patch}");
+    let (usable, usable_count) = handover.bytes_of_kind(MemoryRegionKind::Usable);
+    let (bootloader, bootloader_count) = handover.bytes_of_kind(MemoryRegionKind::Bootloader);
+    let (firmware_bytes, firmware_count) = handover
+        .memory_regions
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                MemoryRegionKind::UnknownBios(_) | MemoryRegionKind::UnknownUefi(_)
+            )
+        })
+        .fold((0, 0), |(bytes, count), r| {
+            (bytes + (r.end - r.start), count + 1)
+        });
+    println!(
+        "boot: memory map from {firmware}: {} regions; usable {} in {usable_count}, bootloader {} in {bootloader_count}, firmware-reserved {} in {firmware_count}",
+        handover.memory_regions.len(),
+        Bytes(usable),
+        Bytes(bootloader),
+        Bytes(firmware_bytes)
+    );
+    for region in handover
+        .memory_regions
+        .iter()
+        .filter(|r| r.kind == MemoryRegionKind::Bootloader)
+    {
+        println!(
+            "boot:   bootloader region {:#012x}..{:#012x} ({})",
+            region.start,
+            region.end,
+            Bytes(region.end - region.start)
+        );
+    }
+    println!(
+        "boot: kernel ELF at phys {:#x}, {} bytes ({}); image at virt {:#x}",
+        handover.kernel_elf.start,
+        handover.kernel_elf.end - handover.kernel_elf.start,
+        Bytes(handover.kernel_elf.end - handover.kernel_elf.start),
+        handover.kernel_image_offset
+    );
+    println!(
+        "boot: kernel stack at virt {:#x}, {}",
+        handover.kernel_stack.start,
+        Bytes(handover.kernel_stack.end - handover.kernel_stack.start)
+    );
+    match &handover.ramdisk {
+        Some(ramdisk) => println!(
+            "boot: RAM disk at virt {:#x}, {} bytes, fnv1a64 {:#018x}",
+            ramdisk.virt.start,
+            ramdisk.virt.end - ramdisk.virt.start,
+            ramdisk.fnv1a64
+        ),
+        None => println!("boot: RAM disk: none (the image was built without one)"),
+    }
+    println!(
+        "boot: physical memory mapped at virt {:#x}",
+        handover.physical_memory_offset
+    );
+    match handover.rsdp_addr {
+        Some(rsdp) => println!("boot: ACPI RSDP at phys {rsdp:#x}"),
+        None => println!("boot: ACPI RSDP: not found"),
+    }
+}
+
+/// Reports a fatal boot error and fails the run.
+fn fail(why: &str) -> ! {
+    println!("kernel: fatal: {why}");
+    exit_qemu(ExitCode::Failure)
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    // The location is part of `PanicInfo`'s display: "panicked at FILE:LINE:COL:\nMESSAGE".
+    serial::write_fmt_emergency(format_args!("\nKERNEL PANIC: {info}\n"));
+    exit_qemu(ExitCode::Failure)
+}

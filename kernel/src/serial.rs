@@ -1,0 +1,53 @@
+//! The serial console on COM1: the kernel's only output device. Under QEMU it is wired to the
+//! host's standard output (`-serial stdio`), which is what `boot qemu` and the QEMU tests read.
+
+use core::fmt::{self, Write};
+
+use spin::Mutex;
+use uart_16550::SerialPort;
+
+/// I/O base port of COM1 on the PC platform.
+const COM1: u16 = 0x3f8;
+
+/// `None` until [`init`] has programmed the UART; output before that is dropped.
+static CONSOLE: Mutex<Option<SerialPort>> = Mutex::new(None);
+
+/// Programs COM1 (38400 8N1, FIFOs on) and makes it the console.
+pub fn init() {
+    // SAFETY: 0x3f8 is COM1 on every PC-compatible machine QEMU emulates, and this module is the
+    // only code in the kernel that touches those ports.
+    let mut port = unsafe { SerialPort::new(COM1) };
+    port.init();
+    *CONSOLE.lock() = Some(port);
+}
+
+/// Writes formatted text to the console; used by [`print!`] and [`println!`].
+pub fn write_fmt(args: fmt::Arguments) {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        // A UART write cannot fail: `SerialPort::write_str` always returns `Ok`.
+        let _ = port.write_fmt(args);
+    }
+}
+
+/// Writes to COM1 without taking the console lock, for the panic and fault paths: the lock may be
+/// held by the very code that panicked, and nothing else runs on this single CPU afterwards.
+pub fn write_fmt_emergency(args: fmt::Arguments) {
+    // SAFETY: same ports as `init`; the interrupted writer (if any) never resumes, so the two
+    // writers cannot interleave on the UART. Re-running `init` only resets the line settings.
+    let mut port = unsafe { SerialPort::new(COM1) };
+    port.init();
+    let _ = port.write_fmt(args);
+}
+
+/// Prints to the serial console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::serial::write_fmt(format_args!($($arg)*)) };
+}
+
+/// Prints a line to the serial console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::serial::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
