@@ -96,7 +96,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         Ok(Mode::HangTest) => tests::HANGING,
         Err(unknown) => fail(&alloc::format!("unknown boot mode {unknown:?}")),
     };
-    println!("running {} tests", tests.len());
+    let plural = if tests.len() == 1 { "" } else { "s" };
+    println!("running {} test{plural}", tests.len());
     let summary = runner::run(tests.iter().map(Test::entry));
     exit_qemu(if summary.failed == 0 {
         ExitCode::Success

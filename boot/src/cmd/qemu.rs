@@ -55,6 +55,10 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
     run.echo = true;
     let outcome = boot::run(&run)?;
     let seconds = outcome.elapsed.as_secs_f64();
+    if !outcome.serial.is_empty() && !outcome.serial.ends_with('\n') {
+        // Start the verdict on its own line, after a test line cut short by a panic or a hang.
+        println!();
+    }
     Ok(match outcome.verdict {
         Verdict::Passed => {
             eprintln!("boot: kernel passed (QEMU status 33) after {seconds:.1} s");
