@@ -1,0 +1,52 @@
+# Build, boot and test the overlay kernel. Every target that needs tools installs them first
+# (`deps`), so a fresh Debian machine with rustup needs nothing else.
+#
+#   make qemu        boot the kernel under QEMU (BIOS) and run its test suite; status = verdict
+#   make qemu-uefi   the same through UEFI (OVMF)
+#   make test        formatting, lints, host tests and the QEMU tests
+#   make clean       remove build output
+#
+# Extra `boot qemu` arguments go in BOOT_ARGS, e.g. `make qemu BOOT_ARGS="--ramdisk FILE"`.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+TOOLCHAIN := nightly
+KERNEL_TARGET := x86_64-unknown-none
+QEMU := qemu-system-x86_64
+BOOT_ARGS ?=
+# apt-get needs root; use sudo when not already root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps qemu qemu-uefi test lint clean
+
+deps:
+	rustup component add rust-src llvm-tools-preview rustfmt clippy --toolchain $(TOOLCHAIN)
+	rustup target add $(KERNEL_TARGET) --toolchain $(TOOLCHAIN)
+	@if command -v $(QEMU) >/dev/null && \
+	    { [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || [ -f /usr/share/OVMF/OVMF_CODE.fd ]; }; then \
+	    echo "deps: $(QEMU) and OVMF are installed"; \
+	else \
+	    echo "deps: installing qemu-system-x86 and ovmf"; \
+	    $(SUDO) apt-get update && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y qemu-system-x86 ovmf; \
+	fi
+
+qemu: deps
+	$(CARGO) run -p boot -- qemu $(BOOT_ARGS)
+
+qemu-uefi: deps
+	$(CARGO) run -p boot -- qemu --uefi $(BOOT_ARGS)
+
+# rustfmt is checked on the crates this Makefile's owners format; add a crate once it is clean.
+FMT_CRATES := -p kernel -p boot -p qemu-tests
+
+lint: deps
+	$(CARGO) fmt $(FMT_CRATES) --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
+
+test: lint
+	$(CARGO) test --workspace
+
+clean:
+	$(CARGO) clean
