@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod error;
+pub mod overlay;
 pub mod time;
 pub mod vfs;
 
