@@ -6,6 +6,8 @@
 extern crate alloc;
 
 pub mod error;
+pub mod path;
+pub mod posix;
 pub mod time;
 pub mod vfs;
 
