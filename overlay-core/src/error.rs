@@ -100,10 +100,7 @@ impl Errno {
 
     /// The error with Linux number `code`, if this crate knows it.
     pub fn from_code(code: i32) -> Option<Errno> {
-        Errno::ALL
-            .iter()
-            .copied()
-            .find(|errno| errno.code() == code)
+        Errno::ALL.iter().copied().find(|errno| errno.code() == code)
     }
 
     /// The error named `name` (`"ENOENT"`), if this crate knows it. `EOPNOTSUPP` and `ENOATTR`
@@ -112,10 +109,7 @@ impl Errno {
         match name {
             "EOPNOTSUPP" => Some(Errno::ENOTSUP),
             "ENOATTR" => Some(Errno::ENODATA),
-            _ => Errno::ALL
-                .iter()
-                .copied()
-                .find(|errno| errno.name() == name),
+            _ => Errno::ALL.iter().copied().find(|errno| errno.name() == name),
         }
     }
 }
