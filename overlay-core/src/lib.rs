@@ -7,6 +7,8 @@ extern crate alloc;
 
 pub mod error;
 pub mod overlay;
+pub mod path;
+pub mod posix;
 pub mod time;
 pub mod vfs;
 
