@@ -9,6 +9,7 @@ pub mod error;
 pub mod overlay;
 pub mod path;
 pub mod posix;
+pub mod scenarios;
 pub mod time;
 pub mod vfs;
 

@@ -21,14 +21,21 @@ fn tmpfs_layer(spec: &[&str]) -> Arc<TmpFs> {
         };
         match op {
             "d" => {
-                parent.create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
+                parent
+                    .create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0))
+                    .unwrap();
             }
             "o" => {
-                let dir = parent.create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
-                dir.set_xattr(whiteout::OPAQUE_XATTR, b"y", XattrFlags::empty()).unwrap();
+                let dir = parent
+                    .create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0))
+                    .unwrap();
+                dir.set_xattr(whiteout::OPAQUE_XATTR, b"y", XattrFlags::empty())
+                    .unwrap();
             }
             "f" => {
-                let file = parent.create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+                let file = parent
+                    .create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0))
+                    .unwrap();
                 file.write_at(0, rest.as_bytes()).unwrap();
             }
             "l" => {
@@ -104,11 +111,19 @@ fn union(lowers: &[&[&str]]) -> Union {
 
 fn union_with_upper(lowers: &[&[&str]], upper: Arc<TmpFs>) -> Union {
     let lower_fs: Vec<Arc<TmpFs>> = lowers.iter().map(|spec| tmpfs_layer(spec)).collect();
-    let layers = lower_fs.iter().map(|fs| Layer::new(fs.clone() as Arc<dyn FileSystem>)).collect();
+    let layers = lower_fs
+        .iter()
+        .map(|fs| Layer::new(fs.clone() as Arc<dyn FileSystem>))
+        .collect();
     let upper_layer = UpperLayer::new(upper.clone()).unwrap();
     let fs = OverlayFs::new(layers, Some(upper_layer), OverlayOptions::default()).unwrap();
     let root = fs.root();
-    Union { fs, root, upper, lowers: lower_fs }
+    Union {
+        fs,
+        root,
+        upper,
+        lowers: lower_fs,
+    }
 }
 
 const BASE: &[&str] = &[
@@ -125,7 +140,10 @@ fn lookup_merges_layers_top_first() {
     let u = union(&[&["d etc", "f etc/os-release top", "f etc/new n"], BASE]);
     assert_eq!(read(&u.root, "etc/os-release").unwrap(), "top");
     assert_eq!(read(&u.root, "etc/config").unwrap(), ":xxx:yyy:zzz");
-    assert_eq!(names(&walk(&u.root, "etc").unwrap()), ["config", "new", "os-release"]);
+    assert_eq!(
+        names(&walk(&u.root, "etc").unwrap()),
+        ["config", "new", "os-release"]
+    );
     assert_eq!(names(&u.root), ["bin", "etc"]);
     assert_eq!(walk(&u.root, "missing").err(), Some(Errno::ENOENT));
 }
@@ -152,12 +170,22 @@ fn write_copies_up_and_leaves_lower_alone() {
     let u = union(&[BASE]);
     let file = walk(&u.root, "etc/config").unwrap();
     let ino = file.metadata().unwrap().ino;
-    assert!(walk(&u.upper_root(), "etc").is_err(), "reading copies nothing");
+    assert!(
+        walk(&u.upper_root(), "etc").is_err(),
+        "reading copies nothing"
+    );
     file.write_at(0, b"q").unwrap();
     assert_eq!(read(&u.root, "etc/config").unwrap(), "qxxx:yyy:zzz");
     assert_eq!(read(&u.upper_root(), "etc/config").unwrap(), "qxxx:yyy:zzz");
-    assert_eq!(read(&u.lowers[0].root(), "etc/config").unwrap(), ":xxx:yyy:zzz");
-    assert_eq!(file.metadata().unwrap().ino, ino, "inode number survives copy-up");
+    assert_eq!(
+        read(&u.lowers[0].root(), "etc/config").unwrap(),
+        ":xxx:yyy:zzz"
+    );
+    assert_eq!(
+        file.metadata().unwrap().ino,
+        ino,
+        "inode number survives copy-up"
+    );
     assert_eq!(meta(&u.root, "etc/config").ino, ino);
 }
 
@@ -165,9 +193,15 @@ fn write_copies_up_and_leaves_lower_alone() {
 fn copy_up_keeps_metadata_and_xattrs() {
     let lower = tmpfs_layer(BASE);
     let file = walk(&lower.root(), "etc/config").unwrap();
-    file.set_attr(&SetAttr { mode: Some(0o4751), uid: Some(7), gid: Some(8), ..SetAttr::default() })
+    file.set_attr(&SetAttr {
+        mode: Some(0o4751),
+        uid: Some(7),
+        gid: Some(8),
+        ..SetAttr::default()
+    })
+    .unwrap();
+    file.set_xattr("user.color", b"blue", XattrFlags::empty())
         .unwrap();
-    file.set_xattr("user.color", b"blue", XattrFlags::empty()).unwrap();
     let before = file.metadata().unwrap();
     let upper = TmpFs::new(TmpFsOptions::default());
     let fs = OverlayFs::new(
@@ -179,7 +213,14 @@ fn copy_up_keeps_metadata_and_xattrs() {
     let root = fs.root();
     let node = walk(&root, "etc/config").unwrap();
     node.open(OpenFlags::WRITE).unwrap();
-    let after = fs.upper().unwrap().upper_dir().lookup("etc").unwrap().lookup("config").unwrap();
+    let after = fs
+        .upper()
+        .unwrap()
+        .upper_dir()
+        .lookup("etc")
+        .unwrap()
+        .lookup("config")
+        .unwrap();
     let after = after.metadata().unwrap();
     assert_eq!((after.mode, after.uid, after.gid), (0o4751, 7, 8));
     assert_eq!(after.mtime, before.mtime);
@@ -215,8 +256,14 @@ fn unlink_lower_file_leaves_whiteout() {
     etc.unlink("config").unwrap();
     assert_eq!(etc.lookup("config").err(), Some(Errno::ENOENT));
     assert_eq!(etc.unlink("config"), Err(Errno::ENOENT));
-    let whiteout = walk(&u.upper_root(), "etc/config").unwrap().metadata().unwrap();
-    assert_eq!((whiteout.kind, whiteout.rdev), (FileType::CharDevice, DeviceId::default()));
+    let whiteout = walk(&u.upper_root(), "etc/config")
+        .unwrap()
+        .metadata()
+        .unwrap();
+    assert_eq!(
+        (whiteout.kind, whiteout.rdev),
+        (FileType::CharDevice, DeviceId::default())
+    );
     assert_eq!(names(&etc), ["os-release"]);
 }
 
@@ -224,9 +271,13 @@ fn unlink_lower_file_leaves_whiteout() {
 fn unlink_upper_only_file_leaves_nothing() {
     let u = union(&[BASE]);
     let etc = walk(&u.root, "etc").unwrap();
-    etc.create("fresh", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+    etc.create("fresh", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+        .unwrap();
     etc.unlink("fresh").unwrap();
-    assert_eq!(walk(&u.upper_root(), "etc/fresh").err(), Some(Errno::ENOENT));
+    assert_eq!(
+        walk(&u.upper_root(), "etc/fresh").err(),
+        Some(Errno::ENOENT)
+    );
 }
 
 #[test]
@@ -238,16 +289,27 @@ fn rmdir_of_populated_merged_dir_is_enotempty_until_emptied() {
     bin.unlink("link").unwrap();
     u.root.rmdir("bin").unwrap();
     assert_eq!(walk(&u.root, "bin").err(), Some(Errno::ENOENT));
-    u.root.create("bin", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
-    assert!(names(&walk(&u.root, "bin").unwrap()).is_empty(), "new directory is opaque");
-    walk(&u.root, "bin").unwrap().create("x", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+    u.root
+        .create("bin", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
+    assert!(
+        names(&walk(&u.root, "bin").unwrap()).is_empty(),
+        "new directory is opaque"
+    );
+    walk(&u.root, "bin")
+        .unwrap()
+        .create("x", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+        .unwrap();
     assert_eq!(names(&walk(&u.root, "bin").unwrap()), ["x"]);
 }
 
 #[test]
 fn mknod_whiteout_device_is_eperm() {
     let u = union(&[BASE]);
-    assert_eq!(u.root.create("wh", &whiteout::whiteout_device()).err(), Some(Errno::EPERM));
+    assert_eq!(
+        u.root.create("wh", &whiteout::whiteout_device()).err(),
+        Some(Errno::EPERM)
+    );
 }
 
 #[test]
@@ -255,11 +317,13 @@ fn rename_lower_file_and_back() {
     let u = union(&[BASE]);
     let etc = walk(&u.root, "etc").unwrap();
     let ino = meta(&u.root, "etc/config").ino;
-    etc.rename("config", &*etc, "moved", RenameFlags::empty()).unwrap();
+    etc.rename("config", &*etc, "moved", RenameFlags::empty())
+        .unwrap();
     assert_eq!(etc.lookup("config").err(), Some(Errno::ENOENT));
     assert_eq!(read(&u.root, "etc/moved").unwrap(), ":xxx:yyy:zzz");
     assert_eq!(meta(&u.root, "etc/moved").ino, ino);
-    etc.rename("moved", &*etc, "config", RenameFlags::empty()).unwrap();
+    etc.rename("moved", &*etc, "config", RenameFlags::empty())
+        .unwrap();
     assert_eq!(read(&u.root, "etc/config").unwrap(), ":xxx:yyy:zzz");
     assert_eq!(etc.lookup("moved").err(), Some(Errno::ENOENT));
     assert_eq!(meta(&u.root, "etc/config").ino, ino);
@@ -269,16 +333,26 @@ fn rename_lower_file_and_back() {
 #[test]
 fn rename_lower_dir_is_exdev_and_changes_nothing() {
     let u = union(&[BASE]);
-    assert_eq!(u.root.rename("etc", &*u.root, "etc2", RenameFlags::empty()), Err(Errno::EXDEV));
+    assert_eq!(
+        u.root.rename("etc", &*u.root, "etc2", RenameFlags::empty()),
+        Err(Errno::EXDEV)
+    );
     assert_eq!(names(&u.root), ["bin", "etc"]);
 }
 
 #[test]
 fn rename_new_dir_over_empty_lower_dir() {
     let u = union(&[&["d empty", "d full", "f full/x 1"]]);
-    u.root.create("new", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
-    assert_eq!(u.root.rename("new", &*u.root, "full", RenameFlags::empty()), Err(Errno::ENOTEMPTY));
-    u.root.rename("new", &*u.root, "empty", RenameFlags::empty()).unwrap();
+    u.root
+        .create("new", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
+    assert_eq!(
+        u.root.rename("new", &*u.root, "full", RenameFlags::empty()),
+        Err(Errno::ENOTEMPTY)
+    );
+    u.root
+        .rename("new", &*u.root, "empty", RenameFlags::empty())
+        .unwrap();
     assert_eq!(names(&u.root), ["empty", "full"]);
 }
 
@@ -286,19 +360,41 @@ fn rename_new_dir_over_empty_lower_dir() {
 fn rename_checks() {
     let u = union(&[BASE]);
     let root = &u.root;
-    root.create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
+    root.create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
     let d = walk(root, "d").unwrap();
-    d.create("sub", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
+    d.create("sub", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
     let sub = walk(root, "d/sub").unwrap();
-    assert_eq!(root.rename("d", &*sub, "x", RenameFlags::empty()), Err(Errno::EINVAL));
-    assert_eq!(root.rename("d", &*root, "bin", RenameFlags::empty()), Err(Errno::ENOTEMPTY));
+    assert_eq!(
+        root.rename("d", &*sub, "x", RenameFlags::empty()),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        root.rename("d", &**root, "bin", RenameFlags::empty()),
+        Err(Errno::ENOTEMPTY)
+    );
     let etc = walk(root, "etc").unwrap();
-    assert_eq!(root.rename("d", &*etc, "config", RenameFlags::empty()), Err(Errno::ENOTDIR));
-    assert_eq!(etc.rename("config", &*root, "d", RenameFlags::empty()), Err(Errno::EISDIR));
-    assert_eq!(etc.rename("config", &*etc, "os-release", RenameFlags::NOREPLACE), Err(Errno::EEXIST));
-    assert_eq!(etc.rename("config", &*etc, "x", RenameFlags::WHITEOUT), Err(Errno::EINVAL));
-    etc.rename("config", &*etc, "config", RenameFlags::empty()).unwrap();
-    etc.rename("config", &*etc, "os-release", RenameFlags::EXCHANGE).unwrap();
+    assert_eq!(
+        root.rename("d", &*etc, "config", RenameFlags::empty()),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(
+        etc.rename("config", &**root, "d", RenameFlags::empty()),
+        Err(Errno::EISDIR)
+    );
+    assert_eq!(
+        etc.rename("config", &*etc, "os-release", RenameFlags::NOREPLACE),
+        Err(Errno::EEXIST)
+    );
+    assert_eq!(
+        etc.rename("config", &*etc, "x", RenameFlags::WHITEOUT),
+        Err(Errno::EINVAL)
+    );
+    etc.rename("config", &*etc, "config", RenameFlags::empty())
+        .unwrap();
+    etc.rename("config", &*etc, "os-release", RenameFlags::EXCHANGE)
+        .unwrap();
     assert_eq!(read(root, "etc/os-release").unwrap(), ":xxx:yyy:zzz");
     assert_eq!(read(root, "etc/config").unwrap(), "base");
 }
@@ -323,7 +419,11 @@ fn lower_hard_link_group_stays_together_on_copy_up() {
     let u = union(&[&["f a shared", "h b a"]]);
     assert_eq!(meta(&u.root, "a").nlink, 2);
     walk(&u.root, "a").unwrap().write_at(0, b"SHARED").unwrap();
-    assert_eq!(read(&u.root, "b").unwrap(), "SHARED", "the other name sees the copy");
+    assert_eq!(
+        read(&u.root, "b").unwrap(),
+        "SHARED",
+        "the other name sees the copy"
+    );
     assert_eq!(meta(&u.root, "a").ino, meta(&u.root, "b").ino);
     assert_eq!(meta(&u.root, "b").nlink, 2);
     u.root.unlink("b").unwrap();
@@ -337,17 +437,31 @@ fn no_upper_means_erofs() {
     let root = fs.root();
     let new = NewNode::new(FileType::Regular, 0o644, 0, 0);
     assert_eq!(root.create("x", &new).err(), Some(Errno::EROFS));
-    assert_eq!(walk(&root, "etc/config").unwrap().write_at(0, b"x"), Err(Errno::EROFS));
-    assert_eq!(walk(&root, "etc").unwrap().unlink("config"), Err(Errno::EROFS));
+    assert_eq!(
+        walk(&root, "etc/config").unwrap().write_at(0, b"x"),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        walk(&root, "etc").unwrap().unlink("config"),
+        Err(Errno::EROFS)
+    );
     assert!(fs.features().contains(FsFeatures::READ_ONLY));
 }
 
 #[test]
 fn layer_limits() {
-    assert_eq!(OverlayFs::new(Vec::new(), None, OverlayOptions::default()).err(), Some(Errno::EINVAL));
+    assert_eq!(
+        OverlayFs::new(Vec::new(), None, OverlayOptions::default()).err(),
+        Some(Errno::EINVAL)
+    );
     let lower = tmpfs_layer(&[]);
-    let many = (0..=MAX_LOWERS).map(|_| Layer::new(lower.clone())).collect();
-    assert_eq!(OverlayFs::new(many, None, OverlayOptions::default()).err(), Some(Errno::EINVAL));
+    let many = (0..=MAX_LOWERS)
+        .map(|_| Layer::new(lower.clone()))
+        .collect();
+    assert_eq!(
+        OverlayFs::new(many, None, OverlayOptions::default()).err(),
+        Some(Errno::EINVAL)
+    );
     let max = (0..MAX_LOWERS).map(|_| Layer::new(lower.clone())).collect();
     assert!(OverlayFs::new(max, None, OverlayOptions::default()).is_ok());
 }
@@ -358,18 +472,28 @@ fn private_xattrs_are_escaped_and_markers_hidden() {
     let dir = walk(&u.root, "dir").unwrap();
     assert_eq!(dir.get_xattr(whiteout::OPAQUE_XATTR), Err(Errno::ENODATA));
     assert!(dir.list_xattr().unwrap().is_empty());
-    assert_eq!(dir.remove_xattr(whiteout::OPAQUE_XATTR), Err(Errno::ENODATA));
+    assert_eq!(
+        dir.remove_xattr(whiteout::OPAQUE_XATTR),
+        Err(Errno::ENODATA)
+    );
     let etc_like = walk(&u.root, "dir/x").unwrap();
-    etc_like.set_xattr(whiteout::OPAQUE_XATTR, b"y", XattrFlags::empty()).unwrap();
+    etc_like
+        .set_xattr(whiteout::OPAQUE_XATTR, b"y", XattrFlags::empty())
+        .unwrap();
     assert_eq!(etc_like.get_xattr(whiteout::OPAQUE_XATTR).unwrap(), b"y");
     assert_eq!(etc_like.list_xattr().unwrap(), [whiteout::OPAQUE_XATTR]);
     let stored = walk(&u.upper_root(), "dir/x").unwrap();
-    assert_eq!(stored.get_xattr("trusted.overlay.overlay.opaque").unwrap(), b"y");
+    assert_eq!(
+        stored.get_xattr("trusted.overlay.overlay.opaque").unwrap(),
+        b"y"
+    );
     // Setting the marker on a merged directory through the union hides nothing.
     let u = union(&[&["d dir", "f dir/a 1"], &["d dir", "f dir/b 2"]]);
     let dir = walk(&u.root, "dir").unwrap();
-    dir.set_xattr(whiteout::OPAQUE_XATTR, b"y", XattrFlags::empty()).unwrap();
-    dir.create("c", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+    dir.set_xattr(whiteout::OPAQUE_XATTR, b"y", XattrFlags::empty())
+        .unwrap();
+    dir.create("c", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+        .unwrap();
     assert_eq!(names(&walk(&u.root, "dir").unwrap()), ["a", "b", "c"]);
 }
 
@@ -377,13 +501,19 @@ fn private_xattrs_are_escaped_and_markers_hidden() {
 fn enospc_during_copy_up_leaves_nothing() {
     let big = "x".repeat(64 * 1024);
     let spec = ["d etc", &format!("f etc/big {big}")];
-    let upper = TmpFs::new(TmpFsOptions { capacity_bytes: Some(16 * 1024), ..TmpFsOptions::default() });
+    let upper = TmpFs::new(TmpFsOptions {
+        capacity_bytes: Some(16 * 1024),
+        ..TmpFsOptions::default()
+    });
     let u = union_with_upper(&[&spec], upper);
     let file = walk(&u.root, "etc/big").unwrap();
     assert_eq!(file.write_at(0, b"y"), Err(Errno::ENOSPC));
     assert_eq!(read(&u.root, "etc/big").unwrap(), big);
     assert_eq!(walk(&u.upper_root(), "etc/big").err(), Some(Errno::ENOENT));
-    assert!(names(&u.fs.upper().unwrap().work_dir).is_empty(), "work dir is clean");
+    assert!(
+        names(&u.fs.upper().unwrap().work_dir).is_empty(),
+        "work dir is clean"
+    );
     assert_eq!(read(&u.lowers[0].root(), "etc/big").unwrap(), big);
 }
 
@@ -412,11 +542,16 @@ fn readdir_cookies_survive_concurrent_changes() {
             // Between reads: remove one already listed and one not yet listed, add one.
             u.root.unlink("f00").unwrap();
             u.root.unlink("f19").unwrap();
-            u.root.create("new", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+            u.root
+                .create("new", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+                .unwrap();
             first = false;
         }
     }
-    let expected: Vec<String> = (0..19).map(|i| format!("f{i:02}")).chain(["new".into()]).collect();
+    let expected: Vec<String> = (0..19)
+        .map(|i| format!("f{i:02}"))
+        .chain(["new".into()])
+        .collect();
     assert_eq!(seen, expected);
     assert_eq!(names(&u.root).len(), 19);
 }
@@ -434,17 +569,31 @@ fn readdir_inode_numbers_match_stat() {
         })
         .unwrap();
         for (name, ino) in entries {
-            assert_eq!(node.lookup(&name).unwrap().metadata().unwrap().ino, ino, "{dir}/{name}");
+            assert_eq!(
+                node.lookup(&name).unwrap().metadata().unwrap().ino,
+                ino,
+                "{dir}/{name}"
+            );
         }
     }
 }
 
 #[test]
 fn oci_encoded_lower_whiteouts() {
-    let lower = tmpfs_layer(&["d etc", "f etc/.wh.config", "f etc/kept 1", "d opq", "f opq/.wh..wh..opq", "f opq/mine 1"]);
+    let lower = tmpfs_layer(&[
+        "d etc",
+        "f etc/.wh.config",
+        "f etc/kept 1",
+        "d opq",
+        "f opq/.wh..wh..opq",
+        "f opq/mine 1",
+    ]);
     let base = tmpfs_layer(&["d etc", "f etc/config 1", "d opq", "f opq/theirs 2"]);
     let fs = OverlayFs::new(
-        vec![Layer::with_encoding(lower, WhiteoutEncoding::Oci), Layer::new(base)],
+        vec![
+            Layer::with_encoding(lower, WhiteoutEncoding::Oci),
+            Layer::new(base),
+        ],
         None,
         OverlayOptions::default(),
     )
@@ -462,7 +611,11 @@ fn oci_encoded_upper_works_and_reserves_names() {
     let lower = tmpfs_layer(BASE);
     let fs = OverlayFs::new(
         vec![Layer::new(lower)],
-        Some(UpperLayer::new(upper).unwrap().with_encoding(WhiteoutEncoding::Oci)),
+        Some(
+            UpperLayer::new(upper)
+                .unwrap()
+                .with_encoding(WhiteoutEncoding::Oci),
+        ),
         OverlayOptions::default(),
     )
     .unwrap();
@@ -478,7 +631,8 @@ fn oci_encoded_upper_works_and_reserves_names() {
     bin.unlink("sh").unwrap();
     bin.unlink("link").unwrap();
     root.rmdir("bin").unwrap();
-    root.create("bin", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
+    root.create("bin", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
     assert!(names(&walk(&root, "bin").unwrap()).is_empty());
     etc.create("config", &new).unwrap();
     assert_eq!(read(&root, "etc/config").unwrap(), "");
@@ -488,20 +642,47 @@ fn oci_encoded_upper_works_and_reserves_names() {
 #[test]
 fn diff_reports_added_changed_deleted() {
     let u = union(&[BASE]);
-    walk(&u.root, "etc/config").unwrap().write_at(0, b"q").unwrap();
+    walk(&u.root, "etc/config")
+        .unwrap()
+        .write_at(0, b"q")
+        .unwrap();
     walk(&u.root, "etc").unwrap().unlink("os-release").unwrap();
-    u.root.create("app", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
-    walk(&u.root, "app").unwrap().create("main", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+    u.root
+        .create("app", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
+    walk(&u.root, "app")
+        .unwrap()
+        .create("main", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+        .unwrap();
     let lines: Vec<String> =
-        u.fs.diff().unwrap().iter().map(|c| format!("{} {}", c.kind.letter(), c.path)).collect();
-    assert_eq!(lines, ["A /app", "A /app/main", "C /etc", "C /etc/config", "D /etc/os-release"]);
+        u.fs.diff()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {}", c.kind.letter(), c.path))
+            .collect();
+    assert_eq!(
+        lines,
+        [
+            "A /app",
+            "A /app/main",
+            "C /etc",
+            "C /etc/config",
+            "D /etc/os-release"
+        ]
+    );
 }
 
 #[test]
 fn symlink_through_union_and_readlink() {
     let u = union(&[BASE]);
-    assert_eq!(walk(&u.root, "bin/link").unwrap().readlink().unwrap(), "../etc/config");
-    assert_eq!(walk(&u.root, "bin/sh").unwrap().readlink(), Err(Errno::EINVAL));
+    assert_eq!(
+        walk(&u.root, "bin/link").unwrap().readlink().unwrap(),
+        "../etc/config"
+    );
+    assert_eq!(
+        walk(&u.root, "bin/sh").unwrap().readlink(),
+        Err(Errno::EINVAL)
+    );
     u.root.symlink("s", "bin/sh", 0, 0).unwrap();
     assert_eq!(walk(&u.root, "s").unwrap().readlink().unwrap(), "bin/sh");
     let (_, _) = parent_of(&u.root, "bin/sh");
@@ -533,5 +714,8 @@ fn concurrent_copy_up_of_one_file_copies_once() {
     assert_eq!(&text[..12], ":xxx:yyy:zzz");
     let mut tail: Vec<u8> = text.as_bytes()[12..].to_vec();
     tail.sort();
-    assert_eq!(tail, b"abcdefgh", "every writer's byte landed in the one copy");
+    assert_eq!(
+        tail, b"abcdefgh",
+        "every writer's byte landed in the one copy"
+    );
 }
