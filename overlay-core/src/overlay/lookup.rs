@@ -9,7 +9,7 @@ use alloc::{string::String, sync::Arc, vec, vec::Vec};
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
-use super::whiteout::LayerEntry;
+use super::whiteout::{LayerEntry, REDIRECT_XATTR};
 use super::OverlayFs;
 use crate::error::{Errno, Result};
 use crate::vfs::{check_name, FileType, Inode, Metadata};
@@ -71,7 +71,14 @@ impl OverlayFs {
             }
         }
         let below_dir = upper_dir_found.is_some();
-        let lower = self.search_lowers(&dir_lowers, name, below_dir)?;
+        let redirect = match &upper_dir_found {
+            Some((inode, _)) => read_redirect(&**inode)?,
+            None => None,
+        };
+        let lower = match redirect {
+            Some(path) => self.search_lower_path(&path)?,
+            None => self.search_lowers(&dir_lowers, name, below_dir)?,
+        };
         Ok(match (upper_dir_found, lower) {
             (Some((inode, meta)), lower) => Resolved::Found(Found {
                 kind: FileType::Directory,
@@ -135,6 +142,23 @@ impl OverlayFs {
         Ok(found)
     }
 
+    /// What the lower layers hold as directories at the absolute `path` (a redirect), merged
+    /// as a lookup from the root would merge them.
+    pub(crate) fn search_lower_path(&self, path: &str) -> Result<Option<LowerFound>> {
+        let mut current: Option<LowerFound> = None;
+        for part in path.split('/').filter(|part| !part.is_empty()) {
+            let dirs = match &current {
+                Some(found) => found.lowers.clone(),
+                None => self.root_lowers.clone(),
+            };
+            match self.search_lowers(&dirs, part, true)? {
+                Some(found) if found.kind.is_dir() => current = Some(found),
+                _ => return Ok(None),
+            }
+        }
+        Ok(current)
+    }
+
     /// The identity of an entry found by [`OverlayFs::resolve`].
     pub(crate) fn key_of(&self, found: &Found) -> Key {
         match (&found.upper, found.lowers.first()) {
@@ -195,5 +219,29 @@ impl OverlayFs {
             Some(group) => group.nlink(upper_nlink),
             None => real_nlink,
         }
+    }
+}
+
+/// The redirect recorded on an upper directory, if any.
+fn read_redirect(dir: &dyn Inode) -> Result<Option<String>> {
+    match dir.get_xattr(REDIRECT_XATTR) {
+        Ok(value) => String::from_utf8(value).map(Some).map_err(|_| Errno::EIO),
+        Err(Errno::ENODATA | Errno::ENOTSUP) => Ok(None),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// Where the lower contents of the union directory `node` live, as an absolute path: its
+/// redirect if it has one, else its parent's path and its name.
+pub(crate) fn lower_path(node: &OverlayInode) -> Result<String> {
+    if let Some(upper) = node.upper() {
+        if let Some(path) = read_redirect(&*upper)? {
+            return Ok(path);
+        }
+    }
+    let (parent, name, _) = node.position();
+    match parent {
+        Some(parent) => Ok(alloc::format!("{}/{name}", lower_path(&parent)?)),
+        None => Ok(String::new()),
     }
 }

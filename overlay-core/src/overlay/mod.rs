@@ -175,6 +175,12 @@ impl UpperLayer {
 pub struct OverlayOptions {
     /// The device number the union reports for its entries.
     pub dev: u64,
+    /// Let directories with lower contents be renamed (Linux `redirect_dir=on`): the moved
+    /// upper directory records where its lower contents live, in the xattr
+    /// `trusted.overlay.redirect`. Off (the Linux default), such renames fail with `EXDEV`.
+    /// Redirects already recorded in the upper layer are always followed. Needs an upper
+    /// filesystem with xattrs.
+    pub redirect_dir: bool,
 }
 
 /// A union filesystem: lower layers (top first) under an optional upper layer.

@@ -3,16 +3,19 @@
 //! A non-directory from a lower layer is copied up and renamed in the upper layer, and a
 //! whiteout is left at the old name when a lower layer still has it. A directory that has
 //! lower contents cannot be moved (`EXDEV`), as in Linux without `redirect_dir`: callers such
-//! as `mv` then copy it instead. A directory moved onto a name that lower layers hold is made
-//! opaque, so their contents do not show through it.
+//! as `mv` then copy it instead. With the `redirect_dir` option it is copied up and moved, and
+//! records where its lower contents are (an absolute path in the lower layers). Any other
+//! directory moved onto a name that lower layers hold is made opaque, so their contents do not
+//! show through it.
 
 use alloc::sync::Arc;
 
-use super::lookup::Resolved;
+use super::lookup::{lower_path, Resolved};
 use super::node::OverlayInode;
+use super::whiteout::REDIRECT_XATTR;
 use super::{check_new_name, OverlayFs};
 use crate::error::{Errno, Result};
-use crate::vfs::{Inode, RenameFlags};
+use crate::vfs::{FsFeatures, Inode, RenameFlags, XattrFlags};
 
 impl OverlayFs {
     /// Moves `old_name` of `old_dir` to `new_name` of `new_dir`, as [`Inode::rename`] says.
@@ -66,8 +69,10 @@ impl OverlayFs {
         }
 
         let source_is_dir = source_node.kind().is_dir();
+        // A directory with lower contents can only move by recording where they are.
+        let redirect = source_is_dir && !source_node.lowers().is_empty();
         if source_is_dir {
-            if !source_node.lowers().is_empty() {
+            if redirect && !self.can_redirect() {
                 return Err(Errno::EXDEV);
             }
             if is_within(new_dir, &source_node) {
@@ -86,6 +91,10 @@ impl OverlayFs {
         let old_upper_dir = self.copy_up(old_dir, false)?;
         let new_upper_dir = self.copy_up(new_dir, false)?;
         let source_upper = self.copy_up_name(&old_upper_dir, old_name, &source_node)?;
+        if redirect {
+            let path = lower_path(&source_node)?;
+            source_upper.set_xattr(REDIRECT_XATTR, path.as_bytes(), XattrFlags::empty())?;
+        }
         let old_lower_has = self
             .search_lowers(&old_dir.lowers(), old_name, false)?
             .is_some();
@@ -109,7 +118,9 @@ impl OverlayFs {
             }
             return Err(errno);
         }
-        if source_is_dir && new_lower_has {
+        // A redirected directory finds its lower contents through the redirect, not its new
+        // name; any other directory must not merge with what lower layers hold there.
+        if source_is_dir && new_lower_has && !redirect {
             upper.encoding.set_opaque(&*source_upper)?;
         }
         if upper.encoding == super::WhiteoutEncoding::Oci && new_lower_has {
@@ -142,6 +153,16 @@ impl OverlayFs {
         old_dir.invalidate_listing();
         new_dir.invalidate_listing();
         Ok(())
+    }
+
+    /// Whether directories with lower contents may be renamed (see
+    /// [`super::OverlayOptions::redirect_dir`]).
+    fn can_redirect(&self) -> bool {
+        self.options.redirect_dir
+            && self.upper.as_ref().is_some_and(|upper| {
+                upper.encoding == super::WhiteoutEncoding::Linux
+                    && upper.fs.features().contains(FsFeatures::XATTRS)
+            })
     }
 
     /// Swaps two existing entries (`RENAME_EXCHANGE`). Both names stay occupied, so no

@@ -110,13 +110,17 @@ fn union(lowers: &[&[&str]]) -> Union {
 }
 
 fn union_with_upper(lowers: &[&[&str]], upper: Arc<TmpFs>) -> Union {
+    union_with_options(lowers, upper, OverlayOptions::default())
+}
+
+fn union_with_options(lowers: &[&[&str]], upper: Arc<TmpFs>, options: OverlayOptions) -> Union {
     let lower_fs: Vec<Arc<TmpFs>> = lowers.iter().map(|spec| tmpfs_layer(spec)).collect();
     let layers = lower_fs
         .iter()
         .map(|fs| Layer::new(fs.clone() as Arc<dyn FileSystem>))
         .collect();
     let upper_layer = UpperLayer::new(upper.clone()).unwrap();
-    let fs = OverlayFs::new(layers, Some(upper_layer), OverlayOptions::default()).unwrap();
+    let fs = OverlayFs::new(layers, Some(upper_layer), options).unwrap();
     let root = fs.root();
     Union {
         fs,
@@ -718,4 +722,69 @@ fn concurrent_copy_up_of_one_file_copies_once() {
         tail, b"abcdefgh",
         "every writer's byte landed in the one copy"
     );
+}
+
+#[test]
+fn redirect_dir_moves_merged_directories() {
+    let options = OverlayOptions {
+        redirect_dir: true,
+        ..OverlayOptions::default()
+    };
+    let top = ["d bin", "f bin/top t"];
+    let u = union_with_options(&[&top, BASE], TmpFs::new(TmpFsOptions::default()), options);
+    let ino = meta(&u.root, "bin").ino;
+    u.root
+        .rename("bin", &*u.root, "sbin", RenameFlags::empty())
+        .unwrap();
+    assert_eq!(walk(&u.root, "bin").err(), Some(Errno::ENOENT));
+    assert_eq!(
+        names(&walk(&u.root, "sbin").unwrap()),
+        ["link", "sh", "top"]
+    );
+    assert_eq!(read(&u.root, "sbin/sh").unwrap(), "shell");
+    assert_eq!(
+        meta(&u.root, "sbin").ino,
+        ino,
+        "inode number survives the move"
+    );
+    let stored = walk(&u.upper_root(), "sbin").unwrap();
+    assert_eq!(stored.get_xattr(whiteout::REDIRECT_XATTR).unwrap(), b"/bin");
+    assert!(
+        walk(&u.root, "sbin")
+            .unwrap()
+            .list_xattr()
+            .unwrap()
+            .is_empty(),
+        "redirect is private"
+    );
+
+    // Moved again, deeper, and over a name the lower layers hold: still the same contents.
+    u.root
+        .create("x", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+        .unwrap();
+    let x = walk(&u.root, "x").unwrap();
+    u.root
+        .rename("sbin", &*x, "etc", RenameFlags::empty())
+        .unwrap();
+    assert_eq!(
+        names(&walk(&u.root, "x/etc").unwrap()),
+        ["link", "sh", "top"]
+    );
+    let etc = walk(&u.root, "etc").unwrap();
+    for name in names(&etc) {
+        etc.unlink(&name).unwrap();
+    }
+    u.root.rmdir("etc").unwrap();
+    x.rename("etc", &*u.root, "etc", RenameFlags::empty())
+        .unwrap();
+    assert_eq!(names(&walk(&u.root, "etc").unwrap()), ["link", "sh", "top"]);
+
+    // Removing a redirected directory works like any other.
+    assert_eq!(u.root.rmdir("etc"), Err(Errno::ENOTEMPTY));
+    let etc = walk(&u.root, "etc").unwrap();
+    for name in names(&etc) {
+        etc.unlink(&name).unwrap();
+    }
+    u.root.rmdir("etc").unwrap();
+    assert_eq!(names(&u.root), ["x"]);
 }

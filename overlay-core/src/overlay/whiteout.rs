@@ -13,6 +13,9 @@ use crate::vfs::{DeviceId, FileType, FsFeatures, Inode, Metadata, NewNode, Xattr
 
 /// The xattr that marks a directory opaque in the Linux encoding.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The xattr on a moved upper directory naming, as an absolute path, where its lower
+/// contents live (Linux `redirect_dir`).
+pub const REDIRECT_XATTR: &str = "trusted.overlay.redirect";
 /// The prefix of every whiteout name in the OCI encoding.
 pub const OCI_WHITEOUT_PREFIX: &str = ".wh.";
 /// The name of the opaque marker in the OCI encoding.
