@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod error;
 pub mod time;
+pub mod tmpfs;
 pub mod vfs;
 
 pub use error::{Errno, Result};
