@@ -11,6 +11,7 @@ pub mod path;
 pub mod posix;
 pub mod scenarios;
 pub mod time;
+pub mod tmpfs;
 pub mod vfs;
 
 pub use error::{Errno, Result};
