@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod error;
 pub mod path;
 pub mod posix;
+pub mod shell;
 pub mod time;
 pub mod vfs;
 
