@@ -9,6 +9,9 @@ pub mod error;
 pub mod path;
 pub mod posix;
 pub mod shell;
+#[cfg(test)]
+#[allow(missing_docs, clippy::all)]
+mod testfs;
 pub mod time;
 pub mod vfs;
 

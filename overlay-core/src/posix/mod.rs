@@ -21,6 +21,10 @@ mod attr;
 mod file;
 mod names;
 pub mod perm;
+#[cfg(test)]
+mod spy;
+#[cfg(test)]
+mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicU16, Ordering};

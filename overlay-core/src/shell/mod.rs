@@ -54,6 +54,8 @@
 pub mod lexer;
 
 mod command;
+#[cfg(test)]
+mod tests;
 mod tree;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
