@@ -221,7 +221,11 @@ impl Namespace {
             want |= Access::READ;
         }
         if writes {
-            self.check_writable_fs()?;
+            // Like Linux's `sb_permission`: device nodes and fifos stay writable on a
+            // read-only filesystem, files do not (directories were refused above).
+            if metadata.kind == FileType::Regular {
+                self.check_writable_fs()?;
+            }
             want |= Access::WRITE;
         }
         perm::check(metadata, creds, want)

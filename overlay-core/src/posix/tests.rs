@@ -1074,3 +1074,65 @@ fn statfs_needs_the_filesystem() {
     assert_eq!(bare.statfs(&root(), "/"), Err(Errno::ENOSYS));
     assert_eq!(ns.statfs(&root(), "/missing"), Err(Errno::ENOENT));
 }
+
+/// A filesystem that reports itself read-only (its inodes still accept changes, so only the
+/// namespace's own `EROFS` checks are seen).
+struct ReadOnly(Arc<dyn FileSystem>);
+
+impl FileSystem for ReadOnly {
+    fn root(&self) -> Arc<dyn Inode> {
+        self.0.root()
+    }
+    fn features(&self) -> FsFeatures {
+        FsFeatures::READ_ONLY
+    }
+}
+
+#[test]
+fn read_only_filesystems_refuse_changes_before_permission_checks() {
+    let writable = tmpfs();
+    let setup = Namespace::with_filesystem(writable.clone());
+    write_file(&setup, &root(), "/f", b"data");
+    setup.mkdir(&root(), "/d", 0o755).unwrap();
+    setup
+        .mknod(
+            &root(),
+            "/null",
+            FileType::CharDevice,
+            0o666,
+            DeviceId { major: 1, minor: 3 },
+        )
+        .unwrap();
+    let ns = Namespace::with_filesystem(Arc::new(ReadOnly(writable)));
+    let alice = user(1000);
+    assert_eq!(ns.mkdir(&alice, "/x", 0o755), Err(Errno::EROFS));
+    assert_eq!(ns.mkdir(&alice, "/d", 0o755), Err(Errno::EEXIST));
+    let create = OpenFlags::WRITE | OpenFlags::CREATE;
+    assert_eq!(
+        ns.open(&root(), "/new", create, 0o644).map(drop),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        ns.open(&alice, "/f", OpenFlags::WRITE, 0).map(drop),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        ns.open(&root(), "/d", OpenFlags::WRITE, 0).map(drop),
+        Err(Errno::EISDIR)
+    );
+    assert!(ns.open(&alice, "/f", OpenFlags::READ, 0).is_ok());
+    assert!(ns.open(&root(), "/null", OpenFlags::WRITE, 0).is_ok());
+    assert_eq!(ns.chmod(&alice, "/f", 0o777), Err(Errno::EROFS));
+    assert_eq!(ns.unlink(&alice, "/f"), Err(Errno::EROFS));
+    assert_eq!(ns.rmdir(&root(), "/d"), Err(Errno::EROFS));
+    assert_eq!(ns.truncate(&root(), "/f", 0), Err(Errno::EROFS));
+    assert_eq!(
+        ns.rename(&root(), "/f", "/g", RenameFlags::empty()),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        ns.access(&root(), "/f", perm::Access::WRITE),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(read_file(&ns, "/f"), b"data");
+}
