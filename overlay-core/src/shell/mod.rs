@@ -134,9 +134,13 @@ pub struct Change {
 /// What the shell needs to know about a union beyond the VFS traits: implemented by the
 /// overlay for `layers`, `diff` and the layer column of `stat`.
 ///
-/// The shell calls these with root's credentials already applied to anything it walked; the
-/// methods themselves take none and must not check permissions. None of them may modify the
-/// union (in particular, nothing may be copied up).
+/// The methods take no credentials and check no permissions: the shell runs `layers` and
+/// `diff` on root's behalf, and calls `origin_of` on an inode it already resolved with the
+/// current credentials. None of them may modify the union (in particular, nothing may be
+/// copied up).
+///
+/// An implementation for `OverlayFs` keeps a handle to the union (e.g. an `Arc` of it) and
+/// recognises its own inodes in `origin_of` through [`Inode::as_any`].
 pub trait UnionView: Send + Sync {
     /// The layers, upper first (if there is one), then the lowers from the top. The shell
     /// prints them sorted by [`Origin`], so the order returned does not matter.
