@@ -200,6 +200,12 @@ impl Shell {
         &self.creds
     }
 
+    /// Sets the credentials the following commands run with (as `su` does, but with
+    /// supplementary groups if `creds` has them).
+    pub fn set_credentials(&mut self, creds: Credentials) {
+        self.creds = creds;
+    }
+
     /// How many lines failed so far (each printed an `error:` line).
     pub fn failures(&self) -> usize {
         self.failures
