@@ -456,6 +456,82 @@ mod tests {
         assert_eq!(check_component(&"a".repeat(256)), Err(Errno::ENAMETOOLONG));
     }
 
+    fn tree() -> (Arc<dyn Inode>, Credentials) {
+        use crate::vfs::{FileSystem, NewNode};
+        let root = crate::testfs::MemFs::new().root();
+        let dir = root
+            .create("a", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        dir.create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
+        dir.symlink("up", "..", 0, 0).unwrap();
+        (root, Credentials::root())
+    }
+
+    #[test]
+    fn parent_reports_the_final_component() {
+        let (root, creds) = tree();
+        let parent = resolve_parent(&root, &creds, "/a/new/").unwrap();
+        assert_eq!(parent.last, Last::Name(String::from("new")));
+        assert!(parent.trailing_slash);
+        assert_eq!(
+            parent.dir().metadata().unwrap().ino,
+            root.lookup("a").unwrap().metadata().unwrap().ino
+        );
+        assert_eq!(parent.chain().count(), 2);
+        assert_eq!(resolve_parent(&root, &creds, "/").unwrap().last, Last::Root);
+        assert_eq!(
+            resolve_parent(&root, &creds, "//").unwrap().last,
+            Last::Root
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "/a/.").unwrap().last,
+            Last::Dot
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "a/..").unwrap().last,
+            Last::DotDot
+        );
+        // The parent walk needs every directory but not the final entry.
+        assert!(resolve_parent(&root, &creds, "/a/missing").is_ok());
+        assert_eq!(
+            resolve_parent(&root, &creds, "/missing/x").unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "/a/f/x").unwrap_err(),
+            Errno::ENOTDIR
+        );
+    }
+
+    #[test]
+    fn walker_continues_through_a_final_symlink() {
+        let (root, creds) = tree();
+        let mut walker = Walker::new(root.clone(), &creds);
+        let parent = walker.parent("/a/up").unwrap();
+        let link = walker.lookup_last(&parent).unwrap();
+        let target = walker.follow(parent, &*link).unwrap();
+        assert_eq!(target.last, Last::DotDot);
+        assert_eq!(walker.links_followed(), 1);
+        let reached = walker.lookup_last(&target).unwrap();
+        assert_eq!(
+            reached.metadata().unwrap().ino,
+            root.metadata().unwrap().ino
+        );
+        assert_eq!(
+            resolve(&root, &creds, "/a/up/a/up/a/f", true)
+                .unwrap()
+                .metadata()
+                .unwrap()
+                .kind,
+            FileType::Regular
+        );
+        // Following a non-symlink is EINVAL, from its readlink.
+        let parent = walker.parent("/a/f").unwrap();
+        let file = walker.lookup_last(&parent).unwrap();
+        assert_eq!(walker.follow(parent, &*file).unwrap_err(), Errno::EINVAL);
+    }
+
     #[test]
     fn split_and_join() {
         assert_eq!(split_last("/a/b/"), ("/a", "b"));

@@ -21,6 +21,10 @@ mod attr;
 mod file;
 mod names;
 pub mod perm;
+#[cfg(test)]
+mod spy;
+#[cfg(test)]
+mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicU16, Ordering};
@@ -217,7 +221,11 @@ impl Namespace {
             want |= Access::READ;
         }
         if writes {
-            self.check_writable_fs()?;
+            // Like Linux's `sb_permission`: device nodes and fifos stay writable on a
+            // read-only filesystem, files do not (directories were refused above).
+            if metadata.kind == FileType::Regular {
+                self.check_writable_fs()?;
+            }
             want |= Access::WRITE;
         }
         perm::check(metadata, creds, want)
