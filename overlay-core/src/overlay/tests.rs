@@ -95,7 +95,6 @@ fn meta(root: &Arc<dyn Inode>, path: &str) -> Metadata {
 struct Union {
     fs: Arc<OverlayFs>,
     root: Arc<dyn Inode>,
-    upper: Arc<TmpFs>,
     lowers: Vec<Arc<TmpFs>>,
 }
 
@@ -119,13 +118,12 @@ fn union_with_options(lowers: &[&[&str]], upper: Arc<TmpFs>, options: OverlayOpt
         .iter()
         .map(|fs| Layer::new(fs.clone() as Arc<dyn FileSystem>))
         .collect();
-    let upper_layer = UpperLayer::new(upper.clone()).unwrap();
+    let upper_layer = UpperLayer::new(upper).unwrap();
     let fs = OverlayFs::new(layers, Some(upper_layer), options).unwrap();
     let root = fs.root();
     Union {
         fs,
         root,
-        upper,
         lowers: lower_fs,
     }
 }

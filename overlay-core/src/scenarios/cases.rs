@@ -28,7 +28,7 @@ fn open_flags(f: &Fixture, path: &str, flags: OpenFlags) -> crate::Result<()> {
     f.ns.open(&f.root, path, flags, 0o644).map(drop)
 }
 
-/// 1. Reading a lower file shows its content and copies nothing up.
+/// Scenario 1: Reading a lower file shows its content and copies nothing up.
 pub fn read_lower_file() -> Outcome {
     let f = base()?;
     expect_eq(
@@ -42,7 +42,7 @@ pub fn read_lower_file() -> Outcome {
     )
 }
 
-/// 2. Writing at offset 0 of a lower file copies it up; the lower bytes stay.
+/// Scenario 2: Writing at offset 0 of a lower file copies it up; the lower bytes stay.
 pub fn write_lower_file_copies_up() -> Outcome {
     let f = base()?;
     expect_ok("write", f.write_at("/etc/config", 0, b"q"))?;
@@ -62,7 +62,7 @@ pub fn write_lower_file_copies_up() -> Outcome {
     )
 }
 
-/// 3. Appending to a lower file gives the lower content followed by the new bytes.
+/// Scenario 3: Appending to a lower file gives the lower content followed by the new bytes.
 pub fn append_to_lower_file() -> Outcome {
     let f = base()?;
     let mut file = expect_ok(
@@ -82,7 +82,7 @@ pub fn append_to_lower_file() -> Outcome {
     )
 }
 
-/// 4. Opening a lower file read-only with truncate empties it and copies it up.
+/// Scenario 4: Opening a lower file read-only with truncate empties it and copies it up.
 pub fn open_read_only_truncate_copies_up() -> Outcome {
     let f = base()?;
     expect_ok(
@@ -97,7 +97,7 @@ pub fn open_read_only_truncate_copies_up() -> Outcome {
     )
 }
 
-/// 5. Exclusive create of an existing lower file fails and changes nothing.
+/// Scenario 5: Exclusive create of an existing lower file fails and changes nothing.
 pub fn exclusive_create_of_lower_file_is_eexist() -> Outcome {
     let f = base()?;
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
@@ -117,7 +117,7 @@ pub fn exclusive_create_of_lower_file_is_eexist() -> Outcome {
     )
 }
 
-/// 6. Exclusive create of a missing name works once, then fails.
+/// Scenario 6: Exclusive create of a missing name works once, then fails.
 pub fn exclusive_create_of_missing_name() -> Outcome {
     let f = base()?;
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
@@ -130,7 +130,7 @@ pub fn exclusive_create_of_missing_name() -> Outcome {
     )
 }
 
-/// 7. A lower directory opens read-only but not for writing.
+/// Scenario 7: A lower directory opens read-only but not for writing.
 pub fn open_lower_dir_for_write_is_eisdir() -> Outcome {
     let f = base()?;
     expect_errno(
@@ -141,7 +141,7 @@ pub fn open_lower_dir_for_write_is_eisdir() -> Outcome {
     expect_ok("open read-only", open_flags(&f, "/etc", OpenFlags::READ))
 }
 
-/// 8. Writing through a symlink changes the lower target's data (in its copy).
+/// Scenario 8: Writing through a symlink changes the lower target's data (in its copy).
 pub fn write_through_symlink_changes_target() -> Outcome {
     let f = base()?;
     expect_ok("write", f.write_at("/bin/link", 0, b"Z"))?;
@@ -157,7 +157,7 @@ pub fn write_through_symlink_changes_target() -> Outcome {
     )
 }
 
-/// 9. readlink of a file or directory is EINVAL; of a symlink, its target.
+/// Scenario 9: readlink of a file or directory is EINVAL; of a symlink, its target.
 pub fn readlink_of_non_symlink_is_einval() -> Outcome {
     let f = base()?;
     expect_errno("file", f.ns.readlink(&f.root, "/etc/config"), Errno::EINVAL)?;
@@ -169,7 +169,7 @@ pub fn readlink_of_non_symlink_is_einval() -> Outcome {
     )
 }
 
-/// 10. Truncating a lower file to every size from 0 to 28: that size, zeros past the old end.
+/// Scenario 10: Truncating a lower file to every size from 0 to 28: that size, zeros past the old end.
 pub fn truncate_lower_file_to_every_size() -> Outcome {
     for size in 0..=28u64 {
         let f = base()?;
@@ -182,7 +182,7 @@ pub fn truncate_lower_file_to_every_size() -> Outcome {
     Ok(())
 }
 
-/// 11. Unlinking a lower file leaves a whiteout; the name is gone, a second unlink is ENOENT.
+/// Scenario 11: Unlinking a lower file leaves a whiteout; the name is gone, a second unlink is ENOENT.
 pub fn unlink_lower_file_leaves_whiteout() -> Outcome {
     let f = base()?;
     expect_ok("unlink", f.ns.unlink(&f.root, "/etc/config"))?;
@@ -198,7 +198,7 @@ pub fn unlink_lower_file_leaves_whiteout() -> Outcome {
     )
 }
 
-/// 12. Unlinking a symlink removes only the link; unlinking a directory is EISDIR.
+/// Scenario 12: Unlinking a symlink removes only the link; unlinking a directory is EISDIR.
 pub fn unlink_symlink_and_directory() -> Outcome {
     let f = base()?;
     expect_ok("unlink link", f.ns.unlink(&f.root, "/bin/link"))?;
@@ -211,7 +211,7 @@ pub fn unlink_symlink_and_directory() -> Outcome {
     expect_errno("unlink dir", f.ns.unlink(&f.root, "/etc"), Errno::EISDIR)
 }
 
-/// 13. rmdir of a populated lower directory is ENOTEMPTY until every child is unlinked.
+/// Scenario 13: rmdir of a populated lower directory is ENOTEMPTY until every child is unlinked.
 pub fn rmdir_populated_lower_dir() -> Outcome {
     let f = base()?;
     expect_errno("rmdir", f.ns.rmdir(&f.root, "/bin"), Errno::ENOTEMPTY)?;
@@ -225,14 +225,14 @@ pub fn rmdir_populated_lower_dir() -> Outcome {
     expect_errno("gone", f.lstat("/bin"), Errno::ENOENT)
 }
 
-/// 14. rmdir of a file is ENOTDIR; of a missing name, ENOENT.
+/// Scenario 14: rmdir of a file is ENOTDIR; of a missing name, ENOENT.
 pub fn rmdir_file_or_missing() -> Outcome {
     let f = base()?;
     expect_errno("file", f.ns.rmdir(&f.root, "/etc/config"), Errno::ENOTDIR)?;
     expect_errno("missing", f.ns.rmdir(&f.root, "/nothing"), Errno::ENOENT)
 }
 
-/// 15. A directory made where a lower one was removed is opaque: lower contents never return.
+/// Scenario 15: A directory made where a lower one was removed is opaque: lower contents never return.
 pub fn recreated_dir_is_opaque() -> Outcome {
     let f = base()?;
     for name in expect_ok("list", f.names("/lib"))? {
@@ -253,7 +253,7 @@ pub fn recreated_dir_is_opaque() -> Outcome {
     expect_errno("old file", f.lstat("/lib/libc.so"), Errno::ENOENT)
 }
 
-/// 16. Every kind of entry of a lower directory can be removed; the listing is then empty.
+/// Scenario 16: Every kind of entry of a lower directory can be removed; the listing is then empty.
 pub fn remove_every_file_type() -> Outcome {
     let f = Fixture::new(&[&[
         "d all",
@@ -274,7 +274,7 @@ pub fn remove_every_file_type() -> Outcome {
     expect_eq("listing", expect_ok("list", f.names("/all"))?, Vec::new())
 }
 
-/// 17. With the top layer whiting out `d/a`, removing `d` recursively succeeds.
+/// Scenario 17: With the top layer whiting out `d/a`, removing `d` recursively succeeds.
 pub fn remove_dir_with_whiteout_in_lower() -> Outcome {
     let f = Fixture::new(&[&["d d", "w d/a"], &["d d", "f d/a a", "f d/b b"]])?;
     expect_eq(
@@ -289,7 +289,7 @@ pub fn remove_dir_with_whiteout_in_lower() -> Outcome {
     expect_errno("gone", f.lstat("/d"), Errno::ENOENT)
 }
 
-/// 18. mknod of a 0/0 character device through the union is EPERM.
+/// Scenario 18: mknod of a 0/0 character device through the union is EPERM.
 pub fn mknod_whiteout_device_is_eperm() -> Outcome {
     let f = base()?;
     let result = f.ns.mknod(
@@ -302,7 +302,7 @@ pub fn mknod_whiteout_device_is_eperm() -> Outcome {
     expect_errno("mknod 0/0", result, Errno::EPERM)
 }
 
-/// 19. mkdir over an existing file, directory or symlink is EEXIST.
+/// Scenario 19: mkdir over an existing file, directory or symlink is EEXIST.
 pub fn mkdir_over_existing_is_eexist() -> Outcome {
     let f = base()?;
     for path in ["/etc/config", "/etc", "/bin/link"] {
@@ -311,7 +311,7 @@ pub fn mkdir_over_existing_is_eexist() -> Outcome {
     Ok(())
 }
 
-/// 20. Linking a lower file: both names show the same content and inode number.
+/// Scenario 20: Linking a lower file: both names show the same content and inode number.
 pub fn link_lower_file() -> Outcome {
     let f = base()?;
     expect_ok("link", f.ns.link(&f.root, "/etc/config", "/etc/alias"))?;
@@ -336,7 +336,7 @@ pub fn link_lower_file() -> Outcome {
     )
 }
 
-/// 21. Renaming a lower file away and back keeps its content; the old name is gone between.
+/// Scenario 21: Renaming a lower file away and back keeps its content; the old name is gone between.
 pub fn rename_lower_file_and_back() -> Outcome {
     let f = base()?;
     expect_ok(
@@ -361,7 +361,7 @@ pub fn rename_lower_file_and_back() -> Outcome {
     expect_errno("moved name", f.lstat("/etc/moved"), Errno::ENOENT)
 }
 
-/// 22. Renaming a lower directory without redirects is EXDEV and changes nothing.
+/// Scenario 22: Renaming a lower directory without redirects is EXDEV and changes nothing.
 pub fn rename_lower_dir_is_exdev() -> Outcome {
     let f = base()?;
     let result = f.ns.rename(&f.root, "/bin", "/sbin", RenameFlags::empty());
@@ -374,7 +374,7 @@ pub fn rename_lower_dir_is_exdev() -> Outcome {
     )
 }
 
-/// 23. A new empty directory renamed over an empty lower directory works; over a populated one
+/// Scenario 23: A new empty directory renamed over an empty lower directory works; over a populated one
 /// it is ENOTEMPTY.
 pub fn rename_new_dir_over_lower_dir() -> Outcome {
     let f = Fixture::new(&[&["d empty", "d full", "f full/x x"]])?;
@@ -393,7 +393,7 @@ pub fn rename_new_dir_over_lower_dir() -> Outcome {
     )
 }
 
-/// 24. A non-root user opening a root-owned 0644 lower file for writing gets EACCES, and
+/// Scenario 24: A non-root user opening a root-owned 0644 lower file for writing gets EACCES, and
 /// nothing is copied up.
 pub fn non_root_write_open_is_eacces() -> Outcome {
     let f = base()?;
@@ -412,7 +412,7 @@ pub fn non_root_write_open_is_eacces() -> Outcome {
     )
 }
 
-/// 25. `st_ino` stays the same across copy-up and rename.
+/// Scenario 25: `st_ino` stays the same across copy-up and rename.
 pub fn inode_number_is_stable() -> Outcome {
     let f = base()?;
     let before = expect_ok("stat", f.lstat("/etc/config"))?.ino;
@@ -433,7 +433,7 @@ pub fn inode_number_is_stable() -> Outcome {
     )
 }
 
-/// 26. Without an upper layer, creating a file is EROFS.
+/// Scenario 26: Without an upper layer, creating a file is EROFS.
 pub fn no_upper_is_read_only() -> Outcome {
     let f = Fixture::without_upper(&[BASE])?;
     let flags = OpenFlags::WRITE | OpenFlags::CREATE;
@@ -446,7 +446,7 @@ pub fn no_upper_is_read_only() -> Outcome {
     expect_errno("mkdir", f.ns.mkdir(&f.root, "/new", 0o755), Errno::EROFS)
 }
 
-/// 27. `trusted.overlay.opaque` set through the union hides nothing; a real opaque marker can
+/// Scenario 27: `trusted.overlay.opaque` set through the union hides nothing; a real opaque marker can
 /// neither be read nor removed through the union.
 pub fn overlay_xattrs_are_not_markers() -> Outcome {
     let f = Fixture::new(&[&["d etc", "f etc/top t"], BASE])?;
@@ -489,7 +489,7 @@ pub fn overlay_xattrs_are_not_markers() -> Outcome {
     )
 }
 
-/// 28. ENOSPC in the upper layer during copy-up: the call fails, the union shows the lower
+/// Scenario 28: ENOSPC in the upper layer during copy-up: the call fails, the union shows the lower
 /// content, and nothing is left in the upper layer under that name.
 pub fn enospc_during_copy_up() -> Outcome {
     let line = format!("f data/big {}", "y".repeat(256 * 1024));
