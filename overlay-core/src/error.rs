@@ -42,6 +42,8 @@ errnos! {
     EIO = 5,
     /// No such device or address.
     ENXIO = 6,
+    /// Argument list too long (an extended attribute value over 64 KiB).
+    E2BIG = 7,
     /// Bad file handle (e.g. writing through a handle opened read-only).
     EBADF = 9,
     /// Out of memory: an allocation failed.
@@ -98,7 +100,10 @@ impl Errno {
 
     /// The error with Linux number `code`, if this crate knows it.
     pub fn from_code(code: i32) -> Option<Errno> {
-        Errno::ALL.iter().copied().find(|errno| errno.code() == code)
+        Errno::ALL
+            .iter()
+            .copied()
+            .find(|errno| errno.code() == code)
     }
 
     /// The error named `name` (`"ENOENT"`), if this crate knows it. `EOPNOTSUPP` and `ENOATTR`
@@ -107,7 +112,10 @@ impl Errno {
         match name {
             "EOPNOTSUPP" => Some(Errno::ENOTSUP),
             "ENOATTR" => Some(Errno::ENODATA),
-            _ => Errno::ALL.iter().copied().find(|errno| errno.name() == name),
+            _ => Errno::ALL
+                .iter()
+                .copied()
+                .find(|errno| errno.name() == name),
         }
     }
 }

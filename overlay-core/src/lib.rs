@@ -6,7 +6,16 @@
 extern crate alloc;
 
 pub mod error;
+pub mod overlay;
+pub mod path;
+pub mod posix;
+pub mod scenarios;
+pub mod shell;
+#[cfg(test)]
+#[allow(missing_docs, clippy::all)]
+mod testfs;
 pub mod time;
+pub mod tmpfs;
 pub mod vfs;
 
 pub use error::{Errno, Result};

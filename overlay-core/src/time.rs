@@ -23,13 +23,18 @@ pub struct TickClock {
 impl TickClock {
     /// A clock whose first reading is 1 second after the epoch.
     pub const fn new() -> TickClock {
-        TickClock { ticks: AtomicI64::new(0) }
+        TickClock {
+            ticks: AtomicI64::new(0),
+        }
     }
 }
 
 impl Clock for TickClock {
     fn now(&self) -> Timespec {
-        Timespec { sec: self.ticks.fetch_add(1, Ordering::Relaxed) + 1, nsec: 0 }
+        Timespec {
+            sec: self.ticks.fetch_add(1, Ordering::Relaxed) + 1,
+            nsec: 0,
+        }
     }
 }
 

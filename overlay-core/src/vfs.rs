@@ -189,7 +189,13 @@ pub struct NewNode {
 impl NewNode {
     /// A new entry of `kind` with `mode`, owned by `uid:gid`, with no device number.
     pub const fn new(kind: FileType, mode: u16, uid: u32, gid: u32) -> NewNode {
-        NewNode { kind, mode, uid, gid, rdev: DeviceId { major: 0, minor: 0 } }
+        NewNode {
+            kind,
+            mode,
+            uid,
+            gid,
+            rdev: DeviceId { major: 0, minor: 0 },
+        }
     }
 }
 
@@ -220,12 +226,20 @@ pub struct Credentials {
 impl Credentials {
     /// Root: uid 0, gid 0, no supplementary groups.
     pub const fn root() -> Credentials {
-        Credentials { uid: 0, gid: 0, groups: Vec::new() }
+        Credentials {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        }
     }
 
     /// A user with a primary group and no supplementary groups.
     pub const fn user(uid: u32, gid: u32) -> Credentials {
-        Credentials { uid, gid, groups: Vec::new() }
+        Credentials {
+            uid,
+            gid,
+            groups: Vec::new(),
+        }
     }
 
     /// Whether this caller is root.
@@ -342,7 +356,11 @@ pub trait FileSystem: Send + Sync {
     /// Whatever the filesystem's storage reports; the default reports nothing is free and
     /// cannot fail.
     fn statfs(&self) -> Result<StatFs> {
-        Ok(StatFs { block_size: 4096, name_max: NAME_MAX as u32, ..StatFs::default() })
+        Ok(StatFs {
+            block_size: 4096,
+            name_max: NAME_MAX as u32,
+            ..StatFs::default()
+        })
     }
 
     /// What this filesystem can store.
@@ -567,8 +585,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if name.len() > NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
-    if name.is_empty() || name == "." || name == ".." || name.bytes().any(|b| b == b'/' || b == 0)
-    {
+    if name.is_empty() || name == "." || name == ".." || name.bytes().any(|b| b == b'/' || b == 0) {
         return Err(Errno::EINVAL);
     }
     Ok(())

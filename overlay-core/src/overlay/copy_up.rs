@@ -1,0 +1,185 @@
+//! Copy-up: copy-on-write of a lower entry into the upper layer.
+//!
+//! The copy is built in the work directory under a temporary name (data, xattrs, then owner,
+//! mode and times, so the copied times are the last thing written) and renamed into place in
+//! one step. If anything fails, the temporary entry is removed and the union still shows the
+//! lower entry: nothing half-made ever appears under the real name. Parents are copied up
+//! before their children (the recursion below), as directories with the same metadata.
+
+use alloc::{sync::Arc, vec::Vec};
+
+use super::identity::Key;
+use super::node::OverlayInode;
+use super::{copy_xattrs, OverlayFs, UpperLayer};
+use crate::error::{Errno, Result};
+use crate::vfs::{FileType, Inode, Metadata, NewNode, RenameFlags, SetAttr};
+
+/// Size of the buffer file data is copied through.
+const COPY_CHUNK_BYTES: usize = 64 * 1024;
+
+impl OverlayFs {
+    /// Copies `node` up (with its data unless `with_data` is false) if it is not in the upper
+    /// layer yet, parents first, and returns its upper entry. The caller holds the namespace
+    /// lock exclusively.
+    ///
+    /// # Errors
+    /// `EROFS` for a read-only union; `ENOSPC`/`ENOMEM` and the like from the upper layer, in
+    /// which case nothing has changed.
+    pub(crate) fn copy_up(
+        &self,
+        node: &Arc<OverlayInode>,
+        with_data: bool,
+    ) -> Result<Arc<dyn Inode>> {
+        if let Some(upper) = node.upper() {
+            return Ok(upper);
+        }
+        let upper = self.writable()?;
+        let (parent, name, unlinked) = node.position();
+        let lower = node.lowers().into_iter().next().ok_or(Errno::EIO)?;
+        let lower_meta = lower.inode.metadata()?;
+        if unlinked && lower_meta.kind.is_dir() {
+            return Err(Errno::ENOENT);
+        }
+        let parent_upper = match &parent {
+            Some(parent) if !unlinked => Some(self.copy_up(parent, false)?),
+            // The root always has its upper directory, so only a removed entry gets here: it
+            // is copied to the work directory and unlinked there, like Linux's O_TMPFILE
+            // copy-up, so open handles go on working on a private copy.
+            _ => None,
+        };
+
+        let temp = self.temp_name();
+        let staged = match stage_copy(upper, &temp, &*lower.inode, &lower_meta, with_data) {
+            Ok(staged) => staged,
+            Err(errno) => {
+                discard(upper, &temp, lower_meta.kind);
+                return Err(errno);
+            }
+        };
+        let placed = match &parent_upper {
+            Some(parent_upper) => {
+                upper
+                    .work_dir
+                    .rename(&temp, &**parent_upper, &name, RenameFlags::NOREPLACE)
+            }
+            None => upper.work_dir.unlink(&temp),
+        };
+        if let Err(errno) = placed {
+            discard(upper, &temp, lower_meta.kind);
+            return Err(errno);
+        }
+
+        let origin = Key::Lower {
+            layer: lower.layer,
+            ino: lower_meta.ino,
+        };
+        let staged_ino = staged.metadata()?.ino;
+        {
+            let mut identities = self.identities.lock();
+            identities.set_origin(staged_ino, origin);
+            if !lower_meta.kind.is_dir() {
+                identities.cover(origin, lower_meta.nlink, Some(staged.clone()));
+            }
+        }
+        node.set_upper(staged.clone());
+        Ok(staged)
+    }
+
+    /// Makes sure the upper directory `parent_upper` has an entry `name` for `node` (found as
+    /// `name` in `parent`): copies it up, or links the copied-up data of its hard-link group.
+    pub(crate) fn copy_up_name(
+        &self,
+        parent_upper: &Arc<dyn Inode>,
+        name: &str,
+        node: &Arc<OverlayInode>,
+    ) -> Result<Arc<dyn Inode>> {
+        match node.upper() {
+            None => self.copy_up(node, true),
+            Some(upper) => {
+                match parent_upper.lookup(name) {
+                    Ok(_) => {}
+                    Err(Errno::ENOENT) => {
+                        // The group's data was copied up under another name: link this one.
+                        parent_upper.link(name, &*upper)?;
+                        if let Some(lower) = node.lowers().first() {
+                            let lower_nlink = lower.inode.metadata()?.nlink;
+                            self.identities.lock().cover(node.key, lower_nlink, None);
+                        }
+                    }
+                    Err(errno) => return Err(errno),
+                }
+                Ok(upper)
+            }
+        }
+    }
+}
+
+/// Builds a copy of `lower` as `temp` in the work directory.
+fn stage_copy(
+    upper: &UpperLayer,
+    temp: &str,
+    lower: &dyn Inode,
+    meta: &Metadata,
+    with_data: bool,
+) -> Result<Arc<dyn Inode>> {
+    let work = &upper.work_dir;
+    let staged = match meta.kind {
+        FileType::Symlink => work.symlink(temp, &lower.readlink()?, meta.uid, meta.gid)?,
+        kind => {
+            let mut new = NewNode::new(kind, meta.mode, meta.uid, meta.gid);
+            new.rdev = meta.rdev;
+            work.create(temp, &new)?
+        }
+    };
+    if meta.kind == FileType::Regular && with_data {
+        copy_data(lower, &*staged, meta.size)?;
+    }
+    copy_xattrs(lower, &*staged)?;
+    let attr = SetAttr {
+        mode: (meta.kind != FileType::Symlink).then_some(meta.mode),
+        uid: Some(meta.uid),
+        gid: Some(meta.gid),
+        atime: Some(meta.atime),
+        mtime: Some(meta.mtime),
+    };
+    staged.set_attr(&attr)?;
+    Ok(staged)
+}
+
+/// Copies `size` bytes of file data. Chunks that read as zeros are not written, so holes stay
+/// holes in the upper file (they read back the same).
+fn copy_data(from: &dyn Inode, to: &dyn Inode, size: u64) -> Result<()> {
+    let mut buf: Vec<u8> = Vec::new();
+    buf.try_reserve_exact(COPY_CHUNK_BYTES)?;
+    buf.resize(COPY_CHUNK_BYTES, 0);
+    let mut offset = 0u64;
+    while offset < size {
+        let read = from.read_at(offset, &mut buf)?;
+        if read == 0 {
+            break;
+        }
+        let chunk = &buf[..read];
+        if chunk.iter().any(|&byte| byte != 0) {
+            let mut written = 0;
+            while written < chunk.len() {
+                let n = to.write_at(offset + written as u64, &chunk[written..])?;
+                if n == 0 {
+                    return Err(Errno::EIO);
+                }
+                written += n;
+            }
+        }
+        offset += read as u64;
+    }
+    to.set_len(size)
+}
+
+/// Removes a staged entry after a failure. Errors are ignored: the entry may not exist, and the
+/// work directory is cleared when the upper layer is next mounted anyway.
+fn discard(upper: &UpperLayer, temp: &str, kind: FileType) {
+    let _ = if kind.is_dir() {
+        upper.work_dir.rmdir(temp)
+    } else {
+        upper.work_dir.unlink(temp)
+    };
+}

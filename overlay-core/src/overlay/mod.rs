@@ -1,0 +1,430 @@
+//! `OverlayFs`: a union of read-only lower layers under an optional writable upper layer.
+//!
+//! The union follows Linux overlayfs (`Documentation/filesystems/overlayfs.rst`), errno
+//! included; the rules are summarised in the crate docs and tested by [`crate::scenarios`].
+//! The work is split by responsibility:
+//! - [`whiteout`]: how each layer records deletions and opaque directories;
+//! - `identity`: which real inode an entry is, and its stable inode number;
+//! - `lookup`: resolving one name through the layers;
+//! - `copy_up`: copy-on-write of entries (and their parents) into the upper layer;
+//! - `namespace`: create, link, unlink, rmdir;
+//! - `rename`: moving entries;
+//! - `readdir`: merged listings with stable cookies;
+//! - `node`: the union's inode type, which dispatches to all of the above.
+//!
+//! # Locking
+//! One reader-writer lock per union orders changes to its namespace: lookups and listings hold
+//! it shared; copy-up, create, link, unlink, rmdir and rename hold it exclusively, so a
+//! multi-step change (stage in the work directory, then rename into place) is never seen half
+//! done through the union. Below it, each node's state lock and the listing lock are held only
+//! briefly and never two at a time; the identity table and node cache locks are innermost.
+//! Reads and writes of file data take only the node's state lock (and the namespace lock once,
+//! to copy the file up on its first write).
+
+mod copy_up;
+mod diff;
+mod identity;
+mod lookup;
+mod namespace;
+mod node;
+mod readdir;
+mod rename;
+pub mod whiteout;
+
+use alloc::{string::String, sync::Arc, sync::Weak, vec::Vec};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashMap;
+use spin::{Mutex, RwLock};
+
+use crate::error::{Errno, Result};
+use crate::vfs::{
+    check_name, FileSystem, FileType, FsFeatures, Inode, NewNode, StatFs, XattrFlags,
+};
+pub use diff::{Change, ChangeKind};
+use identity::{Identities, Key};
+pub use node::OverlayInode;
+use node::{LowerEntry, NodeState};
+pub use whiteout::WhiteoutEncoding;
+
+/// Most lower layers a union may have (Linux's limit); more is `EINVAL`.
+pub const MAX_LOWERS: usize = 500;
+
+/// Name of the upper directory that [`UpperLayer::new`] creates in its filesystem's root.
+pub const UPPER_DIR_NAME: &str = "upper";
+/// Name of the work directory that [`UpperLayer::new`] creates in its filesystem's root.
+pub const WORK_DIR_NAME: &str = "work";
+
+/// A read-only layer: a filesystem and the whiteout encoding its contents use.
+#[derive(Clone)]
+pub struct Layer {
+    fs: Arc<dyn FileSystem>,
+    root: Arc<dyn Inode>,
+    encoding: WhiteoutEncoding,
+}
+
+impl Layer {
+    /// A layer over `fs`, with the whiteout encoding its features can hold (Linux's where it
+    /// has device nodes and xattrs, else the name-based OCI one).
+    pub fn new(fs: Arc<dyn FileSystem>) -> Layer {
+        let encoding = WhiteoutEncoding::for_features(fs.features());
+        Layer::with_encoding(fs, encoding)
+    }
+
+    /// A layer over `fs` whose contents use `encoding` (e.g. an image layer, always OCI).
+    pub fn with_encoding(fs: Arc<dyn FileSystem>, encoding: WhiteoutEncoding) -> Layer {
+        let root = fs.root();
+        Layer { fs, root, encoding }
+    }
+
+    /// The layer's filesystem.
+    pub fn filesystem(&self) -> &Arc<dyn FileSystem> {
+        &self.fs
+    }
+
+    /// The layer's whiteout encoding.
+    pub fn encoding(&self) -> WhiteoutEncoding {
+        self.encoding
+    }
+}
+
+/// The writable layer: an upper directory and a work directory on one filesystem.
+///
+/// Copy-ups and whiteout replacements are built in the work directory and renamed into the
+/// upper directory, so nothing half-made ever appears under its real name.
+#[derive(Clone)]
+pub struct UpperLayer {
+    fs: Arc<dyn FileSystem>,
+    upper_dir: Arc<dyn Inode>,
+    work_dir: Arc<dyn Inode>,
+    encoding: WhiteoutEncoding,
+}
+
+impl UpperLayer {
+    /// An upper layer on `fs`, using (and creating if needed) the directories
+    /// [`UPPER_DIR_NAME`] and [`WORK_DIR_NAME`] in its root.
+    ///
+    /// # Errors
+    /// `EROFS` if `fs` is read-only; whatever creating the directories fails with.
+    pub fn new(fs: Arc<dyn FileSystem>) -> Result<UpperLayer> {
+        if fs.features().contains(FsFeatures::READ_ONLY) {
+            return Err(Errno::EROFS);
+        }
+        let root = fs.root();
+        let upper_dir = ensure_dir(&*root, UPPER_DIR_NAME)?;
+        let work_dir = ensure_dir(&*root, WORK_DIR_NAME)?;
+        UpperLayer::from_dirs(fs, upper_dir, work_dir)
+    }
+
+    /// An upper layer made of two existing directories of `fs`. Whatever the work directory
+    /// holds is removed: it can only be the leftovers of interrupted copy-ups.
+    ///
+    /// # Errors
+    /// `EROFS` if `fs` is read-only; `ENOTDIR` if either is not a directory; `EINVAL` if they
+    /// are the same directory or on different devices.
+    pub fn from_dirs(
+        fs: Arc<dyn FileSystem>,
+        upper_dir: Arc<dyn Inode>,
+        work_dir: Arc<dyn Inode>,
+    ) -> Result<UpperLayer> {
+        if fs.features().contains(FsFeatures::READ_ONLY) {
+            return Err(Errno::EROFS);
+        }
+        let upper_meta = upper_dir.metadata()?;
+        let work_meta = work_dir.metadata()?;
+        if !upper_meta.kind.is_dir() || !work_meta.kind.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if upper_meta.dev != work_meta.dev || upper_meta.ino == work_meta.ino {
+            return Err(Errno::EINVAL);
+        }
+        clear_dir(&*work_dir)?;
+        let encoding = WhiteoutEncoding::for_features(fs.features());
+        Ok(UpperLayer {
+            fs,
+            upper_dir,
+            work_dir,
+            encoding,
+        })
+    }
+
+    /// The same layer with whiteouts written in `encoding` (it must be one `fs` can hold).
+    pub fn with_encoding(mut self, encoding: WhiteoutEncoding) -> UpperLayer {
+        self.encoding = encoding;
+        self
+    }
+
+    /// The upper layer's filesystem.
+    pub fn filesystem(&self) -> &Arc<dyn FileSystem> {
+        &self.fs
+    }
+
+    /// The upper directory: the union's changes, as a tree of its own.
+    pub fn upper_dir(&self) -> &Arc<dyn Inode> {
+        &self.upper_dir
+    }
+
+    /// The whiteout encoding of the upper layer.
+    pub fn encoding(&self) -> WhiteoutEncoding {
+        self.encoding
+    }
+}
+
+/// Options of a union.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct OverlayOptions {
+    /// The device number the union reports for its entries.
+    pub dev: u64,
+    /// Let directories with lower contents be renamed (Linux `redirect_dir=on`): the moved
+    /// upper directory records where its lower contents live, in the xattr
+    /// `trusted.overlay.redirect`. Off (the Linux default), such renames fail with `EXDEV`.
+    /// Redirects already recorded in the upper layer are always followed. Needs an upper
+    /// filesystem with xattrs.
+    pub redirect_dir: bool,
+}
+
+/// A union filesystem: lower layers (top first) under an optional upper layer.
+pub struct OverlayFs {
+    this: Weak<OverlayFs>,
+    lowers: Vec<Layer>,
+    upper: Option<UpperLayer>,
+    options: OverlayOptions,
+    /// The lower roots merged at the union's root (up to the first opaque one).
+    root_lowers: Vec<LowerEntry>,
+    /// Shared by lookups and listings, exclusive for every change of the namespace.
+    namespace: RwLock<()>,
+    /// Live nodes by identity, so every handle to an entry shares one state (a copy-up is seen
+    /// by handles opened before it).
+    nodes: Mutex<HashMap<Key, Weak<OverlayInode>>>,
+    /// Inode numbers, origins and copied-up hard-link groups.
+    identities: Mutex<Identities>,
+    /// Source of unique names in the work directory.
+    next_temp: AtomicU64,
+}
+
+impl OverlayFs {
+    /// A union of `lowers` (top first, like Linux `lowerdir=top:...:bottom`) under `upper`.
+    /// Without an upper layer the union is read-only.
+    ///
+    /// # Errors
+    /// `EINVAL` with no lower layer or more than [`MAX_LOWERS`]; whatever reading a layer's
+    /// root fails with.
+    pub fn new(
+        lowers: Vec<Layer>,
+        upper: Option<UpperLayer>,
+        options: OverlayOptions,
+    ) -> Result<Arc<OverlayFs>> {
+        if lowers.is_empty() || lowers.len() > MAX_LOWERS {
+            return Err(Errno::EINVAL);
+        }
+        for layer in &lowers {
+            if !layer.root.metadata()?.kind.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+        }
+        let upper_root_opaque = match &upper {
+            Some(upper) => upper.encoding.is_opaque(&*upper.upper_dir)?,
+            None => false,
+        };
+        let mut root_lowers = Vec::new();
+        if !upper_root_opaque {
+            for (index, layer) in lowers.iter().enumerate() {
+                root_lowers.push(LowerEntry {
+                    layer: index,
+                    inode: layer.root.clone(),
+                });
+                if layer.encoding.is_opaque(&*layer.root)? {
+                    break;
+                }
+            }
+        }
+        Ok(Arc::new_cyclic(|this| OverlayFs {
+            this: this.clone(),
+            lowers,
+            upper,
+            options,
+            root_lowers,
+            namespace: RwLock::new(()),
+            nodes: Mutex::new(HashMap::new()),
+            identities: Mutex::new(Identities::default()),
+            next_temp: AtomicU64::new(0),
+        }))
+    }
+
+    /// The lower layers, top first.
+    pub fn lowers(&self) -> &[Layer] {
+        &self.lowers
+    }
+
+    /// The upper layer, if the union is writable.
+    pub fn upper(&self) -> Option<&UpperLayer> {
+        self.upper.as_ref()
+    }
+
+    /// The union's root directory as its own node type.
+    pub fn root_node(&self) -> Arc<OverlayInode> {
+        let upper = self.upper.as_ref().map(|upper| upper.upper_dir.clone());
+        let key = match &upper {
+            Some(dir) => dir
+                .metadata()
+                .map(|meta| Key::Upper(meta.ino))
+                .unwrap_or(Key::Upper(0)),
+            None => Key::Lower {
+                layer: 0,
+                ino: self.lowers[0].root.metadata().map_or(0, |m| m.ino),
+            },
+        };
+        let state = NodeState {
+            upper,
+            lowers: self.root_lowers.clone(),
+            parent: None,
+            name: String::new(),
+            unlinked: false,
+        };
+        self.node(key, FileType::Directory, state)
+    }
+
+    /// The live node for `key`, refreshed with `state`, or a new one.
+    fn node(&self, key: Key, kind: FileType, state: NodeState) -> Arc<OverlayInode> {
+        let mut nodes = self.nodes.lock();
+        if let Some(node) = nodes.get(&key).and_then(Weak::upgrade) {
+            if node.kind() == kind {
+                node.refresh(state);
+                return node;
+            }
+        }
+        let ino = self.identities.lock().ino(key);
+        // An `OverlayFs` only exists inside the `Arc` that `new` returns, and its methods run
+        // through that `Arc` (or a node's clone of it), so `this` upgrades here.
+        let Some(fs) = self.this.upgrade() else {
+            unreachable!("an OverlayFs method ran after its last Arc was dropped")
+        };
+        let node = Arc::new_cyclic(|me| OverlayInode::new(fs, me.clone(), key, ino, kind, state));
+        // Drop entries of nodes that are gone now and then, so the cache does not only grow.
+        if nodes.len() >= 1024 && nodes.len().is_power_of_two() {
+            nodes.retain(|_, node| node.strong_count() > 0);
+        }
+        nodes.insert(key, Arc::downgrade(&node));
+        node
+    }
+
+    /// A name for a new entry of the work directory, unique for the life of the union.
+    fn temp_name(&self) -> String {
+        alloc::format!("#{:x}", self.next_temp.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The upper layer, or `EROFS` for a read-only union.
+    fn writable(&self) -> Result<&UpperLayer> {
+        self.upper.as_ref().ok_or(Errno::EROFS)
+    }
+}
+
+impl FileSystem for OverlayFs {
+    fn root(&self) -> Arc<dyn Inode> {
+        self.root_node()
+    }
+
+    fn statfs(&self) -> Result<StatFs> {
+        match &self.upper {
+            Some(upper) => upper.fs.statfs(),
+            None => self.lowers[0].fs.statfs(),
+        }
+    }
+
+    fn features(&self) -> FsFeatures {
+        match &self.upper {
+            Some(upper) => upper.fs.features() - FsFeatures::RENAME_WHITEOUT,
+            None => {
+                (self.lowers[0].fs.features() - FsFeatures::RENAME_WHITEOUT) | FsFeatures::READ_ONLY
+            }
+        }
+    }
+}
+
+/// The directory `name` of `parent`, created (mode 0755) if absent.
+fn ensure_dir(parent: &dyn Inode, name: &str) -> Result<Arc<dyn Inode>> {
+    match parent.lookup(name) {
+        Ok(dir) => Ok(dir),
+        Err(Errno::ENOENT) => parent.create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0)),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// Removes everything in `dir`, depth first.
+fn clear_dir(dir: &dyn Inode) -> Result<()> {
+    let mut children: Vec<(String, FileType)> = Vec::new();
+    dir.readdir(0, &mut |entry| {
+        children.push((String::from(entry.name), entry.kind));
+        true
+    })?;
+    for (name, kind) in children {
+        if kind.is_dir() {
+            clear_dir(&*dir.lookup(&name)?)?;
+            dir.rmdir(&name)?;
+        } else {
+            dir.unlink(&name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The xattr namespace the union keeps for itself in its layers.
+const PRIVATE_XATTR_PREFIX: &str = "trusted.overlay.";
+/// Where an xattr of the private namespace set through the union is stored (Linux 6.7+).
+const ESCAPED_XATTR_PREFIX: &str = "trusted.overlay.overlay.";
+
+/// The name under which xattr `name`, as the union's user sees it, is stored in a layer.
+fn stored_xattr_name(name: &str) -> String {
+    match name.strip_prefix(PRIVATE_XATTR_PREFIX) {
+        Some(rest) => alloc::format!("{ESCAPED_XATTR_PREFIX}{rest}"),
+        None => String::from(name),
+    }
+}
+
+/// The name under which stored xattr `stored` is shown through the union, or `None` for the
+/// union's own markers.
+fn visible_xattr_name(stored: &str) -> Option<String> {
+    match stored.strip_prefix(ESCAPED_XATTR_PREFIX) {
+        Some(rest) => Some(alloc::format!("{PRIVATE_XATTR_PREFIX}{rest}")),
+        None if stored.starts_with(PRIVATE_XATTR_PREFIX) => None,
+        None => Some(String::from(stored)),
+    }
+}
+
+/// Checks a name to be created in the upper layer.
+fn check_new_name(upper: &UpperLayer, name: &str) -> Result<()> {
+    check_name(name)?;
+    if upper.encoding.is_reserved_name(name) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Copies every user-visible xattr of `from` to `to` (the union's own markers stay behind).
+/// An upper filesystem without xattrs simply gets none.
+fn copy_xattrs(from: &dyn Inode, to: &dyn Inode) -> Result<()> {
+    let names = match from.list_xattr() {
+        Ok(names) => names,
+        Err(Errno::ENOTSUP) => return Ok(()),
+        Err(errno) => return Err(errno),
+    };
+    for name in names {
+        if visible_xattr_name(&name).is_none() {
+            continue;
+        }
+        let value = match from.get_xattr(&name) {
+            Ok(value) => value,
+            Err(Errno::ENODATA) => continue,
+            Err(errno) => return Err(errno),
+        };
+        match to.set_xattr(&name, &value, XattrFlags::empty()) {
+            Ok(()) => {}
+            Err(Errno::ENOTSUP) => return Ok(()),
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+//! The union's inode: one per entry identity, shared by every handle to that entry.
+
+use alloc::{
+    string::String,
+    sync::{Arc, Weak},
+    vec::Vec,
+};
+use core::any::Any;
+
+use spin::Mutex;
+
+use super::identity::Key;
+use super::readdir::Listing;
+use super::{stored_xattr_name, visible_xattr_name, OverlayFs};
+use crate::error::{Errno, Result};
+use crate::vfs::{
+    DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags, SetAttr, XattrFlags,
+};
+
+/// A directory or entry of a lower layer that a union node is made of.
+#[derive(Clone)]
+pub(crate) struct LowerEntry {
+    /// Index of the lower layer, 0 = top.
+    pub(crate) layer: usize,
+    /// The entry in that layer.
+    pub(crate) inode: Arc<dyn Inode>,
+}
+
+/// What a node is made of and where it sits; replaced as a whole when a lookup finds it again.
+pub(crate) struct NodeState {
+    /// The entry in the upper layer, once there is one.
+    pub(crate) upper: Option<Arc<dyn Inode>>,
+    /// For a directory, the lower directories merged into it, top first; for anything else,
+    /// the lower entry it shows (or was copied up from), if any.
+    pub(crate) lowers: Vec<LowerEntry>,
+    /// The directory the node was last found in (`None` for the root).
+    pub(crate) parent: Option<Arc<OverlayInode>>,
+    /// The name it was last found under.
+    pub(crate) name: String,
+    /// Whether that name has been removed since.
+    pub(crate) unlinked: bool,
+}
+
+/// An entry of an [`OverlayFs`]. Every lookup of the same entry returns the same node while a
+/// handle to it is alive, so a copy-up made through one handle is seen through all of them.
+pub struct OverlayInode {
+    pub(crate) fs: Arc<OverlayFs>,
+    /// The node itself, for operations that hand it on (copy-up needs the parent chain).
+    me: Weak<OverlayInode>,
+    pub(crate) key: Key,
+    ino: Ino,
+    kind: FileType,
+    state: Mutex<NodeState>,
+    /// The merged listing of a directory, built on first use.
+    pub(crate) listing: Mutex<Listing>,
+}
+
+impl OverlayInode {
+    pub(crate) fn new(
+        fs: Arc<OverlayFs>,
+        me: Weak<OverlayInode>,
+        key: Key,
+        ino: Ino,
+        kind: FileType,
+        state: NodeState,
+    ) -> OverlayInode {
+        OverlayInode {
+            fs,
+            me,
+            key,
+            ino,
+            kind,
+            state: Mutex::new(state),
+            listing: Mutex::new(Listing::default()),
+        }
+    }
+
+    /// The entry's kind.
+    pub fn kind(&self) -> FileType {
+        self.kind
+    }
+
+    /// Where the entry's content comes from now: `None` for the upper layer, `Some(n)` for
+    /// lower layer `n` (0 = top).
+    pub fn origin_layer(&self) -> Option<usize> {
+        let state = self.state.lock();
+        match (&state.upper, state.lowers.first()) {
+            (Some(_), _) | (None, None) => None,
+            (None, Some(lower)) => Some(lower.layer),
+        }
+    }
+
+    /// The entry in the upper layer, if it has been copied up or created there.
+    pub(crate) fn upper(&self) -> Option<Arc<dyn Inode>> {
+        self.state.lock().upper.clone()
+    }
+
+    /// The lower entries (see [`NodeState::lowers`]).
+    pub(crate) fn lowers(&self) -> Vec<LowerEntry> {
+        self.state.lock().lowers.clone()
+    }
+
+    /// The directory the node was last found in, and the name.
+    pub(crate) fn position(&self) -> (Option<Arc<OverlayInode>>, String, bool) {
+        let state = self.state.lock();
+        (state.parent.clone(), state.name.clone(), state.unlinked)
+    }
+
+    /// The entry that answers reads: the upper one if any, else the top lower one.
+    pub(crate) fn real(&self) -> Result<Arc<dyn Inode>> {
+        let state = self.state.lock();
+        match (&state.upper, state.lowers.first()) {
+            (Some(upper), _) => Ok(upper.clone()),
+            (None, Some(lower)) => Ok(lower.inode.clone()),
+            // A node is only made from a lookup that found an entry in some layer.
+            (None, None) => Err(Errno::EIO),
+        }
+    }
+
+    pub(crate) fn refresh(&self, state: NodeState) {
+        *self.state.lock() = state;
+    }
+
+    pub(crate) fn set_upper(&self, upper: Arc<dyn Inode>) {
+        self.state.lock().upper = Some(upper);
+    }
+
+    pub(crate) fn moved(&self, parent: Arc<OverlayInode>, name: &str) {
+        let mut state = self.state.lock();
+        state.parent = Some(parent);
+        state.name = String::from(name);
+        state.unlinked = false;
+    }
+
+    pub(crate) fn mark_unlinked(&self) {
+        self.state.lock().unlinked = true;
+    }
+
+    /// Whether this directory shows several layers at once (Linux reports `nlink` 1 for those).
+    fn is_merged_dir(&self) -> bool {
+        let state = self.state.lock();
+        self.kind.is_dir() && state.lowers.len() + usize::from(state.upper.is_some()) > 1
+    }
+
+    /// Copies the entry up (with its data unless `with_data` is false) if it is not yet in
+    /// the upper layer, and returns the upper entry.
+    fn ensure_upper(self: &Arc<Self>, with_data: bool) -> Result<Arc<dyn Inode>> {
+        if let Some(upper) = self.upper() {
+            return Ok(upper);
+        }
+        self.fs.writable()?;
+        let _namespace = self.fs.namespace.write();
+        self.fs.copy_up(self, with_data)
+    }
+
+    /// `self` as an `Arc`. Nodes only exist inside the `Arc` they were made in and methods
+    /// run through it, so this fails only for a caller holding a node being dropped.
+    fn this(&self) -> Result<Arc<OverlayInode>> {
+        self.me.upgrade().ok_or(Errno::ESTALE)
+    }
+
+    /// The node behind `inode`, which must belong to the same union.
+    pub(crate) fn same_union<'a>(&self, inode: &'a dyn Inode) -> Result<&'a OverlayInode> {
+        match inode.as_any().downcast_ref::<OverlayInode>() {
+            Some(node) if Arc::ptr_eq(&node.fs, &self.fs) => Ok(node),
+            _ => Err(Errno::EXDEV),
+        }
+    }
+}
+
+impl Inode for OverlayInode {
+    fn metadata(&self) -> Result<Metadata> {
+        let mut meta = self.real()?.metadata()?;
+        meta.ino = self.ino;
+        meta.dev = self.fs.options.dev;
+        if self.is_merged_dir() {
+            meta.nlink = 1;
+        } else if !self.kind.is_dir() {
+            meta.nlink = self.fs.nlink(self, meta.nlink);
+        }
+        Ok(meta)
+    }
+
+    fn set_attr(&self, attr: &SetAttr) -> Result<()> {
+        let this = self.this()?;
+        let upper = this.ensure_upper(true)?;
+        upper.set_attr(attr)
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
+        let this = self.this()?;
+        let _namespace = self.fs.namespace.read();
+        let node: Arc<dyn Inode> = self.fs.lookup_node(&this, name)?;
+        Ok(node)
+    }
+
+    fn create(&self, name: &str, node: &NewNode) -> Result<Arc<dyn Inode>> {
+        let this = self.this()?;
+        let _namespace = self.fs.namespace.write();
+        let created: Arc<dyn Inode> = self.fs.create_node(&this, name, node)?;
+        Ok(created)
+    }
+
+    fn symlink(&self, name: &str, target: &str, uid: u32, gid: u32) -> Result<Arc<dyn Inode>> {
+        let this = self.this()?;
+        let _namespace = self.fs.namespace.write();
+        let created: Arc<dyn Inode> = self.fs.create_symlink(&this, name, target, uid, gid)?;
+        Ok(created)
+    }
+
+    fn link(&self, name: &str, target: &dyn Inode) -> Result<()> {
+        let this = self.this()?;
+        let target = self.same_union(target)?.this()?;
+        let _namespace = self.fs.namespace.write();
+        self.fs.link(&this, name, &target)
+    }
+
+    fn unlink(&self, name: &str) -> Result<()> {
+        let this = self.this()?;
+        let _namespace = self.fs.namespace.write();
+        self.fs.remove(&this, name, false)
+    }
+
+    fn rmdir(&self, name: &str) -> Result<()> {
+        let this = self.this()?;
+        let _namespace = self.fs.namespace.write();
+        self.fs.remove(&this, name, true)
+    }
+
+    fn rename(
+        &self,
+        old_name: &str,
+        new_dir: &dyn Inode,
+        new_name: &str,
+        flags: RenameFlags,
+    ) -> Result<()> {
+        let this = self.this()?;
+        let new_dir = self.same_union(new_dir)?.this()?;
+        let _namespace = self.fs.namespace.write();
+        self.fs.rename(&this, old_name, &new_dir, new_name, flags)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.real()?.read_at(offset, buf)
+    }
+
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
+        if self.kind != FileType::Regular {
+            return self.real()?.write_at(offset, buf);
+        }
+        let upper = self.this()?.ensure_upper(true)?;
+        upper.write_at(offset, buf)
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        if self.kind != FileType::Regular {
+            return self.real()?.set_len(len);
+        }
+        // Truncating to zero needs none of the old data (Linux skips copying it too).
+        let upper = self.this()?.ensure_upper(len != 0)?;
+        upper.set_len(len)
+    }
+
+    fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry<'_>) -> bool) -> Result<()> {
+        if !self.kind.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let _namespace = self.fs.namespace.read();
+        self.fs.list(self, cookie, sink)
+    }
+
+    fn readlink(&self) -> Result<String> {
+        self.real()?.readlink()
+    }
+
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>> {
+        self.real()?.get_xattr(&stored_xattr_name(name))
+    }
+
+    fn set_xattr(&self, name: &str, value: &[u8], flags: XattrFlags) -> Result<()> {
+        let upper = self.this()?.ensure_upper(true)?;
+        upper.set_xattr(&stored_xattr_name(name), value, flags)
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>> {
+        let names = self.real()?.list_xattr()?;
+        let mut visible: Vec<String> = names.iter().filter_map(|n| visible_xattr_name(n)).collect();
+        visible.sort_unstable();
+        Ok(visible)
+    }
+
+    fn remove_xattr(&self, name: &str) -> Result<()> {
+        let stored = stored_xattr_name(name);
+        // Removing what is not there changes nothing, so it copies nothing up.
+        self.real()?.get_xattr(&stored)?;
+        let upper = self.this()?.ensure_upper(true)?;
+        upper.remove_xattr(&stored)
+    }
+
+    fn open(&self, flags: OpenFlags) -> Result<()> {
+        if self.kind == FileType::Regular && flags.modifies_data() {
+            // An open that truncates needs none of the old data.
+            self.this()?
+                .ensure_upper(!flags.contains(OpenFlags::TRUNCATE))?;
+        }
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

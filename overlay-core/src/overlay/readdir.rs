@@ -1,0 +1,182 @@
+//! Merged directory listings with stable cookies.
+//!
+//! A union directory's listing is built from its layers (each name once, the topmost occurrence
+//! winning, whiteouts and markers hidden) and kept on the node. Every name gets an offset when
+//! it first appears, from a counter that only grows, and the cookie of an entry is its offset.
+//! When the directory changes through the union its listing is marked stale and rebuilt on the
+//! next read, keeping the offsets of the names that survive: so a listing read in pieces while
+//! entries come and go never skips or repeats a name that existed throughout, new names show up
+//! after the ones already listed, and a listing from cookie 0 shows the current state.
+
+use alloc::{collections::BTreeMap, string::String, vec::Vec};
+
+use hashbrown::HashMap;
+
+use super::identity::Key;
+use super::node::OverlayInode;
+use super::{OverlayFs, WhiteoutEncoding};
+use crate::error::Result;
+use crate::vfs::{DirEntry, FileType, Ino, Inode};
+
+/// One entry of a merged listing.
+struct Listed {
+    name: String,
+    ino: Ino,
+    kind: FileType,
+}
+
+/// The merged listing of a union directory.
+#[derive(Default)]
+pub(crate) struct Listing {
+    built: bool,
+    stale: bool,
+    by_offset: BTreeMap<u64, Listed>,
+    offsets: HashMap<String, u64>,
+    next_offset: u64,
+}
+
+/// What one layer of the directory holds, before merging.
+pub(crate) struct LayerEntries {
+    /// Real entries: name, kind, the layer's inode number.
+    pub(crate) entries: Vec<(String, FileType, Ino)>,
+    /// Names deleted by whiteouts of this layer.
+    pub(crate) whiteouts: Vec<String>,
+}
+
+impl OverlayInode {
+    /// Marks the listing as out of date after a change in this directory.
+    pub(crate) fn invalidate_listing(&self) {
+        self.listing.lock().stale = true;
+    }
+}
+
+impl OverlayFs {
+    /// Lists the union directory `dir` from `cookie`, as [`Inode::readdir`] describes.
+    pub(crate) fn list(
+        &self,
+        dir: &OverlayInode,
+        cookie: u64,
+        sink: &mut dyn FnMut(DirEntry<'_>) -> bool,
+    ) -> Result<()> {
+        let mut listing = dir.listing.lock();
+        if !listing.built || listing.stale {
+            let merged = self.merge(dir)?;
+            listing.update(merged);
+        }
+        for (&offset, entry) in listing.by_offset.range(cookie.saturating_add(1)..) {
+            let going_on = sink(DirEntry {
+                name: &entry.name,
+                ino: entry.ino,
+                kind: entry.kind,
+                next_cookie: offset,
+            });
+            if !going_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every name the union directory `dir` shows, with its kind and inode number.
+    ///
+    /// An entry's identity depends only on its topmost occurrence (see
+    /// [`OverlayFs::key_of`]), so the inode numbers here are the ones `stat` reports.
+    fn merge(&self, dir: &OverlayInode) -> Result<BTreeMap<String, Option<(FileType, Ino)>>> {
+        // `None` marks a name deleted by a whiteout in a higher layer.
+        let mut merged: BTreeMap<String, Option<(FileType, Ino)>> = BTreeMap::new();
+        if let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) {
+            let layer = read_layer(&*upper_dir, upper.encoding)?;
+            let mut identities = self.identities.lock();
+            for (name, kind, real_ino) in layer.entries {
+                let key = identities.key_of_upper(real_ino);
+                merged.insert(name, Some((kind, identities.ino(key))));
+            }
+            drop(identities);
+            for name in layer.whiteouts {
+                merged.entry(name).or_insert(None);
+            }
+        }
+        for lower in dir.lowers() {
+            let encoding = self.lowers[lower.layer].encoding;
+            let layer = read_layer(&*lower.inode, encoding)?;
+            let mut identities = self.identities.lock();
+            for (name, kind, real_ino) in layer.entries {
+                merged.entry(name).or_insert_with(|| {
+                    let key = Key::Lower {
+                        layer: lower.layer,
+                        ino: real_ino,
+                    };
+                    Some((kind, identities.ino(key)))
+                });
+            }
+            drop(identities);
+            for name in layer.whiteouts {
+                merged.entry(name).or_insert(None);
+            }
+        }
+        Ok(merged)
+    }
+}
+
+impl Listing {
+    /// Replaces the listing's contents with `merged`, keeping the offsets of surviving names.
+    fn update(&mut self, merged: BTreeMap<String, Option<(FileType, Ino)>>) {
+        let mut by_offset = BTreeMap::new();
+        let mut offsets = HashMap::new();
+        for (name, entry) in merged {
+            let Some((kind, ino)) = entry else { continue };
+            let offset = match self.offsets.get(&name) {
+                Some(&offset) => offset,
+                None => {
+                    self.next_offset += 1;
+                    self.next_offset
+                }
+            };
+            offsets.insert(name.clone(), offset);
+            by_offset.insert(offset, Listed { name, ino, kind });
+        }
+        self.by_offset = by_offset;
+        self.offsets = offsets;
+        self.built = true;
+        self.stale = false;
+    }
+}
+
+/// Reads one layer's directory: its real entries and the names its whiteouts delete.
+pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerEntries> {
+    let mut raw: Vec<(String, FileType, Ino)> = Vec::new();
+    let mut cookie = 0;
+    loop {
+        let before = raw.len();
+        dir.readdir(cookie, &mut |entry| {
+            raw.push((String::from(entry.name), entry.kind, entry.ino));
+            cookie = entry.next_cookie;
+            true
+        })?;
+        if raw.len() == before {
+            break;
+        }
+    }
+    let mut layer = LayerEntries {
+        entries: Vec::new(),
+        whiteouts: Vec::new(),
+    };
+    for (name, kind, ino) in raw {
+        if let Some(target) = encoding.whiteout_target(&name) {
+            layer.whiteouts.push(String::from(target));
+        } else if encoding.is_reserved_name(&name) {
+            continue;
+        } else if kind == FileType::CharDevice
+            && encoding == WhiteoutEncoding::Linux
+            && dir
+                .lookup(&name)?
+                .metadata()
+                .is_ok_and(|meta| encoding.is_whiteout_node(&meta))
+        {
+            layer.whiteouts.push(name);
+        } else {
+            layer.entries.push((name, kind, ino));
+        }
+    }
+    Ok(layer)
+}

@@ -1,0 +1,546 @@
+//! Path resolution: walking `/`-separated paths over [`Inode`]s.
+//!
+//! Filesystems only know single names ([`Inode::lookup`]); this module turns a path into an
+//! inode the way Linux's `namei` does, as helpers over `dyn Inode` rather than trait methods:
+//!
+//! - The walk starts at the root it is given, for absolute and relative paths alike (a
+//!   [`crate::posix::Namespace`] has no working directory).
+//! - It keeps the stack of directories it went through, so `..` returns to the directory it came
+//!   from (at the root it stays at the root); `.` stays where it is; empty components (`a//b`) are
+//!   ignored.
+//! - A symlink met on the way is followed: a relative target is resolved from the link's own
+//!   directory, an absolute one from the root. More than [`MAX_SYMLINKS`] links followed in one
+//!   walk give `ELOOP`; an empty target gives `ENOENT`.
+//! - Search (execute) permission is checked with the caller's [`Credentials`] on every directory
+//!   a component is looked up in, `.` and `..` included (`EACCES`), like Linux's `may_lookup`.
+//! - Limits: an empty path is `ENOENT`; a path of more than 4095 bytes ([`PATH_MAX`] counts the
+//!   terminating NUL) or a component of more than [`NAME_MAX`] bytes is `ENAMETOOLONG`; a NUL
+//!   byte is `EINVAL`; a non-directory used as a directory is `ENOTDIR`.
+//! - A trailing slash (`a/`) means the final component must be a directory (`ENOTDIR`
+//!   otherwise) and makes a final symlink be followed even where it otherwise would not be.
+//!
+//! Two entry points: [`resolve`] finds an existing entry (following a final symlink or not), and
+//! [`resolve_parent`] stops before the final component, for the calls that create, remove or
+//! rename a name. For the rare caller that must continue a walk itself (`open` with `O_CREAT`
+//! through a dangling symlink), [`Walker`] exposes the steps and keeps the symlink count.
+
+use alloc::{string::String, sync::Arc, vec::Vec};
+
+use crate::error::{Errno, Result};
+use crate::posix::perm::{self, Access};
+use crate::vfs::{Credentials, FileType, Inode, Metadata, NAME_MAX, PATH_MAX};
+
+/// Most symlinks one walk may follow; one more gives `ELOOP` (Linux's `MAXSYMLINKS`).
+pub const MAX_SYMLINKS: usize = 40;
+
+/// The final component of a path, as [`Walker::parent`] leaves it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Last {
+    /// An ordinary name, already checked to be a valid component.
+    Name(String),
+    /// `.`: the directory [`Parent::dir`] itself.
+    Dot,
+    /// `..`: the directory [`Parent::dir`] was reached from (itself at the root).
+    DotDot,
+    /// No component at all: the path was `/` (or a symlink's target was), naming the root.
+    Root,
+}
+
+/// Where a walk stopped before the final component: the directory holding it, the component,
+/// and the directories that lead there.
+#[derive(Clone)]
+pub struct Parent {
+    /// The directories walked through before `dir`, the root first.
+    ancestors: Vec<Arc<dyn Inode>>,
+    /// The directory the final component is in.
+    dir: Arc<dyn Inode>,
+    /// The final component.
+    pub last: Last,
+    /// Whether the path ended in a slash (`a/`, `a/.//`): the entry must be a directory and a
+    /// final symlink is followed.
+    pub trailing_slash: bool,
+}
+
+impl Parent {
+    /// The directory holding the final component. Search permission on it was checked.
+    pub fn dir(&self) -> &Arc<dyn Inode> {
+        &self.dir
+    }
+
+    /// The final component's name, if it is an ordinary name.
+    pub fn name(&self) -> Option<&str> {
+        match &self.last {
+            Last::Name(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The directories on the way from the root to [`Parent::dir`], both included, root first.
+    /// A rename uses this to refuse moving a directory into its own subtree.
+    pub fn chain(&self) -> impl Iterator<Item = &Arc<dyn Inode>> {
+        self.ancestors.iter().chain(core::iter::once(&self.dir))
+    }
+}
+
+impl core::fmt::Debug for Parent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Parent")
+            .field("depth", &self.ancestors.len())
+            .field("last", &self.last)
+            .field("trailing_slash", &self.trailing_slash)
+            .finish()
+    }
+}
+
+/// One component still to walk, and whether a slash followed it.
+struct Component {
+    name: String,
+    slash_after: bool,
+}
+
+/// A path walk in progress: the root, the caller, and how many symlinks were followed so far
+/// (the `ELOOP` limit counts across everything one walk does, continuations included).
+pub struct Walker<'a> {
+    root: Arc<dyn Inode>,
+    creds: &'a Credentials,
+    links_followed: usize,
+}
+
+impl<'a> Walker<'a> {
+    /// A walk from `root` on behalf of `creds`.
+    pub fn new(root: Arc<dyn Inode>, creds: &'a Credentials) -> Walker<'a> {
+        Walker {
+            root,
+            creds,
+            links_followed: 0,
+        }
+    }
+
+    /// How many symlinks this walk has followed.
+    pub fn links_followed(&self) -> usize {
+        self.links_followed
+    }
+
+    /// Walks every component of `path` but the last; search permission on the directory
+    /// holding the last one is checked too, and its name is validated.
+    ///
+    /// # Errors
+    /// `ENOENT` for an empty path or a missing directory on the way; `ENAMETOOLONG` for a path
+    /// over 4095 bytes or a component over 255; `EINVAL` for a NUL byte; `ENOTDIR` if a
+    /// non-directory is used as a directory; `EACCES` without search permission on a directory
+    /// on the way; `ELOOP` after too many symlinks; whatever the filesystem's `lookup`,
+    /// `metadata` or `readlink` return.
+    pub fn parent(&mut self, path: &str) -> Result<Parent> {
+        check_path(path)?;
+        let mut queue = Vec::new();
+        push_components(&mut queue, path);
+        self.walk(self.root.clone(), Vec::new(), queue, false)
+    }
+
+    /// Follows the symlink `link`, which is the final component of `parent`, and walks its
+    /// target up to the target's final component. A trailing slash on `parent` carries over.
+    ///
+    /// # Errors
+    /// `ELOOP` if this is one symlink too many; `ENOENT` for an empty target; `EINVAL` if
+    /// `link` is not a symlink; otherwise as [`Walker::parent`].
+    pub fn follow(&mut self, parent: Parent, link: &dyn Inode) -> Result<Parent> {
+        let Parent {
+            mut ancestors,
+            mut dir,
+            trailing_slash,
+            ..
+        } = parent;
+        let mut queue = Vec::new();
+        self.enter_link(&mut dir, &mut ancestors, &mut queue, link)?;
+        self.walk(dir, ancestors, queue, trailing_slash)
+    }
+
+    /// The entry `parent` names, without following it if it is a symlink and without checking
+    /// the trailing slash.
+    ///
+    /// # Errors
+    /// `ENOENT` if the name is absent; whatever the filesystem's `lookup` returns.
+    pub fn lookup_last(&self, parent: &Parent) -> Result<Arc<dyn Inode>> {
+        match &parent.last {
+            Last::Name(name) => parent.dir.lookup(name),
+            Last::Dot | Last::Root => Ok(parent.dir.clone()),
+            Last::DotDot => Ok(parent.ancestors.last().unwrap_or(&parent.dir).clone()),
+        }
+    }
+
+    /// The existing entry `path` names. A final symlink is followed if `follow` is set or the
+    /// path ends in a slash.
+    ///
+    /// # Errors
+    /// As [`Walker::parent`]; `ENOENT` if the entry is absent; `ENOTDIR` if the path ends in a
+    /// slash and the entry is not a directory.
+    pub fn resolve(&mut self, path: &str, follow: bool) -> Result<Arc<dyn Inode>> {
+        self.resolve_with_metadata(path, follow)
+            .map(|(inode, _)| inode)
+    }
+
+    /// As [`Walker::resolve`], also returning the entry's metadata (which the walk reads anyway).
+    ///
+    /// # Errors
+    /// As [`Walker::resolve`].
+    pub fn resolve_with_metadata(
+        &mut self,
+        path: &str,
+        follow: bool,
+    ) -> Result<(Arc<dyn Inode>, Metadata)> {
+        let mut parent = self.parent(path)?;
+        loop {
+            let inode = self.lookup_last(&parent)?;
+            let metadata = inode.metadata()?;
+            if metadata.kind == FileType::Symlink && (follow || parent.trailing_slash) {
+                parent = self.follow(parent, &*inode)?;
+                continue;
+            }
+            if parent.trailing_slash && !metadata.kind.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            return Ok((inode, metadata));
+        }
+    }
+
+    /// Walks `queue` (components in reverse order: the next one last) from `dir`, stopping
+    /// before the final component.
+    fn walk(
+        &mut self,
+        mut dir: Arc<dyn Inode>,
+        mut ancestors: Vec<Arc<dyn Inode>>,
+        mut queue: Vec<Component>,
+        trailing_slash: bool,
+    ) -> Result<Parent> {
+        loop {
+            let Some(component) = queue.pop() else {
+                // Only an absolute path (or target) without components ends here: `dir` is
+                // the root.
+                return Ok(Parent {
+                    ancestors,
+                    dir,
+                    last: Last::Root,
+                    trailing_slash,
+                });
+            };
+            // Linux checks search permission before every component, `.` and `..` included.
+            self.search(&dir)?;
+            if queue.is_empty() {
+                let last = match component.name.as_str() {
+                    "." => Last::Dot,
+                    ".." => Last::DotDot,
+                    name => {
+                        check_component(name)?;
+                        Last::Name(component.name)
+                    }
+                };
+                let trailing_slash = trailing_slash || component.slash_after;
+                return Ok(Parent {
+                    ancestors,
+                    dir,
+                    last,
+                    trailing_slash,
+                });
+            }
+            match component.name.as_str() {
+                "." => {}
+                ".." => {
+                    if let Some(up) = ancestors.pop() {
+                        dir = up;
+                    }
+                }
+                name => {
+                    check_component(name)?;
+                    let child = dir.lookup(name)?;
+                    match child.metadata()?.kind {
+                        FileType::Directory => ancestors.push(core::mem::replace(&mut dir, child)),
+                        FileType::Symlink => {
+                            self.enter_link(&mut dir, &mut ancestors, &mut queue, &*child)?
+                        }
+                        _ => return Err(Errno::ENOTDIR),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts one more symlink and puts its target's components next in `queue`, moving to the
+    /// root first for an absolute target.
+    fn enter_link(
+        &mut self,
+        dir: &mut Arc<dyn Inode>,
+        ancestors: &mut Vec<Arc<dyn Inode>>,
+        queue: &mut Vec<Component>,
+        link: &dyn Inode,
+    ) -> Result<()> {
+        self.links_followed += 1;
+        if self.links_followed > MAX_SYMLINKS {
+            return Err(Errno::ELOOP);
+        }
+        let target = link.readlink()?;
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if target.starts_with('/') {
+            ancestors.clear();
+            *dir = self.root.clone();
+        }
+        push_components(queue, &target);
+        Ok(())
+    }
+
+    /// Search permission on `dir`.
+    fn search(&self, dir: &Arc<dyn Inode>) -> Result<()> {
+        let metadata = dir.metadata()?;
+        if !metadata.kind.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        perm::check(&metadata, self.creds, Access::EXEC)
+    }
+}
+
+/// The existing entry `path` names, walked from `root` for `creds`; a final symlink is
+/// followed if `follow` is set or the path ends in a slash.
+///
+/// # Errors
+/// As [`Walker::resolve`]: `ENOENT`, `ENOTDIR`, `EACCES`, `ELOOP`, `ENAMETOOLONG`, `EINVAL`.
+pub fn resolve(
+    root: &Arc<dyn Inode>,
+    creds: &Credentials,
+    path: &str,
+    follow: bool,
+) -> Result<Arc<dyn Inode>> {
+    Walker::new(root.clone(), creds).resolve(path, follow)
+}
+
+/// The directory that holds the final component of `path` and that component, walked from
+/// `root` for `creds`, for calls that create, remove or rename it.
+///
+/// # Errors
+/// As [`Walker::parent`]: `ENOENT`, `ENOTDIR`, `EACCES`, `ELOOP`, `ENAMETOOLONG`, `EINVAL`.
+pub fn resolve_parent(root: &Arc<dyn Inode>, creds: &Credentials, path: &str) -> Result<Parent> {
+    Walker::new(root.clone(), creds).parent(path)
+}
+
+/// Checks a whole path: not empty, no NUL, fits `PATH_MAX` with its NUL.
+///
+/// # Errors
+/// `ENOENT` if empty; `EINVAL` with a NUL byte; `ENAMETOOLONG` over 4095 bytes.
+pub fn check_path(path: &str) -> Result<()> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if path.bytes().any(|byte| byte == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if path.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// Checks one component met during a walk.
+fn check_component(name: &str) -> Result<()> {
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    if name.bytes().any(|byte| byte == 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Pushes the components of `path` on `queue` so that its first component is popped next.
+fn push_components(queue: &mut Vec<Component>, path: &str) {
+    let start = queue.len();
+    let mut rest = path;
+    while !rest.is_empty() {
+        let (name, slash_after, next) = match rest.find('/') {
+            Some(at) => (&rest[..at], true, &rest[at + 1..]),
+            None => (rest, false, ""),
+        };
+        if !name.is_empty() {
+            queue.push(Component {
+                name: String::from(name),
+                slash_after,
+            });
+        } else if slash_after && queue.len() > start {
+            // `a//`: the slash after an empty component still trails the previous name.
+            if let Some(previous) = queue.last_mut() {
+                previous.slash_after = true;
+            }
+        }
+        rest = next;
+    }
+    queue[start..].reverse();
+}
+
+/// Splits a path into the part before its final component and that component, ignoring
+/// trailing slashes: `"/a/b/"` gives `("/a", "b")`, `"b"` gives `("", "b")`, `"/"` gives
+/// `("/", "")`. For display and for the shell; the walker does not use it.
+pub fn split_last(path: &str) -> (&str, &str) {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return (if path.is_empty() { "" } else { "/" }, "");
+    }
+    match trimmed.rfind('/') {
+        Some(at) => {
+            let head = trimmed[..at].trim_end_matches('/');
+            (if head.is_empty() { "/" } else { head }, &trimmed[at + 1..])
+        }
+        None => ("", trimmed),
+    }
+}
+
+/// Joins a directory path and a name with one slash: `join("/a", "b")` and `join("/a/", "b")`
+/// are `"/a/b"`, `join("", "b")` is `"b"`.
+pub fn join(dir: &str, name: &str) -> String {
+    let mut joined = String::with_capacity(dir.len() + 1 + name.len());
+    joined.push_str(dir);
+    if !dir.is_empty() && !dir.ends_with('/') {
+        joined.push('/');
+    }
+    joined.push_str(name);
+    joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn components(path: &str) -> Vec<(String, bool)> {
+        let mut queue = Vec::new();
+        push_components(&mut queue, path);
+        queue
+            .into_iter()
+            .rev()
+            .map(|c| (c.name, c.slash_after))
+            .collect()
+    }
+
+    fn owned(list: &[(&str, bool)]) -> Vec<(String, bool)> {
+        list.iter()
+            .map(|(name, slash)| (String::from(*name), *slash))
+            .collect()
+    }
+
+    #[test]
+    fn components_split_on_slashes() {
+        assert_eq!(components("/a/b"), owned(&[("a", true), ("b", false)]));
+        assert_eq!(components("a//b/"), owned(&[("a", true), ("b", true)]));
+        assert_eq!(
+            components("/a/./..//"),
+            owned(&[("a", true), (".", true), ("..", true)])
+        );
+        assert_eq!(components("/"), owned(&[]));
+        assert_eq!(components("///"), owned(&[]));
+    }
+
+    #[test]
+    fn components_go_before_what_is_queued() {
+        let mut queue = Vec::new();
+        push_components(&mut queue, "x/y");
+        queue.pop();
+        push_components(&mut queue, "l1/l2");
+        let order: Vec<String> = queue.into_iter().rev().map(|c| c.name).collect();
+        assert_eq!(order, ["l1", "l2", "y"]);
+    }
+
+    #[test]
+    fn whole_paths_are_checked() {
+        assert_eq!(check_path(""), Err(Errno::ENOENT));
+        assert_eq!(check_path("a\0b"), Err(Errno::EINVAL));
+        assert_eq!(check_path(&"a".repeat(4095)), Ok(()));
+        assert_eq!(check_path(&"a".repeat(4096)), Err(Errno::ENAMETOOLONG));
+        assert_eq!(check_component(&"a".repeat(255)), Ok(()));
+        assert_eq!(check_component(&"a".repeat(256)), Err(Errno::ENAMETOOLONG));
+    }
+
+    fn tree() -> (Arc<dyn Inode>, Credentials) {
+        use crate::vfs::{FileSystem, NewNode};
+        let root = crate::testfs::MemFs::new().root();
+        let dir = root
+            .create("a", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        dir.create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
+        dir.symlink("up", "..", 0, 0).unwrap();
+        (root, Credentials::root())
+    }
+
+    #[test]
+    fn parent_reports_the_final_component() {
+        let (root, creds) = tree();
+        let parent = resolve_parent(&root, &creds, "/a/new/").unwrap();
+        assert_eq!(parent.last, Last::Name(String::from("new")));
+        assert!(parent.trailing_slash);
+        assert_eq!(
+            parent.dir().metadata().unwrap().ino,
+            root.lookup("a").unwrap().metadata().unwrap().ino
+        );
+        assert_eq!(parent.chain().count(), 2);
+        assert_eq!(resolve_parent(&root, &creds, "/").unwrap().last, Last::Root);
+        assert_eq!(
+            resolve_parent(&root, &creds, "//").unwrap().last,
+            Last::Root
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "/a/.").unwrap().last,
+            Last::Dot
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "a/..").unwrap().last,
+            Last::DotDot
+        );
+        // The parent walk needs every directory but not the final entry.
+        assert!(resolve_parent(&root, &creds, "/a/missing").is_ok());
+        assert_eq!(
+            resolve_parent(&root, &creds, "/missing/x").unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "/a/f/x").unwrap_err(),
+            Errno::ENOTDIR
+        );
+    }
+
+    #[test]
+    fn walker_continues_through_a_final_symlink() {
+        let (root, creds) = tree();
+        let mut walker = Walker::new(root.clone(), &creds);
+        let parent = walker.parent("/a/up").unwrap();
+        let link = walker.lookup_last(&parent).unwrap();
+        let target = walker.follow(parent, &*link).unwrap();
+        assert_eq!(target.last, Last::DotDot);
+        assert_eq!(walker.links_followed(), 1);
+        let reached = walker.lookup_last(&target).unwrap();
+        assert_eq!(
+            reached.metadata().unwrap().ino,
+            root.metadata().unwrap().ino
+        );
+        assert_eq!(
+            resolve(&root, &creds, "/a/up/a/up/a/f", true)
+                .unwrap()
+                .metadata()
+                .unwrap()
+                .kind,
+            FileType::Regular
+        );
+        // Following a non-symlink is EINVAL, from its readlink.
+        let parent = walker.parent("/a/f").unwrap();
+        let file = walker.lookup_last(&parent).unwrap();
+        assert_eq!(walker.follow(parent, &*file).unwrap_err(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn split_and_join() {
+        assert_eq!(split_last("/a/b/"), ("/a", "b"));
+        assert_eq!(split_last("/a"), ("/", "a"));
+        assert_eq!(split_last("//a//b"), ("//a", "b"));
+        assert_eq!(split_last("b"), ("", "b"));
+        assert_eq!(split_last("/"), ("/", ""));
+        assert_eq!(join("/a", "b"), "/a/b");
+        assert_eq!(join("/", "b"), "/b");
+        assert_eq!(join("", "b"), "b");
+    }
+}

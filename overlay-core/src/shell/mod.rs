@@ -1,0 +1,405 @@
+//! The shell: the line-based command language of DESIGN.md ("The shell language"), run
+//! against a [`Namespace`], for the host front end and the kernel's serial console alike.
+//!
+//! # Lines
+//! One command per line; blanks separate words; `"..."` quotes; `#` at the start of a word
+//! begins a comment; TEXT arguments take the escapes `\n`, `\t`, `\\`, `\xHH` (and `\"`).
+//! See [`lexer`] for the details. A command that succeeds and has nothing to show prints
+//! nothing; one that fails prints exactly one line `error: ERRNO: <the line>` (the line without
+//! its surrounding blanks); a malformed line (unknown command, wrong arguments, bad escape,
+//! open quote) prints `error: EINVAL: <the line>`. The shell then goes on.
+//!
+//! # Commands
+//! Reading: `ls [-l] P`, `cat P`, `stat P`, `readlink P`, `getxattr P NAME`, `listxattr P`.
+//! Writing: `write P TEXT`, `writeat P OFFSET TEXT`, `append P TEXT`, `create P`,
+//! `open P FLAGS`, `truncate P N`, `touch P`, `mkdir P`, `mknod P TYPE MAJOR MINOR`, `rm P`,
+//! `rmdir P`, `mv A B`, `ln A B`, `ln -s TARGET P`, `chmod OCTAL P`, `chown UID:GID P`,
+//! `setxattr P NAME VALUE`, `rmxattr P NAME`, `su UID GID`. Whole view: `tree [P]`, `layers`,
+//! `diff`. Extensions: `ls`/`ls -l` without P list `/`; `mv -n A B` (no replace) and
+//! `mv -x A B` (exchange); `mknod P p` without numbers; `chown UID: P` / `chown :GID P` change
+//! one id; the `open` flag `nofollow`.
+//!
+//! # Output formats
+//! - `ls P`: the names in directory P, one per line, sorted bytewise (a symlink to a directory
+//!   lists the directory); for anything else, P itself.
+//! - `ls -l P`: one line per entry, `TYPE MODE UID:GID SIZE DIGEST NAME`, the columns of
+//!   `tree` with the bare name; P itself if it is not a directory (a symlink is shown as
+//!   itself).
+//! - `tree [P]` (P defaults to `/`): one line per entry, sorted by path bytewise, P included:
+//!   `TYPE MODE UID:GID SIZE DIGEST PATH`. TYPE is one of `d f l c b p s`; MODE the 4-digit
+//!   octal permission bits; SIZE the byte size for `f`, the target length for `l`, `-`
+//!   otherwise; DIGEST the first 16 hex digits of the SHA-256 of the content for `f` or the
+//!   target for `l`, `MAJOR:MINOR` for `c` and `b`, `-` otherwise. Example:
+//!   `f 0644 0:0 12 3a5f9c0e1d2b4a68 /etc/config`.
+//! - `stat P` (a final symlink is not followed), one line:
+//!   `TYPE MODE UID:GID size=SIZE nlink=NLINK ino=INO [rdev=MAJOR:MINOR ]layer=LAYER P`, where
+//!   `rdev=` appears for `c` and `b` only and LAYER is `upper`, `lower:N` (N counts the lowers
+//!   from the top, 0 first) or `-` without a union. Example:
+//!   `f 0644 0:0 size=12 nlink=1 ino=17 layer=lower:1 /etc/config`.
+//! - `cat P`: the content (invalid UTF-8 shown as U+FFFD), with a newline added unless it is
+//!   empty or ends with one.
+//! - `readlink P`: the target. `getxattr P NAME`: the value on one line, escaped as TEXT is
+//!   (`\n`, `\t`, `\\`, `\xHH` for other control bytes and invalid UTF-8). `listxattr P`: the
+//!   names, one per line, sorted.
+//! - `layers`: one line per layer, top first: `upper rw LABEL`, then `lower:N ro LABEL`
+//!   (`rw`/`ro` as the layer is writable; LABEL as the union describes the layer, `-` if it
+//!   gives none).
+//! - `diff`: the upper layer's changes, `A PATH` (added), `C PATH` (changed), `D PATH`
+//!   (deleted), one per line, sorted by path bytewise, like `docker diff`.
+//!
+//! `tree`, `layers` and `diff` run with root's credentials (so do the content reads behind
+//! `ls -l` digests); everything else with the credentials `su` set, root at first. New files
+//! get mode 0666 and new directories 0777, masked by the namespace's umask (022: 0644, 0755).
+
+pub mod lexer;
+
+mod command;
+#[cfg(test)]
+mod tests;
+mod tree;
+
+use alloc::{string::String, sync::Arc, vec::Vec};
+use core::fmt;
+
+use self::command::Command;
+use crate::error::{Errno, Result};
+use crate::posix::{Namespace, SetTime};
+use crate::vfs::{Credentials, Inode, OpenFlags, XattrFlags};
+
+/// Which layer of a union an entry comes from.
+///
+/// Ordered as `layers` prints them: the upper first, then the lowers from the top.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Origin {
+    /// The writable upper layer.
+    Upper,
+    /// Lower layer `N`, counted from the top (0 is the topmost lower, the first of Linux's
+    /// `lowerdir=` list).
+    Lower(usize),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Upper => f.write_str("upper"),
+            Origin::Lower(index) => write!(f, "lower:{index}"),
+        }
+    }
+}
+
+/// One layer of a union, as `layers` shows it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LayerSummary {
+    /// Which layer this is.
+    pub origin: Origin,
+    /// Whether the layer is read-only (every lower is; an upper normally is not).
+    pub read_only: bool,
+    /// A short description chosen by the union, without newlines: e.g. the filesystem kind,
+    /// the layer's digest or the host directory it was loaded from, the whiteout encoding.
+    pub label: String,
+}
+
+/// What happened to a path in the upper layer, relative to the lowers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ChangeKind {
+    /// The path exists only because of the upper layer (`A`).
+    Added,
+    /// The path exists in a lower layer and the upper holds a copy of it, changed data or
+    /// metadata, or (for a directory) changed contents (`C`).
+    Changed,
+    /// The path exists in a lower layer and the upper hides it (a whiteout) (`D`).
+    Deleted,
+}
+
+impl ChangeKind {
+    /// The letter `diff` prints: `A`, `C` or `D`.
+    pub const fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Changed => 'C',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+/// One line of `diff`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The absolute path in the union, e.g. `/etc/config`.
+    pub path: String,
+}
+
+/// What the shell needs to know about a union beyond the VFS traits: implemented by the
+/// overlay for `layers`, `diff` and the layer column of `stat`.
+///
+/// The methods take no credentials and check no permissions: the shell runs `layers` and
+/// `diff` on root's behalf, and calls `origin_of` on an inode it already resolved with the
+/// current credentials. None of them may modify the union (in particular, nothing may be
+/// copied up).
+///
+/// An implementation for `OverlayFs` keeps a handle to the union (e.g. an `Arc` of it) and
+/// recognises its own inodes in `origin_of` through [`Inode::as_any`].
+pub trait UnionView: Send + Sync {
+    /// The layers, upper first (if there is one), then the lowers from the top. The shell
+    /// prints them sorted by [`Origin`], so the order returned does not matter.
+    fn layers(&self) -> Vec<LayerSummary>;
+
+    /// The layer `inode` (an inode reached through the union's root) takes its metadata from:
+    /// `Upper` if the upper holds it (created there or copied up), else the topmost lower that
+    /// holds it (for a merged directory, the topmost layer holding the directory). `None` if
+    /// `inode` does not belong to this union.
+    fn origin_of(&self, inode: &dyn Inode) -> Option<Origin>;
+
+    /// The upper layer's changes against the lowers, like `docker diff`: one [`Change`] per
+    /// path, in any order (the shell sorts). Inside an added directory every entry is `A`; a
+    /// deleted directory is one `D` line; a directory whose contents changed is `C`.
+    ///
+    /// # Errors
+    /// Whatever reading the layers returns (`EIO`, `ENOMEM`); `ENOTSUP` if the union cannot
+    /// tell.
+    fn diff(&self) -> Result<Vec<Change>>;
+}
+
+/// The shell: a namespace, an optional union view, and the current credentials.
+pub struct Shell {
+    namespace: Namespace,
+    union: Option<Arc<dyn UnionView>>,
+    creds: Credentials,
+    failures: usize,
+    last_error: Option<Errno>,
+}
+
+/// Modes `write`, `create`, `touch`, `open` and `mknod` create files with (before the umask).
+const NEW_FILE_MODE: u16 = 0o666;
+/// Mode `mkdir` creates directories with (before the umask).
+const NEW_DIR_MODE: u16 = 0o777;
+
+impl Shell {
+    /// A shell over `namespace`, running as root. `union` answers `layers`, `diff` and the
+    /// layer column of `stat`; without it `layers` and `diff` fail with `ENOTSUP` and the
+    /// column shows `-`.
+    pub fn new(namespace: Namespace, union: Option<Arc<dyn UnionView>>) -> Shell {
+        Shell {
+            namespace,
+            union,
+            creds: Credentials::root(),
+            failures: 0,
+            last_error: None,
+        }
+    }
+
+    /// The namespace the shell runs against.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The credentials commands run with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// Sets the credentials the following commands run with (as `su` does, but with
+    /// supplementary groups if `creds` has them).
+    pub fn set_credentials(&mut self, creds: Credentials) {
+        self.creds = creds;
+    }
+
+    /// How many lines failed so far (each printed an `error:` line).
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// The errno of the last line that failed, if any did.
+    pub fn last_error(&self) -> Option<Errno> {
+        self.last_error
+    }
+
+    /// Runs every line of `text`, writing all output to `out`.
+    ///
+    /// # Errors
+    /// Only an error of `out` itself; failed commands print their `error:` line instead.
+    pub fn run_script(&mut self, text: &str, out: &mut dyn fmt::Write) -> fmt::Result {
+        text.lines().try_for_each(|line| self.run_line(line, out))
+    }
+
+    /// Runs one line, writing its output (or its one `error:` line) to `out`.
+    ///
+    /// # Errors
+    /// Only an error of `out` itself; a failed command prints its `error:` line instead.
+    pub fn run_line(&mut self, line: &str, out: &mut dyn fmt::Write) -> fmt::Result {
+        let line = line.trim_matches([' ', '\t', '\r', '\n']);
+        let mut output = String::new();
+        match self.execute(line, &mut output) {
+            Ok(()) => out.write_str(&output),
+            Err(errno) => {
+                self.failures += 1;
+                self.last_error = Some(errno);
+                writeln!(out, "error: {errno}: {line}")
+            }
+        }
+    }
+
+    /// Parses and runs `line`, collecting its output so that a failure prints nothing else.
+    fn execute(&mut self, line: &str, output: &mut String) -> Result<()> {
+        let words = lexer::split_words(line)?;
+        if words.is_empty() {
+            return Ok(());
+        }
+        let command = command::parse(&words)?;
+        self.run(command, output)
+    }
+
+    fn run(&mut self, command: Command<'_>, output: &mut String) -> Result<()> {
+        let namespace = &self.namespace;
+        let creds = &self.creds;
+        match command {
+            Command::Ls { long, path } => {
+                print_lines(output, tree::ls(namespace, creds, path, long)?)
+            }
+            Command::Cat(path) => self.cat(path, output)?,
+            Command::Stat(path) => {
+                let inode = namespace.lookup(creds, path, false)?;
+                let metadata = inode.metadata()?;
+                let layer = match self
+                    .union
+                    .as_ref()
+                    .and_then(|union| union.origin_of(&*inode))
+                {
+                    Some(origin) => alloc::format!("{origin}"),
+                    None => String::from("-"),
+                };
+                print_line(output, &tree::stat_line(&metadata, &layer, path));
+            }
+            Command::Readlink(path) => print_line(output, &namespace.readlink(creds, path)?),
+            Command::GetXattr { path, name } => {
+                let value = namespace.get_xattr(creds, path, name)?;
+                print_line(output, &lexer::escape_bytes(&value));
+            }
+            Command::ListXattr(path) => print_lines(output, namespace.list_xattr(creds, path)?),
+            Command::Write { path, text } => {
+                let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+                namespace
+                    .open(creds, path, flags, NEW_FILE_MODE)?
+                    .write_all(&text)?;
+            }
+            Command::WriteAt { path, offset, text } => {
+                let file = namespace.open(creds, path, OpenFlags::WRITE, 0)?;
+                let mut written = 0;
+                while let Some(rest) = text.get(written..).filter(|rest| !rest.is_empty()) {
+                    let at = offset.checked_add(written as u64).ok_or(Errno::EFBIG)?;
+                    match file.pwrite(at, rest)? {
+                        0 => return Err(Errno::EIO),
+                        count => written += count,
+                    }
+                }
+            }
+            Command::Append { path, text } => {
+                let flags = OpenFlags::WRITE | OpenFlags::APPEND;
+                namespace.open(creds, path, flags, 0)?.write_all(&text)?;
+            }
+            Command::Create(path) => {
+                let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
+                namespace.open(creds, path, flags, NEW_FILE_MODE)?;
+            }
+            Command::Open { path, flags } => {
+                namespace.open(creds, path, flags, NEW_FILE_MODE)?;
+            }
+            Command::Truncate { path, len } => namespace.truncate(creds, path, len)?,
+            Command::Touch(path) => match namespace.stat(creds, path) {
+                Ok(_) => namespace.utimes(creds, path, SetTime::Now, SetTime::Now)?,
+                Err(Errno::ENOENT) => {
+                    let flags = OpenFlags::WRITE | OpenFlags::CREATE;
+                    namespace.open(creds, path, flags, NEW_FILE_MODE)?;
+                }
+                Err(errno) => return Err(errno),
+            },
+            Command::Mkdir(path) => namespace.mkdir(creds, path, NEW_DIR_MODE)?,
+            Command::Mknod { path, kind, device } => {
+                namespace.mknod(creds, path, kind, NEW_FILE_MODE, device)?
+            }
+            Command::Rm(path) => namespace.unlink(creds, path)?,
+            Command::Rmdir(path) => namespace.rmdir(creds, path)?,
+            Command::Mv { old, new, flags } => namespace.rename(creds, old, new, flags)?,
+            Command::Ln { old, new } => namespace.link(creds, old, new)?,
+            Command::Symlink { target, path } => namespace.symlink(creds, target, path)?,
+            Command::Chmod { mode, path } => namespace.chmod(creds, path, mode)?,
+            Command::Chown { uid, gid, path } => namespace.chown(creds, path, uid, gid)?,
+            Command::SetXattr { path, name, value } => {
+                namespace.set_xattr(creds, path, name, &value, XattrFlags::empty())?
+            }
+            Command::RmXattr { path, name } => namespace.remove_xattr(creds, path, name)?,
+            Command::Su { uid, gid } => self.creds = Credentials::user(uid, gid),
+            Command::Tree(path) => print_lines(output, tree::tree(namespace, path)?),
+            Command::Layers => {
+                let mut layers = self.union()?.layers();
+                layers.sort_by_key(|layer| layer.origin);
+                for layer in layers {
+                    let mode = if layer.read_only { "ro" } else { "rw" };
+                    let label = if layer.label.is_empty() {
+                        "-"
+                    } else {
+                        layer.label.as_str()
+                    };
+                    print_line(output, &alloc::format!("{} {mode} {label}", layer.origin));
+                }
+            }
+            Command::Diff => {
+                let mut changes = self.union()?.diff()?;
+                changes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+                for change in changes {
+                    print_line(
+                        output,
+                        &alloc::format!("{} {}", change.kind.letter(), change.path),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn union(&self) -> Result<&Arc<dyn UnionView>> {
+        self.union.as_ref().ok_or(Errno::ENOTSUP)
+    }
+
+    /// `cat`: the content, read in chunks; invalid UTF-8 becomes U+FFFD.
+    fn cat(&self, path: &str, output: &mut String) -> Result<()> {
+        let mut file = self.namespace.open(&self.creds, path, OpenFlags::READ, 0)?;
+        let mut content = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let count = file.read(&mut chunk)?;
+            match chunk.get(..count) {
+                Some(read) if !read.is_empty() => content.extend_from_slice(read),
+                _ => break,
+            }
+        }
+        output.push_str(&String::from_utf8_lossy(&content));
+        if !content.is_empty() && !content.ends_with(b"\n") {
+            output.push('\n');
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Shell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shell")
+            .field("creds", &self.creds)
+            .field("union", &self.union.is_some())
+            .field("failures", &self.failures)
+            .finish()
+    }
+}
+
+fn print_line(output: &mut String, line: &str) {
+    output.push_str(line);
+    output.push('\n');
+}
+
+fn print_lines(output: &mut String, lines: Vec<String>) {
+    for line in lines {
+        print_line(output, &line);
+    }
+}

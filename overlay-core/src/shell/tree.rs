@@ -1,0 +1,200 @@
+//! The listing formats: `tree`, `ls`, `ls -l` and `stat` lines.
+
+use alloc::{format, string::String, vec::Vec};
+use core::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Result;
+use crate::path::join;
+use crate::posix::Namespace;
+use crate::vfs::{Credentials, FileType, Metadata, OpenFlags, MODE_PERMISSIONS};
+
+/// How many bytes a digest read asks for at a time.
+const DIGEST_CHUNK_BYTES: usize = 4096;
+
+/// The `tree` / `ls -l` columns of the entry at `path` before its name:
+/// `TYPE MODE UID:GID SIZE DIGEST`. Contents are read with root's credentials.
+pub(super) fn columns(namespace: &Namespace, path: &str, metadata: &Metadata) -> Result<String> {
+    let root = Credentials::root();
+    let (size, digest) = match metadata.kind {
+        FileType::Regular => (
+            format!("{}", metadata.size),
+            content_digest(namespace, &root, path)?,
+        ),
+        FileType::Symlink => {
+            let target = namespace.readlink(&root, path)?;
+            (
+                format!("{}", target.len()),
+                short_digest(&Sha256::digest(target.as_bytes())),
+            )
+        }
+        FileType::CharDevice | FileType::BlockDevice => (
+            String::from("-"),
+            format!("{}:{}", metadata.rdev.major, metadata.rdev.minor),
+        ),
+        _ => (String::from("-"), String::from("-")),
+    };
+    Ok(format!(
+        "{} {:04o} {}:{} {} {}",
+        metadata.kind.letter(),
+        metadata.mode & MODE_PERMISSIONS,
+        metadata.uid,
+        metadata.gid,
+        size,
+        digest
+    ))
+}
+
+/// The lines of `tree path`, sorted by path bytewise, the starting entry included. Symlinks
+/// are not followed, except a starting path that ends in a slash.
+pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
+    let root = Credentials::root();
+    let start = namespace.lstat(&root, path)?;
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut pending = Vec::from([(String::from(display_path(path)), start)]);
+    while let Some((entry_path, metadata)) = pending.pop() {
+        if metadata.kind.is_dir() {
+            for entry in namespace.read_dir(&root, &entry_path)? {
+                let child = join(&entry_path, &entry.name);
+                let child_metadata = namespace.lstat(&root, &child)?;
+                pending.push((child, child_metadata));
+            }
+        }
+        let line = format!(
+            "{} {}",
+            columns(namespace, &entry_path, &metadata)?,
+            entry_path
+        );
+        lines.push((entry_path, line));
+    }
+    lines.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
+}
+
+/// The lines of `ls [-l] path` for `creds`: the names in a directory sorted bytewise, or the
+/// path itself for anything else. Without `-l` a symlink to a directory is listed as the
+/// directory; with `-l` it is shown as itself.
+pub(super) fn ls(
+    namespace: &Namespace,
+    creds: &Credentials,
+    path: &str,
+    long: bool,
+) -> Result<Vec<String>> {
+    let mut metadata = namespace.lstat(creds, path)?;
+    if !long && metadata.kind == FileType::Symlink {
+        if let Ok(target) = namespace.stat(creds, path) {
+            metadata = target;
+        }
+    }
+    if !metadata.kind.is_dir() {
+        let line = if long {
+            format!("{} {}", columns(namespace, path, &metadata)?, path)
+        } else {
+            String::from(path)
+        };
+        return Ok(Vec::from([line]));
+    }
+    let mut names: Vec<String> = namespace
+        .read_dir(creds, path)?
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    if !long {
+        return Ok(names);
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let child = join(path, &name);
+            let child_metadata = namespace.lstat(creds, &child)?;
+            Ok(format!(
+                "{} {}",
+                columns(namespace, &child, &child_metadata)?,
+                name
+            ))
+        })
+        .collect()
+}
+
+/// The `stat` line (see the module documentation of [`crate::shell`]).
+pub(super) fn stat_line(metadata: &Metadata, layer: &str, path: &str) -> String {
+    let mut line = format!(
+        "{} {:04o} {}:{} size={} nlink={} ino={}",
+        metadata.kind.letter(),
+        metadata.mode & MODE_PERMISSIONS,
+        metadata.uid,
+        metadata.gid,
+        metadata.size,
+        metadata.nlink,
+        metadata.ino
+    );
+    if matches!(metadata.kind, FileType::CharDevice | FileType::BlockDevice) {
+        // Writing to a String cannot fail.
+        let _ = write!(
+            line,
+            " rdev={}:{}",
+            metadata.rdev.major, metadata.rdev.minor
+        );
+    }
+    let _ = write!(line, " layer={layer} {path}");
+    line
+}
+
+/// `path` as `tree` prints it: without trailing slashes, except the root itself.
+fn display_path(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() && path.starts_with('/') {
+        "/"
+    } else if trimmed.is_empty() {
+        path
+    } else {
+        trimmed
+    }
+}
+
+/// The short digest of the regular file at `path`, read in chunks.
+fn content_digest(namespace: &Namespace, creds: &Credentials, path: &str) -> Result<String> {
+    let mut file = namespace.open(creds, path, OpenFlags::READ | OpenFlags::NOFOLLOW, 0)?;
+    let mut hasher = Sha256::new();
+    let mut chunk = [0u8; DIGEST_CHUNK_BYTES];
+    loop {
+        let count = file.read(&mut chunk)?;
+        let Some(read) = chunk.get(..count).filter(|read| !read.is_empty()) else {
+            break;
+        };
+        hasher.update(read);
+    }
+    Ok(short_digest(&hasher.finalize()))
+}
+
+/// The first 16 hex digits (8 bytes) of a SHA-256 digest.
+fn short_digest(digest: &[u8]) -> String {
+    let mut hex = String::with_capacity(16);
+    for byte in digest.iter().take(8) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_16_hex_digits_of_sha256() {
+        // SHA-256("abc") = ba7816bf8f01cfea...
+        assert_eq!(short_digest(&Sha256::digest(b"abc")), "ba7816bf8f01cfea");
+        // SHA-256("") = e3b0c44298fc1c14...
+        assert_eq!(short_digest(&Sha256::digest(b"")), "e3b0c44298fc1c14");
+    }
+
+    #[test]
+    fn display_paths_drop_trailing_slashes() {
+        assert_eq!(display_path("/"), "/");
+        assert_eq!(display_path("///"), "/");
+        assert_eq!(display_path("/etc/"), "/etc");
+        assert_eq!(display_path("etc"), "etc");
+    }
+}
