@@ -41,6 +41,8 @@ mod data;
 mod dir;
 mod node;
 mod rename;
+#[cfg(test)]
+mod stress;
 mod xattr;
 
 use alloc::sync::Arc;
