@@ -68,7 +68,11 @@ fn check_tree(fs: &TmpFs) -> BTreeSet<Ino> {
     let mut pending: Vec<Arc<dyn Inode>> = alloc::vec![fs.root()];
     while let Some(dir) = pending.pop() {
         let meta = dir.metadata().unwrap();
-        assert!(seen.insert(meta.ino), "directory {} reached twice", meta.ino);
+        assert!(
+            seen.insert(meta.ino),
+            "directory {} reached twice",
+            meta.ino
+        );
         let mut subdirs = 0;
         let mut children = Vec::new();
         dir.readdir(0, &mut |entry| {
@@ -182,16 +186,23 @@ fn renames_and_namespace_changes_do_not_deadlock() {
             if fs.root().lookup(name).is_ok() {
                 return Some(fs.root());
             }
-            (0..8).filter_map(|j| find(&format!("d{j}"))).find(|dir| dir.lookup(name).is_ok())
+            (0..8)
+                .filter_map(|j| find(&format!("d{j}")))
+                .find(|dir| dir.lookup(name).is_ok())
         };
         for _ in 0..400 {
             let name = format!("d{}", rng.below(8));
             match rng.below(4) {
                 0 | 1 => {
                     // Move a directory into another one, or up to the root.
-                    let (Some(from), target) = (parent_of(&name), rng.below(9)) else { continue };
-                    let to =
-                        if target == 8 { Some(fs.root()) } else { find(&format!("d{target}")) };
+                    let (Some(from), target) = (parent_of(&name), rng.below(9)) else {
+                        continue;
+                    };
+                    let to = if target == 8 {
+                        Some(fs.root())
+                    } else {
+                        find(&format!("d{target}"))
+                    };
                     let Some(to) = to else { continue };
                     let flags = if rng.below(2) == 0 {
                         RenameFlags::empty()
@@ -220,7 +231,10 @@ fn renames_and_namespace_changes_do_not_deadlock() {
                     // Exchange two directories' places.
                     let other = format!("d{}", rng.below(8));
                     if let (Some(from), Some(to)) = (parent_of(&name), parent_of(&other)) {
-                        if from.rename(&name, &*to, &other, RenameFlags::EXCHANGE).is_ok() {
+                        if from
+                            .rename(&name, &*to, &other, RenameFlags::EXCHANGE)
+                            .is_ok()
+                        {
                             moves.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -229,10 +243,17 @@ fn renames_and_namespace_changes_do_not_deadlock() {
         }
     });
     let reached = check_tree(&fs);
-    assert_eq!(fs.used_inodes(), reached.len() as u64, "every inode reachable, none leaked");
+    assert_eq!(
+        fs.used_inodes(),
+        reached.len() as u64,
+        "every inode reachable, none leaked"
+    );
     // The eight directories (and the files they hold) are all still in the tree.
     assert!(reached.len() >= 9);
-    assert!(moves.load(Ordering::Relaxed) > 100, "the directories really moved");
+    assert!(
+        moves.load(Ordering::Relaxed) > 100,
+        "the directories really moved"
+    );
 }
 
 #[test]
@@ -255,9 +276,9 @@ fn concurrent_writers_respect_capacity() {
             let byte = [index as u8 + 1; PAGE_SIZE];
             match file.write_at(page * PAGE_SIZE as u64, &byte) {
                 Ok(written) => assert_eq!(written, PAGE_SIZE),
-                Err(Errno::ENOSPC) => {
-                    file.set_len(rng.below(20) as u64 * PAGE_SIZE as u64).unwrap()
-                }
+                Err(Errno::ENOSPC) => file
+                    .set_len(rng.below(20) as u64 * PAGE_SIZE as u64)
+                    .unwrap(),
                 Err(errno) => panic!("write: {errno}"),
             }
             assert!(fs.used_bytes() <= PAGES * PAGE_SIZE as u64);
@@ -274,7 +295,10 @@ fn concurrent_writers_respect_capacity() {
             if page.iter().all(|&b| b == index + 1) {
                 pages_held += 1;
             } else {
-                assert!(page.iter().all(|&b| b == 0), "a page is all one writer's or a hole");
+                assert!(
+                    page.iter().all(|&b| b == 0),
+                    "a page is all one writer's or a hole"
+                );
             }
         }
     }
