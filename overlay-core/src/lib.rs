@@ -1,4 +1,108 @@
-//! An overlay (union) filesystem engine for small kernels.
+//! An overlay (union) filesystem engine for small kernels: container-image layering
+//! (lookup through layers, copy-on-write, whiteouts, opaque directories) as a `no_std` +
+//! `alloc` library.
+//!
+//! A container image is a stack of read-only layers; a container adds one writable layer on
+//! top, and a union filesystem shows the stack as one tree. [`overlay::OverlayFs`] is that union:
+//! it stacks N read-only lower layers under an optional writable upper layer and is itself a
+//! filesystem of the same [`vfs`] interface, so it can be mounted, nested, or wrapped like any
+//! other. Its behaviour follows Linux overlayfs, errno included (see "Semantics" below).
+//!
+//! # What is in the crate
+//! - [`vfs`]: the interface: the [`vfs::FileSystem`] and [`vfs::Inode`] traits (inode-based,
+//!   object-safe, `Send + Sync`, errno-style errors, offset-based I/O) and their types.
+//! - [`error`]: [`Errno`], POSIX names with Linux numbers.
+//! - [`tmpfs`]: a complete writable in-memory filesystem, the usual upper layer.
+//! - [`overlay`]: the union itself.
+//! - [`path`] and [`posix`]: path walking and the POSIX calls with their permission checks,
+//!   the part of a VFS a small kernel may not have yet.
+//! - [`shell`]: a line-based command language over a union (the host front end and the kernel's
+//!   serial console share it).
+//! - [`scenarios`]: the behaviours every build must show, as one list of named checks that
+//!   runs on the host (`cargo test`) and inside a kernel alike.
+//!
+//! # Example: a container over two image layers
+//! ```
+//! use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
+//! use overlay_core::posix::Namespace;
+//! use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+//! use overlay_core::vfs::{Credentials, FileSystem, FileType, Inode, NewNode, OpenFlags};
+//! use overlay_core::Errno;
+//!
+//! # fn main() -> Result<(), Errno> {
+//! // Two read-only layers, here built in memory: a base and an application layer on top.
+//! let base = TmpFs::new(TmpFsOptions::default());
+//! let etc = base.root().create("etc", &NewNode::new(FileType::Directory, 0o755, 0, 0))?;
+//! let config = etc.create("config", &NewNode::new(FileType::Regular, 0o644, 0, 0))?;
+//! config.write_at(0, b"debug=0\n")?;
+//! let app = TmpFs::new(TmpFsOptions::default());
+//! app.root().create("app", &NewNode::new(FileType::Directory, 0o755, 0, 0))?;
+//!
+//! // The container's writable layer, limited to 1 MiB, and the union: lowers top first.
+//! let upper = TmpFs::new(TmpFsOptions { capacity_bytes: Some(1 << 20), ..Default::default() });
+//! let union = OverlayFs::new(
+//!     vec![Layer::new(app), Layer::new(base.clone())],
+//!     Some(UpperLayer::new(upper)?),
+//!     OverlayOptions::default(),
+//! )?;
+//!
+//! // POSIX calls on the union, as root.
+//! let ns = Namespace::with_filesystem(union.clone());
+//! let root = Credentials::root();
+//! let names: Vec<String> = ns.read_dir(&root, "/")?.into_iter().map(|e| e.name).collect();
+//! assert_eq!(names.len(), 2); // `app` and `etc`, merged from both layers
+//!
+//! // The first write copies the lower file up; the lower layer keeps its bytes.
+//! let file = ns.open(&root, "/etc/config", OpenFlags::WRITE, 0)?;
+//! file.pwrite(6, b"1")?;
+//! let mut lower_bytes = [0u8; 8];
+//! config.read_at(0, &mut lower_bytes)?;
+//! assert_eq!(&lower_bytes, b"debug=0\n");
+//!
+//! // Deleting a lower file leaves a whiteout; `diff` lists the upper layer's changes.
+//! ns.unlink(&root, "/etc/config")?;
+//! assert_eq!(ns.stat(&root, "/etc/config").err(), Some(Errno::ENOENT));
+//! let changes: Vec<String> =
+//!     union.diff()?.iter().map(|c| format!("{} {}", c.kind.letter(), c.path)).collect();
+//! assert_eq!(changes, ["C /etc", "D /etc/config"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Plugging the engine into another kernel's VFS
+//! The engine needs a global allocator and nothing else: no threads, no clock (timestamps
+//! come from a [`time::Clock`] you may supply), no global state, no `unsafe`. It never panics
+//! on input: every bad input is an [`Errno`]. Locks are `spin` locks; see [`overlay`] for the
+//! lock order.
+//!
+//! 1. Make your filesystems layers: implement [`vfs::FileSystem`] and [`vfs::Inode`] for them
+//!    (a thin wrapper over most hobby-kernel inode traits: `lookup`, `create`, `read_at`,
+//!    `write_at`, `readdir` with a cookie...). Operations you lack keep their default, which
+//!    fails the way Linux does (`ENOTSUP` for xattrs, `EPERM` for links). A layer without
+//!    device nodes or xattrs still works as an upper layer: whiteouts are then written as
+//!    `.wh.` names (see [`overlay::whiteout`]).
+//! 2. Build the union: [`overlay::OverlayFs::new`] with your lowers (top first, like Linux's
+//!    `lowerdir=`) and an [`overlay::UpperLayer`] (or none, for a read-only union).
+//! 3. Mount it: the union is an `Arc<dyn FileSystem>`; wrap its root [`vfs::Inode`] in your
+//!    VFS's node type, or use [`posix::Namespace`] as your system-call layer (it does the path
+//!    walking and permission checks your VFS would otherwise do: filesystems here trust their
+//!    caller, as in Linux).
+//!
+//! # Semantics
+//! Linux overlayfs is the reference. Lookup searches the layers top-down; a whiteout ends the
+//! search; directories merge unless one is opaque. The first change to a lower entry copies it
+//! up (data, mode, owner, times, xattrs), staged in the upper layer's work directory and renamed
+//! into place, so a failed copy-up (`ENOSPC`, `ENOMEM`) leaves nothing behind. Unlink and rmdir
+//! of lower names leave whiteouts; a directory made over a whiteout is opaque. Inode numbers
+//! stay the same across copy-up and rename (Linux `xino`); copied-up hard links stay together
+//! (Linux `index=on`). Renaming a directory with lower contents is `EXDEV` unless
+//! [`overlay::OverlayOptions::redirect_dir`] is set. Where the engine deliberately differs from
+//! Linux:
+//! - the identity of copied-up entries (Linux's `trusted.overlay.origin`) is kept in memory,
+//!   not in the upper layer, so it does not survive building a new union over an old upper;
+//! - `RENAME_WHITEOUT` is not offered to callers of the union (Linux refuses it too, with
+//!   `EINVAL`), and `RENAME_EXCHANGE` of a directory with lower contents is `EXDEV`;
+//! - merged directories report `nlink` 1, as Linux does, and atime is not updated by reads.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -61,6 +61,7 @@ pub struct Layer {
     fs: Arc<dyn FileSystem>,
     root: Arc<dyn Inode>,
     encoding: WhiteoutEncoding,
+    label: String,
 }
 
 impl Layer {
@@ -74,7 +75,24 @@ impl Layer {
     /// A layer over `fs` whose contents use `encoding` (e.g. an image layer, always OCI).
     pub fn with_encoding(fs: Arc<dyn FileSystem>, encoding: WhiteoutEncoding) -> Layer {
         let root = fs.root();
-        Layer { fs, root, encoding }
+        Layer {
+            fs,
+            root,
+            encoding,
+            label: String::new(),
+        }
+    }
+
+    /// The same layer, described by `label` (a digest, a host directory...) where the union
+    /// lists its layers.
+    pub fn with_label(mut self, label: &str) -> Layer {
+        self.label = String::from(label);
+        self
+    }
+
+    /// The layer's description, empty if it was given none.
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// The layer's filesystem.

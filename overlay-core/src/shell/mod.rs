@@ -57,6 +57,7 @@ mod command;
 #[cfg(test)]
 mod tests;
 mod tree;
+mod union;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::fmt;
@@ -99,37 +100,7 @@ pub struct LayerSummary {
     pub label: String,
 }
 
-/// What happened to a path in the upper layer, relative to the lowers.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum ChangeKind {
-    /// The path exists only because of the upper layer (`A`).
-    Added,
-    /// The path exists in a lower layer and the upper holds a copy of it, changed data or
-    /// metadata, or (for a directory) changed contents (`C`).
-    Changed,
-    /// The path exists in a lower layer and the upper hides it (a whiteout) (`D`).
-    Deleted,
-}
-
-impl ChangeKind {
-    /// The letter `diff` prints: `A`, `C` or `D`.
-    pub const fn letter(self) -> char {
-        match self {
-            ChangeKind::Added => 'A',
-            ChangeKind::Changed => 'C',
-            ChangeKind::Deleted => 'D',
-        }
-    }
-}
-
-/// One line of `diff`.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Change {
-    /// What happened.
-    pub kind: ChangeKind,
-    /// The absolute path in the union, e.g. `/etc/config`.
-    pub path: String,
-}
+pub use crate::overlay::{Change, ChangeKind};
 
 /// What the shell needs to know about a union beyond the VFS traits: implemented by the
 /// overlay for `layers`, `diff` and the layer column of `stat`.

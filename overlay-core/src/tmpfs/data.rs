@@ -165,7 +165,10 @@ impl FileData {
 
 /// The end of a write of `len` bytes at `offset`, or `EFBIG` past the largest file size.
 fn write_end(offset: u64, len: usize) -> Result<u64> {
-    offset.checked_add(len as u64).filter(|end| *end <= MAX_FILE_BYTES).ok_or(Errno::EFBIG)
+    offset
+        .checked_add(len as u64)
+        .filter(|end| *end <= MAX_FILE_BYTES)
+        .ok_or(Errno::EFBIG)
 }
 
 #[cfg(test)]
@@ -196,10 +199,16 @@ mod tests {
     fn writes_across_page_boundaries() {
         let mut data = FileData::default();
         let payload: Vec<u8> = (0..3 * PAGE_SIZE).map(|i| (i % 251) as u8).collect();
-        assert_eq!(data.bytes_needed_for_write(100, payload.len()), Ok(4 * PAGE_BYTES));
+        assert_eq!(
+            data.bytes_needed_for_write(100, payload.len()),
+            Ok(4 * PAGE_BYTES)
+        );
         data.write(100, &payload).unwrap();
         assert_eq!(data.bytes_needed_for_write(0, 4 * PAGE_SIZE), Ok(0));
-        assert_eq!(data.bytes_needed_for_write(0, 5 * PAGE_SIZE), Ok(PAGE_BYTES));
+        assert_eq!(
+            data.bytes_needed_for_write(0, 5 * PAGE_SIZE),
+            Ok(PAGE_BYTES)
+        );
         let mut buf = vec![0; payload.len()];
         assert_eq!(data.read(100, &mut buf), payload.len());
         assert_eq!(buf, payload);
@@ -229,7 +238,10 @@ mod tests {
     fn sizes_past_the_limit_are_efbig() {
         let mut data = FileData::default();
         assert_eq!(data.bytes_needed_for_write(u64::MAX, 1), Err(Errno::EFBIG));
-        assert_eq!(data.bytes_needed_for_write(MAX_FILE_BYTES, 1), Err(Errno::EFBIG));
+        assert_eq!(
+            data.bytes_needed_for_write(MAX_FILE_BYTES, 1),
+            Err(Errno::EFBIG)
+        );
         assert_eq!(data.write(MAX_FILE_BYTES - 1, b"ab"), Err(Errno::EFBIG));
         assert_eq!(data.set_size(MAX_FILE_BYTES + 1), Err(Errno::EFBIG));
         // The largest size itself is fine, and costs nothing.

@@ -35,7 +35,11 @@ struct Slot {
 impl Directory {
     /// An empty directory.
     pub(super) fn new() -> Directory {
-        Directory { by_name: BTreeMap::new(), names_by_offset: BTreeMap::new(), next_offset: 1 }
+        Directory {
+            by_name: BTreeMap::new(),
+            names_by_offset: BTreeMap::new(),
+            next_offset: 1,
+        }
     }
 
     /// Number of entries.
@@ -55,7 +59,10 @@ impl Directory {
 
     /// `EOVERFLOW` unless `count` more entries can get offsets (they are never reused).
     pub(super) fn check_room(&self, count: u64) -> Result<()> {
-        self.next_offset.checked_add(count).map(|_| ()).ok_or(Errno::EOVERFLOW)
+        self.next_offset
+            .checked_add(count)
+            .map(|_| ())
+            .ok_or(Errno::EOVERFLOW)
     }
 
     /// Adds `name` at the next offset: `EEXIST` if present, `EOVERFLOW` out of offsets.
@@ -89,18 +96,23 @@ impl Directory {
 
     /// Entries with an offset above `cookie`, in offset order.
     fn entries_after(&self, cookie: u64) -> impl Iterator<Item = (u64, &Arc<str>, &TmpInode)> {
-        self.names_by_offset.range((Bound::Excluded(cookie), Bound::Unbounded)).filter_map(
-            |(offset, name)| {
+        self.names_by_offset
+            .range((Bound::Excluded(cookie), Bound::Unbounded))
+            .filter_map(|(offset, name)| {
                 // Both maps change together, so every offset has its name.
-                self.by_name.get(name).map(|slot| (*offset, name, &*slot.node))
-            },
-        )
+                self.by_name
+                    .get(name)
+                    .map(|slot| (*offset, name, &*slot.node))
+            })
     }
 
     /// Empties the directory, returning the inodes it held.
     pub(super) fn take_nodes(&mut self) -> Vec<Arc<TmpInode>> {
         self.names_by_offset.clear();
-        core::mem::take(&mut self.by_name).into_values().map(|slot| slot.node).collect()
+        core::mem::take(&mut self.by_name)
+            .into_values()
+            .map(|slot| slot.node)
+            .collect()
     }
 }
 
@@ -181,8 +193,11 @@ impl TmpInode {
             return Err(Errno::ENOENT);
         }
         let is_dir = init.kind.is_dir();
-        let parent_nlink =
-            if is_dir { state.nlink.checked_add(1).ok_or(Errno::EMLINK)? } else { state.nlink };
+        let parent_nlink = if is_dir {
+            state.nlink.checked_add(1).ok_or(Errno::EMLINK)?
+        } else {
+            state.nlink
+        };
         state.directory()?.check_room(1)?;
         self.fs.charge_inodes(1)?;
         if let Err(errno) = self.fs.charge_bytes(init.charged_bytes) {
@@ -317,7 +332,12 @@ impl TmpInode {
                 return Ok(());
             }
             for (offset, name, ino, kind) in &batch {
-                if !sink(DirEntry { name, ino: *ino, kind: *kind, next_cookie: *offset }) {
+                if !sink(DirEntry {
+                    name,
+                    ino: *ino,
+                    kind: *kind,
+                    next_cookie: *offset,
+                }) {
                     return Ok(());
                 }
                 cookie = *offset;
@@ -355,7 +375,10 @@ mod tests {
         let fs = TmpFs::new(TmpFsOptions::default());
         let root = fs.root();
         let mut char_dev = NewNode::new(FileType::CharDevice, 0o600, 1, 2);
-        char_dev.rdev = DeviceId { major: 4, minor: 64 };
+        char_dev.rdev = DeviceId {
+            major: 4,
+            minor: 64,
+        };
         let mut block_dev = NewNode::new(FileType::BlockDevice, 0o660, 0, 6);
         block_dev.rdev = DeviceId { major: 8, minor: 1 };
         let mut fifo = NewNode::new(FileType::Fifo, 0o644, 0, 0);
@@ -389,8 +412,14 @@ mod tests {
             (meta.kind, meta.mode, meta.size, meta.uid, meta.gid),
             (FileType::Symlink, 0o777, 10, 3, 4)
         );
-        assert_eq!(root.lookup("link").unwrap().readlink().unwrap(), "some/where");
-        assert_eq!(names(&*root), ["file", "dir", "chr", "blk", "fifo", "sock", "link"]);
+        assert_eq!(
+            root.lookup("link").unwrap().readlink().unwrap(),
+            "some/where"
+        );
+        assert_eq!(
+            names(&*root),
+            ["file", "dir", "chr", "blk", "fifo", "sock", "link"]
+        );
         assert_eq!(root.metadata().unwrap().nlink, 3);
         assert_eq!(root.metadata().unwrap().size, 9 * 20);
     }
@@ -404,17 +433,25 @@ mod tests {
         assert_eq!(root.create("f", &directory()).err(), Some(Errno::EEXIST));
         assert_eq!(root.symlink("f", "x", 0, 0).err(), Some(Errno::EEXIST));
         assert_eq!(
-            root.create("s", &NewNode::new(FileType::Symlink, 0o777, 0, 0)).err(),
+            root.create("s", &NewNode::new(FileType::Symlink, 0o777, 0, 0))
+                .err(),
             Some(Errno::EINVAL)
         );
         for bad in ["", ".", "..", "a/b", "a\0b"] {
-            assert_eq!(root.create(bad, &regular()).err(), Some(Errno::EINVAL), "{bad:?}");
+            assert_eq!(
+                root.create(bad, &regular()).err(),
+                Some(Errno::EINVAL),
+                "{bad:?}"
+            );
             assert_eq!(root.lookup(bad).err(), Some(Errno::EINVAL));
             assert_eq!(root.unlink(bad), Err(Errno::EINVAL));
             assert_eq!(root.rmdir(bad), Err(Errno::EINVAL));
         }
         let long = "x".repeat(256);
-        assert_eq!(root.create(&long, &regular()).err(), Some(Errno::ENAMETOOLONG));
+        assert_eq!(
+            root.create(&long, &regular()).err(),
+            Some(Errno::ENAMETOOLONG)
+        );
         assert_eq!(root.lookup(&long).err(), Some(Errno::ENAMETOOLONG));
         assert!(root.create(&"x".repeat(255), &regular()).is_ok());
         assert_eq!(file.create("x", &regular()).err(), Some(Errno::ENOTDIR));
@@ -425,7 +462,10 @@ mod tests {
         assert_eq!(file.readdir(0, &mut |_| true), Err(Errno::ENOTDIR));
         assert_eq!(root.lookup("missing").err(), Some(Errno::ENOENT));
         assert_eq!(root.symlink("s", "", 0, 0).err(), Some(Errno::ENOENT));
-        assert_eq!(root.symlink("s", &"t".repeat(4096), 0, 0).err(), Some(Errno::ENAMETOOLONG));
+        assert_eq!(
+            root.symlink("s", &"t".repeat(4096), 0, 0).err(),
+            Some(Errno::ENAMETOOLONG)
+        );
         assert_eq!(root.symlink("s", "a\0b", 0, 0).err(), Some(Errno::EINVAL));
         assert!(root.symlink("s", &"t".repeat(4095), 0, 0).is_ok());
     }
@@ -433,8 +473,10 @@ mod tests {
     #[test]
     fn modes_are_masked_to_permission_bits() {
         let fs = TmpFs::new(TmpFsOptions::default());
-        let file =
-            fs.root().create("f", &NewNode::new(FileType::Regular, 0o177_777, 0, 0)).unwrap();
+        let file = fs
+            .root()
+            .create("f", &NewNode::new(FileType::Regular, 0o177_777, 0, 0))
+            .unwrap();
         assert_eq!(file.metadata().unwrap().mode, 0o7777);
     }
 
@@ -517,7 +559,11 @@ mod tests {
         assert_eq!(dir.link("x", &*file), Err(Errno::ENOENT));
         assert_eq!(dir.lookup("x").err(), Some(Errno::ENOENT));
         assert!(names(&*dir).is_empty());
-        assert_eq!(fs.used_inodes(), 3, "nothing leaked from the failed creates");
+        assert_eq!(
+            fs.used_inodes(),
+            3,
+            "nothing leaked from the failed creates"
+        );
     }
 
     #[test]
@@ -562,7 +608,11 @@ mod tests {
         let foreign = other.root().create("x", &regular()).unwrap();
         assert_eq!(root.link("d2", &*dir), Err(Errno::EPERM));
         assert_eq!(root.link("f", &*file), Err(Errno::EEXIST));
-        assert_eq!(root.link("d", &*dir), Err(Errno::EEXIST), "Linux: EEXIST before EPERM");
+        assert_eq!(
+            root.link("d", &*dir),
+            Err(Errno::EEXIST),
+            "Linux: EEXIST before EPERM"
+        );
         assert_eq!(root.link("y", &*foreign), Err(Errno::EXDEV));
         assert_eq!(file.link("y", &*file), Err(Errno::ENOTDIR));
         assert_eq!(root.link("", &*file), Err(Errno::EINVAL));
@@ -607,7 +657,8 @@ mod tests {
         let expected: Vec<String> = (0..100).map(|i| alloc::format!("f{i:03}")).collect();
         assert_eq!(seen, expected);
         // A cookie past the end lists nothing.
-        root.readdir(u64::MAX, &mut |_| panic!("nothing after the end")).unwrap();
+        root.readdir(u64::MAX, &mut |_| panic!("nothing after the end"))
+            .unwrap();
     }
 
     #[test]
@@ -637,7 +688,8 @@ mod tests {
             let _ = root.unlink(&alloc::format!("n{}", round * 2 - 2));
             let _ = root.unlink(&alloc::format!("n{}", 49 - round));
             if round < 5 {
-                root.create(&alloc::format!("new{round}"), &regular()).unwrap();
+                root.create(&alloc::format!("new{round}"), &regular())
+                    .unwrap();
             }
         }
         let mut unique = seen.clone();
@@ -680,7 +732,10 @@ mod tests {
         };
         assert_eq!(
             entries[0],
-            (root.lookup("a").unwrap().metadata().unwrap().ino, FileType::Regular)
+            (
+                root.lookup("a").unwrap().metadata().unwrap().ino,
+                FileType::Regular
+            )
         );
     }
 }

@@ -41,6 +41,8 @@ mod data;
 mod dir;
 mod node;
 mod rename;
+#[cfg(test)]
+mod stress;
 mod xattr;
 
 use alloc::sync::Arc;
@@ -124,8 +126,12 @@ impl TmpFs {
         });
         // The root always exists, whatever `max_inodes` says, so it is counted unconditionally.
         shared.used_inodes.fetch_add(1, Ordering::Relaxed);
-        let root =
-            TmpInode::new_root(&shared, options.root_mode, options.root_uid, options.root_gid);
+        let root = TmpInode::new_root(
+            &shared,
+            options.root_mode,
+            options.root_uid,
+            options.root_gid,
+        );
         Arc::new(TmpFs { shared, root })
     }
 
@@ -314,7 +320,10 @@ mod tests {
         assert_eq!(meta.kind, FileType::Directory);
         assert_eq!(meta.mode, 0o1777);
         assert_eq!((meta.uid, meta.gid, meta.dev, meta.nlink), (7, 8, 42, 2));
-        let file = fs.root().create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+        let file = fs
+            .root()
+            .create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
         assert_eq!(file.metadata().unwrap().dev, 42);
         assert_ne!(file.metadata().unwrap().ino, meta.ino);
     }
@@ -326,11 +335,17 @@ mod tests {
             max_inodes: Some(100),
             ..TmpFsOptions::default()
         });
-        let file = fs.root().create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+        let file = fs
+            .root()
+            .create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
         file.write_at(0, &[1; PAGE_SIZE + 1]).unwrap();
         let stat = fs.statfs().unwrap();
         assert_eq!(stat.block_size, PAGE_SIZE as u32);
-        assert_eq!((stat.blocks, stat.blocks_free, stat.blocks_available), (10, 8, 8));
+        assert_eq!(
+            (stat.blocks, stat.blocks_free, stat.blocks_available),
+            (10, 8, 8)
+        );
         assert_eq!((stat.files, stat.files_free), (100, 98));
         assert_eq!(stat.name_max, 255);
 
@@ -340,7 +355,10 @@ mod tests {
 
     #[test]
     fn max_inodes_gives_enospc() {
-        let fs = TmpFs::new(TmpFsOptions { max_inodes: Some(3), ..TmpFsOptions::default() });
+        let fs = TmpFs::new(TmpFsOptions {
+            max_inodes: Some(3),
+            ..TmpFsOptions::default()
+        });
         let root = fs.root();
         let node = NewNode::new(FileType::Regular, 0o644, 0, 0);
         let a = root.create("a", &node).unwrap();
@@ -366,7 +384,9 @@ mod tests {
     fn space_is_released_when_the_last_handle_goes() {
         let fs = TmpFs::new(TmpFsOptions::default());
         let root = fs.root();
-        let file = root.create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+        let file = root
+            .create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
         file.write_at(0, b"data").unwrap();
         file.set_xattr("user.k", b"v", XattrFlags::empty()).unwrap();
         root.symlink("l", "target", 0, 0).unwrap();

@@ -202,7 +202,11 @@ impl Drop for TmpInode {
         let state = self.state.get_mut();
         self.fs.uncharge_bytes(state.charged_bytes);
         // A non-directory holds one slot per name (at least one); see `max_inodes`.
-        let slots = if self.kind.is_dir() { 1 } else { u64::from(state.nlink.max(1)) };
+        let slots = if self.kind.is_dir() {
+            1
+        } else {
+            u64::from(state.nlink.max(1))
+        };
         self.fs.uncharge_inodes(slots);
         // Dropping the entries in place would drop subdirectories recursively, as deep as the
         // tree goes; take them out and drop them one at a time instead.
@@ -225,9 +229,10 @@ impl Inode for TmpInode {
         let state = self.state.read();
         let (size, rdev) = match &state.contents {
             Contents::Regular(data) => (data.size_bytes(), DeviceId::default()),
-            Contents::Directory(directory) => {
-                ((directory.len() as u64 + 2) * BOGO_DIRENT_BYTES, DeviceId::default())
-            }
+            Contents::Directory(directory) => (
+                (directory.len() as u64 + 2) * BOGO_DIRENT_BYTES,
+                DeviceId::default(),
+            ),
             Contents::Symlink(target) => (target.len() as u64, DeviceId::default()),
             Contents::Special(rdev) => (0, *rdev),
         };
@@ -437,7 +442,9 @@ mod tests {
     use crate::vfs::FileSystem;
 
     fn file_in(fs: &TmpFs, name: &str) -> Arc<dyn Inode> {
-        fs.root().create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap()
+        fs.root()
+            .create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap()
     }
 
     fn read_to_vec(inode: &dyn Inode) -> Vec<u8> {
@@ -501,7 +508,10 @@ mod tests {
         // One more page fits, exactly.
         file.write_at(PAGE_SIZE as u64, &[4; PAGE_SIZE]).unwrap();
         assert_eq!(fs.used_bytes(), 2 * PAGE_SIZE as u64);
-        assert_eq!(file.write_at(2 * PAGE_SIZE as u64, b"x"), Err(Errno::ENOSPC));
+        assert_eq!(
+            file.write_at(2 * PAGE_SIZE as u64, b"x"),
+            Err(Errno::ENOSPC)
+        );
         // Truncating gives pages back, so the write fits again.
         file.set_len(10).unwrap();
         assert_eq!(fs.used_bytes(), PAGE_SIZE as u64);
@@ -544,9 +554,17 @@ mod tests {
         assert_eq!(written.atime, created.atime);
         let mut buf = [0; 1];
         file.read_at(0, &mut buf).unwrap();
-        assert_eq!(file.metadata().unwrap().atime, created.atime, "reads leave atime alone");
+        assert_eq!(
+            file.metadata().unwrap().atime,
+            created.atime,
+            "reads leave atime alone"
+        );
         file.set_len(1).unwrap();
-        assert_eq!(file.metadata().unwrap().mtime, written.mtime, "same size: no change");
+        assert_eq!(
+            file.metadata().unwrap().mtime,
+            written.mtime,
+            "same size: no change"
+        );
         file.set_len(0).unwrap();
         assert!(file.metadata().unwrap().mtime > written.mtime);
     }
@@ -570,9 +588,16 @@ mod tests {
         assert_eq!((after.uid, after.gid), (5, 6));
         assert_eq!((after.atime, after.mtime), (when, when));
         assert!(after.ctime > before.ctime);
-        file.set_attr(&SetAttr { uid: Some(9), ..SetAttr::default() }).unwrap();
+        file.set_attr(&SetAttr {
+            uid: Some(9),
+            ..SetAttr::default()
+        })
+        .unwrap();
         let last = file.metadata().unwrap();
-        assert_eq!((last.mode, last.uid, last.gid, last.mtime), (0o4755, 9, 6, when));
+        assert_eq!(
+            (last.mode, last.uid, last.gid, last.mtime),
+            (0o4755, 9, 6, when)
+        );
     }
 
     #[test]
@@ -584,7 +609,9 @@ mod tests {
         assert_eq!(root.write_at(0, b"x"), Err(Errno::EISDIR));
         assert_eq!(root.set_len(0), Err(Errno::EISDIR));
         let link = root.symlink("l", "t", 0, 0).unwrap();
-        let fifo = root.create("p", &NewNode::new(FileType::Fifo, 0o644, 0, 0)).unwrap();
+        let fifo = root
+            .create("p", &NewNode::new(FileType::Fifo, 0o644, 0, 0))
+            .unwrap();
         for node in [&link, &fifo] {
             assert_eq!(node.read_at(0, &mut buf), Err(Errno::EINVAL));
             assert_eq!(node.write_at(0, b"x"), Err(Errno::EINVAL));
@@ -603,43 +630,71 @@ mod tests {
     fn open_checks() {
         let fs = TmpFs::new(TmpFsOptions::default());
         let file = file_in(&fs, "f");
-        let fifo = fs.root().create("p", &NewNode::new(FileType::Fifo, 0o644, 0, 0)).unwrap();
+        let fifo = fs
+            .root()
+            .create("p", &NewNode::new(FileType::Fifo, 0o644, 0, 0))
+            .unwrap();
         assert_eq!(fs.root().open(OpenFlags::READ), Ok(()));
         assert_eq!(fs.root().open(OpenFlags::WRITE), Err(Errno::EISDIR));
-        assert_eq!(fs.root().open(OpenFlags::READ | OpenFlags::TRUNCATE), Err(Errno::EISDIR));
+        assert_eq!(
+            fs.root().open(OpenFlags::READ | OpenFlags::TRUNCATE),
+            Err(Errno::EISDIR)
+        );
         assert_eq!(file.open(OpenFlags::WRITE), Ok(()));
         fs.set_read_only(true);
         assert_eq!(file.open(OpenFlags::READ), Ok(()));
         assert_eq!(file.open(OpenFlags::WRITE), Err(Errno::EROFS));
-        assert_eq!(file.open(OpenFlags::READ | OpenFlags::TRUNCATE), Err(Errno::EROFS));
+        assert_eq!(
+            file.open(OpenFlags::READ | OpenFlags::TRUNCATE),
+            Err(Errno::EROFS)
+        );
         assert_eq!(fifo.open(OpenFlags::WRITE), Ok(()));
     }
 
     #[test]
     fn xattrs_on_inodes_are_charged() {
-        let fs = TmpFs::new(TmpFsOptions { capacity_bytes: Some(100), ..TmpFsOptions::default() });
+        let fs = TmpFs::new(TmpFsOptions {
+            capacity_bytes: Some(100),
+            ..TmpFsOptions::default()
+        });
         let root = fs.root();
-        root.set_xattr("trusted.overlay.opaque", b"y", XattrFlags::empty()).unwrap();
+        root.set_xattr("trusted.overlay.opaque", b"y", XattrFlags::empty())
+            .unwrap();
         assert_eq!(fs.used_bytes(), 23);
         assert_eq!(root.get_xattr("trusted.overlay.opaque").unwrap(), b"y");
         let before = root.metadata().unwrap().ctime;
-        root.set_xattr("user.big", &[0; 80], XattrFlags::empty()).unwrap_err();
-        assert_eq!(root.set_xattr("user.big", &[0; 80], XattrFlags::empty()), Err(Errno::ENOSPC));
+        root.set_xattr("user.big", &[0; 80], XattrFlags::empty())
+            .unwrap_err();
+        assert_eq!(
+            root.set_xattr("user.big", &[0; 80], XattrFlags::empty()),
+            Err(Errno::ENOSPC)
+        );
         assert_eq!(root.get_xattr("user.big"), Err(Errno::ENODATA));
         assert_eq!(fs.used_bytes(), 23);
         assert_eq!(root.metadata().unwrap().ctime, before);
-        root.set_xattr("user.big", &[0; 60], XattrFlags::empty()).unwrap();
+        root.set_xattr("user.big", &[0; 60], XattrFlags::empty())
+            .unwrap();
         assert_eq!(fs.used_bytes(), 23 + 68);
         assert!(root.metadata().unwrap().ctime > before);
         // Shrinking a value gives bytes back.
-        root.set_xattr("user.big", &[0; 10], XattrFlags::REPLACE).unwrap();
+        root.set_xattr("user.big", &[0; 10], XattrFlags::REPLACE)
+            .unwrap();
         assert_eq!(fs.used_bytes(), 23 + 18);
-        assert_eq!(root.list_xattr().unwrap(), ["trusted.overlay.opaque", "user.big"]);
+        assert_eq!(
+            root.list_xattr().unwrap(),
+            ["trusted.overlay.opaque", "user.big"]
+        );
         root.remove_xattr("user.big").unwrap();
         assert_eq!(root.remove_xattr("user.big"), Err(Errno::ENODATA));
         assert_eq!(fs.used_bytes(), 23);
-        assert_eq!(root.set_xattr("user.x", &[0; 65537], XattrFlags::empty()), Err(Errno::E2BIG));
-        assert_eq!(root.set_xattr("", b"", XattrFlags::empty()), Err(Errno::ERANGE));
+        assert_eq!(
+            root.set_xattr("user.x", &[0; 65537], XattrFlags::empty()),
+            Err(Errno::E2BIG)
+        );
+        assert_eq!(
+            root.set_xattr("", b"", XattrFlags::empty()),
+            Err(Errno::ERANGE)
+        );
         assert_eq!(root.get_xattr("os2.x"), Err(Errno::ENOTSUP));
         assert_eq!(
             root.set_xattr("user.x", b"", XattrFlags::from_bits_retain(4)),
@@ -647,7 +702,8 @@ mod tests {
         );
         // Symlinks and device nodes carry xattrs too (the overlay marks whiteouts with them).
         let link = root.symlink("l", "t", 0, 0).unwrap();
-        link.set_xattr("trusted.x", b"1", XattrFlags::CREATE).unwrap();
+        link.set_xattr("trusted.x", b"1", XattrFlags::CREATE)
+            .unwrap();
         assert_eq!(link.list_xattr().unwrap(), ["trusted.x"]);
     }
 
@@ -658,7 +714,8 @@ mod tests {
         let file = file_in(&fs, "f");
         file.write_at(0, b"data").unwrap();
         file.set_xattr("user.a", b"1", XattrFlags::empty()).unwrap();
-        root.create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
+        root.create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
         fs.set_read_only(true);
         let regular = NewNode::new(FileType::Regular, 0o644, 0, 0);
         assert_eq!(root.create("new", &regular).err(), Some(Errno::EROFS));
@@ -666,14 +723,23 @@ mod tests {
         assert_eq!(root.link("new", &*file), Err(Errno::EROFS));
         assert_eq!(root.unlink("f"), Err(Errno::EROFS));
         assert_eq!(root.rmdir("d"), Err(Errno::EROFS));
-        assert_eq!(root.rename("f", &*root, "g", RenameFlags::empty()), Err(Errno::EROFS));
+        assert_eq!(
+            root.rename("f", &*root, "g", RenameFlags::empty()),
+            Err(Errno::EROFS)
+        );
         assert_eq!(file.write_at(0, b"x"), Err(Errno::EROFS));
         assert_eq!(file.set_len(0), Err(Errno::EROFS));
         assert_eq!(
-            file.set_attr(&SetAttr { mode: Some(0), ..SetAttr::default() }),
+            file.set_attr(&SetAttr {
+                mode: Some(0),
+                ..SetAttr::default()
+            }),
             Err(Errno::EROFS)
         );
-        assert_eq!(file.set_xattr("user.b", b"", XattrFlags::empty()), Err(Errno::EROFS));
+        assert_eq!(
+            file.set_xattr("user.b", b"", XattrFlags::empty()),
+            Err(Errno::EROFS)
+        );
         assert_eq!(file.remove_xattr("user.a"), Err(Errno::EROFS));
         // Like Linux, creating over an existing name reports EEXIST before EROFS.
         assert_eq!(root.create("f", &regular).err(), Some(Errno::EEXIST));

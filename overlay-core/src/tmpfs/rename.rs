@@ -26,7 +26,10 @@ use crate::vfs::{check_name, DeviceId, FileType, Inode, RenameFlags};
 /// The one or two directories a rename changes, locked.
 enum DirPair<'a> {
     Same(&'a mut NodeState),
-    Two { old: &'a mut NodeState, new: &'a mut NodeState },
+    Two {
+        old: &'a mut NodeState,
+        new: &'a mut NodeState,
+    },
 }
 
 impl DirPair<'_> {
@@ -100,12 +103,18 @@ impl TmpInode {
         } else if is_ancestor_or_self(new_dir, self) {
             let mut new = new_dir.state.write();
             let mut old = self.state.write();
-            let dirs = DirPair::Two { old: &mut old, new: &mut new };
+            let dirs = DirPair::Two {
+                old: &mut old,
+                new: &mut new,
+            };
             self.rename_locked(new_dir, dirs, old_name, new_name, flags)
         } else {
             let mut old = self.state.write();
             let mut new = new_dir.state.write();
-            let dirs = DirPair::Two { old: &mut old, new: &mut new };
+            let dirs = DirPair::Two {
+                old: &mut old,
+                new: &mut new,
+            };
             self.rename_locked(new_dir, dirs, old_name, new_name, flags)
         }
     }
@@ -123,7 +132,12 @@ impl TmpInode {
             // A removed directory has no entries and takes none.
             return Err(Errno::ENOENT);
         }
-        let source = dirs.source_dir().directory()?.get(old_name).cloned().ok_or(Errno::ENOENT)?;
+        let source = dirs
+            .source_dir()
+            .directory()?
+            .get(old_name)
+            .cloned()
+            .ok_or(Errno::ENOENT)?;
         let target = dirs.target_dir().directory()?.get(new_name).cloned();
         let exchange = flags.contains(RenameFlags::EXCHANGE);
         if flags.contains(RenameFlags::NOREPLACE) && target.is_some() {
@@ -139,7 +153,11 @@ impl TmpInode {
         // ... nor the target an ancestor of the old one (it would not be empty).
         if let Some(target) = &target {
             if is_ancestor_or_self(target, self) {
-                return Err(if exchange { Errno::EINVAL } else { Errno::ENOTEMPTY });
+                return Err(if exchange {
+                    Errno::EINVAL
+                } else {
+                    Errno::ENOTEMPTY
+                });
             }
             if Arc::ptr_eq(&source, target) {
                 // Two names of one inode (or one name onto itself): POSIX says do nothing.
@@ -179,7 +197,10 @@ impl TmpInode {
         // Room checks before any change: `new_dir` gains a subdirectory, each directory an
         // entry (the whiteout goes at the old name).
         if changes_dir && !replaces_dir {
-            dirs.target_dir().nlink.checked_add(1).ok_or(Errno::EMLINK)?;
+            dirs.target_dir()
+                .nlink
+                .checked_add(1)
+                .ok_or(Errno::EMLINK)?;
         }
         dirs.target_dir().directory()?.check_room(1)?;
         dirs.source_dir().directory()?.check_room(1)?;
@@ -192,8 +213,11 @@ impl TmpInode {
                 return Err(Errno::ENOTEMPTY);
             }
         }
-        let whiteout =
-            if flags.contains(RenameFlags::WHITEOUT) { Some(self.new_whiteout()?) } else { None };
+        let whiteout = if flags.contains(RenameFlags::WHITEOUT) {
+            Some(self.new_whiteout()?)
+        } else {
+            None
+        };
 
         // Nothing below can fail: every check and reservation is done.
         let now = self.fs.now();
@@ -212,14 +236,18 @@ impl TmpInode {
             target_state.ctime = now;
         }
         dirs.source_dir().directory_mut()?.remove(old_name);
-        dirs.target_dir().directory_mut()?.insert(new_name, source.clone())?;
+        dirs.target_dir()
+            .directory_mut()?
+            .insert(new_name, source.clone())?;
         if changes_dir {
             dirs.source_dir().nlink = dirs.source_dir().nlink.saturating_sub(1);
             dirs.target_dir().nlink = dirs.target_dir().nlink.saturating_add(1);
             *source.parent.lock() = new_dir.this.clone();
         }
         if let Some(whiteout) = whiteout {
-            dirs.source_dir().directory_mut()?.insert(old_name, whiteout)?;
+            dirs.source_dir()
+                .directory_mut()?
+                .insert(old_name, whiteout)?;
         }
         source_state.ctime = now;
         dirs.source_dir().touch_modified(now);
@@ -254,8 +282,12 @@ impl TmpInode {
         let mut target_state = target.state.write();
 
         let now = self.fs.now();
-        dirs.source_dir().directory_mut()?.replace(old_name, target.clone());
-        dirs.target_dir().directory_mut()?.replace(new_name, source.clone());
+        dirs.source_dir()
+            .directory_mut()?
+            .replace(old_name, target.clone());
+        dirs.target_dir()
+            .directory_mut()?
+            .replace(new_name, source.clone());
         if !dirs.is_same() {
             dirs.source_dir().nlink = old_nlink;
             dirs.target_dir().nlink = new_nlink;
@@ -332,7 +364,11 @@ mod tests {
         let sub = root.create("sub", &directory()).unwrap();
         let file = root.create("a", &regular()).unwrap();
         file.write_at(0, b"content").unwrap();
-        let before = (root.metadata().unwrap(), sub.metadata().unwrap(), file.metadata().unwrap());
+        let before = (
+            root.metadata().unwrap(),
+            sub.metadata().unwrap(),
+            file.metadata().unwrap(),
+        );
         root.rename("a", &*root, "b", NONE).unwrap();
         assert_eq!(root.lookup("a").err(), Some(Errno::ENOENT));
         assert_eq!(ino(&*root, "b"), before.2.ino);
@@ -342,7 +378,11 @@ mod tests {
         let mut buf = [0; 7];
         sub.lookup("c").unwrap().read_at(0, &mut buf).unwrap();
         assert_eq!(&buf, b"content");
-        let after = (root.metadata().unwrap(), sub.metadata().unwrap(), file.metadata().unwrap());
+        let after = (
+            root.metadata().unwrap(),
+            sub.metadata().unwrap(),
+            file.metadata().unwrap(),
+        );
         assert!(after.0.mtime > before.0.mtime && after.0.ctime == after.0.mtime);
         assert!(after.1.mtime > before.1.mtime);
         assert!(after.2.ctime > before.2.ctime);
@@ -379,10 +419,16 @@ mod tests {
         let empty = root.create("empty", &directory()).unwrap();
         let full = root.create("full", &directory()).unwrap();
         full.create("x", &regular()).unwrap();
-        assert_eq!(root.rename("missing", &*root, "z", NONE), Err(Errno::ENOENT));
+        assert_eq!(
+            root.rename("missing", &*root, "z", NONE),
+            Err(Errno::ENOENT)
+        );
         assert_eq!(root.rename("empty", &*root, "f", NONE), Err(Errno::ENOTDIR));
         assert_eq!(root.rename("f", &*root, "empty", NONE), Err(Errno::EISDIR));
-        assert_eq!(root.rename("empty", &*root, "full", NONE), Err(Errno::ENOTEMPTY));
+        assert_eq!(
+            root.rename("empty", &*root, "full", NONE),
+            Err(Errno::ENOTEMPTY)
+        );
         assert_eq!(file.rename("a", &*root, "b", NONE), Err(Errno::ENOTDIR));
         assert_eq!(root.rename("f", &*file, "b", NONE), Err(Errno::ENOTDIR));
         assert_eq!(root.rename("", &*root, "b", NONE), Err(Errno::EINVAL));
@@ -430,7 +476,10 @@ mod tests {
         c.create("x", &regular()).unwrap();
         assert_eq!(c.rename("x", &*root, "a", NONE), Err(Errno::ENOTEMPTY));
         assert_eq!(b.rename("c", &*root, "a", NONE), Err(Errno::ENOTEMPTY));
-        assert_eq!(b.rename("c", &*root, "a", RenameFlags::EXCHANGE), Err(Errno::EINVAL));
+        assert_eq!(
+            b.rename("c", &*root, "a", RenameFlags::EXCHANGE),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(b.rename("c", &*a, "b", NONE), Err(Errno::ENOTEMPTY));
         // Up the tree is fine.
         b.rename("c", &*root, "c", NONE).unwrap();
@@ -448,12 +497,17 @@ mod tests {
         root.rename("f", &*root, "f", NONE).unwrap();
         root.rename("f", &*root, "g", NONE).unwrap();
         root.rename("d", &*root, "d", NONE).unwrap();
-        root.rename("f", &*root, "g", RenameFlags::WHITEOUT).unwrap();
-        root.rename("f", &*root, "g", RenameFlags::EXCHANGE).unwrap();
+        root.rename("f", &*root, "g", RenameFlags::WHITEOUT)
+            .unwrap();
+        root.rename("f", &*root, "g", RenameFlags::EXCHANGE)
+            .unwrap();
         assert_eq!(names(&*root), ["f", "g", "d"]);
         assert_eq!(nlink(&*file), 2);
         assert_eq!(root.metadata().unwrap(), before);
-        assert_eq!(root.rename("f", &*root, "g", RenameFlags::NOREPLACE), Err(Errno::EEXIST));
+        assert_eq!(
+            root.rename("f", &*root, "g", RenameFlags::NOREPLACE),
+            Err(Errno::EEXIST)
+        );
     }
 
     #[test]
@@ -468,13 +522,26 @@ mod tests {
         assert_eq!(root.rename("a", &*root, "b", both), Err(Errno::EINVAL));
         let unknown = RenameFlags::from_bits_retain(1 << 7);
         assert_eq!(root.rename("a", &*root, "c", unknown), Err(Errno::EINVAL));
-        assert_eq!(root.rename("a", &*root, "b", RenameFlags::NOREPLACE), Err(Errno::EEXIST));
-        assert_eq!(root.rename("a", &*root, "c", RenameFlags::EXCHANGE), Err(Errno::ENOENT));
-        assert_eq!(root.rename("z", &*root, "b", RenameFlags::EXCHANGE), Err(Errno::ENOENT));
-        root.rename("a", &*root, "c", RenameFlags::NOREPLACE).unwrap();
+        assert_eq!(
+            root.rename("a", &*root, "b", RenameFlags::NOREPLACE),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            root.rename("a", &*root, "c", RenameFlags::EXCHANGE),
+            Err(Errno::ENOENT)
+        );
+        assert_eq!(
+            root.rename("z", &*root, "b", RenameFlags::EXCHANGE),
+            Err(Errno::ENOENT)
+        );
+        root.rename("a", &*root, "c", RenameFlags::NOREPLACE)
+            .unwrap();
         assert_eq!(names(&*root), ["b", "c"]);
         let other = TmpFs::new(TmpFsOptions::default());
-        assert_eq!(root.rename("c", &*other.root(), "c", NONE), Err(Errno::EXDEV));
+        assert_eq!(
+            root.rename("c", &*other.root(), "c", NONE),
+            Err(Errno::EXDEV)
+        );
     }
 
     #[test]
@@ -496,9 +563,16 @@ mod tests {
         // Same directory: names keep their listing position.
         let root_entries = names(&*root);
         root.create("f", &regular()).unwrap();
-        root.rename("a", &*root, "f", RenameFlags::EXCHANGE).unwrap();
-        assert_eq!(names(&*root), [root_entries, alloc::vec![String::from("f")]].concat());
-        assert_eq!(root.lookup("f").unwrap().metadata().unwrap().kind, FileType::Directory);
+        root.rename("a", &*root, "f", RenameFlags::EXCHANGE)
+            .unwrap();
+        assert_eq!(
+            names(&*root),
+            [root_entries, alloc::vec![String::from("f")]].concat()
+        );
+        assert_eq!(
+            root.lookup("f").unwrap().metadata().unwrap().kind,
+            FileType::Directory
+        );
         assert_eq!(nlink(&*root), 3);
     }
 
@@ -518,20 +592,38 @@ mod tests {
         let d = root.create("d", &directory()).unwrap();
         sub.create("e", &directory()).unwrap();
         root.rename("d", &*sub, "e", RenameFlags::WHITEOUT).unwrap();
-        assert_eq!(root.lookup("d").unwrap().metadata().unwrap().kind, FileType::CharDevice);
+        assert_eq!(
+            root.lookup("d").unwrap().metadata().unwrap().kind,
+            FileType::CharDevice
+        );
         assert_eq!(ino(&*sub, "e"), d.metadata().unwrap().ino);
         assert_eq!((nlink(&*root), nlink(&*sub)), (3, 3));
         // Whiteout and NOREPLACE go together.
-        sub.rename("f", &*root, "g", RenameFlags::WHITEOUT | RenameFlags::NOREPLACE).unwrap();
-        assert_eq!(sub.lookup("f").unwrap().metadata().unwrap().kind, FileType::CharDevice);
+        sub.rename(
+            "f",
+            &*root,
+            "g",
+            RenameFlags::WHITEOUT | RenameFlags::NOREPLACE,
+        )
+        .unwrap();
+        assert_eq!(
+            sub.lookup("f").unwrap().metadata().unwrap().kind,
+            FileType::CharDevice
+        );
     }
 
     #[test]
     fn whiteout_needs_an_inode_slot() {
-        let fs = TmpFs::new(TmpFsOptions { max_inodes: Some(2), ..TmpFsOptions::default() });
+        let fs = TmpFs::new(TmpFsOptions {
+            max_inodes: Some(2),
+            ..TmpFsOptions::default()
+        });
         let root = fs.root();
         root.create("f", &regular()).unwrap();
-        assert_eq!(root.rename("f", &*root, "g", RenameFlags::WHITEOUT), Err(Errno::ENOSPC));
+        assert_eq!(
+            root.rename("f", &*root, "g", RenameFlags::WHITEOUT),
+            Err(Errno::ENOSPC)
+        );
         assert_eq!(names(&*root), ["f"]);
         root.rename("f", &*root, "g", NONE).unwrap();
     }

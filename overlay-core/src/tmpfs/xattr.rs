@@ -24,8 +24,10 @@ pub(super) fn check_name(name: &str) -> Result<()> {
     if name.bytes().any(|b| b == 0) {
         return Err(Errno::EINVAL);
     }
-    let prefix =
-        NAMESPACES.iter().find(|prefix| name.starts_with(**prefix)).ok_or(Errno::ENOTSUP)?;
+    let prefix = NAMESPACES
+        .iter()
+        .find(|prefix| name.starts_with(**prefix))
+        .ok_or(Errno::ENOTSUP)?;
     if name.len() == prefix.len() {
         return Err(Errno::EINVAL);
     }
@@ -102,7 +104,11 @@ impl Xattrs {
         owned_value.extend_from_slice(value);
         // Both costs are below 2^17, so the difference fits easily.
         let delta_bytes = cost(name, value) as i64 - old_cost as i64;
-        Ok(PendingSet { name: owned_name, value: owned_value, delta_bytes })
+        Ok(PendingSet {
+            name: owned_name,
+            value: owned_value,
+            delta_bytes,
+        })
     }
 
     /// Makes a prepared change.
@@ -133,7 +139,10 @@ impl Xattrs {
     /// Bytes charged for all attributes.
     #[cfg(test)]
     pub(super) fn charged_bytes(&self) -> u64 {
-        self.by_name.iter().map(|(name, value)| cost(name, value)).sum()
+        self.by_name
+            .iter()
+            .map(|(name, value)| cost(name, value))
+            .sum()
     }
 }
 
@@ -156,7 +165,10 @@ mod tests {
         assert_eq!(check_name("system.posix_acl_access"), Ok(()));
         assert_eq!(check_name(""), Err(Errno::ERANGE));
         assert_eq!(check_name(&"user.".repeat(52)), Err(Errno::ERANGE));
-        assert_eq!(check_name(&alloc::format!("user.{}", "x".repeat(250))), Ok(()));
+        assert_eq!(
+            check_name(&alloc::format!("user.{}", "x".repeat(250))),
+            Ok(())
+        );
         assert_eq!(check_name("user."), Err(Errno::EINVAL));
         assert_eq!(check_name("user.a\0b"), Err(Errno::EINVAL));
         assert_eq!(check_name("other.a"), Err(Errno::ENOTSUP));
@@ -168,13 +180,22 @@ mod tests {
     fn set_get_list_remove() {
         let mut xattrs = Xattrs::default();
         assert_eq!(xattrs.get("user.b"), Err(Errno::ENODATA));
-        assert_eq!(set(&mut xattrs, "user.b", b"12", XattrFlags::empty()), Ok(8));
-        assert_eq!(set(&mut xattrs, "trusted.a", b"", XattrFlags::CREATE), Ok(9));
+        assert_eq!(
+            set(&mut xattrs, "user.b", b"12", XattrFlags::empty()),
+            Ok(8)
+        );
+        assert_eq!(
+            set(&mut xattrs, "trusted.a", b"", XattrFlags::CREATE),
+            Ok(9)
+        );
         assert_eq!(xattrs.get("user.b").unwrap(), b"12");
         assert_eq!(xattrs.get("trusted.a").unwrap(), b"");
         assert_eq!(xattrs.list().unwrap(), ["trusted.a", "user.b"]);
         // Replacing charges only the difference.
-        assert_eq!(set(&mut xattrs, "user.b", b"1", XattrFlags::REPLACE), Ok(-1));
+        assert_eq!(
+            set(&mut xattrs, "user.b", b"1", XattrFlags::REPLACE),
+            Ok(-1)
+        );
         assert_eq!(xattrs.charged_bytes(), 7 + 9);
         assert_eq!(xattrs.remove("user.b"), Ok(7));
         assert_eq!(xattrs.remove("user.b"), Err(Errno::ENODATA));
@@ -184,14 +205,26 @@ mod tests {
     #[test]
     fn flags_and_limits() {
         let mut xattrs = Xattrs::default();
-        assert_eq!(set(&mut xattrs, "user.a", b"x", XattrFlags::REPLACE), Err(Errno::ENODATA));
+        assert_eq!(
+            set(&mut xattrs, "user.a", b"x", XattrFlags::REPLACE),
+            Err(Errno::ENODATA)
+        );
         set(&mut xattrs, "user.a", b"x", XattrFlags::CREATE).unwrap();
-        assert_eq!(set(&mut xattrs, "user.a", b"y", XattrFlags::CREATE), Err(Errno::EEXIST));
+        assert_eq!(
+            set(&mut xattrs, "user.a", b"y", XattrFlags::CREATE),
+            Err(Errno::EEXIST)
+        );
         assert_eq!(xattrs.get("user.a").unwrap(), b"x");
         let big = vec![0; XATTR_SIZE_MAX + 1];
-        assert_eq!(set(&mut xattrs, "user.big", &big, XattrFlags::empty()), Err(Errno::E2BIG));
+        assert_eq!(
+            set(&mut xattrs, "user.big", &big, XattrFlags::empty()),
+            Err(Errno::E2BIG)
+        );
         assert!(set(&mut xattrs, "user.big", &big[1..], XattrFlags::empty()).is_ok());
-        assert_eq!(set(&mut xattrs, "bogus.a", b"", XattrFlags::empty()), Err(Errno::ENOTSUP));
+        assert_eq!(
+            set(&mut xattrs, "bogus.a", b"", XattrFlags::empty()),
+            Err(Errno::ENOTSUP)
+        );
         assert_eq!(xattrs.get(""), Err(Errno::ERANGE));
         assert_eq!(xattrs.remove("user."), Err(Errno::EINVAL));
     }
