@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod host_layer;
 pub mod image;
 pub mod qemu;
 

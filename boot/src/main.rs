@@ -23,6 +23,8 @@ enum Command {
     Image(cmd::image::ImageArgs),
     /// Build an image and boot it under QEMU; the exit status is the kernel's verdict.
     Qemu(cmd::qemu::QemuArgs),
+    /// Run shell commands on a union of host directories (read-only) under a tmpfs upper.
+    Shell(cmd::shell::ShellArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => cmd::image::run(&args),
         Command::Qemu(args) => cmd::qemu::run(&args),
+        Command::Shell(args) => cmd::shell::run(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("boot: error: {error:#}");

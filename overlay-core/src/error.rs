@@ -126,6 +126,8 @@ impl fmt::Display for Errno {
     }
 }
 
+impl core::error::Error for Errno {}
+
 impl From<alloc::collections::TryReserveError> for Errno {
     fn from(_: alloc::collections::TryReserveError) -> Self {
         Errno::ENOMEM

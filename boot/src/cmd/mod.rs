@@ -4,6 +4,7 @@
 
 pub mod image;
 pub mod qemu;
+pub mod shell;
 
 /// The kernel reported a failed test or panicked.
 pub const STATUS_KERNEL_FAILED: u8 = 1;
