@@ -164,6 +164,19 @@ impl TmpFs {
     }
 }
 
+impl core::fmt::Debug for TmpFs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TmpFs")
+            .field("dev", &self.shared.dev)
+            .field("read_only", &self.is_read_only())
+            .field("used_bytes", &self.used_bytes())
+            .field("capacity_bytes", &self.shared.capacity_bytes)
+            .field("used_inodes", &self.used_inodes())
+            .field("max_inodes", &self.shared.max_inodes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FileSystem for TmpFs {
     fn root(&self) -> Arc<dyn Inode> {
         self.root.clone()
