@@ -350,7 +350,7 @@ impl TmpInode {
 mod tests {
     use super::super::{TmpFs, TmpFsOptions};
     use super::*;
-    use crate::vfs::{DeviceId, FileSystem};
+    use crate::vfs::{DeviceId, FileSystem, RenameFlags};
 
     fn regular() -> NewNode {
         NewNode::new(FileType::Regular, 0o644, 0, 0)
@@ -468,6 +468,48 @@ mod tests {
         );
         assert_eq!(root.symlink("s", "a\0b", 0, 0).err(), Some(Errno::EINVAL));
         assert!(root.symlink("s", &"t".repeat(4095), 0, 0).is_ok());
+    }
+
+    #[test]
+    fn symlink_targets_are_charged() {
+        let fs = TmpFs::new(TmpFsOptions { capacity_bytes: Some(10), ..TmpFsOptions::default() });
+        let root = fs.root();
+        root.symlink("a", "123456", 0, 0).unwrap();
+        assert_eq!(fs.used_bytes(), 6);
+        assert_eq!(root.symlink("b", "12345", 0, 0).err(), Some(Errno::ENOSPC));
+        assert_eq!(root.lookup("b").err(), Some(Errno::ENOENT));
+        assert_eq!((fs.used_bytes(), fs.used_inodes()), (6, 2), "nothing left behind");
+        root.symlink("b", "1234", 0, 0).unwrap();
+        root.unlink("a").unwrap();
+        assert_eq!(fs.used_bytes(), 4);
+    }
+
+    #[test]
+    fn offsets_that_run_out_are_eoverflow() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = fs.root_inode().create_child("f", &regular()).unwrap();
+        let mut directory = Directory::new();
+        directory.next_offset = u64::MAX - 1;
+        directory.insert("a", file.clone()).unwrap();
+        assert_eq!(directory.insert("b", file.clone()), Err(Errno::EOVERFLOW));
+        assert_eq!(directory.insert("a", file.clone()), Err(Errno::EEXIST));
+        assert_eq!(directory.len(), 1);
+        // Through the inode: a directory out of offsets refuses new entries, changing nothing.
+        let root = fs.root_inode();
+        root.state.write().directory_mut().unwrap().next_offset = u64::MAX;
+        assert_eq!(root.create("g", &regular()).err(), Some(Errno::EOVERFLOW));
+        assert_eq!(root.link("g", &*file), Err(Errno::EOVERFLOW));
+        assert_eq!(root.rename("f", &*root, "g", RenameFlags::empty()), Err(Errno::EOVERFLOW));
+        assert_eq!(names(&*root), ["f"]);
+        assert_eq!(fs.used_inodes(), 2);
+        assert_eq!(file.metadata().unwrap().nlink, 1);
+        // Room for one entry but not for the whiteout too: all or nothing.
+        root.state.write().directory_mut().unwrap().next_offset = u64::MAX - 1;
+        assert_eq!(root.rename("f", &*root, "g", RenameFlags::WHITEOUT), Err(Errno::EOVERFLOW));
+        assert_eq!(names(&*root), ["f"]);
+        assert_eq!(fs.used_inodes(), 2);
+        root.rename("f", &*root, "g", RenameFlags::empty()).unwrap();
+        assert_eq!(names(&*root), ["g"]);
     }
 
     #[test]

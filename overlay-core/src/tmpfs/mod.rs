@@ -12,6 +12,7 @@
 //! - `rename.rs`: rename, with its locking rules.
 //! - `data.rs`: file data in 4 KiB pages.
 //! - `xattr.rs`: extended attributes.
+//! - `stress.rs` (tests only): several threads at once.
 //!
 //! # Capacity
 //! With [`TmpFsOptions::capacity_bytes`] set, these count against the capacity:
@@ -29,6 +30,13 @@
 //! memory there is `ENOMEM`. The small, fixed-size allocations of inodes and map nodes use the
 //! infallible allocator APIs, as `alloc` offers no fallible alternative for them.
 //!
+//! # Locking
+//! Each inode has one `spin` reader-writer lock. An operation on a directory locks the
+//! directory, then at most the inode inside it that it changes; rename also takes a
+//! filesystem-wide rename lock first and orders the two directories ancestor first (the full
+//! order is in `rename.rs`). `readdir` copies entries out in small batches and calls its sink
+//! with no lock held, so the sink may call back into the filesystem.
+//!
 //! # Where this differs from Linux tmpfs
 //! - Permission checks are not made here (see [`crate::vfs`]); neither is the clearing of
 //!   set-user-id bits on write or chown, which belongs to the layer that checks permissions.
@@ -36,6 +44,8 @@
 //! - Any name in the `system.` xattr namespace is stored as given; Linux tmpfs accepts only
 //!   the POSIX ACL names there.
 //! - Whiteouts made by `RenameFlags::WHITEOUT` are owned by 0:0 (Linux: the caller).
+//! - A write that does not fit (`ENOSPC`, `EFBIG`) writes nothing; Linux may write a part and
+//!   return a short count.
 
 mod data;
 mod dir;
@@ -165,6 +175,19 @@ impl TmpFs {
     /// The root directory, as this filesystem's own inode type.
     pub fn root_inode(&self) -> Arc<TmpInode> {
         self.root.clone()
+    }
+}
+
+impl core::fmt::Debug for TmpFs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TmpFs")
+            .field("dev", &self.shared.dev)
+            .field("read_only", &self.is_read_only())
+            .field("used_bytes", &self.used_bytes())
+            .field("capacity_bytes", &self.shared.capacity_bytes)
+            .field("used_inodes", &self.used_inodes())
+            .field("max_inodes", &self.shared.max_inodes)
+            .finish_non_exhaustive()
     }
 }
 

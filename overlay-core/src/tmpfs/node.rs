@@ -197,6 +197,12 @@ impl TmpInode {
     }
 }
 
+impl core::fmt::Debug for TmpInode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TmpInode").field("ino", &self.ino).field("kind", &self.kind).finish()
+    }
+}
+
 impl Drop for TmpInode {
     fn drop(&mut self) {
         let state = self.state.get_mut();

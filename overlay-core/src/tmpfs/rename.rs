@@ -202,8 +202,13 @@ impl TmpInode {
                 .checked_add(1)
                 .ok_or(Errno::EMLINK)?;
         }
-        dirs.target_dir().directory()?.check_room(1)?;
-        dirs.source_dir().directory()?.check_room(1)?;
+        let whiteout_entries = u64::from(flags.contains(RenameFlags::WHITEOUT));
+        if dirs.is_same() {
+            dirs.target_dir().directory()?.check_room(1 + whiteout_entries)?;
+        } else {
+            dirs.target_dir().directory()?.check_room(1)?;
+            dirs.source_dir().directory()?.check_room(whiteout_entries)?;
+        }
 
         // Lock order: the moved inode, then the replaced one (see the module docs).
         let mut source_state = source.state.write();
