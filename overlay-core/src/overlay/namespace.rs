@@ -277,12 +277,7 @@ impl OverlayFs {
 
     /// Whether the union directory `dir` shows no entries.
     pub(crate) fn is_empty_dir(&self, dir: &OverlayInode) -> Result<bool> {
-        let mut empty = true;
-        self.list(dir, 0, &mut |_| {
-            empty = false;
-            false
-        })?;
-        Ok(empty)
+        Ok(self.list_batch(dir, 0, 1)?.is_empty())
     }
 }
 

@@ -17,6 +17,9 @@ use crate::vfs::{
     DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags, SetAttr, XattrFlags,
 };
 
+/// How many entries `readdir` takes from a listing at a time.
+const READDIR_BATCH: usize = 64;
+
 /// A directory or entry of a lower layer that a union node is made of.
 #[derive(Clone)]
 pub(crate) struct LowerEntry {
@@ -265,8 +268,30 @@ impl Inode for OverlayInode {
         if !self.kind.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let _namespace = self.fs.namespace.read();
-        self.fs.list(self, cookie, sink)
+        // Entries go to `sink` in batches with no lock held, so it may call back into the
+        // union (even change this directory: the listing stays correct, see `readdir.rs`).
+        let mut cookie = cookie;
+        loop {
+            let batch = {
+                let _namespace = self.fs.namespace.read();
+                self.fs.list_batch(self, cookie, READDIR_BATCH)?
+            };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for entry in &batch {
+                let entry = DirEntry {
+                    name: &entry.name,
+                    ino: entry.ino,
+                    kind: entry.kind,
+                    next_cookie: entry.cookie,
+                };
+                if !sink(entry) {
+                    return Ok(());
+                }
+                cookie = entry.next_cookie;
+            }
+        }
     }
 
     fn readlink(&self) -> Result<String> {

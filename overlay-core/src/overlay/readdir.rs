@@ -16,7 +16,15 @@ use super::identity::Key;
 use super::node::OverlayInode;
 use super::{OverlayFs, WhiteoutEncoding};
 use crate::error::Result;
-use crate::vfs::{DirEntry, FileType, Ino, Inode};
+use crate::vfs::{FileType, Ino, Inode};
+
+/// An entry handed out of a listing, with the cookie that resumes after it.
+pub(crate) struct ListedEntry {
+    pub(crate) name: String,
+    pub(crate) ino: Ino,
+    pub(crate) kind: FileType,
+    pub(crate) cookie: u64,
+}
 
 /// One entry of a merged listing.
 struct Listed {
@@ -51,30 +59,34 @@ impl OverlayInode {
 }
 
 impl OverlayFs {
-    /// Lists the union directory `dir` from `cookie`, as [`Inode::readdir`] describes.
-    pub(crate) fn list(
+    /// Up to `max` entries of the union directory `dir` after `cookie`, in listing order. The
+    /// caller holds the namespace lock (shared or exclusive).
+    pub(crate) fn list_batch(
         &self,
         dir: &OverlayInode,
         cookie: u64,
-        sink: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> Result<()> {
+        max: usize,
+    ) -> Result<Vec<ListedEntry>> {
         let mut listing = dir.listing.lock();
         if !listing.built || listing.stale {
             let merged = self.merge(dir)?;
             listing.update(merged);
         }
-        for (&offset, entry) in listing.by_offset.range(cookie.saturating_add(1)..) {
-            let going_on = sink(DirEntry {
-                name: &entry.name,
+        let mut batch = Vec::new();
+        batch.try_reserve(max.min(listing.by_offset.len()))?;
+        for (&offset, entry) in listing
+            .by_offset
+            .range(cookie.saturating_add(1)..)
+            .take(max)
+        {
+            batch.push(ListedEntry {
+                name: entry.name.clone(),
                 ino: entry.ino,
                 kind: entry.kind,
-                next_cookie: offset,
+                cookie: offset,
             });
-            if !going_on {
-                break;
-            }
         }
-        Ok(())
+        Ok(batch)
     }
 
     /// Every name the union directory `dir` shows, with its kind and inode number.

@@ -786,3 +786,21 @@ fn redirect_dir_moves_merged_directories() {
     u.root.rmdir("etc").unwrap();
     assert_eq!(names(&u.root), ["x"]);
 }
+
+#[test]
+fn readdir_sink_may_change_the_directory() {
+    let spec: Vec<String> = (0..150).map(|i| format!("f f{i:03} {i}")).collect();
+    let spec: Vec<&str> = spec.iter().map(String::as_str).collect();
+    let u = union(&[&spec]);
+    let root = u.root.clone();
+    let mut removed = 0;
+    u.root
+        .readdir(0, &mut |entry| {
+            root.unlink(entry.name).unwrap();
+            removed += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(removed, 150);
+    assert!(names(&u.root).is_empty());
+}
