@@ -488,7 +488,8 @@ pub trait Inode: Send + Sync + Any {
     ///
     /// # Errors
     /// `EISDIR` for a directory (the default); `ENOSPC` if the filesystem is full (nothing is
-    /// written then); `EFBIG` if `offset + buf.len()` overflows.
+    /// written then); `EFBIG` if `offset + buf.len()` overflows or passes the largest file
+    /// size the filesystem can hold.
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
         let _ = (offset, buf);
         Err(Errno::EISDIR)
@@ -498,7 +499,7 @@ pub trait Inode: Send + Sync + Any {
     ///
     /// # Errors
     /// `EISDIR` for a directory (the default); `EINVAL` for other non-regular files;
-    /// `ENOSPC` if the filesystem is full.
+    /// `ENOSPC` if the filesystem is full; `EFBIG` past the largest file size it can hold.
     fn set_len(&self, len: u64) -> Result<()> {
         let _ = len;
         Err(Errno::EISDIR)

@@ -472,13 +472,20 @@ mod tests {
 
     #[test]
     fn symlink_targets_are_charged() {
-        let fs = TmpFs::new(TmpFsOptions { capacity_bytes: Some(10), ..TmpFsOptions::default() });
+        let fs = TmpFs::new(TmpFsOptions {
+            capacity_bytes: Some(10),
+            ..TmpFsOptions::default()
+        });
         let root = fs.root();
         root.symlink("a", "123456", 0, 0).unwrap();
         assert_eq!(fs.used_bytes(), 6);
         assert_eq!(root.symlink("b", "12345", 0, 0).err(), Some(Errno::ENOSPC));
         assert_eq!(root.lookup("b").err(), Some(Errno::ENOENT));
-        assert_eq!((fs.used_bytes(), fs.used_inodes()), (6, 2), "nothing left behind");
+        assert_eq!(
+            (fs.used_bytes(), fs.used_inodes()),
+            (6, 2),
+            "nothing left behind"
+        );
         root.symlink("b", "1234", 0, 0).unwrap();
         root.unlink("a").unwrap();
         assert_eq!(fs.used_bytes(), 4);
@@ -499,13 +506,19 @@ mod tests {
         root.state.write().directory_mut().unwrap().next_offset = u64::MAX;
         assert_eq!(root.create("g", &regular()).err(), Some(Errno::EOVERFLOW));
         assert_eq!(root.link("g", &*file), Err(Errno::EOVERFLOW));
-        assert_eq!(root.rename("f", &*root, "g", RenameFlags::empty()), Err(Errno::EOVERFLOW));
+        assert_eq!(
+            root.rename("f", &*root, "g", RenameFlags::empty()),
+            Err(Errno::EOVERFLOW)
+        );
         assert_eq!(names(&*root), ["f"]);
         assert_eq!(fs.used_inodes(), 2);
         assert_eq!(file.metadata().unwrap().nlink, 1);
         // Room for one entry but not for the whiteout too: all or nothing.
         root.state.write().directory_mut().unwrap().next_offset = u64::MAX - 1;
-        assert_eq!(root.rename("f", &*root, "g", RenameFlags::WHITEOUT), Err(Errno::EOVERFLOW));
+        assert_eq!(
+            root.rename("f", &*root, "g", RenameFlags::WHITEOUT),
+            Err(Errno::EOVERFLOW)
+        );
         assert_eq!(names(&*root), ["f"]);
         assert_eq!(fs.used_inodes(), 2);
         root.rename("f", &*root, "g", RenameFlags::empty()).unwrap();

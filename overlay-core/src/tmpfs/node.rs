@@ -199,7 +199,10 @@ impl TmpInode {
 
 impl core::fmt::Debug for TmpInode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TmpInode").field("ino", &self.ino).field("kind", &self.kind).finish()
+        f.debug_struct("TmpInode")
+            .field("ino", &self.ino)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 

@@ -204,10 +204,14 @@ impl TmpInode {
         }
         let whiteout_entries = u64::from(flags.contains(RenameFlags::WHITEOUT));
         if dirs.is_same() {
-            dirs.target_dir().directory()?.check_room(1 + whiteout_entries)?;
+            dirs.target_dir()
+                .directory()?
+                .check_room(1 + whiteout_entries)?;
         } else {
             dirs.target_dir().directory()?.check_room(1)?;
-            dirs.source_dir().directory()?.check_room(whiteout_entries)?;
+            dirs.source_dir()
+                .directory()?
+                .check_room(whiteout_entries)?;
         }
 
         // Lock order: the moved inode, then the replaced one (see the module docs).
