@@ -14,15 +14,21 @@ pub struct LoadSegment {
 const PT_LOAD: u32 = 1;
 
 fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// The `PT_LOAD` segments of a little-endian ELF64 file.
@@ -40,13 +46,16 @@ pub fn load_segments(elf: &[u8]) -> Result<Vec<LoadSegment>, &'static str> {
     let ph_count = usize::from(read_u16(elf, 0x38).ok_or(truncated)?);
     let mut segments = Vec::new();
     for index in 0..ph_count {
-        let header = ph_offset + index * ph_entry_bytes;
+        let header = index
+            .checked_mul(ph_entry_bytes)
+            .and_then(|at| at.checked_add(ph_offset))
+            .ok_or(truncated)?;
         if read_u32(elf, header).ok_or(truncated)? != PT_LOAD {
             continue;
         }
         segments.push(LoadSegment {
-            vaddr: read_u64(elf, header + 0x10).ok_or(truncated)?,
-            mem_bytes: read_u64(elf, header + 0x28).ok_or(truncated)?,
+            vaddr: read_u64(elf, header.saturating_add(0x10)).ok_or(truncated)?,
+            mem_bytes: read_u64(elf, header.saturating_add(0x28)).ok_or(truncated)?,
         });
     }
     Ok(segments)

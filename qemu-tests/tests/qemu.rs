@@ -1,5 +1,7 @@
 //! Boots the real kernel under QEMU (TCG) with both firmwares and checks what it reports.
 
+#![forbid(unsafe_code)]
+
 use std::{fs, time::Duration};
 
 use boot::{Firmware, Verdict};
