@@ -37,11 +37,8 @@ qemu: deps
 qemu-uefi: deps
 	$(CARGO) run -p boot -- qemu --uefi $(BOOT_ARGS)
 
-# rustfmt is checked on the crates this Makefile's owners format; add a crate once it is clean.
-FMT_CRATES := -p kernel -p boot -p qemu-tests
-
 lint: deps
-	$(CARGO) fmt $(FMT_CRATES) --check
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
 
