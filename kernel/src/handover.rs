@@ -11,6 +11,8 @@ use bootloader_api::{
 };
 use spin::Once;
 
+use crate::paging;
+
 /// The firmware that booted the machine, as far as the memory map tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Firmware {
@@ -24,6 +26,8 @@ pub enum Firmware {
 pub struct Ramdisk {
     /// Where the bootloader mapped it (the kernel's own page tables keep it there).
     pub virt: Range<u64>,
+    /// Physical address of its first byte, if it is mapped.
+    pub phys_start: Option<u64>,
     /// FNV-1a 64 of its bytes, computed before the switch to the kernel's page tables.
     pub fnv1a64: u64,
 }
@@ -75,9 +79,13 @@ impl Handover {
             // SAFETY: the bootloader mapped the RAM disk at `ramdisk_addr` for `ramdisk_len`
             // bytes and nothing writes it.
             let bytes = unsafe { bytes_at(&virt) };
+            let phys_start =
+                paging::translate(paging::active_level_4(), physical_memory_offset, virt.start)
+                    .map(|(phys, _)| phys);
             Ramdisk {
                 fnv1a64: fnv1a64(bytes),
                 virt,
+                phys_start,
             }
         });
         let info_start = core::ptr::from_ref::<BootInfo>(boot_info) as u64;

@@ -29,6 +29,7 @@ mod serial;
 mod tests;
 mod units;
 
+use alloc::{format, string::String};
 use bootloader_api::{
     config::Mapping,
     info::{MemoryRegionKind, MemoryRegions},
@@ -107,7 +108,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         Ok(Mode::Test) => tests::ALL,
         Ok(Mode::PanicTest) => tests::PANICKING,
         Ok(Mode::HangTest) => tests::HANGING,
-        Err(unknown) => fail(&alloc::format!("unknown boot mode {unknown:?}")),
+        Err(unknown) => fail(&format!("unknown boot mode {unknown:?}")),
     };
     let plural = if tests.len() == 1 { "" } else { "s" };
     println!("running {} test{plural}", tests.len());
@@ -194,8 +195,11 @@ fn print_boot_report(handover: &Handover) {
     );
     match &handover.ramdisk {
         Some(ramdisk) => println!(
-            "boot: RAM disk at virt {:#x}, {} bytes, fnv1a64 {:#018x}",
+            "boot: RAM disk at virt {:#x} (phys {}), {} bytes, fnv1a64 {:#018x}",
             ramdisk.virt.start,
+            ramdisk
+                .phys_start
+                .map_or(String::from("unmapped"), |phys| format!("{phys:#x}")),
             ramdisk.virt.end - ramdisk.virt.start,
             ramdisk.fnv1a64
         ),
