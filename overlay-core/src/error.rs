@@ -42,7 +42,7 @@ errnos! {
     EIO = 5,
     /// No such device or address.
     ENXIO = 6,
-    /// Argument list too long (an extended attribute value over 64 KiB).
+    /// Argument list too long (also: an xattr value larger than 64 KiB).
     E2BIG = 7,
     /// Bad file handle (e.g. writing through a handle opened read-only).
     EBADF = 9,

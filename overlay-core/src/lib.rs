@@ -13,6 +13,7 @@ pub mod shell;
 #[allow(missing_docs, clippy::all)]
 mod testfs;
 pub mod time;
+pub mod tmpfs;
 pub mod vfs;
 
 pub use error::{Errno, Result};

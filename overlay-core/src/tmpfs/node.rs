@@ -1,0 +1,700 @@
+//! [`TmpInode`]: one inode of a [`TmpFs`](super::TmpFs), and its [`Inode`] implementation.
+//!
+//! The data operations (read, write, truncate), metadata, symlinks and xattrs live here; the
+//! namespace operations of directories are in `dir.rs` and rename in `rename.rs`.
+
+use alloc::{
+    string::String,
+    sync::{Arc, Weak},
+    vec::Vec,
+};
+use core::any::Any;
+
+use super::{data::FileData, dir::Directory, xattr::Xattrs, Shared};
+use crate::error::{Errno, Result};
+use crate::vfs::{
+    DeviceId, DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags, SetAttr,
+    Timespec, XattrFlags, MODE_PERMISSIONS,
+};
+
+/// Size Linux tmpfs reports per directory entry, `.` and `..` included (`BOGO_DIRENT_SIZE`).
+const BOGO_DIRENT_BYTES: u64 = 20;
+
+/// An inode of a [`TmpFs`](super::TmpFs): a file, directory, symlink, device node, fifo or
+/// socket.
+///
+/// Handles are `Arc<TmpInode>` (usually seen as `Arc<dyn Inode>`). An inode whose last name is
+/// removed keeps working through the handles that remain (with `nlink` 0); its space is given
+/// back when the last handle goes.
+pub struct TmpInode {
+    ino: Ino,
+    kind: FileType,
+    pub(super) fs: Arc<Shared>,
+    /// This inode's own `Arc`, so that a `&TmpInode` (all that `link` and `rename` receive)
+    /// can be stored in a directory.
+    pub(super) this: Weak<TmpInode>,
+    /// For a directory, the directory holding it (the root has none); unused for other kinds,
+    /// which may have many. Changed only under the filesystem's rename lock, and only read to
+    /// walk up the tree. A leaf lock: nothing else is locked while it is held.
+    pub(super) parent: spin::Mutex<Weak<TmpInode>>,
+    pub(super) state: spin::RwLock<NodeState>,
+}
+
+/// The mutable part of an inode, behind its lock.
+pub(super) struct NodeState {
+    pub(super) mode: u16,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    /// Names of a non-directory; for a directory 2 plus its subdirectories, 0 once removed.
+    pub(super) nlink: u32,
+    pub(super) atime: Timespec,
+    pub(super) mtime: Timespec,
+    pub(super) ctime: Timespec,
+    /// Bytes this inode holds against the capacity: pages, symlink target, xattrs.
+    pub(super) charged_bytes: u64,
+    pub(super) xattrs: Xattrs,
+    pub(super) contents: Contents,
+}
+
+/// What an inode holds, by kind.
+pub(super) enum Contents {
+    Regular(FileData),
+    Directory(Directory),
+    Symlink(String),
+    /// Character and block devices (with their number), fifos and sockets (number 0:0).
+    Special(DeviceId),
+}
+
+impl NodeState {
+    /// The directory's entries; `ENOTDIR` for other kinds.
+    pub(super) fn directory(&self) -> Result<&Directory> {
+        match &self.contents {
+            Contents::Directory(directory) => Ok(directory),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// The directory's entries, for changing; `ENOTDIR` for other kinds.
+    pub(super) fn directory_mut(&mut self) -> Result<&mut Directory> {
+        match &mut self.contents {
+            Contents::Directory(directory) => Ok(directory),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// Records a change of content (entries or data): `mtime` and `ctime` become `now`.
+    pub(super) fn touch_modified(&mut self, now: Timespec) {
+        self.mtime = now;
+        self.ctime = now;
+    }
+}
+
+/// Everything a new inode starts with.
+pub(super) struct NodeInit {
+    pub(super) kind: FileType,
+    pub(super) mode: u16,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) contents: Contents,
+    /// Bytes already charged for `contents`, given back when the inode goes.
+    pub(super) charged_bytes: u64,
+}
+
+impl NodeInit {
+    /// What `create` makes of `node`: empty contents of its kind (`EINVAL` for a symlink).
+    pub(super) fn for_new_node(node: &NewNode) -> Result<NodeInit> {
+        let contents = match node.kind {
+            FileType::Regular => Contents::Regular(FileData::default()),
+            FileType::Directory => Contents::Directory(Directory::new()),
+            FileType::CharDevice | FileType::BlockDevice => Contents::Special(node.rdev),
+            FileType::Fifo | FileType::Socket => Contents::Special(DeviceId::default()),
+            FileType::Symlink => return Err(Errno::EINVAL),
+        };
+        Ok(NodeInit {
+            kind: node.kind,
+            mode: node.mode & MODE_PERMISSIONS,
+            uid: node.uid,
+            gid: node.gid,
+            contents,
+            charged_bytes: 0,
+        })
+    }
+}
+
+impl TmpInode {
+    /// A new inode, whose inode slot the caller has already charged; the inode gives it back
+    /// (and its `charged_bytes`) when dropped.
+    pub(super) fn new(fs: &Arc<Shared>, init: NodeInit) -> Arc<TmpInode> {
+        let now = fs.now();
+        let nlink = if init.kind.is_dir() { 2 } else { 1 };
+        Arc::new_cyclic(|this| TmpInode {
+            ino: fs.allocate_ino(),
+            kind: init.kind,
+            fs: fs.clone(),
+            this: this.clone(),
+            parent: spin::Mutex::new(Weak::new()),
+            state: spin::RwLock::new(NodeState {
+                mode: init.mode,
+                uid: init.uid,
+                gid: init.gid,
+                nlink,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                charged_bytes: init.charged_bytes,
+                xattrs: Xattrs::default(),
+                contents: init.contents,
+            }),
+        })
+    }
+
+    /// The root directory of a new filesystem (its inode slot already charged).
+    pub(super) fn new_root(fs: &Arc<Shared>, mode: u16, uid: u32, gid: u32) -> Arc<TmpInode> {
+        TmpInode::new(
+            fs,
+            NodeInit {
+                kind: FileType::Directory,
+                mode: mode & MODE_PERMISSIONS,
+                uid,
+                gid,
+                contents: Contents::Directory(Directory::new()),
+                charged_bytes: 0,
+            },
+        )
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> Ino {
+        self.ino
+    }
+
+    /// The kind of inode.
+    pub fn kind(&self) -> FileType {
+        self.kind
+    }
+
+    /// Whether `other` belongs to the same filesystem as `self`.
+    pub(super) fn same_fs(&self, other: &TmpInode) -> bool {
+        Arc::ptr_eq(&self.fs, &other.fs)
+    }
+
+    /// `other` as an inode of this filesystem, or `EXDEV`.
+    pub(super) fn own_inode<'a>(&self, other: &'a dyn Inode) -> Result<&'a TmpInode> {
+        other
+            .as_any()
+            .downcast_ref::<TmpInode>()
+            .filter(|other| self.same_fs(other))
+            .ok_or(Errno::EXDEV)
+    }
+
+    /// `EISDIR` for a directory, `EINVAL` for any other kind that has no data.
+    fn check_has_data(&self) -> Result<()> {
+        match self.kind {
+            FileType::Regular => Ok(()),
+            FileType::Directory => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+impl core::fmt::Debug for TmpInode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TmpInode").field("ino", &self.ino).field("kind", &self.kind).finish()
+    }
+}
+
+impl Drop for TmpInode {
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        self.fs.uncharge_bytes(state.charged_bytes);
+        // A non-directory holds one slot per name (at least one); see `max_inodes`.
+        let slots = if self.kind.is_dir() { 1 } else { u64::from(state.nlink.max(1)) };
+        self.fs.uncharge_inodes(slots);
+        // Dropping the entries in place would drop subdirectories recursively, as deep as the
+        // tree goes; take them out and drop them one at a time instead.
+        if let Contents::Directory(directory) = &mut state.contents {
+            let mut orphans = directory.take_nodes();
+            while let Some(orphan) = orphans.pop() {
+                if let Some(mut orphan) = Arc::into_inner(orphan) {
+                    if let Contents::Directory(directory) = &mut orphan.state.get_mut().contents {
+                        orphans.append(&mut directory.take_nodes());
+                    }
+                    // `orphan` is dropped here with no entries left.
+                }
+            }
+        }
+    }
+}
+
+impl Inode for TmpInode {
+    fn metadata(&self) -> Result<Metadata> {
+        let state = self.state.read();
+        let (size, rdev) = match &state.contents {
+            Contents::Regular(data) => (data.size_bytes(), DeviceId::default()),
+            Contents::Directory(directory) => {
+                ((directory.len() as u64 + 2) * BOGO_DIRENT_BYTES, DeviceId::default())
+            }
+            Contents::Symlink(target) => (target.len() as u64, DeviceId::default()),
+            Contents::Special(rdev) => (0, *rdev),
+        };
+        Ok(Metadata {
+            ino: self.ino,
+            dev: self.fs.dev,
+            kind: self.kind,
+            mode: state.mode,
+            nlink: state.nlink,
+            uid: state.uid,
+            gid: state.gid,
+            size,
+            rdev,
+            atime: state.atime,
+            mtime: state.mtime,
+            ctime: state.ctime,
+        })
+    }
+
+    fn set_attr(&self, attr: &SetAttr) -> Result<()> {
+        self.fs.check_writable()?;
+        let mut state = self.state.write();
+        if let Some(mode) = attr.mode {
+            state.mode = mode & MODE_PERMISSIONS;
+        }
+        if let Some(uid) = attr.uid {
+            state.uid = uid;
+        }
+        if let Some(gid) = attr.gid {
+            state.gid = gid;
+        }
+        if let Some(atime) = attr.atime {
+            state.atime = atime;
+        }
+        if let Some(mtime) = attr.mtime {
+            state.mtime = mtime;
+        }
+        state.ctime = self.fs.now();
+        Ok(())
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
+        Ok(self.lookup_child(name)?)
+    }
+
+    fn create(&self, name: &str, node: &NewNode) -> Result<Arc<dyn Inode>> {
+        Ok(self.create_child(name, node)?)
+    }
+
+    fn symlink(&self, name: &str, target: &str, uid: u32, gid: u32) -> Result<Arc<dyn Inode>> {
+        Ok(self.symlink_child(name, target, uid, gid)?)
+    }
+
+    fn link(&self, name: &str, target: &dyn Inode) -> Result<()> {
+        self.link_child(name, target)
+    }
+
+    fn unlink(&self, name: &str) -> Result<()> {
+        self.unlink_child(name)
+    }
+
+    fn rmdir(&self, name: &str) -> Result<()> {
+        self.rmdir_child(name)
+    }
+
+    fn rename(
+        &self,
+        old_name: &str,
+        new_dir: &dyn Inode,
+        new_name: &str,
+        flags: RenameFlags,
+    ) -> Result<()> {
+        self.rename_child(old_name, new_dir, new_name, flags)
+    }
+
+    /// Reads never update `atime` (as if mounted `noatime`).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.check_has_data()?;
+        match &self.state.read().contents {
+            Contents::Regular(data) => Ok(data.read(offset, buf)),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// All or nothing: the pages the write needs are reserved and allocated before a byte is
+    /// written, so `ENOSPC` and `ENOMEM` leave the file as it was.
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
+        self.check_has_data()?;
+        self.fs.check_writable()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut state = self.state.write();
+        let state = &mut *state;
+        let Contents::Regular(data) = &mut state.contents else {
+            return Err(Errno::EINVAL);
+        };
+        let needed_bytes = data.bytes_needed_for_write(offset, buf.len())?;
+        self.fs.charge_bytes(needed_bytes)?;
+        if let Err(errno) = data.write(offset, buf) {
+            self.fs.uncharge_bytes(needed_bytes);
+            return Err(errno);
+        }
+        state.charged_bytes += needed_bytes;
+        state.touch_modified(self.fs.now());
+        Ok(buf.len())
+    }
+
+    /// Growing a file adds a hole, which needs no space; shrinking frees pages. `EFBIG` past
+    /// the largest file size (`i64::MAX` bytes).
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.check_has_data()?;
+        self.fs.check_writable()?;
+        let mut state = self.state.write();
+        let state = &mut *state;
+        let Contents::Regular(data) = &mut state.contents else {
+            return Err(Errno::EINVAL);
+        };
+        let old_len = data.size_bytes();
+        let freed_bytes = data.set_size(len)?;
+        self.fs.uncharge_bytes(freed_bytes);
+        state.charged_bytes -= freed_bytes;
+        // POSIX: truncate marks mtime and ctime only if the size changes.
+        if len != old_len {
+            state.touch_modified(self.fs.now());
+        }
+        Ok(())
+    }
+
+    fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry<'_>) -> bool) -> Result<()> {
+        self.list_children(cookie, sink)
+    }
+
+    fn readlink(&self) -> Result<String> {
+        match &self.state.read().contents {
+            Contents::Symlink(target) => {
+                let mut copy = String::new();
+                copy.try_reserve_exact(target.len())?;
+                copy.push_str(target);
+                Ok(copy)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>> {
+        self.state.read().xattrs.get(name)
+    }
+
+    /// Names may be in the `user.`, `trusted.`, `security.` or `system.` namespace (others:
+    /// `ENOTSUP`); an empty or over-long name is `ERANGE`, a bare prefix `EINVAL`, a value
+    /// over 64 KiB `E2BIG`, as on Linux.
+    fn set_xattr(&self, name: &str, value: &[u8], flags: XattrFlags) -> Result<()> {
+        self.fs.check_writable()?;
+        let mut state = self.state.write();
+        let pending = state.xattrs.prepare_set(name, value, flags)?;
+        let delta_bytes = pending.delta_bytes();
+        if delta_bytes > 0 {
+            self.fs.charge_bytes(delta_bytes.unsigned_abs())?;
+            state.charged_bytes += delta_bytes.unsigned_abs();
+        } else {
+            self.fs.uncharge_bytes(delta_bytes.unsigned_abs());
+            state.charged_bytes -= delta_bytes.unsigned_abs();
+        }
+        state.xattrs.commit(pending);
+        state.ctime = self.fs.now();
+        Ok(())
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>> {
+        self.state.read().xattrs.list()
+    }
+
+    fn remove_xattr(&self, name: &str) -> Result<()> {
+        self.fs.check_writable()?;
+        let mut state = self.state.write();
+        let freed_bytes = state.xattrs.remove(name)?;
+        self.fs.uncharge_bytes(freed_bytes);
+        state.charged_bytes -= freed_bytes;
+        state.ctime = self.fs.now();
+        Ok(())
+    }
+
+    /// `EISDIR` for a directory opened to change data; `EROFS` for a regular file opened to
+    /// change data on a read-only filesystem (device nodes and fifos may still be opened for
+    /// writing, as on Linux).
+    fn open(&self, flags: OpenFlags) -> Result<()> {
+        if !flags.modifies_data() {
+            return Ok(());
+        }
+        match self.kind {
+            FileType::Directory => Err(Errno::EISDIR),
+            FileType::Regular | FileType::Symlink => self.fs.check_writable(),
+            _ => Ok(()),
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{TmpFs, TmpFsOptions, PAGE_SIZE};
+    use super::*;
+    use crate::vfs::FileSystem;
+
+    fn file_in(fs: &TmpFs, name: &str) -> Arc<dyn Inode> {
+        fs.root().create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap()
+    }
+
+    fn read_to_vec(inode: &dyn Inode) -> Vec<u8> {
+        let size = inode.metadata().unwrap().size as usize;
+        let mut buf = vec![0; size];
+        assert_eq!(inode.read_at(0, &mut buf), Ok(size));
+        buf
+    }
+
+    #[test]
+    fn write_then_read_back() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = file_in(&fs, "f");
+        assert_eq!(file.write_at(0, b"hello world"), Ok(11));
+        assert_eq!(file.write_at(6, b"there"), Ok(5));
+        assert_eq!(read_to_vec(&*file), b"hello there");
+        let mut buf = [0; 4];
+        assert_eq!(file.read_at(9, &mut buf), Ok(2));
+        assert_eq!(&buf[..2], b"re");
+        assert_eq!(file.read_at(11, &mut buf), Ok(0));
+        assert_eq!(file.read_at(1000, &mut buf), Ok(0));
+        assert_eq!(file.write_at(3, b""), Ok(0));
+        assert_eq!(file.metadata().unwrap().size, 11);
+    }
+
+    #[test]
+    fn sparse_file_reads_zeros_and_costs_only_written_pages() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = file_in(&fs, "sparse");
+        file.write_at(1 << 30, b"end").unwrap();
+        assert_eq!(file.metadata().unwrap().size, (1 << 30) + 3);
+        assert_eq!(fs.used_bytes(), PAGE_SIZE as u64);
+        let mut buf = [0xFF; 100];
+        assert_eq!(file.read_at(12345, &mut buf), Ok(100));
+        assert!(buf.iter().all(|&b| b == 0));
+        file.set_len(1 << 40).unwrap();
+        assert_eq!(fs.used_bytes(), PAGE_SIZE as u64, "growing adds a hole");
+        assert_eq!(file.read_at((1 << 30) + 1, &mut buf[..4]), Ok(4));
+        assert_eq!(&buf[..4], b"nd\0\0");
+    }
+
+    #[test]
+    fn enospc_write_changes_nothing() {
+        let fs = TmpFs::new(TmpFsOptions {
+            capacity_bytes: Some(2 * PAGE_SIZE as u64),
+            ..TmpFsOptions::default()
+        });
+        let file = file_in(&fs, "f");
+        file.write_at(0, &[1; 100]).unwrap();
+        let before = file.metadata().unwrap();
+        let used = fs.used_bytes();
+        // Needs two more pages, only one is left: nothing is written at all.
+        assert_eq!(file.write_at(50, &[2; 2 * PAGE_SIZE]), Err(Errno::ENOSPC));
+        assert_eq!(fs.used_bytes(), used);
+        let after = file.metadata().unwrap();
+        assert_eq!(after.size, before.size);
+        assert_eq!(after.mtime, before.mtime);
+        assert_eq!(read_to_vec(&*file), [1; 100]);
+        // A write into pages already held needs no space.
+        file.write_at(100, &[3; PAGE_SIZE - 100]).unwrap();
+        // One more page fits, exactly.
+        file.write_at(PAGE_SIZE as u64, &[4; PAGE_SIZE]).unwrap();
+        assert_eq!(fs.used_bytes(), 2 * PAGE_SIZE as u64);
+        assert_eq!(file.write_at(2 * PAGE_SIZE as u64, b"x"), Err(Errno::ENOSPC));
+        // Truncating gives pages back, so the write fits again.
+        file.set_len(10).unwrap();
+        assert_eq!(fs.used_bytes(), PAGE_SIZE as u64);
+        file.write_at(2 * PAGE_SIZE as u64, b"x").unwrap();
+        // Growing by set_len needs no space even when full.
+        let other = file_in(&fs, "g");
+        other.set_len(1 << 20).unwrap();
+        assert_eq!(other.write_at(0, b"y"), Err(Errno::ENOSPC));
+    }
+
+    #[test]
+    fn truncate_then_extend_reads_zeros() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = file_in(&fs, "f");
+        file.write_at(0, b":xxx:yyy:zzz").unwrap();
+        for size in 0..28u64 {
+            file.set_len(size).unwrap();
+            assert_eq!(file.metadata().unwrap().size, size);
+            let bytes = read_to_vec(&*file);
+            let kept = size.min(12) as usize;
+            assert_eq!(&bytes[..kept], &b":xxx:yyy:zzz"[..kept]);
+            assert!(bytes[kept..].iter().all(|&b| b == 0));
+            file.write_at(0, b":xxx:yyy:zzz").unwrap();
+            file.set_len(12).unwrap();
+        }
+        file.set_len(4).unwrap();
+        file.set_len(12).unwrap();
+        assert_eq!(read_to_vec(&*file), b":xxx\0\0\0\0\0\0\0\0");
+    }
+
+    #[test]
+    fn timestamps_move_on_write_and_truncate() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = file_in(&fs, "f");
+        let created = file.metadata().unwrap();
+        assert_eq!(created.mtime, created.ctime);
+        file.write_at(0, b"x").unwrap();
+        let written = file.metadata().unwrap();
+        assert!(written.mtime > created.mtime && written.ctime == written.mtime);
+        assert_eq!(written.atime, created.atime);
+        let mut buf = [0; 1];
+        file.read_at(0, &mut buf).unwrap();
+        assert_eq!(file.metadata().unwrap().atime, created.atime, "reads leave atime alone");
+        file.set_len(1).unwrap();
+        assert_eq!(file.metadata().unwrap().mtime, written.mtime, "same size: no change");
+        file.set_len(0).unwrap();
+        assert!(file.metadata().unwrap().mtime > written.mtime);
+    }
+
+    #[test]
+    fn set_attr_changes_mode_owner_times_and_ctime() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = file_in(&fs, "f");
+        let before = file.metadata().unwrap();
+        let when = Timespec { sec: 1000, nsec: 5 };
+        file.set_attr(&SetAttr {
+            mode: Some(0o104_755),
+            uid: Some(5),
+            gid: Some(6),
+            atime: Some(when),
+            mtime: Some(when),
+        })
+        .unwrap();
+        let after = file.metadata().unwrap();
+        assert_eq!(after.mode, 0o4755, "kind bits are dropped");
+        assert_eq!((after.uid, after.gid), (5, 6));
+        assert_eq!((after.atime, after.mtime), (when, when));
+        assert!(after.ctime > before.ctime);
+        file.set_attr(&SetAttr { uid: Some(9), ..SetAttr::default() }).unwrap();
+        let last = file.metadata().unwrap();
+        assert_eq!((last.mode, last.uid, last.gid, last.mtime), (0o4755, 9, 6, when));
+    }
+
+    #[test]
+    fn data_calls_on_other_kinds() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let root = fs.root();
+        let mut buf = [0; 4];
+        assert_eq!(root.read_at(0, &mut buf), Err(Errno::EISDIR));
+        assert_eq!(root.write_at(0, b"x"), Err(Errno::EISDIR));
+        assert_eq!(root.set_len(0), Err(Errno::EISDIR));
+        let link = root.symlink("l", "t", 0, 0).unwrap();
+        let fifo = root.create("p", &NewNode::new(FileType::Fifo, 0o644, 0, 0)).unwrap();
+        for node in [&link, &fifo] {
+            assert_eq!(node.read_at(0, &mut buf), Err(Errno::EINVAL));
+            assert_eq!(node.write_at(0, b"x"), Err(Errno::EINVAL));
+            assert_eq!(node.set_len(0), Err(Errno::EINVAL));
+        }
+        assert_eq!(root.readlink(), Err(Errno::EINVAL));
+        assert_eq!(fifo.readlink(), Err(Errno::EINVAL));
+        assert_eq!(link.readlink().unwrap(), "t");
+        let file = file_in(&fs, "f");
+        assert_eq!(file.readlink(), Err(Errno::EINVAL));
+        assert_eq!(file.write_at(u64::MAX, b"x"), Err(Errno::EFBIG));
+        assert_eq!(file.set_len(u64::MAX), Err(Errno::EFBIG));
+    }
+
+    #[test]
+    fn open_checks() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let file = file_in(&fs, "f");
+        let fifo = fs.root().create("p", &NewNode::new(FileType::Fifo, 0o644, 0, 0)).unwrap();
+        assert_eq!(fs.root().open(OpenFlags::READ), Ok(()));
+        assert_eq!(fs.root().open(OpenFlags::WRITE), Err(Errno::EISDIR));
+        assert_eq!(fs.root().open(OpenFlags::READ | OpenFlags::TRUNCATE), Err(Errno::EISDIR));
+        assert_eq!(file.open(OpenFlags::WRITE), Ok(()));
+        fs.set_read_only(true);
+        assert_eq!(file.open(OpenFlags::READ), Ok(()));
+        assert_eq!(file.open(OpenFlags::WRITE), Err(Errno::EROFS));
+        assert_eq!(file.open(OpenFlags::READ | OpenFlags::TRUNCATE), Err(Errno::EROFS));
+        assert_eq!(fifo.open(OpenFlags::WRITE), Ok(()));
+    }
+
+    #[test]
+    fn xattrs_on_inodes_are_charged() {
+        let fs = TmpFs::new(TmpFsOptions { capacity_bytes: Some(100), ..TmpFsOptions::default() });
+        let root = fs.root();
+        root.set_xattr("trusted.overlay.opaque", b"y", XattrFlags::empty()).unwrap();
+        assert_eq!(fs.used_bytes(), 23);
+        assert_eq!(root.get_xattr("trusted.overlay.opaque").unwrap(), b"y");
+        let before = root.metadata().unwrap().ctime;
+        root.set_xattr("user.big", &[0; 80], XattrFlags::empty()).unwrap_err();
+        assert_eq!(root.set_xattr("user.big", &[0; 80], XattrFlags::empty()), Err(Errno::ENOSPC));
+        assert_eq!(root.get_xattr("user.big"), Err(Errno::ENODATA));
+        assert_eq!(fs.used_bytes(), 23);
+        assert_eq!(root.metadata().unwrap().ctime, before);
+        root.set_xattr("user.big", &[0; 60], XattrFlags::empty()).unwrap();
+        assert_eq!(fs.used_bytes(), 23 + 68);
+        assert!(root.metadata().unwrap().ctime > before);
+        // Shrinking a value gives bytes back.
+        root.set_xattr("user.big", &[0; 10], XattrFlags::REPLACE).unwrap();
+        assert_eq!(fs.used_bytes(), 23 + 18);
+        assert_eq!(root.list_xattr().unwrap(), ["trusted.overlay.opaque", "user.big"]);
+        root.remove_xattr("user.big").unwrap();
+        assert_eq!(root.remove_xattr("user.big"), Err(Errno::ENODATA));
+        assert_eq!(fs.used_bytes(), 23);
+        assert_eq!(root.set_xattr("user.x", &[0; 65537], XattrFlags::empty()), Err(Errno::E2BIG));
+        assert_eq!(root.set_xattr("", b"", XattrFlags::empty()), Err(Errno::ERANGE));
+        assert_eq!(root.get_xattr("os2.x"), Err(Errno::ENOTSUP));
+        assert_eq!(
+            root.set_xattr("user.x", b"", XattrFlags::from_bits_retain(4)),
+            Err(Errno::EINVAL)
+        );
+        // Symlinks and device nodes carry xattrs too (the overlay marks whiteouts with them).
+        let link = root.symlink("l", "t", 0, 0).unwrap();
+        link.set_xattr("trusted.x", b"1", XattrFlags::CREATE).unwrap();
+        assert_eq!(link.list_xattr().unwrap(), ["trusted.x"]);
+    }
+
+    #[test]
+    fn read_only_refuses_every_change() {
+        let fs = TmpFs::new(TmpFsOptions::default());
+        let root = fs.root();
+        let file = file_in(&fs, "f");
+        file.write_at(0, b"data").unwrap();
+        file.set_xattr("user.a", b"1", XattrFlags::empty()).unwrap();
+        root.create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
+        fs.set_read_only(true);
+        let regular = NewNode::new(FileType::Regular, 0o644, 0, 0);
+        assert_eq!(root.create("new", &regular).err(), Some(Errno::EROFS));
+        assert_eq!(root.symlink("new", "t", 0, 0).err(), Some(Errno::EROFS));
+        assert_eq!(root.link("new", &*file), Err(Errno::EROFS));
+        assert_eq!(root.unlink("f"), Err(Errno::EROFS));
+        assert_eq!(root.rmdir("d"), Err(Errno::EROFS));
+        assert_eq!(root.rename("f", &*root, "g", RenameFlags::empty()), Err(Errno::EROFS));
+        assert_eq!(file.write_at(0, b"x"), Err(Errno::EROFS));
+        assert_eq!(file.set_len(0), Err(Errno::EROFS));
+        assert_eq!(
+            file.set_attr(&SetAttr { mode: Some(0), ..SetAttr::default() }),
+            Err(Errno::EROFS)
+        );
+        assert_eq!(file.set_xattr("user.b", b"", XattrFlags::empty()), Err(Errno::EROFS));
+        assert_eq!(file.remove_xattr("user.a"), Err(Errno::EROFS));
+        // Like Linux, creating over an existing name reports EEXIST before EROFS.
+        assert_eq!(root.create("f", &regular).err(), Some(Errno::EEXIST));
+        // Reading still works.
+        assert_eq!(read_to_vec(&*file), b"data");
+        assert_eq!(file.get_xattr("user.a").unwrap(), b"1");
+        assert!(root.lookup("d").is_ok());
+        let mut names = Vec::new();
+        root.readdir(0, &mut |entry| {
+            names.push(String::from(entry.name));
+            true
+        })
+        .unwrap();
+        assert_eq!(names, ["f", "d"]);
+        fs.set_read_only(false);
+        root.unlink("f").unwrap();
+    }
+}
