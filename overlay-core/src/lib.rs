@@ -9,9 +9,6 @@ pub mod error;
 pub mod path;
 pub mod posix;
 pub mod shell;
-#[cfg(test)]
-#[allow(missing_docs, clippy::all)]
-mod testfs;
 pub mod time;
 pub mod tmpfs;
 pub mod vfs;
