@@ -115,9 +115,6 @@ pub mod path;
 pub mod posix;
 pub mod scenarios;
 pub mod shell;
-#[cfg(test)]
-#[allow(missing_docs, clippy::all)]
-mod testfs;
 pub mod time;
 pub mod tmpfs;
 pub mod vfs;
