@@ -109,7 +109,11 @@ pub struct Walker<'a> {
 impl<'a> Walker<'a> {
     /// A walk from `root` on behalf of `creds`.
     pub fn new(root: Arc<dyn Inode>, creds: &'a Credentials) -> Walker<'a> {
-        Walker { root, creds, links_followed: 0 }
+        Walker {
+            root,
+            creds,
+            links_followed: 0,
+        }
     }
 
     /// How many symlinks this walk has followed.
@@ -140,7 +144,12 @@ impl<'a> Walker<'a> {
     /// `ELOOP` if this is one symlink too many; `ENOENT` for an empty target; `EINVAL` if
     /// `link` is not a symlink; otherwise as [`Walker::parent`].
     pub fn follow(&mut self, parent: Parent, link: &dyn Inode) -> Result<Parent> {
-        let Parent { mut ancestors, mut dir, trailing_slash, .. } = parent;
+        let Parent {
+            mut ancestors,
+            mut dir,
+            trailing_slash,
+            ..
+        } = parent;
         let mut queue = Vec::new();
         self.enter_link(&mut dir, &mut ancestors, &mut queue, link)?;
         self.walk(dir, ancestors, queue, trailing_slash)
@@ -166,7 +175,8 @@ impl<'a> Walker<'a> {
     /// As [`Walker::parent`]; `ENOENT` if the entry is absent; `ENOTDIR` if the path ends in a
     /// slash and the entry is not a directory.
     pub fn resolve(&mut self, path: &str, follow: bool) -> Result<Arc<dyn Inode>> {
-        self.resolve_with_metadata(path, follow).map(|(inode, _)| inode)
+        self.resolve_with_metadata(path, follow)
+            .map(|(inode, _)| inode)
     }
 
     /// As [`Walker::resolve`], also returning the entry's metadata (which the walk reads anyway).
@@ -206,7 +216,12 @@ impl<'a> Walker<'a> {
             let Some(component) = queue.pop() else {
                 // Only an absolute path (or target) without components ends here: `dir` is
                 // the root.
-                return Ok(Parent { ancestors, dir, last: Last::Root, trailing_slash });
+                return Ok(Parent {
+                    ancestors,
+                    dir,
+                    last: Last::Root,
+                    trailing_slash,
+                });
             };
             // Linux checks search permission before every component, `.` and `..` included.
             self.search(&dir)?;
@@ -220,7 +235,12 @@ impl<'a> Walker<'a> {
                     }
                 };
                 let trailing_slash = trailing_slash || component.slash_after;
-                return Ok(Parent { ancestors, dir, last, trailing_slash });
+                return Ok(Parent {
+                    ancestors,
+                    dir,
+                    last,
+                    trailing_slash,
+                });
             }
             match component.name.as_str() {
                 "." => {}
@@ -340,7 +360,10 @@ fn push_components(queue: &mut Vec<Component>, path: &str) {
             None => (rest, false, ""),
         };
         if !name.is_empty() {
-            queue.push(Component { name: String::from(name), slash_after });
+            queue.push(Component {
+                name: String::from(name),
+                slash_after,
+            });
         } else if slash_after && queue.len() > start {
             // `a//`: the slash after an empty component still trails the previous name.
             if let Some(previous) = queue.last_mut() {
@@ -388,18 +411,27 @@ mod tests {
     fn components(path: &str) -> Vec<(String, bool)> {
         let mut queue = Vec::new();
         push_components(&mut queue, path);
-        queue.into_iter().rev().map(|c| (c.name, c.slash_after)).collect()
+        queue
+            .into_iter()
+            .rev()
+            .map(|c| (c.name, c.slash_after))
+            .collect()
     }
 
     fn owned(list: &[(&str, bool)]) -> Vec<(String, bool)> {
-        list.iter().map(|(name, slash)| (String::from(*name), *slash)).collect()
+        list.iter()
+            .map(|(name, slash)| (String::from(*name), *slash))
+            .collect()
     }
 
     #[test]
     fn components_split_on_slashes() {
         assert_eq!(components("/a/b"), owned(&[("a", true), ("b", false)]));
         assert_eq!(components("a//b/"), owned(&[("a", true), ("b", true)]));
-        assert_eq!(components("/a/./..//"), owned(&[("a", true), (".", true), ("..", true)]));
+        assert_eq!(
+            components("/a/./..//"),
+            owned(&[("a", true), (".", true), ("..", true)])
+        );
         assert_eq!(components("/"), owned(&[]));
         assert_eq!(components("///"), owned(&[]));
     }
@@ -427,8 +459,11 @@ mod tests {
     fn tree() -> (Arc<dyn Inode>, Credentials) {
         use crate::vfs::{FileSystem, NewNode};
         let root = crate::tmpfs::TmpFs::new(crate::tmpfs::TmpFsOptions::default()).root();
-        let dir = root.create("a", &NewNode::new(FileType::Directory, 0o755, 0, 0)).unwrap();
-        dir.create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0)).unwrap();
+        let dir = root
+            .create("a", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        dir.create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
         dir.symlink("up", "..", 0, 0).unwrap();
         (root, Credentials::root())
     }
@@ -445,13 +480,28 @@ mod tests {
         );
         assert_eq!(parent.chain().count(), 2);
         assert_eq!(resolve_parent(&root, &creds, "/").unwrap().last, Last::Root);
-        assert_eq!(resolve_parent(&root, &creds, "//").unwrap().last, Last::Root);
-        assert_eq!(resolve_parent(&root, &creds, "/a/.").unwrap().last, Last::Dot);
-        assert_eq!(resolve_parent(&root, &creds, "a/..").unwrap().last, Last::DotDot);
+        assert_eq!(
+            resolve_parent(&root, &creds, "//").unwrap().last,
+            Last::Root
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "/a/.").unwrap().last,
+            Last::Dot
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "a/..").unwrap().last,
+            Last::DotDot
+        );
         // The parent walk needs every directory but not the final entry.
         assert!(resolve_parent(&root, &creds, "/a/missing").is_ok());
-        assert_eq!(resolve_parent(&root, &creds, "/missing/x").unwrap_err(), Errno::ENOENT);
-        assert_eq!(resolve_parent(&root, &creds, "/a/f/x").unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(
+            resolve_parent(&root, &creds, "/missing/x").unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            resolve_parent(&root, &creds, "/a/f/x").unwrap_err(),
+            Errno::ENOTDIR
+        );
     }
 
     #[test]
@@ -464,9 +514,16 @@ mod tests {
         assert_eq!(target.last, Last::DotDot);
         assert_eq!(walker.links_followed(), 1);
         let reached = walker.lookup_last(&target).unwrap();
-        assert_eq!(reached.metadata().unwrap().ino, root.metadata().unwrap().ino);
         assert_eq!(
-            resolve(&root, &creds, "/a/up/a/up/a/f", true).unwrap().metadata().unwrap().kind,
+            reached.metadata().unwrap().ino,
+            root.metadata().unwrap().ino
+        );
+        assert_eq!(
+            resolve(&root, &creds, "/a/up/a/up/a/f", true)
+                .unwrap()
+                .metadata()
+                .unwrap()
+                .kind,
             FileType::Regular
         );
         // Following a non-symlink is EINVAL, from its readlink.

@@ -53,7 +53,10 @@ impl Namespace {
         if !creds.is_root() && !creds.in_group(metadata.gid) {
             mode &= !S_ISGID;
         }
-        inode.set_attr(&SetAttr { mode: Some(mode), ..SetAttr::default() })
+        inode.set_attr(&SetAttr {
+            mode: Some(mode),
+            ..SetAttr::default()
+        })
     }
 
     /// Changes the owner and/or group of `path` (`None` leaves one as it is). Only root
@@ -80,7 +83,11 @@ impl Namespace {
         if !uid_ok || !gid_ok {
             return Err(Errno::EPERM);
         }
-        let mut attr = SetAttr { uid, gid, ..SetAttr::default() };
+        let mut attr = SetAttr {
+            uid,
+            gid,
+            ..SetAttr::default()
+        };
         if !metadata.kind.is_dir() {
             let mut mode = metadata.mode & !S_ISUID;
             if mode & 0o010 != 0 {
@@ -151,7 +158,11 @@ impl Namespace {
             SetTime::Omit => None,
             SetTime::To(time) => Some(time),
         };
-        inode.set_attr(&SetAttr { atime: pick(atime), mtime: pick(mtime), ..SetAttr::default() })
+        inode.set_attr(&SetAttr {
+            atime: pick(atime),
+            mtime: pick(mtime),
+            ..SetAttr::default()
+        })
     }
 
     /// The value of extended attribute `name` of `path`.
@@ -273,7 +284,13 @@ fn xattr_permission(
     match class {
         // Left to the filesystem (and security modules) on Linux.
         XattrClass::Security | XattrClass::System => return Ok(()),
-        XattrClass::Trusted => return if creds.is_root() { Ok(()) } else { Err(refused) },
+        XattrClass::Trusted => {
+            return if creds.is_root() {
+                Ok(())
+            } else {
+                Err(refused)
+            }
+        }
         XattrClass::User => {
             if !matches!(metadata.kind, FileType::Regular | FileType::Directory) {
                 return Err(refused);
@@ -288,7 +305,11 @@ fn xattr_permission(
         }
         XattrClass::Unknown => {}
     }
-    perm::check(metadata, creds, if write { Access::WRITE } else { Access::READ })
+    perm::check(
+        metadata,
+        creds,
+        if write { Access::WRITE } else { Access::READ },
+    )
 }
 
 #[cfg(test)]
@@ -300,10 +321,19 @@ mod tests {
         assert_eq!(classify_xattr(""), Err(Errno::ERANGE));
         assert_eq!(classify_xattr(&"u".repeat(256)), Err(Errno::ERANGE));
         assert_eq!(classify_xattr("user.a"), Ok(XattrClass::User));
-        assert_eq!(classify_xattr("trusted.overlay.opaque"), Ok(XattrClass::Trusted));
+        assert_eq!(
+            classify_xattr("trusted.overlay.opaque"),
+            Ok(XattrClass::Trusted)
+        );
         assert_eq!(classify_xattr("foo"), Ok(XattrClass::Unknown));
-        assert_eq!(check_xattr_suffix("foo", XattrClass::Unknown), Err(Errno::ENOTSUP));
-        assert_eq!(check_xattr_suffix("user.", XattrClass::User), Err(Errno::EINVAL));
+        assert_eq!(
+            check_xattr_suffix("foo", XattrClass::Unknown),
+            Err(Errno::ENOTSUP)
+        );
+        assert_eq!(
+            check_xattr_suffix("user.", XattrClass::User),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(check_xattr_suffix("user.a.", XattrClass::User), Ok(()));
     }
 }

@@ -43,7 +43,12 @@ pub struct File {
 
 impl File {
     pub(super) fn new(inode: Arc<dyn Inode>, flags: OpenFlags, creds: &Credentials) -> File {
-        File { inode, flags, offset: 0, creds: creds.clone() }
+        File {
+            inode,
+            flags,
+            offset: 0,
+            creds: creds.clone(),
+        }
     }
 
     /// The open entry.
@@ -226,7 +231,10 @@ impl File {
 
 impl core::fmt::Debug for File {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("File").field("flags", &self.flags).field("offset", &self.offset).finish()
+        f.debug_struct("File")
+            .field("flags", &self.flags)
+            .field("offset", &self.offset)
+            .finish()
     }
 }
 
@@ -248,7 +256,10 @@ pub(super) fn clear_set_id(
     if mode == metadata.mode {
         return Ok(());
     }
-    inode.set_attr(&SetAttr { mode: Some(mode), ..SetAttr::default() })
+    inode.set_attr(&SetAttr {
+        mode: Some(mode),
+        ..SetAttr::default()
+    })
 }
 
 fn offset_by(base: u64, delta: i64) -> Result<u64> {
@@ -257,7 +268,9 @@ fn offset_by(base: u64, delta: i64) -> Result<u64> {
         return Err(Errno::EINVAL);
     }
     // An offset must fit Linux's signed `loff_t`.
-    i64::try_from(target).map(|offset| offset as u64).map_err(|_| Errno::EOVERFLOW)
+    i64::try_from(target)
+        .map(|offset| offset as u64)
+        .map_err(|_| Errno::EOVERFLOW)
 }
 
 #[cfg(test)]

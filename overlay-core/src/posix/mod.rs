@@ -236,7 +236,9 @@ impl Namespace {
     /// # Errors
     /// The path errors of [`Namespace::lookup`].
     pub fn stat(&self, creds: &Credentials, path: &str) -> Result<Metadata> {
-        self.walker(creds).resolve_with_metadata(path, true).map(|(_, metadata)| metadata)
+        self.walker(creds)
+            .resolve_with_metadata(path, true)
+            .map(|(_, metadata)| metadata)
     }
 
     /// The metadata of `path` itself, even if it is a symlink.
@@ -244,7 +246,9 @@ impl Namespace {
     /// # Errors
     /// The path errors of [`Namespace::lookup`].
     pub fn lstat(&self, creds: &Credentials, path: &str) -> Result<Metadata> {
-        self.walker(creds).resolve_with_metadata(path, false).map(|(_, metadata)| metadata)
+        self.walker(creds)
+            .resolve_with_metadata(path, false)
+            .map(|(_, metadata)| metadata)
     }
 
     /// Whether `creds` may access `path` as `want` says (`access(2)` with the effective ids);
@@ -339,6 +343,8 @@ impl Namespace {
 
 impl core::fmt::Debug for Namespace {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Namespace").field("umask", &self.umask()).finish()
+        f.debug_struct("Namespace")
+            .field("umask", &self.umask())
+            .finish()
     }
 }

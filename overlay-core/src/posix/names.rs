@@ -94,7 +94,9 @@ impl Namespace {
         }
         let new = self.new_name(creds, path, false)?;
         let node = self.new_node(creds, &new.dir_metadata, FileType::Symlink, 0o777);
-        new.dir().symlink(new.name(), target, node.uid, node.gid).map(drop)
+        new.dir()
+            .symlink(new.name(), target, node.uid, node.gid)
+            .map(drop)
     }
 
     /// Adds `new` as a hard link to the entry at `old`; a final symlink in `old` is not
@@ -129,7 +131,11 @@ impl Namespace {
         };
         let victim = parent.dir().lookup(name)?.metadata()?;
         if parent.trailing_slash {
-            return Err(if victim.kind.is_dir() { Errno::EISDIR } else { Errno::ENOTDIR });
+            return Err(if victim.kind.is_dir() {
+                Errno::EISDIR
+            } else {
+                Errno::ENOTDIR
+            });
         }
         self.check_writable_fs()?;
         perm::may_delete(&parent.dir().metadata()?, &victim, false, creds)?;
@@ -236,7 +242,11 @@ impl Namespace {
         }
         if let Some(target) = &target {
             if target.kind.is_dir() && contains_identity(&old_parent, target)? {
-                return Err(if exchange { Errno::EINVAL } else { Errno::ENOTEMPTY });
+                return Err(if exchange {
+                    Errno::EINVAL
+                } else {
+                    Errno::ENOTEMPTY
+                });
             }
             if same_inode(&source, target) {
                 return Ok(());
@@ -249,7 +259,11 @@ impl Namespace {
         match &target {
             None => perm::may_create(&new_dir, creds)?,
             Some(target) => {
-                let want_dir = if exchange { target.kind.is_dir() } else { source.kind.is_dir() };
+                let want_dir = if exchange {
+                    target.kind.is_dir()
+                } else {
+                    source.kind.is_dir()
+                };
                 perm::may_delete(&new_dir, target, want_dir, creds)?;
             }
         }
@@ -262,7 +276,9 @@ impl Namespace {
                 perm::check(&target, creds, perm::Access::WRITE)?;
             }
         }
-        old_parent.dir().rename(old_name, &**new_parent.dir(), new_name, flags)
+        old_parent
+            .dir()
+            .rename(old_name, &**new_parent.dir(), new_name, flags)
     }
 
     /// Resolves the parent of `path` for a create and runs Linux's `filename_create` and
@@ -284,7 +300,10 @@ impl Namespace {
         self.check_writable_fs()?;
         let dir_metadata = parent.dir().metadata()?;
         perm::may_create(&dir_metadata, creds)?;
-        Ok(NewName { parent, dir_metadata })
+        Ok(NewName {
+            parent,
+            dir_metadata,
+        })
     }
 }
 

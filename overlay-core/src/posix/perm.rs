@@ -127,7 +127,11 @@ mod tests {
     fn owner_group_and_others_use_their_own_bits() {
         let file = entry(FileType::Regular, 0o640, 10, 20);
         let owner = Credentials::user(10, 99);
-        let member = Credentials { uid: 11, gid: 99, groups: alloc::vec![20] };
+        let member = Credentials {
+            uid: 11,
+            gid: 99,
+            groups: alloc::vec![20],
+        };
         let other = Credentials::user(12, 30);
         assert!(permits(&file, &owner, Access::READ | Access::WRITE));
         assert!(permits(&file, &member, Access::READ));
@@ -150,8 +154,16 @@ mod tests {
         let file = entry(FileType::Regular, 0o000, 10, 20);
         assert!(permits(&file, &root, Access::READ | Access::WRITE));
         assert!(!permits(&file, &root, Access::EXEC));
-        assert!(permits(&entry(FileType::Regular, 0o001, 10, 20), &root, Access::EXEC));
-        assert!(permits(&entry(FileType::Directory, 0o000, 10, 20), &root, Access::EXEC));
+        assert!(permits(
+            &entry(FileType::Regular, 0o001, 10, 20),
+            &root,
+            Access::EXEC
+        ));
+        assert!(permits(
+            &entry(FileType::Directory, 0o000, 10, 20),
+            &root,
+            Access::EXEC
+        ));
     }
 
     #[test]
@@ -162,8 +174,15 @@ mod tests {
         assert!(!sticky_forbids(&dir, &victim, &Credentials::user(10, 10)));
         assert!(!sticky_forbids(&dir, &victim, &Credentials::root()));
         let owned_dir = entry(FileType::Directory, 0o1777, 11, 11);
-        assert!(!sticky_forbids(&owned_dir, &victim, &Credentials::user(11, 11)));
-        assert_eq!(may_delete(&dir, &victim, false, &Credentials::user(11, 11)), Err(Errno::EPERM));
+        assert!(!sticky_forbids(
+            &owned_dir,
+            &victim,
+            &Credentials::user(11, 11)
+        ));
+        assert_eq!(
+            may_delete(&dir, &victim, false, &Credentials::user(11, 11)),
+            Err(Errno::EPERM)
+        );
     }
 
     #[test]
@@ -174,6 +193,9 @@ mod tests {
         let root = Credentials::root();
         assert_eq!(may_delete(&dir, &file, true, &root), Err(Errno::ENOTDIR));
         assert_eq!(may_delete(&dir, &subdir, false, &root), Err(Errno::EISDIR));
-        assert_eq!(may_delete(&dir, &file, false, &Credentials::user(1, 1)), Err(Errno::EACCES));
+        assert_eq!(
+            may_delete(&dir, &file, false, &Credentials::user(1, 1)),
+            Err(Errno::EACCES)
+        );
     }
 }

@@ -28,7 +28,10 @@ pub struct Spy {
 impl Spy {
     /// Wraps `inner` (and everything reached from it) with `log`.
     pub fn wrap(inner: Arc<dyn Inode>, log: &CallLog) -> Arc<dyn Inode> {
-        Arc::new(Spy { inner, log: log.clone() })
+        Arc::new(Spy {
+            inner,
+            log: log.clone(),
+        })
     }
 
     fn record(&self, call: String) {
@@ -60,7 +63,10 @@ impl Inode for Spy {
     }
     fn symlink(&self, name: &str, target: &str, uid: u32, gid: u32) -> Result<Arc<dyn Inode>> {
         self.record(format!("symlink {name} {target}"));
-        Ok(Spy::wrap(self.inner.symlink(name, target, uid, gid)?, &self.log))
+        Ok(Spy::wrap(
+            self.inner.symlink(name, target, uid, gid)?,
+            &self.log,
+        ))
     }
     fn link(&self, name: &str, target: &dyn Inode) -> Result<()> {
         self.record(format!("link {name}"));
@@ -82,7 +88,8 @@ impl Inode for Spy {
         flags: RenameFlags,
     ) -> Result<()> {
         self.record(format!("rename {old_name} {new_name}"));
-        self.inner.rename(old_name, Spy::unwrap_arg(new_dir)?, new_name, flags)
+        self.inner
+            .rename(old_name, Spy::unwrap_arg(new_dir)?, new_name, flags)
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         self.inner.read_at(offset, buf)
@@ -126,5 +133,8 @@ impl Inode for Spy {
 
 /// Takes the log's entries so far.
 pub fn take(log: &CallLog) -> Vec<String> {
-    core::mem::take(&mut *log.lock()).into_iter().map(|call| call.to_string()).collect()
+    core::mem::take(&mut *log.lock())
+        .into_iter()
+        .map(|call| call.to_string())
+        .collect()
 }

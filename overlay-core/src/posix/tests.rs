@@ -39,7 +39,11 @@ fn user(uid: u32) -> Credentials {
 
 fn write_file(namespace: &Namespace, creds: &Credentials, path: &str, content: &[u8]) {
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
-    namespace.open(creds, path, flags, 0o666).unwrap().write_all(content).unwrap();
+    namespace
+        .open(creds, path, flags, 0o666)
+        .unwrap()
+        .write_all(content)
+        .unwrap();
 }
 
 fn read_file(namespace: &Namespace, path: &str) -> Vec<u8> {
@@ -105,10 +109,21 @@ fn forty_symlinks_resolve_and_forty_one_loop() {
     // l0 -> target, l(i) -> l(i-1): reading l(n-1) follows n links.
     ns.symlink(&root(), "target", "/l0").unwrap();
     for i in 1..=MAX_SYMLINKS {
-        ns.symlink(&root(), &alloc::format!("l{}", i - 1), &alloc::format!("/l{i}")).unwrap();
+        ns.symlink(
+            &root(),
+            &alloc::format!("l{}", i - 1),
+            &alloc::format!("/l{i}"),
+        )
+        .unwrap();
     }
-    assert_eq!(read_file(&ns, &alloc::format!("/l{}", MAX_SYMLINKS - 1)), b"end");
-    assert_eq!(ns.stat(&root(), &alloc::format!("/l{MAX_SYMLINKS}")), Err(Errno::ELOOP));
+    assert_eq!(
+        read_file(&ns, &alloc::format!("/l{}", MAX_SYMLINKS - 1)),
+        b"end"
+    );
+    assert_eq!(
+        ns.stat(&root(), &alloc::format!("/l{MAX_SYMLINKS}")),
+        Err(Errno::ELOOP)
+    );
     // A link in the middle counts too.
     ns.mkdir(&root(), "/d", 0o755).unwrap();
     ns.symlink(&root(), "/self", "/self").unwrap();
@@ -124,10 +139,16 @@ fn name_and_path_limits() {
     assert_eq!(ns.stat(&root(), "/a\0b"), Err(Errno::EINVAL));
     assert_eq!(ns.stat(&root(), &"a".repeat(255)), Err(Errno::ENOENT));
     assert_eq!(ns.stat(&root(), &"a".repeat(256)), Err(Errno::ENAMETOOLONG));
-    assert_eq!(ns.mkdir(&root(), &"a".repeat(256), 0o755), Err(Errno::ENAMETOOLONG));
+    assert_eq!(
+        ns.mkdir(&root(), &"a".repeat(256), 0o755),
+        Err(Errno::ENAMETOOLONG)
+    );
     let long = "/".repeat(4095);
     assert_eq!(ns.stat(&root(), &long).unwrap().kind, FileType::Directory);
-    assert_eq!(ns.stat(&root(), &"/".repeat(4096)), Err(Errno::ENAMETOOLONG));
+    assert_eq!(
+        ns.stat(&root(), &"/".repeat(4096)),
+        Err(Errno::ENAMETOOLONG)
+    );
     ns.mkdir(&root(), &"d".repeat(255), 0o755).unwrap();
 }
 
@@ -155,7 +176,10 @@ fn dangling_symlinks_stat_enoent_lstat_works() {
     assert_eq!(ns.lstat(&root(), "/dangling").unwrap().size, 8);
     assert_eq!(ns.symlink(&root(), "", "/empty"), Err(Errno::ENOENT));
     assert_eq!(ns.symlink(&root(), "a\0", "/nul"), Err(Errno::EINVAL));
-    assert_eq!(ns.symlink(&root(), &"t".repeat(4096), "/long"), Err(Errno::ENAMETOOLONG));
+    assert_eq!(
+        ns.symlink(&root(), &"t".repeat(4096), "/long"),
+        Err(Errno::ENAMETOOLONG)
+    );
 }
 
 #[test]
@@ -176,10 +200,17 @@ fn search_permission_is_needed_on_every_directory() {
     assert!(ns.stat(&root(), "/private/sub/f").is_ok());
     ns.chown(&root(), "/private", None, Some(50)).unwrap();
     ns.chmod(&root(), "/private", 0o710).unwrap();
-    let member = Credentials { uid: 1000, gid: 1000, groups: vec![50] };
+    let member = Credentials {
+        uid: 1000,
+        gid: 1000,
+        groups: vec![50],
+    };
     assert!(ns.stat(&member, "/private/sub/f").is_ok());
     // x without r: names can be looked up but not listed.
-    assert_eq!(ns.read_dir(&member, "/private").map(|_| ()), Err(Errno::EACCES));
+    assert_eq!(
+        ns.read_dir(&member, "/private").map(|_| ()),
+        Err(Errno::EACCES)
+    );
 }
 
 #[test]
@@ -197,13 +228,25 @@ fn exclusive_create_refuses_any_existing_name() {
     let ns = namespace();
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
     ns.open(&root(), "/new", flags, 0o644).unwrap();
-    assert_eq!(ns.open(&root(), "/new", flags, 0o644).map(drop), Err(Errno::EEXIST));
+    assert_eq!(
+        ns.open(&root(), "/new", flags, 0o644).map(drop),
+        Err(Errno::EEXIST)
+    );
     ns.symlink(&root(), "/nowhere", "/dangling").unwrap();
-    assert_eq!(ns.open(&root(), "/dangling", flags, 0o644).map(drop), Err(Errno::EEXIST));
+    assert_eq!(
+        ns.open(&root(), "/dangling", flags, 0o644).map(drop),
+        Err(Errno::EEXIST)
+    );
     assert_eq!(ns.lstat(&root(), "/nowhere"), Err(Errno::ENOENT));
     ns.mkdir(&root(), "/dir", 0o755).unwrap();
-    assert_eq!(ns.open(&root(), "/dir", flags, 0o644).map(drop), Err(Errno::EEXIST));
-    assert_eq!(ns.open(&root(), "/", flags, 0o644).map(drop), Err(Errno::EEXIST));
+    assert_eq!(
+        ns.open(&root(), "/dir", flags, 0o644).map(drop),
+        Err(Errno::EEXIST)
+    );
+    assert_eq!(
+        ns.open(&root(), "/", flags, 0o644).map(drop),
+        Err(Errno::EEXIST)
+    );
 }
 
 #[test]
@@ -216,7 +259,10 @@ fn create_through_a_dangling_symlink_creates_its_target() {
     assert_eq!(ns.lstat(&root(), "/link").unwrap().kind, FileType::Symlink);
     // With NOFOLLOW a final symlink is ELOOP.
     let flags = OpenFlags::READ | OpenFlags::NOFOLLOW;
-    assert_eq!(ns.open(&root(), "/link", flags, 0).map(drop), Err(Errno::ELOOP));
+    assert_eq!(
+        ns.open(&root(), "/link", flags, 0).map(drop),
+        Err(Errno::ELOOP)
+    );
 }
 
 #[test]
@@ -224,18 +270,41 @@ fn directories_refuse_writes_and_files_refuse_directory() {
     let ns = namespace();
     ns.mkdir(&root(), "/d", 0o755).unwrap();
     write_file(&ns, &root(), "/f", b"data");
-    for flags in [OpenFlags::WRITE, OpenFlags::READ | OpenFlags::WRITE, OpenFlags::TRUNCATE] {
-        assert_eq!(ns.open(&root(), "/d", flags, 0).map(drop), Err(Errno::EISDIR), "{flags:?}");
+    for flags in [
+        OpenFlags::WRITE,
+        OpenFlags::READ | OpenFlags::WRITE,
+        OpenFlags::TRUNCATE,
+    ] {
+        assert_eq!(
+            ns.open(&root(), "/d", flags, 0).map(drop),
+            Err(Errno::EISDIR),
+            "{flags:?}"
+        );
     }
-    assert_eq!(ns.open(&root(), "/d", OpenFlags::CREATE, 0).map(drop), Err(Errno::EISDIR));
+    assert_eq!(
+        ns.open(&root(), "/d", OpenFlags::CREATE, 0).map(drop),
+        Err(Errno::EISDIR)
+    );
     assert!(ns.open(&root(), "/d", OpenFlags::READ, 0).is_ok());
     let dir = OpenFlags::READ | OpenFlags::DIRECTORY;
-    assert_eq!(ns.open(&root(), "/f", dir, 0).map(drop), Err(Errno::ENOTDIR));
-    assert_eq!(ns.open(&root(), "/f/", OpenFlags::READ, 0).map(drop), Err(Errno::ENOTDIR));
+    assert_eq!(
+        ns.open(&root(), "/f", dir, 0).map(drop),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(
+        ns.open(&root(), "/f/", OpenFlags::READ, 0).map(drop),
+        Err(Errno::ENOTDIR)
+    );
     let create_dir = OpenFlags::CREATE | OpenFlags::DIRECTORY;
-    assert_eq!(ns.open(&root(), "/x", create_dir, 0).map(drop), Err(Errno::EINVAL));
+    assert_eq!(
+        ns.open(&root(), "/x", create_dir, 0).map(drop),
+        Err(Errno::EINVAL)
+    );
     let create = OpenFlags::WRITE | OpenFlags::CREATE;
-    assert_eq!(ns.open(&root(), "/new/", create, 0o644).map(drop), Err(Errno::EISDIR));
+    assert_eq!(
+        ns.open(&root(), "/new/", create, 0o644).map(drop),
+        Err(Errno::EISDIR)
+    );
     assert_eq!(ns.lstat(&root(), "/new"), Err(Errno::ENOENT));
     let mut directory = ns.open(&root(), "/d", OpenFlags::READ, 0).unwrap();
     assert_eq!(directory.read(&mut [0; 4]), Err(Errno::EISDIR));
@@ -254,13 +323,22 @@ fn open_checks_read_write_and_truncate_permission() {
         OpenFlags::READ | OpenFlags::TRUNCATE,
         OpenFlags::WRITE | OpenFlags::APPEND,
     ] {
-        assert_eq!(ns.open(&alice, "/ro", flags, 0).map(drop), Err(Errno::EACCES), "{flags:?}");
+        assert_eq!(
+            ns.open(&alice, "/ro", flags, 0).map(drop),
+            Err(Errno::EACCES),
+            "{flags:?}"
+        );
     }
     ns.chmod(&root(), "/ro", 0o600).unwrap();
-    assert_eq!(ns.open(&alice, "/ro", OpenFlags::READ, 0).map(drop), Err(Errno::EACCES));
+    assert_eq!(
+        ns.open(&alice, "/ro", OpenFlags::READ, 0).map(drop),
+        Err(Errno::EACCES)
+    );
     // Root passes the mode bits.
     ns.chmod(&root(), "/ro", 0o000).unwrap();
-    assert!(ns.open(&root(), "/ro", OpenFlags::READ | OpenFlags::WRITE, 0).is_ok());
+    assert!(ns
+        .open(&root(), "/ro", OpenFlags::READ | OpenFlags::WRITE, 0)
+        .is_ok());
     assert_eq!(read_file(&ns, "/ro"), b"root's");
 }
 
@@ -272,15 +350,29 @@ fn a_refused_open_modifies_nothing() {
     spy::take(&log);
     let alice = user(1000);
     let flags = OpenFlags::WRITE | OpenFlags::TRUNCATE;
-    assert_eq!(ns.open(&alice, "/f", flags, 0).map(drop), Err(Errno::EACCES));
+    assert_eq!(
+        ns.open(&alice, "/f", flags, 0).map(drop),
+        Err(Errno::EACCES)
+    );
     assert_eq!(ns.truncate(&alice, "/f", 0), Err(Errno::EACCES));
     assert_eq!(ns.chmod(&alice, "/f", 0o777), Err(Errno::EPERM));
     assert_eq!(
-        ns.utimes(&alice, "/f", SetTime::To(Timespec::default()), SetTime::Omit),
+        ns.utimes(
+            &alice,
+            "/f",
+            SetTime::To(Timespec::default()),
+            SetTime::Omit
+        ),
         Err(Errno::EPERM)
     );
-    assert_eq!(ns.utimes(&alice, "/f", SetTime::Now, SetTime::Now), Err(Errno::EACCES));
-    assert_eq!(ns.set_xattr(&alice, "/f", "user.a", b"v", XattrFlags::empty()), Err(Errno::EACCES));
+    assert_eq!(
+        ns.utimes(&alice, "/f", SetTime::Now, SetTime::Now),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(
+        ns.set_xattr(&alice, "/f", "user.a", b"v", XattrFlags::empty()),
+        Err(Errno::EACCES)
+    );
     ns.unlink(&alice, "/f").unwrap();
     // Unlink in a world-writable root is allowed; the calls before it modified nothing.
     let calls = spy::take(&log);
@@ -292,7 +384,8 @@ fn open_comes_before_truncation() {
     let (ns, log) = spied();
     write_file(&ns, &root(), "/f", b"content");
     spy::take(&log);
-    ns.open(&root(), "/f", OpenFlags::WRITE | OpenFlags::TRUNCATE, 0).unwrap();
+    ns.open(&root(), "/f", OpenFlags::WRITE | OpenFlags::TRUNCATE, 0)
+        .unwrap();
     let calls = spy::take(&log);
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert!(calls[0].starts_with("open"), "{calls:?}");
@@ -300,21 +393,30 @@ fn open_comes_before_truncation() {
     // Read-only + truncate truncates too (and needs write permission).
     write_file(&ns, &root(), "/f", b"content");
     spy::take(&log);
-    ns.open(&root(), "/f", OpenFlags::READ | OpenFlags::TRUNCATE, 0).unwrap();
+    ns.open(&root(), "/f", OpenFlags::READ | OpenFlags::TRUNCATE, 0)
+        .unwrap();
     assert_eq!(spy::take(&log)[1], "set_len 0");
     assert_eq!(ns.stat(&root(), "/f").unwrap().size, 0);
     // APPEND without WRITE is not passed on as a modifying open.
-    ns.open(&root(), "/f", OpenFlags::READ | OpenFlags::APPEND, 0).unwrap();
+    ns.open(&root(), "/f", OpenFlags::READ | OpenFlags::APPEND, 0)
+        .unwrap();
     assert_eq!(spy::take(&log), ["open OpenFlags(READ)"]);
 }
 
 #[test]
 fn new_files_belong_to_the_caller_and_follow_the_umask() {
     let ns = namespace();
-    let alice = Credentials { uid: 1000, gid: 100, groups: vec![] };
+    let alice = Credentials {
+        uid: 1000,
+        gid: 100,
+        groups: vec![],
+    };
     write_file(&ns, &alice, "/a", b"");
     let metadata = ns.stat(&root(), "/a").unwrap();
-    assert_eq!((metadata.uid, metadata.gid, metadata.mode), (1000, 100, 0o644));
+    assert_eq!(
+        (metadata.uid, metadata.gid, metadata.mode),
+        (1000, 100, 0o644)
+    );
     ns.mkdir(&alice, "/d", 0o777).unwrap();
     assert_eq!(ns.stat(&root(), "/d").unwrap().mode, 0o755);
     assert_eq!(ns.set_umask(0o077), 0o022);
@@ -332,7 +434,11 @@ fn setgid_directories_pass_on_their_group() {
     ns.mkdir(&root(), "/shared", 0o777).unwrap();
     ns.chown(&root(), "/shared", None, Some(50)).unwrap();
     ns.chmod(&root(), "/shared", 0o2777).unwrap();
-    let alice = Credentials { uid: 1000, gid: 100, groups: vec![] };
+    let alice = Credentials {
+        uid: 1000,
+        gid: 100,
+        groups: vec![],
+    };
     write_file(&ns, &alice, "/shared/f", b"");
     ns.mkdir(&alice, "/shared/sub", 0o755).unwrap();
     let file = ns.stat(&root(), "/shared/f").unwrap();
@@ -352,14 +458,19 @@ fn a_new_file_is_writable_through_its_creating_handle() {
     let flags = OpenFlags::WRITE | OpenFlags::CREATE;
     let mut file = ns.open(&alice, "/locked", flags, 0o444).unwrap();
     file.write_all(b"mine").unwrap();
-    assert_eq!(ns.open(&alice, "/locked", OpenFlags::WRITE, 0).map(drop), Err(Errno::EACCES));
+    assert_eq!(
+        ns.open(&alice, "/locked", OpenFlags::WRITE, 0).map(drop),
+        Err(Errno::EACCES)
+    );
 }
 
 #[test]
 fn handles_read_write_seek_and_append() {
     let ns = namespace();
     write_file(&ns, &root(), "/f", b":xxx:yyy:zzz");
-    let mut file = ns.open(&root(), "/f", OpenFlags::READ | OpenFlags::WRITE, 0).unwrap();
+    let mut file = ns
+        .open(&root(), "/f", OpenFlags::READ | OpenFlags::WRITE, 0)
+        .unwrap();
     assert_eq!(file.write(b"q"), Ok(1));
     let mut buf = [0u8; 3];
     assert_eq!(file.read(&mut buf), Ok(3));
@@ -375,7 +486,9 @@ fn handles_read_write_seek_and_append() {
     assert_eq!(read_file(&ns, "/f").len(), 21);
 
     write_file(&ns, &root(), "/log", b"one\n");
-    let mut log = ns.open(&root(), "/log", OpenFlags::WRITE | OpenFlags::APPEND, 0).unwrap();
+    let mut log = ns
+        .open(&root(), "/log", OpenFlags::WRITE | OpenFlags::APPEND, 0)
+        .unwrap();
     log.write_all(b"two\n").unwrap();
     assert_eq!(log.pwrite(0, b"three\n"), Ok(6));
     assert_eq!(read_file(&ns, "/log"), b"one\ntwo\nthree\n");
@@ -393,8 +506,12 @@ fn handles_read_write_seek_and_append() {
 fn sockets_cannot_be_opened() {
     let ns = namespace();
     let none = DeviceId::default();
-    ns.mknod(&root(), "/sock", FileType::Socket, 0o644, none).unwrap();
-    assert_eq!(ns.open(&root(), "/sock", OpenFlags::READ, 0).map(drop), Err(Errno::ENXIO));
+    ns.mknod(&root(), "/sock", FileType::Socket, 0o644, none)
+        .unwrap();
+    assert_eq!(
+        ns.open(&root(), "/sock", OpenFlags::READ, 0).map(drop),
+        Err(Errno::ENXIO)
+    );
 }
 
 // ---- names ---------------------------------------------------------------------------------
@@ -421,10 +538,16 @@ fn creating_needs_write_and_search_on_the_parent() {
     let alice = user(1000);
     let create = OpenFlags::WRITE | OpenFlags::CREATE;
     assert_eq!(ns.mkdir(&alice, "/closed/d", 0o755), Err(Errno::EACCES));
-    assert_eq!(ns.open(&alice, "/closed/f", create, 0o644).map(drop), Err(Errno::EACCES));
+    assert_eq!(
+        ns.open(&alice, "/closed/f", create, 0o644).map(drop),
+        Err(Errno::EACCES)
+    );
     assert_eq!(ns.symlink(&alice, "x", "/closed/l"), Err(Errno::EACCES));
     let fifo = DeviceId::default();
-    assert_eq!(ns.mknod(&alice, "/closed/p", FileType::Fifo, 0o644, fifo), Err(Errno::EACCES));
+    assert_eq!(
+        ns.mknod(&alice, "/closed/p", FileType::Fifo, 0o644, fifo),
+        Err(Errno::EACCES)
+    );
     write_file(&ns, &alice, "/mine", b"");
     assert_eq!(ns.link(&alice, "/mine", "/closed/h"), Err(Errno::EACCES));
     // An existing name is EEXIST before the permission check, as on Linux.
@@ -437,20 +560,47 @@ fn mknod_kinds_and_privilege() {
     let (ns, log) = spied();
     let alice = user(1000);
     let null = DeviceId { major: 1, minor: 3 };
-    assert_eq!(ns.mknod(&alice, "/null", FileType::CharDevice, 0o666, null), Err(Errno::EPERM));
-    assert_eq!(ns.mknod(&alice, "/blk", FileType::BlockDevice, 0o666, null), Err(Errno::EPERM));
-    assert_eq!(ns.mknod(&root(), "/d", FileType::Directory, 0o755, null), Err(Errno::EPERM));
-    assert_eq!(ns.mknod(&root(), "/s", FileType::Symlink, 0o777, null), Err(Errno::EINVAL));
+    assert_eq!(
+        ns.mknod(&alice, "/null", FileType::CharDevice, 0o666, null),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        ns.mknod(&alice, "/blk", FileType::BlockDevice, 0o666, null),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        ns.mknod(&root(), "/d", FileType::Directory, 0o755, null),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        ns.mknod(&root(), "/s", FileType::Symlink, 0o777, null),
+        Err(Errno::EINVAL)
+    );
     assert!(spy::take(&log).is_empty());
     // The whiteout device 0/0 is passed to the filesystem whoever asks.
-    ns.mknod(&alice, "/wh", FileType::CharDevice, 0o666, DeviceId::default()).unwrap();
+    ns.mknod(
+        &alice,
+        "/wh",
+        FileType::CharDevice,
+        0o666,
+        DeviceId::default(),
+    )
+    .unwrap();
     assert_eq!(spy::take(&log), ["create wh CharDevice 644"]);
-    ns.mknod(&root(), "/null", FileType::CharDevice, 0o666, null).unwrap();
+    ns.mknod(&root(), "/null", FileType::CharDevice, 0o666, null)
+        .unwrap();
     let metadata = ns.lstat(&root(), "/null").unwrap();
     assert_eq!((metadata.kind, metadata.rdev), (FileType::CharDevice, null));
-    ns.mknod(&alice, "/fifo", FileType::Fifo, 0o666, null).unwrap();
-    assert_eq!(ns.lstat(&root(), "/fifo").unwrap().rdev, DeviceId::default());
-    assert_eq!(ns.mknod(&root(), "/fifo", FileType::Fifo, 0o666, null), Err(Errno::EEXIST));
+    ns.mknod(&alice, "/fifo", FileType::Fifo, 0o666, null)
+        .unwrap();
+    assert_eq!(
+        ns.lstat(&root(), "/fifo").unwrap().rdev,
+        DeviceId::default()
+    );
+    assert_eq!(
+        ns.mknod(&root(), "/fifo", FileType::Fifo, 0o666, null),
+        Err(Errno::EEXIST)
+    );
 }
 
 #[test]
@@ -501,9 +651,15 @@ fn sticky_directories_restrict_deletion() {
     ns.mkdir(&alice, "/alices-dir", 0o777).unwrap();
     assert_eq!(ns.unlink(&bob, "/alices"), Err(Errno::EPERM));
     assert_eq!(ns.rmdir(&bob, "/alices-dir"), Err(Errno::EPERM));
-    assert_eq!(ns.rename(&bob, "/alices", "/bobs", RenameFlags::empty()), Err(Errno::EPERM));
+    assert_eq!(
+        ns.rename(&bob, "/alices", "/bobs", RenameFlags::empty()),
+        Err(Errno::EPERM)
+    );
     write_file(&ns, &bob, "/bobs", b"");
-    assert_eq!(ns.rename(&bob, "/bobs", "/alices", RenameFlags::empty()), Err(Errno::EPERM));
+    assert_eq!(
+        ns.rename(&bob, "/bobs", "/alices", RenameFlags::empty()),
+        Err(Errno::EPERM)
+    );
     ns.unlink(&alice, "/alices").unwrap();
     ns.unlink(&root(), "/bobs").unwrap();
     // The directory's owner may delete anything in it.
@@ -527,17 +683,29 @@ fn rename_rules() {
     write_file(&ns, &root(), "/g", b"g");
     assert_eq!(ns.rename(&root(), "/a", "/a/b/c", none), Err(Errno::EINVAL));
     assert_eq!(ns.rename(&root(), "/a", "/a/c", none), Err(Errno::EINVAL));
-    assert_eq!(ns.rename(&root(), "/a/b", "/a", none), Err(Errno::ENOTEMPTY));
+    assert_eq!(
+        ns.rename(&root(), "/a/b", "/a", none),
+        Err(Errno::ENOTEMPTY)
+    );
     assert_eq!(ns.rename(&root(), "/a", "/f", none), Err(Errno::ENOTDIR));
     assert_eq!(ns.rename(&root(), "/f", "/a", none), Err(Errno::EISDIR));
-    assert_eq!(ns.rename(&root(), "/a", "/full", none), Err(Errno::ENOTEMPTY));
-    assert_eq!(ns.rename(&root(), "/missing", "/x", none), Err(Errno::ENOENT));
+    assert_eq!(
+        ns.rename(&root(), "/a", "/full", none),
+        Err(Errno::ENOTEMPTY)
+    );
+    assert_eq!(
+        ns.rename(&root(), "/missing", "/x", none),
+        Err(Errno::ENOENT)
+    );
     assert_eq!(ns.rename(&root(), "/f", "/x/", none), Err(Errno::ENOTDIR));
     assert_eq!(ns.rename(&root(), "/f/", "/x", none), Err(Errno::ENOTDIR));
     assert_eq!(ns.rename(&root(), "/", "/x", none), Err(Errno::EBUSY));
     assert_eq!(ns.rename(&root(), "/a/.", "/x", none), Err(Errno::EBUSY));
     assert_eq!(ns.rename(&root(), "/f", "/a/..", none), Err(Errno::EBUSY));
-    assert_eq!(ns.rename(&root(), "/f", "/", RenameFlags::NOREPLACE), Err(Errno::EEXIST));
+    assert_eq!(
+        ns.rename(&root(), "/f", "/", RenameFlags::NOREPLACE),
+        Err(Errno::EEXIST)
+    );
     // Onto itself, or onto another name of the same inode: nothing happens.
     ns.rename(&root(), "/f", "/f", none).unwrap();
     ns.link(&root(), "/f", "/f2").unwrap();
@@ -545,19 +713,32 @@ fn rename_rules() {
     assert_eq!(ino(&ns, "/f"), ino(&ns, "/f2"));
     ns.unlink(&root(), "/f2").unwrap();
     // Flags.
-    assert_eq!(ns.rename(&root(), "/f", "/g", RenameFlags::NOREPLACE), Err(Errno::EEXIST));
+    assert_eq!(
+        ns.rename(&root(), "/f", "/g", RenameFlags::NOREPLACE),
+        Err(Errno::EEXIST)
+    );
     let both = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE;
     assert_eq!(ns.rename(&root(), "/f", "/g", both), Err(Errno::EINVAL));
     let unknown = RenameFlags::from_bits_retain(1 << 7);
     assert_eq!(ns.rename(&root(), "/f", "/g", unknown), Err(Errno::EINVAL));
-    assert_eq!(ns.rename(&root(), "/f", "/none", RenameFlags::EXCHANGE), Err(Errno::ENOENT));
-    assert_eq!(ns.rename(&user(1000), "/f", "/h", RenameFlags::WHITEOUT), Err(Errno::EPERM));
-    ns.rename(&root(), "/f", "/g", RenameFlags::EXCHANGE).unwrap();
+    assert_eq!(
+        ns.rename(&root(), "/f", "/none", RenameFlags::EXCHANGE),
+        Err(Errno::ENOENT)
+    );
+    assert_eq!(
+        ns.rename(&user(1000), "/f", "/h", RenameFlags::WHITEOUT),
+        Err(Errno::EPERM)
+    );
+    ns.rename(&root(), "/f", "/g", RenameFlags::EXCHANGE)
+        .unwrap();
     assert_eq!(read_file(&ns, "/g"), b"f");
     assert_eq!(read_file(&ns, "/f"), b"g");
     // Moves that work.
     ns.rename(&root(), "/a", "/empty", none).unwrap();
-    assert_eq!(ns.stat(&root(), "/empty/b").unwrap().kind, FileType::Directory);
+    assert_eq!(
+        ns.stat(&root(), "/empty/b").unwrap().kind,
+        FileType::Directory
+    );
     let moved = ino(&ns, "/g");
     ns.rename(&root(), "/g", "/full/x", none).unwrap();
     assert_eq!(ino(&ns, "/full/x"), moved);
@@ -572,12 +753,21 @@ fn rename_permissions() {
     write_file(&ns, &root(), "/closed/f", b"");
     write_file(&ns, &alice, "/mine", b"");
     let none = RenameFlags::empty();
-    assert_eq!(ns.rename(&alice, "/closed/f", "/taken", none), Err(Errno::EACCES));
-    assert_eq!(ns.rename(&alice, "/mine", "/closed/mine", none), Err(Errno::EACCES));
+    assert_eq!(
+        ns.rename(&alice, "/closed/f", "/taken", none),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(
+        ns.rename(&alice, "/mine", "/closed/mine", none),
+        Err(Errno::EACCES)
+    );
     // A directory changing parent needs write permission on itself (its `..` changes).
     ns.mkdir(&root(), "/rootdir", 0o755).unwrap();
     ns.mkdir(&alice, "/open", 0o777).unwrap();
-    assert_eq!(ns.rename(&alice, "/rootdir", "/open/rootdir", none), Err(Errno::EACCES));
+    assert_eq!(
+        ns.rename(&alice, "/rootdir", "/open/rootdir", none),
+        Err(Errno::EACCES)
+    );
     ns.rename(&alice, "/rootdir", "/renamed", none).unwrap();
 }
 
@@ -606,7 +796,11 @@ fn link_rules() {
 #[test]
 fn chmod_needs_ownership() {
     let ns = namespace();
-    let alice = Credentials { uid: 1000, gid: 100, groups: vec![] };
+    let alice = Credentials {
+        uid: 1000,
+        gid: 100,
+        groups: vec![],
+    };
     write_file(&ns, &alice, "/f", b"");
     assert_eq!(ns.chmod(&user(1001), "/f", 0o777), Err(Errno::EPERM));
     ns.chmod(&alice, "/f", 0o4750).unwrap();
@@ -627,14 +821,21 @@ fn chmod_needs_ownership() {
 #[test]
 fn chown_rules() {
     let ns = namespace();
-    let alice = Credentials { uid: 1000, gid: 100, groups: vec![200] };
+    let alice = Credentials {
+        uid: 1000,
+        gid: 100,
+        groups: vec![200],
+    };
     write_file(&ns, &alice, "/f", b"");
     assert_eq!(ns.chown(&alice, "/f", Some(1001), None), Err(Errno::EPERM));
     ns.chown(&alice, "/f", Some(1000), None).unwrap();
     ns.chown(&alice, "/f", None, Some(200)).unwrap();
     assert_eq!(ns.stat(&root(), "/f").unwrap().gid, 200);
     assert_eq!(ns.chown(&alice, "/f", None, Some(300)), Err(Errno::EPERM));
-    assert_eq!(ns.chown(&user(1001), "/f", None, Some(1001)), Err(Errno::EPERM));
+    assert_eq!(
+        ns.chown(&user(1001), "/f", None, Some(1001)),
+        Err(Errno::EPERM)
+    );
     ns.chmod(&root(), "/f", 0o6755).unwrap();
     ns.chown(&root(), "/f", Some(5), Some(6)).unwrap();
     let metadata = ns.stat(&root(), "/f").unwrap();
@@ -652,7 +853,8 @@ fn truncate_rules() {
     let ns = namespace();
     write_file(&ns, &root(), "/f", b"0123456789");
     ns.mkdir(&root(), "/d", 0o755).unwrap();
-    ns.mknod(&root(), "/p", FileType::Fifo, 0o666, DeviceId::default()).unwrap();
+    ns.mknod(&root(), "/p", FileType::Fifo, 0o666, DeviceId::default())
+        .unwrap();
     ns.truncate(&root(), "/f", 4).unwrap();
     assert_eq!(read_file(&ns, "/f"), b"0123");
     ns.truncate(&root(), "/f", 6).unwrap();
@@ -688,22 +890,41 @@ fn utimes_rules() {
     let bob = user(1001);
     write_file(&ns, &alice, "/f", b"");
     ns.chmod(&alice, "/f", 0o666).unwrap();
-    let when = Timespec { sec: 1_000_000, nsec: 5 };
-    ns.utimes(&alice, "/f", SetTime::To(when), SetTime::Omit).unwrap();
+    let when = Timespec {
+        sec: 1_000_000,
+        nsec: 5,
+    };
+    ns.utimes(&alice, "/f", SetTime::To(when), SetTime::Omit)
+        .unwrap();
     assert_eq!(ns.stat(&root(), "/f").unwrap().atime, when);
-    assert_eq!(ns.utimes(&bob, "/f", SetTime::To(when), SetTime::To(when)), Err(Errno::EPERM));
+    assert_eq!(
+        ns.utimes(&bob, "/f", SetTime::To(when), SetTime::To(when)),
+        Err(Errno::EPERM)
+    );
     // Now: ownership or write permission is enough.
     ns.utimes(&bob, "/f", SetTime::Now, SetTime::Now).unwrap();
     let touched = ns.stat(&root(), "/f").unwrap();
     assert_ne!(touched.mtime, when);
     assert_eq!(touched.atime, touched.mtime);
     ns.chmod(&alice, "/f", 0o644).unwrap();
-    assert_eq!(ns.utimes(&bob, "/f", SetTime::Now, SetTime::Now), Err(Errno::EACCES));
+    assert_eq!(
+        ns.utimes(&bob, "/f", SetTime::Now, SetTime::Now),
+        Err(Errno::EACCES)
+    );
     ns.utimes(&alice, "/f", SetTime::Now, SetTime::Now).unwrap();
     ns.utimes(&bob, "/f", SetTime::Omit, SetTime::Omit).unwrap();
-    let bad = Timespec { sec: 0, nsec: 1_000_000_000 };
-    assert_eq!(ns.utimes(&alice, "/f", SetTime::To(bad), SetTime::Omit), Err(Errno::EINVAL));
-    assert_eq!(ns.utimes(&alice, "/missing", SetTime::Now, SetTime::Now), Err(Errno::ENOENT));
+    let bad = Timespec {
+        sec: 0,
+        nsec: 1_000_000_000,
+    };
+    assert_eq!(
+        ns.utimes(&alice, "/f", SetTime::To(bad), SetTime::Omit),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        ns.utimes(&alice, "/missing", SetTime::Now, SetTime::Now),
+        Err(Errno::ENOENT)
+    );
 }
 
 #[test]
@@ -713,37 +934,80 @@ fn xattr_rules() {
     let bob = user(1001);
     write_file(&ns, &alice, "/f", b"");
     let none = XattrFlags::empty();
-    ns.set_xattr(&alice, "/f", "user.color", b"blue", none).unwrap();
+    ns.set_xattr(&alice, "/f", "user.color", b"blue", none)
+        .unwrap();
     assert_eq!(ns.get_xattr(&bob, "/f", "user.color"), Ok(b"blue".to_vec()));
-    assert_eq!(ns.set_xattr(&bob, "/f", "user.color", b"red", none), Err(Errno::EACCES));
-    assert_eq!(ns.remove_xattr(&bob, "/f", "user.color"), Err(Errno::EACCES));
+    assert_eq!(
+        ns.set_xattr(&bob, "/f", "user.color", b"red", none),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(
+        ns.remove_xattr(&bob, "/f", "user.color"),
+        Err(Errno::EACCES)
+    );
     assert_eq!(
         ns.set_xattr(&alice, "/f", "user.color", b"red", XattrFlags::CREATE),
         Err(Errno::EEXIST)
     );
-    ns.set_xattr(&root(), "/f", "trusted.overlay.opaque", b"y", none).unwrap();
-    assert_eq!(ns.set_xattr(&alice, "/f", "trusted.x", b"1", none), Err(Errno::EPERM));
-    assert_eq!(ns.get_xattr(&alice, "/f", "trusted.overlay.opaque"), Err(Errno::ENODATA));
-    assert_eq!(ns.get_xattr(&root(), "/f", "trusted.overlay.opaque"), Ok(b"y".to_vec()));
-    assert_eq!(ns.list_xattr(&alice, "/f"), Ok(vec![String::from("user.color")]));
+    ns.set_xattr(&root(), "/f", "trusted.overlay.opaque", b"y", none)
+        .unwrap();
+    assert_eq!(
+        ns.set_xattr(&alice, "/f", "trusted.x", b"1", none),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        ns.get_xattr(&alice, "/f", "trusted.overlay.opaque"),
+        Err(Errno::ENODATA)
+    );
+    assert_eq!(
+        ns.get_xattr(&root(), "/f", "trusted.overlay.opaque"),
+        Ok(b"y".to_vec())
+    );
+    assert_eq!(
+        ns.list_xattr(&alice, "/f"),
+        Ok(vec![String::from("user.color")])
+    );
     assert_eq!(
         ns.list_xattr(&root(), "/f"),
-        Ok(vec![String::from("trusted.overlay.opaque"), String::from("user.color")])
+        Ok(vec![
+            String::from("trusted.overlay.opaque"),
+            String::from("user.color")
+        ])
     );
     assert_eq!(ns.get_xattr(&alice, "/f", ""), Err(Errno::ERANGE));
-    assert_eq!(ns.get_xattr(&alice, "/f", &"u".repeat(256)), Err(Errno::ERANGE));
-    assert_eq!(ns.get_xattr(&alice, "/f", "nonamespace"), Err(Errno::ENOTSUP));
-    assert_eq!(ns.set_xattr(&alice, "/f", "user.", b"", none), Err(Errno::EINVAL));
+    assert_eq!(
+        ns.get_xattr(&alice, "/f", &"u".repeat(256)),
+        Err(Errno::ERANGE)
+    );
+    assert_eq!(
+        ns.get_xattr(&alice, "/f", "nonamespace"),
+        Err(Errno::ENOTSUP)
+    );
+    assert_eq!(
+        ns.set_xattr(&alice, "/f", "user.", b"", none),
+        Err(Errno::EINVAL)
+    );
     let big = vec![0u8; 65537];
-    assert_eq!(ns.set_xattr(&alice, "/f", "user.big", &big, none), Err(Errno::E2BIG));
+    assert_eq!(
+        ns.set_xattr(&alice, "/f", "user.big", &big, none),
+        Err(Errno::E2BIG)
+    );
     ns.remove_xattr(&alice, "/f", "user.color").unwrap();
-    assert_eq!(ns.get_xattr(&alice, "/f", "user.color"), Err(Errno::ENODATA));
+    assert_eq!(
+        ns.get_xattr(&alice, "/f", "user.color"),
+        Err(Errno::ENODATA)
+    );
     // user.* only on regular files and directories; xattr calls follow symlinks.
-    ns.mknod(&root(), "/p", FileType::Fifo, 0o666, DeviceId::default()).unwrap();
-    assert_eq!(ns.set_xattr(&root(), "/p", "user.a", b"", none), Err(Errno::EPERM));
+    ns.mknod(&root(), "/p", FileType::Fifo, 0o666, DeviceId::default())
+        .unwrap();
+    assert_eq!(
+        ns.set_xattr(&root(), "/p", "user.a", b"", none),
+        Err(Errno::EPERM)
+    );
     assert_eq!(ns.get_xattr(&root(), "/p", "user.a"), Err(Errno::ENODATA));
     ns.symlink(&alice, "/f", "/l").unwrap();
-    ns.set_xattr(&alice, "/l", "user.via", b"link", none).unwrap();
+    ns.set_xattr(&alice, "/l", "user.via", b"link", none)
+        .unwrap();
     assert_eq!(ns.get_xattr(&alice, "/f", "user.via"), Ok(b"link".to_vec()));
 }
 
@@ -757,7 +1021,10 @@ fn readlink_and_stat() {
     assert_eq!(ns.readlink(&root(), "/"), Err(Errno::EINVAL));
     assert_eq!(ns.stat(&root(), "/l").unwrap().size, 5);
     assert_eq!(ns.lstat(&root(), "/l").unwrap().size, 1);
-    assert_eq!(ns.access(&user(1000), "/f", perm::Access::WRITE), Err(Errno::EACCES));
+    assert_eq!(
+        ns.access(&user(1000), "/f", perm::Access::WRITE),
+        Err(Errno::EACCES)
+    );
     assert_eq!(ns.access(&user(1000), "/f", perm::Access::READ), Ok(()));
 }
 
@@ -768,8 +1035,12 @@ fn directories_list_in_pieces() {
     for i in 0..150 {
         write_file(&ns, &root(), &alloc::format!("/big/f{i:03}"), b"");
     }
-    let mut names: Vec<String> =
-        ns.read_dir(&root(), "/big").unwrap().into_iter().map(|entry| entry.name).collect();
+    let mut names: Vec<String> = ns
+        .read_dir(&root(), "/big")
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
     names.sort();
     assert_eq!(names.len(), 150);
     assert_eq!(names[0], "f000");
@@ -789,7 +1060,10 @@ fn directories_list_in_pieces() {
     assert_eq!(seen, 150);
     assert_eq!(directory.seek(SeekFrom::Start(0)), Ok(0));
     assert_eq!(directory.read_dir(10).unwrap(), first);
-    assert_eq!(ns.read_dir(&root(), "/big/f000").map(drop), Err(Errno::ENOTDIR));
+    assert_eq!(
+        ns.read_dir(&root(), "/big/f000").map(drop),
+        Err(Errno::ENOTDIR)
+    );
 }
 
 #[test]
@@ -821,23 +1095,44 @@ fn read_only_filesystems_refuse_changes_before_permission_checks() {
     write_file(&setup, &root(), "/f", b"data");
     setup.mkdir(&root(), "/d", 0o755).unwrap();
     setup
-        .mknod(&root(), "/null", FileType::CharDevice, 0o666, DeviceId { major: 1, minor: 3 })
+        .mknod(
+            &root(),
+            "/null",
+            FileType::CharDevice,
+            0o666,
+            DeviceId { major: 1, minor: 3 },
+        )
         .unwrap();
     let ns = Namespace::with_filesystem(Arc::new(ReadOnly(writable)));
     let alice = user(1000);
     assert_eq!(ns.mkdir(&alice, "/x", 0o755), Err(Errno::EROFS));
     assert_eq!(ns.mkdir(&alice, "/d", 0o755), Err(Errno::EEXIST));
     let create = OpenFlags::WRITE | OpenFlags::CREATE;
-    assert_eq!(ns.open(&root(), "/new", create, 0o644).map(drop), Err(Errno::EROFS));
-    assert_eq!(ns.open(&alice, "/f", OpenFlags::WRITE, 0).map(drop), Err(Errno::EROFS));
-    assert_eq!(ns.open(&root(), "/d", OpenFlags::WRITE, 0).map(drop), Err(Errno::EISDIR));
+    assert_eq!(
+        ns.open(&root(), "/new", create, 0o644).map(drop),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        ns.open(&alice, "/f", OpenFlags::WRITE, 0).map(drop),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        ns.open(&root(), "/d", OpenFlags::WRITE, 0).map(drop),
+        Err(Errno::EISDIR)
+    );
     assert!(ns.open(&alice, "/f", OpenFlags::READ, 0).is_ok());
     assert!(ns.open(&root(), "/null", OpenFlags::WRITE, 0).is_ok());
     assert_eq!(ns.chmod(&alice, "/f", 0o777), Err(Errno::EROFS));
     assert_eq!(ns.unlink(&alice, "/f"), Err(Errno::EROFS));
     assert_eq!(ns.rmdir(&root(), "/d"), Err(Errno::EROFS));
     assert_eq!(ns.truncate(&root(), "/f", 0), Err(Errno::EROFS));
-    assert_eq!(ns.rename(&root(), "/f", "/g", RenameFlags::empty()), Err(Errno::EROFS));
-    assert_eq!(ns.access(&root(), "/f", perm::Access::WRITE), Err(Errno::EROFS));
+    assert_eq!(
+        ns.rename(&root(), "/f", "/g", RenameFlags::empty()),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        ns.access(&root(), "/f", perm::Access::WRITE),
+        Err(Errno::EROFS)
+    );
     assert_eq!(read_file(&ns, "/f"), b"data");
 }

@@ -10,31 +10,84 @@ use crate::vfs::{DeviceId, FileType, OpenFlags, RenameFlags};
 /// already decoded to bytes.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(super) enum Command<'a> {
-    Ls { long: bool, path: &'a str },
+    Ls {
+        long: bool,
+        path: &'a str,
+    },
     Cat(&'a str),
     Stat(&'a str),
     Readlink(&'a str),
-    GetXattr { path: &'a str, name: &'a str },
+    GetXattr {
+        path: &'a str,
+        name: &'a str,
+    },
     ListXattr(&'a str),
-    Write { path: &'a str, text: Vec<u8> },
-    WriteAt { path: &'a str, offset: u64, text: Vec<u8> },
-    Append { path: &'a str, text: Vec<u8> },
+    Write {
+        path: &'a str,
+        text: Vec<u8>,
+    },
+    WriteAt {
+        path: &'a str,
+        offset: u64,
+        text: Vec<u8>,
+    },
+    Append {
+        path: &'a str,
+        text: Vec<u8>,
+    },
     Create(&'a str),
-    Open { path: &'a str, flags: OpenFlags },
-    Truncate { path: &'a str, len: u64 },
+    Open {
+        path: &'a str,
+        flags: OpenFlags,
+    },
+    Truncate {
+        path: &'a str,
+        len: u64,
+    },
     Touch(&'a str),
     Mkdir(&'a str),
-    Mknod { path: &'a str, kind: FileType, device: DeviceId },
+    Mknod {
+        path: &'a str,
+        kind: FileType,
+        device: DeviceId,
+    },
     Rm(&'a str),
     Rmdir(&'a str),
-    Mv { old: &'a str, new: &'a str, flags: RenameFlags },
-    Ln { old: &'a str, new: &'a str },
-    Symlink { target: &'a str, path: &'a str },
-    Chmod { mode: u16, path: &'a str },
-    Chown { uid: Option<u32>, gid: Option<u32>, path: &'a str },
-    SetXattr { path: &'a str, name: &'a str, value: Vec<u8> },
-    RmXattr { path: &'a str, name: &'a str },
-    Su { uid: u32, gid: u32 },
+    Mv {
+        old: &'a str,
+        new: &'a str,
+        flags: RenameFlags,
+    },
+    Ln {
+        old: &'a str,
+        new: &'a str,
+    },
+    Symlink {
+        target: &'a str,
+        path: &'a str,
+    },
+    Chmod {
+        mode: u16,
+        path: &'a str,
+    },
+    Chown {
+        uid: Option<u32>,
+        gid: Option<u32>,
+        path: &'a str,
+    },
+    SetXattr {
+        path: &'a str,
+        name: &'a str,
+        value: Vec<u8>,
+    },
+    RmXattr {
+        path: &'a str,
+        name: &'a str,
+    },
+    Su {
+        uid: u32,
+        gid: u32,
+    },
     Tree(&'a str),
     Layers,
     Diff,
@@ -50,8 +103,14 @@ pub(super) fn parse(words: &[String]) -> Result<Command<'_>> {
         return Err(Errno::EINVAL);
     };
     Ok(match (name, args) {
-        ("ls", []) => Command::Ls { long: false, path: "/" },
-        ("ls", ["-l"]) => Command::Ls { long: true, path: "/" },
+        ("ls", []) => Command::Ls {
+            long: false,
+            path: "/",
+        },
+        ("ls", ["-l"]) => Command::Ls {
+            long: true,
+            path: "/",
+        },
         ("ls", ["-l", path]) => Command::Ls { long: true, path },
         ("ls", [path]) => Command::Ls { long: false, path },
         ("cat", [path]) => Command::Cat(path),
@@ -59,19 +118,35 @@ pub(super) fn parse(words: &[String]) -> Result<Command<'_>> {
         ("readlink", [path]) => Command::Readlink(path),
         ("getxattr", [path, name]) => Command::GetXattr { path, name },
         ("listxattr", [path]) => Command::ListXattr(path),
-        ("write", [path, text]) => Command::Write { path, text: decode_text(text)? },
-        ("writeat", [path, offset, text]) => {
-            Command::WriteAt { path, offset: number(offset)?, text: decode_text(text)? }
-        }
-        ("append", [path, text]) => Command::Append { path, text: decode_text(text)? },
+        ("write", [path, text]) => Command::Write {
+            path,
+            text: decode_text(text)?,
+        },
+        ("writeat", [path, offset, text]) => Command::WriteAt {
+            path,
+            offset: number(offset)?,
+            text: decode_text(text)?,
+        },
+        ("append", [path, text]) => Command::Append {
+            path,
+            text: decode_text(text)?,
+        },
         ("create", [path]) => Command::Create(path),
-        ("open", [path, flags]) => Command::Open { path, flags: open_flags(flags)? },
-        ("truncate", [path, len]) => Command::Truncate { path, len: number(len)? },
+        ("open", [path, flags]) => Command::Open {
+            path,
+            flags: open_flags(flags)?,
+        },
+        ("truncate", [path, len]) => Command::Truncate {
+            path,
+            len: number(len)?,
+        },
         ("touch", [path]) => Command::Touch(path),
         ("mkdir", [path]) => Command::Mkdir(path),
-        ("mknod", [path, "p"]) => {
-            Command::Mknod { path, kind: FileType::Fifo, device: DeviceId::default() }
-        }
+        ("mknod", [path, "p"]) => Command::Mknod {
+            path,
+            kind: FileType::Fifo,
+            device: DeviceId::default(),
+        },
         ("mknod", [path, kind, major, minor]) => Command::Mknod {
             path,
             kind: match *kind {
@@ -80,25 +155,52 @@ pub(super) fn parse(words: &[String]) -> Result<Command<'_>> {
                 "p" => FileType::Fifo,
                 _ => return Err(Errno::EINVAL),
             },
-            device: DeviceId { major: number(major)?, minor: number(minor)? },
+            device: DeviceId {
+                major: number(major)?,
+                minor: number(minor)?,
+            },
         },
         ("rm", [path]) => Command::Rm(path),
         ("rmdir", [path]) => Command::Rmdir(path),
-        ("mv", [old, new]) => Command::Mv { old, new, flags: RenameFlags::empty() },
-        ("mv", ["-n", old, new]) => Command::Mv { old, new, flags: RenameFlags::NOREPLACE },
-        ("mv", ["-x", old, new]) => Command::Mv { old, new, flags: RenameFlags::EXCHANGE },
+        ("mv", [old, new]) => Command::Mv {
+            old,
+            new,
+            flags: RenameFlags::empty(),
+        },
+        ("mv", ["-n", old, new]) => Command::Mv {
+            old,
+            new,
+            flags: RenameFlags::NOREPLACE,
+        },
+        ("mv", ["-x", old, new]) => Command::Mv {
+            old,
+            new,
+            flags: RenameFlags::EXCHANGE,
+        },
         ("ln", ["-s", target, path]) => Command::Symlink { target, path },
         ("ln", [old, new]) => Command::Ln { old, new },
-        ("chmod", [mode, path]) => Command::Chmod { mode: octal_mode(mode)?, path },
+        ("chmod", [mode, path]) => Command::Chmod {
+            mode: octal_mode(mode)?,
+            path,
+        },
         ("chown", [owner, path]) => {
             let (uid, gid) = owner.split_once(':').ok_or(Errno::EINVAL)?;
-            Command::Chown { uid: optional_number(uid)?, gid: optional_number(gid)?, path }
+            Command::Chown {
+                uid: optional_number(uid)?,
+                gid: optional_number(gid)?,
+                path,
+            }
         }
-        ("setxattr", [path, name, value]) => {
-            Command::SetXattr { path, name, value: decode_text(value)? }
-        }
+        ("setxattr", [path, name, value]) => Command::SetXattr {
+            path,
+            name,
+            value: decode_text(value)?,
+        },
         ("rmxattr", [path, name]) => Command::RmXattr { path, name },
-        ("su", [uid, gid]) => Command::Su { uid: number(uid)?, gid: number(gid)? },
+        ("su", [uid, gid]) => Command::Su {
+            uid: number(uid)?,
+            gid: number(gid)?,
+        },
         ("tree", []) => Command::Tree("/"),
         ("tree", [path]) => Command::Tree(path),
         ("layers", []) => Command::Layers,
@@ -170,15 +272,34 @@ mod tests {
 
     #[test]
     fn commands_parse() {
-        assert_eq!(parsed("ls -l /a"), Ok(Command::Ls { long: true, path: "/a" }));
-        assert_eq!(parsed("ls /a"), Ok(Command::Ls { long: false, path: "/a" }));
+        assert_eq!(
+            parsed("ls -l /a"),
+            Ok(Command::Ls {
+                long: true,
+                path: "/a"
+            })
+        );
+        assert_eq!(
+            parsed("ls /a"),
+            Ok(Command::Ls {
+                long: false,
+                path: "/a"
+            })
+        );
         assert_eq!(
             parsed(r"write /a hi\n"),
-            Ok(Command::Write { path: "/a", text: b"hi\n".to_vec() })
+            Ok(Command::Write {
+                path: "/a",
+                text: b"hi\n".to_vec()
+            })
         );
         assert_eq!(
             parsed("writeat /a 3 q"),
-            Ok(Command::WriteAt { path: "/a", offset: 3, text: b"q".to_vec() })
+            Ok(Command::WriteAt {
+                path: "/a",
+                offset: 3,
+                text: b"q".to_vec()
+            })
         );
         assert_eq!(
             parsed("open /a rw,creat,excl"),
@@ -198,18 +319,50 @@ mod tests {
                 device: DeviceId { major: 1, minor: 3 }
             })
         );
-        assert_eq!(parsed("ln -s /t /l"), Ok(Command::Symlink { target: "/t", path: "/l" }));
-        assert_eq!(parsed("ln /t /l"), Ok(Command::Ln { old: "/t", new: "/l" }));
-        assert_eq!(parsed("chmod 4755 /a"), Ok(Command::Chmod { mode: 0o4755, path: "/a" }));
+        assert_eq!(
+            parsed("ln -s /t /l"),
+            Ok(Command::Symlink {
+                target: "/t",
+                path: "/l"
+            })
+        );
+        assert_eq!(
+            parsed("ln /t /l"),
+            Ok(Command::Ln {
+                old: "/t",
+                new: "/l"
+            })
+        );
+        assert_eq!(
+            parsed("chmod 4755 /a"),
+            Ok(Command::Chmod {
+                mode: 0o4755,
+                path: "/a"
+            })
+        );
         assert_eq!(
             parsed("chown 1:2 /a"),
-            Ok(Command::Chown { uid: Some(1), gid: Some(2), path: "/a" })
+            Ok(Command::Chown {
+                uid: Some(1),
+                gid: Some(2),
+                path: "/a"
+            })
         );
         assert_eq!(
             parsed("chown :2 /a"),
-            Ok(Command::Chown { uid: None, gid: Some(2), path: "/a" })
+            Ok(Command::Chown {
+                uid: None,
+                gid: Some(2),
+                path: "/a"
+            })
         );
-        assert_eq!(parsed("su 1000 100"), Ok(Command::Su { uid: 1000, gid: 100 }));
+        assert_eq!(
+            parsed("su 1000 100"),
+            Ok(Command::Su {
+                uid: 1000,
+                gid: 100
+            })
+        );
         assert_eq!(parsed("tree"), Ok(Command::Tree("/")));
         assert_eq!(parsed("layers"), Ok(Command::Layers));
     }

@@ -154,10 +154,16 @@ mod tests {
 
     #[test]
     fn quotes_group_and_concatenate() {
-        assert_eq!(words(r#"write /a "hello world""#), ["write", "/a", "hello world"]);
+        assert_eq!(
+            words(r#"write /a "hello world""#),
+            ["write", "/a", "hello world"]
+        );
         assert_eq!(words(r#"x a"b c"d"#), ["x", "ab cd"]);
         assert_eq!(words(r#"write /a """#), ["write", "/a", ""]);
-        assert_eq!(words(r##"write /a "# not a comment""##), ["write", "/a", "# not a comment"]);
+        assert_eq!(
+            words(r##"write /a "# not a comment""##),
+            ["write", "/a", "# not a comment"]
+        );
         assert_eq!(split_words(r#"write /a "open"#), Err(Errno::EINVAL));
     }
 

@@ -152,7 +152,13 @@ impl Shell {
     /// layer column of `stat`; without it `layers` and `diff` fail with `ENOTSUP` and the
     /// column shows `-`.
     pub fn new(namespace: Namespace, union: Option<Arc<dyn UnionView>>) -> Shell {
-        Shell { namespace, union, creds: Credentials::root(), failures: 0, last_error: None }
+        Shell {
+            namespace,
+            union,
+            creds: Credentials::root(),
+            failures: 0,
+            last_error: None,
+        }
     }
 
     /// The namespace the shell runs against.
@@ -227,7 +233,11 @@ impl Shell {
             Command::Stat(path) => {
                 let inode = namespace.lookup(creds, path, false)?;
                 let metadata = inode.metadata()?;
-                let layer = match self.union.as_ref().and_then(|union| union.origin_of(&*inode)) {
+                let layer = match self
+                    .union
+                    .as_ref()
+                    .and_then(|union| union.origin_of(&*inode))
+                {
                     Some(origin) => alloc::format!("{origin}"),
                     None => String::from("-"),
                 };
@@ -241,7 +251,9 @@ impl Shell {
             Command::ListXattr(path) => print_lines(output, namespace.list_xattr(creds, path)?),
             Command::Write { path, text } => {
                 let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
-                namespace.open(creds, path, flags, NEW_FILE_MODE)?.write_all(&text)?;
+                namespace
+                    .open(creds, path, flags, NEW_FILE_MODE)?
+                    .write_all(&text)?;
             }
             Command::WriteAt { path, offset, text } => {
                 let file = namespace.open(creds, path, OpenFlags::WRITE, 0)?;
@@ -296,7 +308,11 @@ impl Shell {
                 layers.sort_by_key(|layer| layer.origin);
                 for layer in layers {
                     let mode = if layer.read_only { "ro" } else { "rw" };
-                    let label = if layer.label.is_empty() { "-" } else { layer.label.as_str() };
+                    let label = if layer.label.is_empty() {
+                        "-"
+                    } else {
+                        layer.label.as_str()
+                    };
                     print_line(output, &alloc::format!("{} {mode} {label}", layer.origin));
                 }
             }
@@ -304,7 +320,10 @@ impl Shell {
                 let mut changes = self.union()?.diff()?;
                 changes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
                 for change in changes {
-                    print_line(output, &alloc::format!("{} {}", change.kind.letter(), change.path));
+                    print_line(
+                        output,
+                        &alloc::format!("{} {}", change.kind.letter(), change.path),
+                    );
                 }
             }
         }

@@ -20,7 +20,11 @@ fn run(shell: &mut Shell, script: &str) -> String {
 
 fn lines(text: &str) -> String {
     let mut joined = String::new();
-    for line in text.lines().map(str::trim_start).filter(|line| !line.is_empty()) {
+    for line in text
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| !line.is_empty())
+    {
         joined.push_str(line);
         joined.push('\n');
     }
@@ -151,8 +155,17 @@ fn stat_of(shell: &mut Shell, path: &str) -> String {
 #[test]
 fn stat_prints_one_line_without_following() {
     let mut shell = shell(None);
-    run(&mut shell, "mkdir /d\nln -s /d /l\nmknod /null c 1 3\nwrite /f 12345");
-    let ino = |path: &str| shell.namespace().lstat(&Credentials::root(), path).unwrap().ino;
+    run(
+        &mut shell,
+        "mkdir /d\nln -s /d /l\nmknod /null c 1 3\nwrite /f 12345",
+    );
+    let ino = |path: &str| {
+        shell
+            .namespace()
+            .lstat(&Credentials::root(), path)
+            .unwrap()
+            .ino
+    };
     let (d, l, null, f) = (ino("/d"), ino("/l"), ino("/null"), ino("/f"));
     let out = run(&mut shell, "stat /d\nstat /l\nstat /null\nstat /f");
     assert_eq!(
@@ -162,7 +175,11 @@ fn stat_prints_one_line_without_following() {
              l 0777 0:0 size=2 nlink=1 ino={l} layer=- /l\n\
              c 0644 0:0 size=0 nlink=1 ino={null} rdev=1:3 layer=- /null\n\
              f 0644 0:0 size=5 nlink=1 ino={f} layer=- /f\n",
-            shell.namespace().lstat(&Credentials::root(), "/d").unwrap().size
+            shell
+                .namespace()
+                .lstat(&Credentials::root(), "/d")
+                .unwrap()
+                .size
         )
     );
 }
@@ -235,7 +252,11 @@ fn su_switches_credentials_but_tree_runs_as_root() {
          chown 5:6 /mine
          stat /mine",
     );
-    let ino = shell.namespace().lstat(&Credentials::root(), "/mine").unwrap().ino;
+    let ino = shell
+        .namespace()
+        .lstat(&Credentials::root(), "/mine")
+        .unwrap()
+        .ino;
     assert_eq!(
         out,
         lines(&alloc::format!(
@@ -334,9 +355,21 @@ struct FakeUnion {
 impl UnionView for FakeUnion {
     fn layers(&self) -> Vec<LayerSummary> {
         vec![
-            LayerSummary { origin: Origin::Lower(1), read_only: true, label: String::from("base") },
-            LayerSummary { origin: Origin::Upper, read_only: false, label: String::from("tmpfs") },
-            LayerSummary { origin: Origin::Lower(0), read_only: true, label: String::new() },
+            LayerSummary {
+                origin: Origin::Lower(1),
+                read_only: true,
+                label: String::from("base"),
+            },
+            LayerSummary {
+                origin: Origin::Upper,
+                read_only: false,
+                label: String::from("tmpfs"),
+            },
+            LayerSummary {
+                origin: Origin::Lower(0),
+                read_only: true,
+                label: String::new(),
+            },
         ]
     }
 
@@ -350,10 +383,22 @@ impl UnionView for FakeUnion {
 
     fn diff(&self) -> Result<Vec<Change>> {
         Ok(vec![
-            Change { kind: ChangeKind::Deleted, path: String::from("/etc/old") },
-            Change { kind: ChangeKind::Added, path: String::from("/app") },
-            Change { kind: ChangeKind::Changed, path: String::from("/etc") },
-            Change { kind: ChangeKind::Added, path: String::from("/app/run") },
+            Change {
+                kind: ChangeKind::Deleted,
+                path: String::from("/etc/old"),
+            },
+            Change {
+                kind: ChangeKind::Added,
+                path: String::from("/app"),
+            },
+            Change {
+                kind: ChangeKind::Changed,
+                path: String::from("/etc"),
+            },
+            Change {
+                kind: ChangeKind::Added,
+                path: String::from("/app/run"),
+            },
         ])
     }
 }
@@ -365,7 +410,11 @@ fn union_commands_use_the_union_view() {
     let union: Arc<dyn UnionView> = Arc::new(FakeUnion { root_ino });
     let mut shell = Shell::new(Namespace::with_filesystem(filesystem), Some(union));
     run(&mut shell, "write /f x");
-    let f = shell.namespace().lstat(&Credentials::root(), "/f").unwrap().ino;
+    let f = shell
+        .namespace()
+        .lstat(&Credentials::root(), "/f")
+        .unwrap()
+        .ino;
     let out = run(&mut shell, "su 1000 1000\nlayers\ndiff\nstat /\nstat /f");
     let root_stat = shell.namespace().lstat(&Credentials::root(), "/").unwrap();
     assert_eq!(
@@ -392,7 +441,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % below as u64) as usize
     }
 }
@@ -470,7 +522,10 @@ fn random_lines_never_panic() {
         "0 0",
     ];
     let mut shell = shell(None);
-    run(&mut shell, "mkdir /a\nln -s /a /l\nln -s /loop /loop\nln -s ../a/b /a/up");
+    run(
+        &mut shell,
+        "mkdir /a\nln -s /a /l\nln -s /loop /loop\nln -s ../a/b /a/up",
+    );
     let mut random = Lcg(0x5eed);
     let mut out = String::new();
     for _ in 0..5000 {

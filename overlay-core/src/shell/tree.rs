@@ -18,16 +18,21 @@ const DIGEST_CHUNK_BYTES: usize = 4096;
 pub(super) fn columns(namespace: &Namespace, path: &str, metadata: &Metadata) -> Result<String> {
     let root = Credentials::root();
     let (size, digest) = match metadata.kind {
-        FileType::Regular => {
-            (format!("{}", metadata.size), content_digest(namespace, &root, path)?)
-        }
+        FileType::Regular => (
+            format!("{}", metadata.size),
+            content_digest(namespace, &root, path)?,
+        ),
         FileType::Symlink => {
             let target = namespace.readlink(&root, path)?;
-            (format!("{}", target.len()), short_digest(&Sha256::digest(target.as_bytes())))
+            (
+                format!("{}", target.len()),
+                short_digest(&Sha256::digest(target.as_bytes())),
+            )
         }
-        FileType::CharDevice | FileType::BlockDevice => {
-            (String::from("-"), format!("{}:{}", metadata.rdev.major, metadata.rdev.minor))
-        }
+        FileType::CharDevice | FileType::BlockDevice => (
+            String::from("-"),
+            format!("{}:{}", metadata.rdev.major, metadata.rdev.minor),
+        ),
         _ => (String::from("-"), String::from("-")),
     };
     Ok(format!(
@@ -56,7 +61,11 @@ pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
                 pending.push((child, child_metadata));
             }
         }
-        let line = format!("{} {}", columns(namespace, &entry_path, &metadata)?, entry_path);
+        let line = format!(
+            "{} {}",
+            columns(namespace, &entry_path, &metadata)?,
+            entry_path
+        );
         lines.push((entry_path, line));
     }
     lines.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -86,8 +95,11 @@ pub(super) fn ls(
         };
         return Ok(Vec::from([line]));
     }
-    let mut names: Vec<String> =
-        namespace.read_dir(creds, path)?.into_iter().map(|entry| entry.name).collect();
+    let mut names: Vec<String> = namespace
+        .read_dir(creds, path)?
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
     names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     if !long {
         return Ok(names);
@@ -97,7 +109,11 @@ pub(super) fn ls(
         .map(|name| {
             let child = join(path, &name);
             let child_metadata = namespace.lstat(creds, &child)?;
-            Ok(format!("{} {}", columns(namespace, &child, &child_metadata)?, name))
+            Ok(format!(
+                "{} {}",
+                columns(namespace, &child, &child_metadata)?,
+                name
+            ))
         })
         .collect()
 }
@@ -116,7 +132,11 @@ pub(super) fn stat_line(metadata: &Metadata, layer: &str, path: &str) -> String 
     );
     if matches!(metadata.kind, FileType::CharDevice | FileType::BlockDevice) {
         // Writing to a String cannot fail.
-        let _ = write!(line, " rdev={}:{}", metadata.rdev.major, metadata.rdev.minor);
+        let _ = write!(
+            line,
+            " rdev={}:{}",
+            metadata.rdev.major, metadata.rdev.minor
+        );
     }
     let _ = write!(line, " layer={layer} {path}");
     line
