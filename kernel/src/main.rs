@@ -10,8 +10,7 @@
 
 extern crate alloc;
 
-// The engine is linked already; its scenario suite joins `tests::ALL` in the runner later.
-use overlay_core as _;
+use overlay_core::scenarios::{self, Scenario};
 
 mod bootfs;
 mod elf;
@@ -104,15 +103,19 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         Bytes(heap.allocated_bytes)
     );
 
-    let tests: &[Test] = match mode::read() {
-        Ok(Mode::Test) => tests::ALL,
-        Ok(Mode::PanicTest) => tests::PANICKING,
-        Ok(Mode::HangTest) => tests::HANGING,
+    // The kernel's own tests, then (in the normal test mode) the overlay scenarios that
+    // `cargo test -p overlay-core` runs on the host, each on a fresh union.
+    let (tests, scenarios): (&[Test], &[Scenario]) = match mode::read() {
+        Ok(Mode::Test) => (tests::ALL, scenarios::ALL),
+        Ok(Mode::PanicTest) => (tests::PANICKING, &[]),
+        Ok(Mode::HangTest) => (tests::HANGING, &[]),
         Err(unknown) => fail(&format!("unknown boot mode {unknown:?}")),
     };
-    let plural = if tests.len() == 1 { "" } else { "s" };
-    println!("running {} test{plural}", tests.len());
-    let summary = runner::run(tests.iter().map(Test::entry));
+    let count = tests.len() + scenarios.len();
+    let plural = if count == 1 { "" } else { "s" };
+    println!("running {count} test{plural}");
+    let scenario_entries = scenarios.iter().map(|s| (s.name, s.run));
+    let summary = runner::run(tests.iter().map(Test::entry).chain(scenario_entries));
     exit_qemu(if summary.failed == 0 {
         ExitCode::Success
     } else {
