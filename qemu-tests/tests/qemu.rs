@@ -54,6 +54,14 @@ fn suite_passes(name: &str, firmware: Firmware) {
     for (test, result) in &tests {
         assert_eq!(*result, TestResult::Ok, "test {test}\n{context}");
     }
+    // The kernel runs the same scenario list as `cargo test -p overlay-core`, every one of it.
+    for scenario in overlay_core::scenarios::ALL {
+        assert!(
+            tests.iter().any(|(test, _)| test == scenario.name),
+            "scenario {} did not run in the kernel\n{context}",
+            scenario.name
+        );
+    }
     assert_eq!(closing_line(serial), Some((tests.len(), 0)), "{context}");
 }
 
