@@ -13,6 +13,8 @@
 //!   object-safe, `Send + Sync`, errno-style errors, offset-based I/O) and their types.
 //! - [`error`]: [`Errno`], POSIX names with Linux numbers.
 //! - [`tmpfs`]: a complete writable in-memory filesystem, the usual upper layer.
+//! - [`image`]: OCI images in memory (a RAM disk): the layout parsed and verified, each layer
+//!   a read-only filesystem serving file data straight from the RAM disk.
 //! - [`overlay`]: the union itself.
 //! - [`path`] and [`posix`]: path walking and the POSIX calls with their permission checks,
 //!   the part of a VFS a small kernel may not have yet.
@@ -110,6 +112,7 @@
 extern crate alloc;
 
 pub mod error;
+pub mod image;
 pub mod overlay;
 pub mod path;
 pub mod posix;
