@@ -3,6 +3,7 @@
 #
 #   make qemu        boot the kernel under QEMU (BIOS) and run its test suite; status = verdict
 #   make qemu-uefi   the same through UEFI (OVMF)
+#   make shell       boot into the shell on the serial console, on the real root (`exit` leaves)
 #   make test        formatting, lints, host tests and the QEMU tests
 #   make clean       remove build output
 #
@@ -12,16 +13,18 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TOOLCHAIN := nightly
 KERNEL_TARGET := x86_64-unknown-none
+# overlay-core must build bare-metal on the architectures hobby kernels target.
+CORE_TARGETS := x86_64-unknown-none aarch64-unknown-none riscv64gc-unknown-none-elf
 QEMU := qemu-system-x86_64
 BOOT_ARGS ?=
 # apt-get needs root; use sudo when not already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps qemu qemu-uefi test lint clean
+.PHONY: deps qemu qemu-uefi shell test lint clean
 
 deps:
 	rustup component add rust-src llvm-tools-preview rustfmt clippy --toolchain $(TOOLCHAIN)
-	rustup target add $(KERNEL_TARGET) --toolchain $(TOOLCHAIN)
+	rustup target add $(CORE_TARGETS) --toolchain $(TOOLCHAIN)
 	@if command -v $(QEMU) >/dev/null && \
 	    { [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || [ -f /usr/share/OVMF/OVMF_CODE.fd ]; }; then \
 	    echo "deps: $(QEMU) and OVMF are installed"; \
@@ -37,10 +40,16 @@ qemu: deps
 qemu-uefi: deps
 	$(CARGO) run -p boot -- qemu --uefi $(BOOT_ARGS)
 
+# An interactive session has no deadline worth enforcing: a day.
+shell: deps
+	$(CARGO) run -q -p boot -- qemu --mode shell --timeout 86400 $(BOOT_ARGS)
+
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
+	for target in $(CORE_TARGETS); do $(CARGO) build -p overlay-core --target $$target || exit 1; done
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core --no-deps
 
 test: lint
 	$(CARGO) test --workspace
