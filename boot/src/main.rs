@@ -25,6 +25,8 @@ enum Command {
     Qemu(cmd::qemu::QemuArgs),
     /// Run shell commands on a union of host directories (read-only) under a tmpfs upper.
     Shell(cmd::shell::ShellArgs),
+    /// Run shell scripts on the project's union and on Linux overlayfs, and compare them.
+    Difftest(cmd::difftest::DifftestArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Image(args) => cmd::image::run(&args),
         Command::Qemu(args) => cmd::qemu::run(&args),
         Command::Shell(args) => cmd::shell::run(&args),
+        Command::Difftest(args) => cmd::difftest::run(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("boot: error: {error:#}");

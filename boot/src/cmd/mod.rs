@@ -2,6 +2,7 @@
 //! 0 success, 1 the kernel reported failure, 2 bad arguments (clap), 3 any other error
 //! (missing QEMU or OVMF, image build failed), 124 the kernel hung and was killed.
 
+pub mod difftest;
 pub mod image;
 pub mod qemu;
 pub mod shell;

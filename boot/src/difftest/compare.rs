@@ -1,0 +1,452 @@
+//! Comparing the two sides, line by line and listing by listing, and the known differences.
+//!
+//! Before comparing, `stat` lines of each side have their `ino=` values replaced by the order
+//! in which that side first printed them (`ino=#1`, `ino=#2`...): the numbers themselves are
+//! each implementation's choice, but which entries share a number, and that a number stays
+//! the same across copy-up and rename, is behaviour, and that is what is compared.
+//!
+//! A difference that remains is either one of [`KNOWN_DIFFERENCES`], each a deliberate choice
+//! of the project with its reason, reported by name, or a divergence.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::command::{self, Command};
+
+/// What a comparison found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Both sides printed the same.
+    Same,
+    /// The sides differ only in ways listed in [`KNOWN_DIFFERENCES`] (their ids).
+    Known(Vec<&'static str>),
+    /// The sides differ.
+    Divergent,
+}
+
+/// What both sides showed for one line of the script, or for one final listing.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// The script line (1-based) it belongs to; 0 for the final listings.
+    pub number: usize,
+    /// The command line, or the name of the listing.
+    pub what: String,
+    /// The project's output.
+    pub ours: String,
+    /// Linux's output.
+    pub linux: String,
+    /// What the comparison found.
+    pub verdict: Verdict,
+}
+
+/// Facts about the lower layers that known differences depend on, as union paths
+/// (`/a/x`).
+#[derive(Clone, Debug, Default)]
+pub struct LowerFacts {
+    /// The type letter of the topmost lower entry at each path (`w` for a whiteout), as the
+    /// layer directories hold them (opaque parents not taken into account).
+    pub top_types: BTreeMap<String, char>,
+    /// Paths where some lower layer has a whiteout.
+    pub whiteouts: BTreeSet<String>,
+    /// Paths of regular files with more than one link in their lower layer.
+    pub hard_links: BTreeSet<String>,
+}
+
+/// What a known difference looks at.
+pub struct Context<'a> {
+    /// The command, if the line was one (`None` for a final listing).
+    pub command: Option<&'a Command>,
+    /// The type letter of the entry the command's first path named on Linux before it ran.
+    pub target_type: Option<char>,
+    /// Which final listing this is: `tree` or `upper` (empty for a command).
+    pub listing: &'a str,
+    /// The lower layers.
+    pub lowers: &'a LowerFacts,
+}
+
+/// One way in which the project deliberately differs from Linux, recognised by the runner.
+pub struct KnownDifference {
+    /// A short name, used in reports.
+    pub id: &'static str,
+    /// What differs and why.
+    pub reason: &'static str,
+    /// Takes out of the two outputs (ours, Linux's) exactly the part this difference
+    /// explains; returns whether it changed anything. The comparison is then made again.
+    pub reconcile: fn(&Context<'_>, &mut String, &mut String) -> bool,
+}
+
+/// Every difference between the project and Linux overlayfs that the runner knows, each
+/// with its reason. A divergence that none of them explains is a failure.
+pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
+    KnownDifference {
+        id: "device-open",
+        reason: "opening a device node or fifo: the project has no drivers and no pipes, so \
+                 the open succeeds (and reads and writes fail or do nothing), while on Linux \
+                 the runner's nodev mount refuses devices with EACCES and a fifo opened for \
+                 writing without a reader is ENXIO (the runner opens with O_NONBLOCK so as \
+                 never to block)",
+        reconcile: |context, ours, linux| {
+            let opens = matches!(
+                context.command,
+                Some(
+                    Command::Cat(_)
+                        | Command::Write { .. }
+                        | Command::WriteAt { .. }
+                        | Command::Append { .. }
+                        | Command::Open { .. }
+                        | Command::Touch(_)
+                        | Command::Truncate { .. }
+                )
+            );
+            if opens && matches!(context.target_type, Some('c' | 'b' | 'p')) {
+                *linux = ours.clone();
+                return true;
+            }
+            false
+        },
+    },
+    KnownDifference {
+        id: "new-dir-opaque",
+        reason: "Linux marks a directory it creates opaque also where the opaque marker \
+                 changes nothing: inside a merged directory when no lower layer has the name \
+                 (`ovl_create_upper`: \"just an optimization\", it saves lookups in the lower \
+                 layers), and where the topmost lower entry of that name is a whiteout or a \
+                 non-directory (lookup stops there anyway). The project marks a new directory \
+                 opaque only where it replaces a whiteout of the upper layer or a lower \
+                 directory. The union shows the same either way; only the raw upper listing \
+                 differs",
+        reconcile: |context, ours, linux| {
+            if context.listing != "upper" {
+                return false;
+            }
+            let ours_lines: BTreeSet<&str> = ours.lines().collect();
+            let mut changed = false;
+            let rewritten: String = linux
+                .lines()
+                .map(|line| {
+                    let path = line.rsplit(' ').next().unwrap_or("");
+                    if let Some(rest) = line.strip_prefix("o ") {
+                        let as_plain = format!("d {rest}");
+                        let below = context.lowers.top_types.get(path).copied();
+                        if below != Some('d') && ours_lines.contains(as_plain.as_str()) {
+                            changed = true;
+                            return format!("{as_plain}\n");
+                        }
+                    }
+                    format!("{line}\n")
+                })
+                .collect();
+            *linux = rewritten;
+            changed
+        },
+    },
+    KnownDifference {
+        id: "whiteout-in-unmerged-lower-dir",
+        reason: "a whiteout in a lower directory that is not merged with any other layer: \
+                 Linux lists such a directory straight from the layer, so the whiteout shows \
+                 up as a name that `stat` then reports as ENOENT (and `ls -l` or `tree` over \
+                 it fail with ENOENT); the project never shows whiteouts, as SEMANTICS.md \
+                 requires",
+        reconcile: |context, ours, linux| {
+            let listed = match (context.command, context.listing) {
+                (Some(Command::Ls { path, .. } | Command::Tree(path)), _) => path.clone(),
+                (None, "tree") => "/".to_string(),
+                _ => return false,
+            };
+            let under = union_path(&listed);
+            let whiteouts_below = context
+                .lowers
+                .whiteouts
+                .iter()
+                .any(|whiteout| whiteout.starts_with(&under) && whiteout.len() > under.len());
+            if !whiteouts_below {
+                return false;
+            }
+            if linux.starts_with("error: ENOENT: ") && !ours.starts_with("error: ") {
+                *linux = ours.clone();
+                return true;
+            }
+            if let Some(Command::Ls { long: false, .. }) = context.command {
+                let prefix = if under == "/" {
+                    String::new()
+                } else {
+                    under.clone()
+                };
+                let kept: String = linux
+                    .lines()
+                    .filter(|name| {
+                        !context
+                            .lowers
+                            .whiteouts
+                            .contains(&format!("{prefix}/{name}"))
+                    })
+                    .map(|name| format!("{name}\n"))
+                    .collect();
+                let changed = kept != *linux;
+                *linux = kept;
+                return changed;
+            }
+            false
+        },
+    },
+    KnownDifference {
+        id: "hard-link-copy-up-in-memory",
+        reason: "after one name of a lower hard-link group is copied up, the project serves \
+                 the group's other names from that copy through its in-memory identity table \
+                 (the crate docs: identities are not stored in the upper layer), while Linux \
+                 (`index=on`) links each other name into the upper directory when it is \
+                 changed. The union shows the same; the raw upper listing lacks those names",
+        reconcile: |context, ours, linux| {
+            if context.listing != "upper" {
+                return false;
+            }
+            let ours_paths: BTreeSet<&str> = ours
+                .lines()
+                .filter_map(|line| line.rsplit(' ').next())
+                .collect();
+            let mut changed = false;
+            let kept: String = linux
+                .lines()
+                .filter(|line| {
+                    let path = line.rsplit(' ').next().unwrap_or("");
+                    let drop = line.starts_with("f ")
+                        && context.lowers.hard_links.contains(path)
+                        && !ours_paths.contains(path);
+                    changed |= drop;
+                    !drop
+                })
+                .map(|line| format!("{line}\n"))
+                .collect();
+            *linux = kept;
+            changed
+        },
+    },
+];
+
+/// `path` as a union path: absolute, no trailing slash, no `.` or empty components (`..` is
+/// kept as it is; such paths match nothing in [`LowerFacts`]).
+pub fn union_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Replaces the `ino=N` values of `stat` lines by their order of first appearance.
+#[derive(Default)]
+pub struct InoRenumbering {
+    seen: HashMap<String, usize>,
+}
+
+impl InoRenumbering {
+    /// `output` with each `ino=N` word replaced by `ino=#K`.
+    pub fn apply(&mut self, output: &str) -> String {
+        let mut result = String::with_capacity(output.len());
+        for line in output.split_inclusive('\n') {
+            if line.starts_with("error: ") {
+                result.push_str(line);
+                continue;
+            }
+            let mut words = Vec::new();
+            for word in line.split(' ') {
+                match word.strip_prefix("ino=") {
+                    Some(number) if !number.is_empty() => {
+                        let next = self.seen.len() + 1;
+                        let index = *self.seen.entry(number.to_string()).or_insert(next);
+                        words.push(format!("ino=#{index}"));
+                    }
+                    _ => words.push(word.to_string()),
+                }
+            }
+            result.push_str(&words.join(" "));
+        }
+        result
+    }
+}
+
+/// Compares one command line's outputs (already renumbered).
+pub fn compare_line(
+    number: usize,
+    line: &str,
+    ours: String,
+    linux: String,
+    target_type: Option<char>,
+    lowers: &LowerFacts,
+) -> Comparison {
+    let parsed = command::parse(line.trim_matches([' ', '\t', '\r', '\n'])).ok();
+    let ours = unknown_layers_as_linux(&ours, &linux);
+    let context = Context {
+        command: parsed.as_ref(),
+        target_type,
+        listing: "",
+        lowers,
+    };
+    let verdict = verdict(&context, &ours, &linux);
+    Comparison {
+        number,
+        what: line.trim().to_string(),
+        ours,
+        linux,
+        verdict,
+    }
+}
+
+/// Compares a final listing (`tree` of the union, or `upper`, the raw upper listing).
+pub fn compare_listing(
+    listing: &'static str,
+    ours: String,
+    linux: String,
+    lowers: &LowerFacts,
+) -> Comparison {
+    let context = Context {
+        command: None,
+        target_type: None,
+        listing,
+        lowers,
+    };
+    let verdict = verdict(&context, &ours, &linux);
+    Comparison {
+        number: 0,
+        what: listing.to_string(),
+        ours,
+        linux,
+        verdict,
+    }
+}
+
+/// Same, or known if reconciling with the known differences (each once, in order) leaves
+/// equal outputs, else divergent.
+fn verdict(context: &Context<'_>, ours: &str, linux: &str) -> Verdict {
+    if ours == linux {
+        return Verdict::Same;
+    }
+    let (mut ours, mut linux) = (ours.to_string(), linux.to_string());
+    let mut ids = Vec::new();
+    for known in KNOWN_DIFFERENCES {
+        if (known.reconcile)(context, &mut ours, &mut linux) {
+            ids.push(known.id);
+        }
+    }
+    if ours == linux && !ids.is_empty() {
+        Verdict::Known(ids)
+    } else {
+        Verdict::Divergent
+    }
+}
+
+/// Where the Linux side could not tell the layer of a `stat` (`layer=?`), the project's
+/// answer is not compared either: the line is rewritten with `layer=?` on both sides.
+fn unknown_layers_as_linux(ours: &str, linux: &str) -> String {
+    if !linux.contains(" layer=? ") || !ours.contains(" layer=") {
+        return ours.to_string();
+    }
+    ours.split_inclusive('\n')
+        .map(|line| match (line.find(" layer="), line.rfind(' ')) {
+            (Some(start), Some(end)) if start < end => {
+                format!("{} layer=?{}", &line[..start], &line[end..])
+            }
+            _ => line.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inode_numbers_compare_by_identity() {
+        let mut ours = InoRenumbering::default();
+        let mut linux = InoRenumbering::default();
+        let a = ours.apply("f 0644 0:0 size=1 nlink=1 ino=17 layer=upper /a\n");
+        let b = linux.apply("f 0644 0:0 size=1 nlink=1 ino=9001 layer=upper /a\n");
+        assert_eq!(a, b);
+        assert_eq!(ours.apply("x ino=18 /b\n"), "x ino=#2 /b\n");
+        assert_eq!(ours.apply("x ino=17 /c\n"), "x ino=#1 /c\n");
+        assert_eq!(linux.apply("x ino=9001 /b\n"), "x ino=#1 /b\n");
+    }
+
+    #[test]
+    fn unknown_layers_are_not_compared() {
+        let ours = "d 0755 0:0 size=0 nlink=1 ino=#1 layer=lower:0 /a/../b\n";
+        let linux = "d 0755 0:0 size=0 nlink=1 ino=#1 layer=? /a/../b\n";
+        assert_eq!(unknown_layers_as_linux(ours, linux), linux);
+    }
+
+    #[test]
+    fn differences_are_known_or_divergent() {
+        let lowers = LowerFacts::default();
+        let line = |n, text, ours: &str, linux: &str, kind| {
+            compare_line(n, text, ours.into(), linux.into(), kind, &lowers).verdict
+        };
+        assert_eq!(line(1, "cat /x", "a\n", "a\n", None), Verdict::Same);
+        assert_eq!(
+            line(2, "cat /x", "a\n", "b\n", Some('f')),
+            Verdict::Divergent
+        );
+        let denied = "error: EACCES: cat /p\n";
+        assert_eq!(
+            line(3, "cat /p", "", denied, Some('c')),
+            Verdict::Known(vec!["device-open"])
+        );
+        assert_eq!(line(4, "cat /p", "", denied, Some('f')), Verdict::Divergent);
+    }
+
+    #[test]
+    fn whiteouts_in_unmerged_lower_dirs_are_known() {
+        let mut lowers = LowerFacts::default();
+        lowers.whiteouts.insert("/a/s".into());
+        let ls = compare_line(
+            1,
+            "ls /a",
+            "x\n".into(),
+            "s\nx\n".into(),
+            Some('d'),
+            &lowers,
+        );
+        assert_eq!(
+            ls.verdict,
+            Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"])
+        );
+        let other = compare_line(
+            2,
+            "ls /a",
+            "x\n".into(),
+            "t\nx\n".into(),
+            Some('d'),
+            &lowers,
+        );
+        assert_eq!(other.verdict, Verdict::Divergent);
+        let tree = compare_listing(
+            "tree",
+            "d 0755 0:0 - - /\n".into(),
+            "error: ENOENT: tree /\n".into(),
+            &lowers,
+        );
+        assert_eq!(
+            tree.verdict,
+            Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"])
+        );
+    }
+
+    #[test]
+    fn upper_listing_differences_are_known_only_where_they_apply() {
+        let mut lowers = LowerFacts::default();
+        lowers.top_types.insert("/old".into(), 'd');
+        lowers.top_types.insert("/gone".into(), 'w');
+        lowers.hard_links.insert("/c".into());
+        let ours = "d 0755 0:0 - - /gone\nd 0755 0:0 - - /new\nd 0755 0:0 - - /old\n";
+        let new_opaque = "o 0755 0:0 - - /gone\no 0755 0:0 - - /new\nd 0755 0:0 - - /old\n";
+        let known = compare_listing("upper", ours.into(), new_opaque.into(), &lowers);
+        assert_eq!(known.verdict, Verdict::Known(vec!["new-dir-opaque"]));
+        let old_opaque = "d 0755 0:0 - - /gone\nd 0755 0:0 - - /new\no 0755 0:0 - - /old\n";
+        let wrong = compare_listing("upper", ours.into(), old_opaque.into(), &lowers);
+        assert_eq!(wrong.verdict, Verdict::Divergent);
+        let linked = format!("f 0644 0:0 1 x /c\n{ours}");
+        let known = compare_listing("upper", ours.into(), linked, &lowers);
+        assert_eq!(
+            known.verdict,
+            Verdict::Known(vec!["hard-link-copy-up-in-memory"])
+        );
+    }
+}
