@@ -129,6 +129,8 @@ impl Namespace {
         let Last::Name(name) = &parent.last else {
             return Err(Errno::EISDIR);
         };
+        // Linux asks for write access to the mount before it looks the name up.
+        self.check_writable_fs()?;
         let victim = parent.dir().lookup(name)?.metadata()?;
         if parent.trailing_slash {
             return Err(if victim.kind.is_dir() {
@@ -137,7 +139,6 @@ impl Namespace {
                 Errno::ENOTDIR
             });
         }
-        self.check_writable_fs()?;
         perm::may_delete(&parent.dir().metadata()?, &victim, false, creds)?;
         parent.dir().unlink(name)
     }
@@ -158,8 +159,9 @@ impl Namespace {
             Last::DotDot => return Err(Errno::ENOTEMPTY),
             Last::Root => return Err(Errno::EBUSY),
         };
-        let victim = parent.dir().lookup(name)?.metadata()?;
+        // Linux asks for write access to the mount before it looks the name up.
         self.check_writable_fs()?;
+        let victim = parent.dir().lookup(name)?.metadata()?;
         perm::may_delete(&parent.dir().metadata()?, &victim, true, creds)?;
         parent.dir().rmdir(name)
     }
@@ -213,6 +215,8 @@ impl Namespace {
                 Errno::EBUSY
             });
         };
+        // Linux asks for write access to the mount before it looks either name up.
+        self.check_writable_fs()?;
         let source = old_parent.dir().lookup(old_name)?.metadata()?;
         let target = match new_parent.dir().lookup(new_name) {
             Ok(inode) => Some(inode.metadata()?),
@@ -252,7 +256,6 @@ impl Namespace {
                 return Ok(());
             }
         }
-        self.check_writable_fs()?;
         let old_dir = old_parent.dir().metadata()?;
         let new_dir = new_parent.dir().metadata()?;
         perm::may_delete(&old_dir, &source, source.kind.is_dir(), creds)?;

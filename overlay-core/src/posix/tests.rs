@@ -1136,3 +1136,29 @@ fn read_only_filesystems_refuse_changes_before_permission_checks() {
     );
     assert_eq!(read_file(&ns, "/f"), b"data");
 }
+
+#[test]
+fn read_only_filesystem_refuses_removal_before_looking_names_up() {
+    // Linux's unlink, rmdir and rename ask for write access to the mount right after the
+    // parent is resolved, so even a missing name is EROFS (difftest finding 1).
+    let fs = TmpFs::new(TmpFsOptions::default());
+    let namespace = Namespace::with_filesystem(fs.clone());
+    namespace.mkdir(&root(), "/etc", 0o755).unwrap();
+    write_file(&namespace, &root(), "/etc/config", b"x");
+    fs.set_read_only(true);
+    let creds = root();
+    assert_eq!(namespace.unlink(&creds, "/etc/missing"), Err(Errno::EROFS));
+    assert_eq!(namespace.unlink(&creds, "/etc/"), Err(Errno::EROFS));
+    assert_eq!(namespace.rmdir(&creds, "/missing"), Err(Errno::EROFS));
+    let none = RenameFlags::empty();
+    assert_eq!(
+        namespace.rename(&creds, "/missing", "/etc/x", none),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        namespace.rename(&creds, "/etc/config", "/etc/config", none),
+        Err(Errno::EROFS)
+    );
+    // `.`/`..`/root are refused first, as on Linux.
+    assert_eq!(namespace.rmdir(&creds, "/etc/."), Err(Errno::EINVAL));
+}
