@@ -7,6 +7,7 @@
 pub mod difftest;
 pub mod host_layer;
 pub mod image;
+pub mod oci;
 pub mod qemu;
 
 use std::path::{Path, PathBuf};

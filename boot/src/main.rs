@@ -23,6 +23,9 @@ enum Command {
     Image(cmd::image::ImageArgs),
     /// Build an image and boot it under QEMU; the exit status is the kernel's verdict.
     Qemu(cmd::qemu::QemuArgs),
+    /// Write the RAM disk: an OCI image (layer directories, an OCI layout, or the default
+    /// image of rootfs/) packed as one tar.
+    Ramdisk(cmd::ramdisk::RamdiskArgs),
     /// Run shell commands on a union of host directories (read-only) under a tmpfs upper.
     Shell(cmd::shell::ShellArgs),
     /// Run shell scripts on the project's union and on Linux overlayfs, and compare them.
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => cmd::image::run(&args),
         Command::Qemu(args) => cmd::qemu::run(&args),
+        Command::Ramdisk(args) => cmd::ramdisk::run(&args),
         Command::Shell(args) => cmd::shell::run(&args),
         Command::Difftest(args) => cmd::difftest::run(&args),
     };

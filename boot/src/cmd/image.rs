@@ -1,4 +1,5 @@
-//! `boot image`: writes disk images.
+//! `boot image`: writes disk images, with the RAM disk of an OCI image (the default image
+//! of `rootfs/` unless told otherwise).
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -14,9 +15,19 @@ pub struct ImageArgs {
     /// Write the UEFI image.
     #[arg(long)]
     uefi: bool,
-    /// File the bootloader loads into memory next to the kernel.
-    #[arg(long, value_name = "FILE")]
+    /// File the bootloader loads into memory next to the kernel, as it is [default: the RAM
+    /// disk of the image options below, or of the default image (rootfs/)].
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["layers", "layer_list", "oci", "no_ramdisk"]
+    )]
     ramdisk: Option<PathBuf>,
+    /// Boot with no RAM disk at all.
+    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci"])]
+    no_ramdisk: bool,
+    #[command(flatten)]
+    source: super::ramdisk::ImageSource,
     /// Output directory [default: <cargo target dir>/images].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -33,8 +44,10 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     };
     let out = args.out.clone().unwrap_or_else(boot::default_image_dir);
     let kernel = args.kernel.clone().unwrap_or_else(|| boot::KERNEL.into());
+    let ramdisk =
+        super::ramdisk::ramdisk_for(&args.source, args.ramdisk.as_deref(), args.no_ramdisk, &out)?;
     for &firmware in firmwares {
-        let image = boot::build_image(firmware, &kernel, args.ramdisk.as_deref(), &out)?;
+        let image = boot::build_image(firmware, &kernel, ramdisk.as_deref(), &out)?;
         println!("{}", image.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 pub mod difftest;
 pub mod image;
 pub mod qemu;
+pub mod ramdisk;
 pub mod shell;
 
 /// The kernel reported a failed test or panicked.

@@ -16,9 +16,19 @@ pub struct QemuArgs {
     /// Use KVM instead of TCG (slower than TCG under nested virtualisation, and OVMF may crash).
     #[arg(long)]
     kvm: bool,
-    /// File the bootloader loads into memory next to the kernel.
-    #[arg(long, value_name = "FILE")]
+    /// File the bootloader loads into memory next to the kernel, as it is [default: the RAM
+    /// disk of the image options below, or of the default image (rootfs/)].
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["layers", "layer_list", "oci", "no_ramdisk"]
+    )]
     ramdisk: Option<PathBuf>,
+    /// Boot with no RAM disk at all.
+    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci"])]
+    no_ramdisk: bool,
+    #[command(flatten)]
+    source: super::ramdisk::ImageSource,
     /// Kill QEMU and fail when the kernel has not exited after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 180)]
     timeout: u64,
@@ -41,12 +51,9 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
         Firmware::Bios
     };
     let out = args.out.clone().unwrap_or_else(boot::default_image_dir);
-    let image = boot::build_image(
-        firmware,
-        boot::KERNEL.as_ref(),
-        args.ramdisk.as_deref(),
-        &out,
-    )?;
+    let ramdisk =
+        super::ramdisk::ramdisk_for(&args.source, args.ramdisk.as_deref(), args.no_ramdisk, &out)?;
+    let image = boot::build_image(firmware, boot::KERNEL.as_ref(), ramdisk.as_deref(), &out)?;
     eprintln!("boot: booting {} under QEMU ({firmware})", image.display());
     let mut run = QemuRun::new(firmware, image, Duration::from_secs(args.timeout));
     run.kvm = args.kvm;

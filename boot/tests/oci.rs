@@ -1,0 +1,154 @@
+//! The default image (`rootfs/`), packed the way `boot` packs it for the kernel, read back
+//! with `overlay_core::image` and stacked under a tmpfs upper: what a container of it shows.
+
+use std::sync::Arc;
+
+use boot::oci;
+use overlay_core::image::{Bytes, Image, ImageInode};
+use overlay_core::overlay::{OverlayFs, OverlayOptions, UpperLayer};
+use overlay_core::posix::Namespace;
+use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+use overlay_core::vfs::{Credentials, FileSystem, FileType, OpenFlags};
+use overlay_core::Errno;
+
+fn default_ramdisk() -> Vec<u8> {
+    oci::default_image().unwrap().ramdisk().unwrap()
+}
+
+fn container(image: &Image) -> (Arc<OverlayFs>, Namespace) {
+    let upper = UpperLayer::new(TmpFs::new(TmpFsOptions::default())).unwrap();
+    let union = OverlayFs::new(image.lowers(), Some(upper), OverlayOptions::default()).unwrap();
+    let ns = Namespace::with_filesystem(union.clone());
+    (union, ns)
+}
+
+fn cat(ns: &Namespace, path: &str) -> Result<String, Errno> {
+    let file = ns.open(&Credentials::root(), path, OpenFlags::READ, 0)?;
+    let mut buf = vec![0; 4096];
+    let count = file.pread(0, &mut buf)?;
+    buf.truncate(count);
+    Ok(String::from_utf8(buf).unwrap())
+}
+
+fn ls(ns: &Namespace, path: &str) -> Vec<String> {
+    let mut names: Vec<String> = ns
+        .read_dir(&Credentials::root(), path)
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_default_ramdisk_is_small_and_deterministic() {
+    let ramdisk = default_ramdisk();
+    assert_eq!(ramdisk, default_ramdisk());
+    // BIOS loads the RAM disk at about 10 s per MiB under TCG.
+    assert!(ramdisk.len() < 256 * 1024, "{} bytes", ramdisk.len());
+}
+
+#[test]
+fn the_default_image_has_three_layers_with_their_history() {
+    let image = Image::parse(Bytes::from_vec(default_ramdisk())).unwrap();
+    let created_by: Vec<&str> = image
+        .layers
+        .iter()
+        .map(|layer| layer.created_by.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        created_by,
+        [
+            "ADD overlay-demo-rootfs.tar /",
+            "RUN /bin/install-runtime --prefix /usr/lib/runtime 1.4.2",
+            "COPY app /app",
+        ]
+    );
+    assert_eq!(image.ref_name.as_deref(), Some("latest"));
+    let app = image.layers[2].fs.stats();
+    assert_eq!((app.whiteouts, app.opaque_dirs), (1, 1));
+    assert!(image
+        .layers
+        .iter()
+        .all(|layer| layer.digest == layer.diff_id));
+}
+
+#[test]
+fn a_container_of_the_default_image_shows_the_app_layer_changes() {
+    let image = Image::parse(Bytes::from_vec(default_ramdisk())).unwrap();
+    let (union, ns) = container(&image);
+    let root = Credentials::root();
+    // The app layer changed a base file...
+    assert!(cat(&ns, "/etc/config").unwrap().contains("debug=1"));
+    // ...deleted another, whose whiteout never shows...
+    assert_eq!(cat(&ns, "/etc/motd"), Err(Errno::ENOENT));
+    let etc = ls(&ns, "/etc");
+    assert!(!etc.iter().any(|name| name.contains("motd")), "{etc:?}");
+    assert!(etc.contains(&"os-release".to_string()));
+    // ...and replaced a directory (opaque).
+    assert_eq!(ls(&ns, "/var/cache"), ["app"]);
+    assert!(cat(&ns, "/app/greeting.txt").unwrap().starts_with("Hello"));
+    // The runtime layer's files and its change to a base file.
+    assert_eq!(cat(&ns, "/usr/lib/runtime/VERSION").unwrap(), "1.4.2\n");
+    assert!(cat(&ns, "/etc/ld.so.conf")
+        .unwrap()
+        .contains("/usr/lib/runtime/lib"));
+    assert_eq!(
+        ns.readlink(&root, "/usr/bin/rt").unwrap(),
+        "../lib/runtime/bin/rt"
+    );
+    assert!(cat(&ns, "/usr/bin/rt").unwrap().starts_with("#!/bin/sh"));
+    // Base files, modes as the packer sets them.
+    assert!(cat(&ns, "/etc/os-release")
+        .unwrap()
+        .contains("Overlay Demo Linux"));
+    assert_eq!(ns.readlink(&root, "/bin/sh").unwrap(), "busybox");
+    let busybox = ns.stat(&root, "/bin/busybox").unwrap();
+    assert_eq!(
+        (busybox.kind, busybox.mode, busybox.uid),
+        (FileType::Regular, 0o755, 0)
+    );
+    assert_eq!(ns.stat(&root, "/etc/passwd").unwrap().mode, 0o644);
+    assert_eq!(ns.stat(&root, "/etc").unwrap().mode, 0o755);
+    // Nothing changed yet; then a change of a base file is the only difference.
+    assert!(union.diff().unwrap().is_empty());
+    let file = ns
+        .open(
+            &root,
+            "/etc/hostname",
+            OpenFlags::WRITE | OpenFlags::TRUNCATE,
+            0,
+        )
+        .unwrap();
+    file.pwrite(0, b"container\n").unwrap();
+    let changes: Vec<String> = union
+        .diff()
+        .unwrap()
+        .iter()
+        .map(|change| format!("{} {}", change.kind.letter(), change.path))
+        .collect();
+    assert_eq!(changes, ["C /etc", "C /etc/hostname"]);
+}
+
+#[test]
+fn base_files_are_read_from_the_ramdisk_bytes() {
+    let bytes = Bytes::from_vec(default_ramdisk());
+    let image = Image::parse(bytes.clone()).unwrap();
+    let ramdisk = bytes.as_slice().as_ptr_range();
+    let base = &image.layers[0].fs;
+    let os_release = base
+        .root()
+        .lookup("etc")
+        .unwrap()
+        .lookup("os-release")
+        .unwrap();
+    let data = os_release
+        .as_any()
+        .downcast_ref::<ImageInode>()
+        .unwrap()
+        .data()
+        .unwrap()
+        .as_ptr_range();
+    assert!(ramdisk.start <= data.start && data.end <= ramdisk.end);
+}

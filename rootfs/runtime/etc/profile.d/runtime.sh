@@ -1,0 +1,1 @@
+export RUNTIME_HOME=/usr/lib/runtime
