@@ -22,12 +22,12 @@ pub mod layer_tar;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use overlay_core::image::oci::{
     ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_TAR,
     MEDIA_TYPE_MANIFEST,
 };
-use overlay_core::image::sha256_digest;
+use overlay_core::image::{sha256_digest, Bytes, Image};
 use serde_json::{json, Value};
 
 /// The layer list of the default image: `rootfs/layers` in the repository.
@@ -234,9 +234,12 @@ impl OciImage {
     }
 
     /// Writes the RAM disk to `path` (unless it already holds exactly those bytes, so its
-    /// time stays as it was) and returns its size in bytes.
+    /// time stays as it was) and returns its size in bytes. The RAM disk is first read back
+    /// with the kernel's own loader, so an image the kernel would refuse is refused here.
     pub fn write_ramdisk(&self, path: &Path) -> Result<u64> {
         let bytes = self.ramdisk()?;
+        Image::parse(Bytes::from_vec(bytes.clone()))
+            .map_err(|error| anyhow!("the kernel would refuse this image: {error}"))?;
         if fs::read(path).ok().as_deref() != Some(bytes.as_slice()) {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent)

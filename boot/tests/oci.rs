@@ -1,6 +1,7 @@
 //! The default image (`rootfs/`), packed the way `boot` packs it for the kernel, read back
 //! with `overlay_core::image` and stacked under a tmpfs upper: what a container of it shows.
 
+use std::process::Command;
 use std::sync::Arc;
 
 use boot::oci;
@@ -151,4 +152,143 @@ fn base_files_are_read_from_the_ramdisk_bytes() {
         .unwrap()
         .as_ptr_range();
     assert!(ramdisk.start <= data.start && data.end <= ramdisk.end);
+}
+
+/// A fresh scratch directory.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("boot-oci-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a host tool; `None` if it is not installed, a panic if it fails.
+fn run(tool: &str, args: &[&str], dir: &std::path::Path) -> Option<()> {
+    let output = match Command::new(tool).args(args).current_dir(dir).output() {
+        Ok(output) => output,
+        Err(_) => {
+            eprintln!("{tool} is not installed: skipped");
+            return None;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(())
+}
+
+#[test]
+fn gnu_tar_pax_archives_parse_as_layers() {
+    let dir = scratch("gnu-tar");
+    let tree = dir.join("tree");
+    let long_dir = tree.join("d".repeat(150));
+    std::fs::create_dir_all(&long_dir).unwrap();
+    std::fs::write(long_dir.join("f".repeat(120)), b"deep\n").unwrap();
+    std::fs::write(tree.join("file"), b"content\n").unwrap();
+    std::fs::hard_link(tree.join("file"), tree.join("link")).unwrap();
+    std::os::unix::fs::symlink("x".repeat(200), tree.join("sym")).unwrap();
+    let has_xattr = xattr::set(tree.join("file"), "user.note", b"kept").is_ok();
+    let Some(()) = run(
+        "tar",
+        &[
+            "--format=pax",
+            "--xattrs",
+            "-C",
+            "tree",
+            "-cf",
+            "layer.tar",
+            ".",
+        ],
+        &dir,
+    ) else {
+        return;
+    };
+    let bytes = Bytes::from_vec(std::fs::read(dir.join("layer.tar")).unwrap());
+    let fs = overlay_core::image::ImageLayerFs::parse(bytes).unwrap();
+    let root = fs.root();
+    let file = root.lookup("file").unwrap();
+    let link = root.lookup("link").unwrap();
+    assert_eq!(file.metadata().unwrap().ino, link.metadata().unwrap().ino);
+    assert_eq!(file.metadata().unwrap().nlink, 2);
+    assert_eq!(
+        root.lookup("sym").unwrap().readlink().unwrap(),
+        "x".repeat(200)
+    );
+    let deep = root
+        .lookup(&"d".repeat(150))
+        .unwrap()
+        .lookup(&"f".repeat(120))
+        .unwrap();
+    assert_eq!(deep.metadata().unwrap().size, 5);
+    if has_xattr {
+        assert_eq!(file.get_xattr("user.note").unwrap(), b"kept");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_image_written_by_umoci_boots_as_the_rootfs() {
+    let dir = scratch("umoci");
+    let Some(()) = run("umoci", &["init", "--layout", "img"], &dir) else {
+        return;
+    };
+    run("umoci", &["new", "--image", "img:demo"], &dir);
+    let unpack = ["unpack", "--rootless", "--image", "img:demo", "bundle"];
+    run("umoci", &unpack, &dir);
+    let rootfs = dir.join("bundle/rootfs");
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(rootfs.join("etc/issue"), b"base\n").unwrap();
+    std::fs::write(rootfs.join("etc/old"), b"gone soon\n").unwrap();
+    std::os::unix::fs::symlink("issue", rootfs.join("etc/issue.link")).unwrap();
+    let repack = |created_by: &str| {
+        let args = [
+            "repack",
+            "--image",
+            "img:demo",
+            "--history.created_by",
+            created_by,
+            "bundle",
+        ];
+        run("umoci", &args, &dir);
+    };
+    repack("ADD base /");
+    let config = ["config", "--image", "img:demo", "--config.cmd", "/bin/app"];
+    run("umoci", &config, &dir);
+    std::fs::remove_dir_all(dir.join("bundle")).unwrap();
+    run("umoci", &unpack, &dir);
+    std::fs::remove_file(rootfs.join("etc/old")).unwrap();
+    std::fs::write(rootfs.join("etc/issue"), b"changed\n").unwrap();
+    repack("RUN change");
+
+    // umoci writes gzip layers; the RAM disk holds them uncompressed, config untouched.
+    let image = oci::OciImage::from_layout(&dir.join("img"), Some("demo")).unwrap();
+    let ramdisk = dir.join("ramdisk.tar");
+    image.write_ramdisk(&ramdisk).unwrap();
+    let parsed = Image::parse(Bytes::from_vec(std::fs::read(&ramdisk).unwrap())).unwrap();
+    assert_eq!(parsed.ref_name.as_deref(), Some("demo"));
+    assert_eq!(parsed.config.cmd, ["/bin/app"]);
+    let created_by: Vec<_> = parsed
+        .layers
+        .iter()
+        .map(|l| l.created_by.as_deref())
+        .collect();
+    assert_eq!(created_by, [Some("ADD base /"), Some("RUN change")]);
+    let (_, ns) = container(&parsed);
+    assert_eq!(cat(&ns, "/etc/issue").unwrap(), "changed\n");
+    assert_eq!(cat(&ns, "/etc/issue.link").unwrap(), "changed\n");
+    assert_eq!(cat(&ns, "/etc/old"), Err(Errno::ENOENT));
+    assert_eq!(ls(&ns, "/etc"), ["issue", "issue.link"]);
+    // skopeo reads the RAM disk as an OCI archive, if it is installed.
+    let archive = format!("oci-archive:{}", ramdisk.display());
+    if run("skopeo", &["inspect", "--config", &archive], &dir).is_some() {
+        let output = Command::new("skopeo")
+            .args(["inspect", "--config", &archive])
+            .output()
+            .unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(config["config"]["Cmd"][0], "/bin/app");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
