@@ -41,7 +41,7 @@
 use alloc::{
     collections::BTreeMap,
     format,
-    string::{String, ToString},
+    string::String,
     sync::Arc,
     vec::Vec,
 };
@@ -425,8 +425,9 @@ fn at(stage: Stage) -> impl FnOnce(Fault) -> ImageError {
     }
 }
 
+/// A tar error as a detail: the reason and offset (the errno is printed once, at the end).
 fn tar_fault(error: TarError) -> Fault {
-    (error.errno, error.to_string())
+    (error.errno, format!("{} at byte {}", error.reason, error.offset))
 }
 
 fn json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Fault> {
