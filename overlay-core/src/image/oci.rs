@@ -38,13 +38,7 @@
 //! # }
 //! ```
 
-use alloc::{
-    collections::BTreeMap,
-    format,
-    string::String,
-    sync::Arc,
-    vec::Vec,
-};
+use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec::Vec};
 use core::fmt;
 use core::ops::Range;
 
@@ -427,7 +421,10 @@ fn at(stage: Stage) -> impl FnOnce(Fault) -> ImageError {
 
 /// A tar error as a detail: the reason and offset (the errno is printed once, at the end).
 fn tar_fault(error: TarError) -> Fault {
-    (error.errno, format!("{} at byte {}", error.reason, error.offset))
+    (
+        error.errno,
+        format!("{} at byte {}", error.reason, error.offset),
+    )
 }
 
 fn json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Fault> {
