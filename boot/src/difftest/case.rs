@@ -4,9 +4,9 @@
 //! # Case files
 //! A case file holds sections, each opened by a line of its own: `[lower]` starts a lower layer
 //! (give them top first, like Linux `lowerdir=`), `[options]` holds words (`no-upper`: a
-//! read-only union), `[script]` starts the script, which runs to the end of the file. Lines
-//! starting with `#` before `[script]` are comments; inside the script the shell's own
-//! comment rule applies.
+//! read-only union; `upper-size=BYTES`: an upper filesystem of that capacity), `[script]`
+//! starts the script, which runs to the end of the file. Lines starting with `#` before
+//! `[script]` are comments; inside the script the shell's own comment rule applies.
 //!
 //! ```text
 //! # Scenario 2: writing at offset 0 of a lower file copies it up.
@@ -22,6 +22,7 @@
 //! One entry per line, parents before children, paths relative to the layer's root:
 //! - `d PATH`: a directory, mode 0755; `o PATH`: an opaque one (`trusted.overlay.opaque=y`);
 //! - `f PATH [TEXT]`: a file, mode 0644, holding TEXT (the shell's escapes: `\n`, `\xHH`...);
+//!   `r PATH BYTES`: a file of BYTES bytes, the letters `a` to `z` over and over;
 //! - `l PATH TARGET`: a symlink; `h PATH EXISTING`: a hard link to an entry made before;
 //! - `w PATH`: a whiteout (character device 0/0);
 //! - `c PATH MAJOR MINOR`, `b PATH MAJOR MINOR`: device nodes; `p PATH`: a fifo (mode 0644);
@@ -58,6 +59,8 @@ pub struct Case {
     pub lowers: Vec<LayerSpec>,
     /// Whether the union has an upper layer (else it is read-only).
     pub upper: bool,
+    /// The capacity of the upper filesystem, if limited.
+    pub upper_capacity_bytes: Option<u64>,
     /// The script, in the shell language of DESIGN.md.
     pub script: String,
 }
@@ -71,6 +74,7 @@ impl Case {
     pub fn parse(name: &str, text: &str) -> Result<Case> {
         let mut lowers: Vec<LayerSpec> = Vec::new();
         let mut upper = true;
+        let mut upper_capacity_bytes = None;
         let mut script = None;
         let mut section = "";
         let mut lines = text.lines();
@@ -105,6 +109,13 @@ impl Case {
                     for word in trimmed.split_whitespace() {
                         match word {
                             "no-upper" => upper = false,
+                            _ if word.starts_with("upper-size=") => {
+                                let bytes =
+                                    word["upper-size=".len()..].parse().with_context(|| {
+                                        format!("{name}:{}: bad upper-size", number + 1)
+                                    })?;
+                                upper_capacity_bytes = Some(bytes);
+                            }
                             _ => bail!("{name}:{}: unknown option `{word}`", number + 1),
                         }
                     }
@@ -126,6 +137,7 @@ impl Case {
             name: name.to_string(),
             lowers,
             upper,
+            upper_capacity_bytes,
             script,
         })
     }
@@ -135,6 +147,8 @@ impl Case {
         let mut text = format!("# {}\n", self.name);
         if !self.upper {
             text.push_str("[options]\nno-upper\n");
+        } else if let Some(bytes) = self.upper_capacity_bytes {
+            text.push_str(&format!("[options]\nupper-size={bytes}\n"));
         }
         for layer in &self.lowers {
             text.push_str("[lower]\n");
@@ -178,6 +192,12 @@ fn add_entry(dir: &Path, line: &str) -> Result<()> {
         "f" => {
             let text = decode_text(rest).map_err(|errno| anyhow!("bad TEXT: {errno}"))?;
             fs::write(&path, text)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        }
+        "r" => {
+            let len: usize = rest.parse().context("bad BYTES")?;
+            let content: Vec<u8> = (b'a'..=b'z').cycle().take(len).collect();
+            fs::write(&path, content)?;
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
         }
         "l" => std::os::unix::fs::symlink(rest, &path)?,
@@ -263,6 +283,9 @@ mod tests {
         assert!(Case::parse("x", "[options]\nbogus\n[lower]\n[script]\n").is_err());
         let read_only = Case::parse("x", "[options]\nno-upper\n[lower]\n[script]\n").unwrap();
         assert!(!read_only.upper);
+        let small = Case::parse("x", "[options]\nupper-size=4096\n[lower]\n[script]\n").unwrap();
+        assert_eq!(small.upper_capacity_bytes, Some(4096));
+        assert_eq!(Case::parse("x", &small.to_text()).unwrap(), small);
     }
 
     #[test]

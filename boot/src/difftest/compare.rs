@@ -42,8 +42,9 @@ pub struct Comparison {
 /// (`/a/x`).
 #[derive(Clone, Debug, Default)]
 pub struct LowerFacts {
-    /// The type letter of the topmost lower entry at each path (`w` for a whiteout), as the
-    /// layer directories hold them (opaque parents not taken into account).
+    /// The type letter of the entry the lower layers alone show at each path (`w` for a
+    /// whiteout that ends the lookup there), by the lookup rules (opaque directories
+    /// included). Paths the lowers do not show are absent.
     pub top_types: BTreeMap<String, char>,
     /// Paths where some lower layer has a whiteout.
     pub whiteouts: BTreeSet<String>,
@@ -189,38 +190,124 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
         },
     },
     KnownDifference {
+        id: "protected-hardlinks",
+        reason: "`ln` by a user who does not own the source file and cannot both read and \
+                 write it: Linux's fs.protected_hardlinks=1 (the default) refuses with EPERM; \
+                 the project does not apply that restriction (overlay_core::posix docs), so \
+                 it goes on to the directory permission check and fails there (EACCES); \
+                 a link the project makes where Linux refuses would still be a divergence",
+        reconcile: |context, ours, linux| {
+            // Only where the project refuses too: a link it made would change what follows.
+            let refused =
+                linux.starts_with("error: EPERM: ") && ours.starts_with("error: EACCES: ");
+            if matches!(context.command, Some(Command::Ln { .. })) && refused {
+                *linux = ours.clone();
+                return true;
+            }
+            false
+        },
+    },
+    KnownDifference {
         id: "hard-link-copy-up-in-memory",
         reason: "after one name of a lower hard-link group is copied up, the project serves \
                  the group's other names from that copy through its in-memory identity table \
                  (the crate docs: identities are not stored in the upper layer), while Linux \
-                 (`index=on`) links each other name into the upper directory when it is \
-                 changed. The union shows the same; the raw upper listing lacks those names",
+                 (`index=on`) keeps the group's data in its index (in the work directory) \
+                 and links a name into the upper directory when that name is changed. The union shows the same; the raw upper listing lacks those names, \
+                 and `stat` of such a name shows the layer `upper` where Linux still shows \
+                 the lower one",
         reconcile: |context, ours, linux| {
+            if let Some(Command::Stat(path)) = context.command {
+                let under = format!("{}/", union_path(path));
+                let holds_link = context
+                    .lowers
+                    .hard_links
+                    .iter()
+                    .any(|p| p.starts_with(&under));
+                if holds_link && ours.starts_with("d ") && linux.starts_with("d ") {
+                    // The upper directory's size counts its entries; Linux's holds the names
+                    // it linked, the project's does not.
+                    let (a, b) = (without_size(ours), without_size(linux));
+                    let changed = a != *ours;
+                    (*ours, *linux) = (a, b);
+                    return changed;
+                }
+                // Linux's name is still the lower one until it is changed itself; the
+                // project's is served from the group's copy in the upper layer.
+                let linked = context.lowers.hard_links.contains(&union_path(path));
+                if linked && ours.contains(" layer=upper ") && linux.contains(" layer=lower:") {
+                    *ours = ours.replacen(" layer=upper ", " layer=lower ", 1);
+                    let start = linux.find(" layer=lower:").unwrap_or(0);
+                    let end = linux[start + 1..]
+                        .find(' ')
+                        .map_or(linux.len(), |i| start + 1 + i);
+                    linux.replace_range(start..end, " layer=lower");
+                    return true;
+                }
+                return false;
+            }
             if context.listing != "upper" {
                 return false;
             }
-            let ours_paths: BTreeSet<&str> = ours
-                .lines()
-                .filter_map(|line| line.rsplit(' ').next())
+            let paths = |text: &str| -> BTreeSet<String> {
+                text.lines().map(|line| path_of(line).to_string()).collect()
+            };
+            let (ours_paths, linux_paths) = (paths(ours), paths(linux));
+            // Names of a lower hard-link group that only one side's upper directory holds:
+            // Linux links a name in when it is changed (and keeps the group's data in its
+            // index, in the work directory, meanwhile); the project keeps the data under the
+            // first name copied up.
+            let one_sided: BTreeSet<String> = ours_paths
+                .symmetric_difference(&linux_paths)
+                .filter(|path| context.lowers.hard_links.contains(*path))
+                .cloned()
                 .collect();
-            let mut changed = false;
-            let kept: String = linux
-                .lines()
-                .filter(|line| {
-                    let path = line.rsplit(' ').next().unwrap_or("");
-                    let drop = line.starts_with("f ")
-                        && context.lowers.hard_links.contains(path)
-                        && !ours_paths.contains(path);
-                    changed |= drop;
-                    !drop
-                })
-                .map(|line| format!("{line}\n"))
-                .collect();
-            *linux = kept;
-            changed
+            if one_sided.is_empty() {
+                return false;
+            }
+            let holds_one_sided = |dir: &str| {
+                one_sided
+                    .iter()
+                    .any(|path| path.starts_with(dir) && path[dir.len()..].starts_with('/'))
+            };
+            let keep = |text: &str, other: &BTreeSet<String>| -> String {
+                text.lines()
+                    .filter(|line| {
+                        let path = path_of(line);
+                        let extra_dir = line.starts_with("d ")
+                            && !other.contains(path)
+                            && holds_one_sided(path);
+                        let linked_file = line.starts_with("f ") && one_sided.contains(path);
+                        !linked_file && !extra_dir
+                    })
+                    .map(|line| format!("{line}\n"))
+                    .collect()
+            };
+            let (new_ours, new_linux) = (keep(ours, &linux_paths), keep(linux, &ours_paths));
+            (*ours, *linux) = (new_ours, new_linux);
+            true
         },
     },
 ];
+
+/// The path at the end of a listing line.
+fn path_of(line: &str) -> &str {
+    line.rsplit(' ').next().unwrap_or("")
+}
+
+/// A `stat` line with its `size=` value replaced by `?`.
+fn without_size(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            if word.starts_with("size=") {
+                "size=?"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// `path` as a union path: absolute, no trailing slash, no `.` or empty components (`..` is
 /// kept as it is; such paths match nothing in [`LowerFacts`]).

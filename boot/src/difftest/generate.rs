@@ -76,37 +76,15 @@ const SCRIPT_PATHS: &[&str] = &[
 
 const XATTR_NAMES: &[&str] = &["user.k", "user.m", "trusted.overlay.opaque", "trusted.t"];
 
-/// What random cases may contain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Whether one case in ten may be a union without an upper layer.
-    pub read_only_unions: bool,
-}
-
-impl Default for Options {
-    /// Everything the generator can make.
-    fn default() -> Options {
-        Options {
-            read_only_unions: true,
-        }
-    }
-}
-
-/// A random case of any kind: see [`case_with`] and [`Options::default`].
+/// A random case: 1 to 3 lowers (with an upper layer, or one time in ten none) and 4 to 24
+/// commands, then `tree /`.
 pub fn case(seed: u64) -> Case {
-    case_with(seed, Options::default())
-}
-
-/// A random case: 1 to 3 lowers (with an upper layer, or one time in ten none if `options`
-/// allow it) and 4 to 24 commands, then `tree /`.
-pub fn case_with(seed: u64, options: Options) -> Case {
     let mut rng = Rng::new(seed);
     let layer_count = 1 + rng.below(3) as usize;
     let lowers = (0..layer_count)
         .map(|index| layer(&mut rng, index + 1 == layer_count))
         .collect();
-    // Drawn either way, so that a seed gives the same layers and script with any options.
-    let upper = !rng.chance(10) || !options.read_only_unions;
+    let upper = !rng.chance(10);
     let command_count = 4 + rng.below(21);
     let mut script = String::new();
     for _ in 0..command_count {
@@ -118,6 +96,7 @@ pub fn case_with(seed: u64, options: Options) -> Case {
         name: format!("seed {seed}"),
         lowers,
         upper,
+        upper_capacity_bytes: None,
         script,
     }
 }

@@ -80,8 +80,10 @@ pub struct Workspace {
     base: PathBuf,
     tmpfs_mounted: bool,
     overlay_mounted: bool,
+    /// A second tmpfs, size-limited, holding `upper` and `work` (see `mount_overlay`).
+    upper_tmpfs: Option<PathBuf>,
     lowers: Vec<PathBuf>,
-    upper: bool,
+    upper_dir: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -101,8 +103,9 @@ impl Workspace {
             base,
             tmpfs_mounted: false,
             overlay_mounted: false,
+            upper_tmpfs: None,
             lowers: Vec::new(),
-            upper: false,
+            upper_dir: None,
         };
         rustix::mount::mount(
             "difftest",
@@ -127,27 +130,52 @@ impl Workspace {
     }
 
     /// Mounts the overlay of `lowers` (top first) on `merged`, with `upper` and `work` in the
-    /// workspace if `upper` is set. Options: `redirect_dir=off` (the project's default),
-    /// `index=on` (hard links stay together across copy-up, as the project keeps them),
-    /// `metacopy=off`, and `nodev`.
+    /// workspace if `upper` is set (on a tmpfs of their own of `upper_capacity_bytes` if
+    /// given). Options: `redirect_dir=off` (the project's default), `index=on` (hard links
+    /// stay together across copy-up, as the project keeps them), `metacopy=off`, and `nodev`.
     ///
     /// # Errors
     /// If the directories cannot be made or the kernel refuses the mount.
-    pub fn mount_overlay(&mut self, lowers: &[PathBuf], upper: bool) -> Result<()> {
+    pub fn mount_overlay(
+        &mut self,
+        lowers: &[PathBuf],
+        upper: bool,
+        upper_capacity_bytes: Option<u64>,
+    ) -> Result<()> {
         let lowerdir = lowers
             .iter()
             .map(|dir| dir.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
         let mut options = format!("lowerdir={lowerdir},redirect_dir=off,metacopy=off");
+        let mut upper_dir_path = PathBuf::new();
         if upper {
-            let upper_dir = self.new_dir("upper")?;
-            let work_dir = self.new_dir("work")?;
+            let (upper_dir, work_dir) = match upper_capacity_bytes {
+                Some(bytes) => {
+                    let upper_fs = self.new_dir("upperfs")?;
+                    let options = std::ffi::CString::new(format!("size={bytes},mode=0755"))?;
+                    rustix::mount::mount(
+                        "difftest-upper",
+                        &upper_fs,
+                        "tmpfs",
+                        MountFlags::NODEV | MountFlags::NOSUID,
+                        options.as_c_str(),
+                    )
+                    .context("mounting the upper layer's tmpfs")?;
+                    self.upper_tmpfs = Some(upper_fs.clone());
+                    let (upper_dir, work_dir) = (upper_fs.join("upper"), upper_fs.join("work"));
+                    fs::create_dir(&upper_dir)?;
+                    fs::create_dir(&work_dir)?;
+                    (upper_dir, work_dir)
+                }
+                None => (self.new_dir("upper")?, self.new_dir("work")?),
+            };
             options.push_str(&format!(
                 ",upperdir={},workdir={},index=on",
                 upper_dir.display(),
                 work_dir.display()
             ));
+            upper_dir_path = upper_dir;
         }
         let merged = self.new_dir("merged")?;
         let options = std::ffi::CString::new(options)?;
@@ -160,13 +188,13 @@ impl Workspace {
             .with_context(|| format!("mount -t overlay -o {}", options.to_string_lossy()))?;
         self.overlay_mounted = true;
         self.lowers = lowers.to_vec();
-        self.upper = upper;
+        self.upper_dir = upper.then(|| upper_dir_path.clone());
         Ok(())
     }
 
     /// The overlay's upper directory on the host, if it has one.
     pub fn upper_dir(&self) -> Option<PathBuf> {
-        self.upper.then(|| self.base.join("upper"))
+        self.upper_dir.clone()
     }
 
     /// Runs `lines` on the mounted overlay, on a thread chrooted into it, then lists the union
@@ -194,6 +222,9 @@ impl Drop for Workspace {
         // Detach, so that a file still open somewhere cannot keep the directory busy.
         if self.overlay_mounted {
             let _ = rustix::mount::unmount(self.base.join("merged"), UnmountFlags::DETACH);
+        }
+        if let Some(upper_fs) = &self.upper_tmpfs {
+            let _ = rustix::mount::unmount(upper_fs, UnmountFlags::DETACH);
         }
         if self.tmpfs_mounted {
             let _ = rustix::mount::unmount(&self.base, UnmountFlags::DETACH);
@@ -572,6 +603,14 @@ impl Executor {
         for depth in 1..parts.len() {
             let prefix = format!("/{}", parts[..depth].join("/"));
             match stat(&prefix, false) {
+                Ok(st) if HostFileType::from_raw_mode(st.st_mode) == HostFileType::Directory => {}
+                _ => return unknown(),
+            }
+        }
+        if path.ends_with('/') && !parts.is_empty() {
+            // A trailing slash follows a final symlink; only a real directory is simple.
+            let plain = format!("/{}", parts.join("/"));
+            match stat(&plain, false) {
                 Ok(st) if HostFileType::from_raw_mode(st.st_mode) == HostFileType::Directory => {}
                 _ => return unknown(),
             }

@@ -146,23 +146,68 @@ pub fn lower_facts(lowers: &[std::path::PathBuf]) -> Result<LowerFacts> {
                 let child = format!("{path}/{name}");
                 let meta = fs::symlink_metadata(entry.path())?;
                 let kind = meta.file_type();
-                let letter = if kind.is_char_device() && meta.rdev() == 0 {
+                if kind.is_dir() {
+                    pending.push((child.clone(), entry.path()));
+                } else if kind.is_char_device() && meta.rdev() == 0 {
                     facts.whiteouts.insert(child.clone());
+                } else if kind.is_file() && meta.nlink() > 1 {
+                    facts.hard_links.insert(child.clone());
+                }
+            }
+        }
+    }
+    // What the lowers alone show, by the lookup rules: top first, a whiteout or a
+    // non-directory ends the search, directories merge down to the first opaque one.
+    let roots: Vec<std::path::PathBuf> = lowers.to_vec();
+    merge_lower_dirs(String::new(), &roots, &mut facts.top_types)?;
+    Ok(facts)
+}
+
+/// Records the type of each entry visible in the merged lower directory `path`, made of
+/// `dirs` (top first), and descends into merged subdirectories.
+fn merge_lower_dirs(
+    path: String,
+    dirs: &[std::path::PathBuf],
+    top_types: &mut std::collections::BTreeMap<String, char>,
+) -> Result<()> {
+    let mut names = std::collections::BTreeSet::new();
+    for dir in dirs {
+        for entry in fs::read_dir(dir)? {
+            names.insert(entry?.file_name());
+        }
+    }
+    for name in names {
+        let child = format!("{path}/{}", name.to_string_lossy());
+        let mut subdirs = Vec::new();
+        for dir in dirs {
+            let Ok(meta) = fs::symlink_metadata(dir.join(&name)) else {
+                continue;
+            };
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                top_types.entry(child.clone()).or_insert('d');
+                subdirs.push(dir.join(&name));
+                if matches!(xattr::get(dir.join(&name), OPAQUE_XATTR), Ok(Some(value)) if value == b"y")
+                {
+                    break;
+                }
+                continue;
+            }
+            if subdirs.is_empty() {
+                let letter = if kind.is_char_device() && meta.rdev() == 0 {
                     'w'
                 } else {
                     type_letter(HostFileType::from_raw_mode(meta.mode()))
                 };
-                if kind.is_dir() {
-                    pending.push((child.clone(), entry.path()));
-                } else if kind.is_file() && meta.nlink() > 1 {
-                    facts.hard_links.insert(child.clone());
-                }
-                // Lowers come top first: the first layer to have the path is the topmost.
-                facts.top_types.entry(child).or_insert(letter);
+                top_types.insert(child.clone(), letter);
             }
+            break;
+        }
+        if !subdirs.is_empty() {
+            merge_lower_dirs(child, &subdirs, top_types)?;
         }
     }
-    Ok(facts)
+    Ok(())
 }
 
 /// The raw listing of the project's upper directory, read through the VFS interface.

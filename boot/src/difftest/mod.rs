@@ -156,13 +156,8 @@ pub fn run_case(case: &Case) -> Result<Report> {
         case::materialize(spec, &dir).with_context(|| format!("{}: lower {index}", case.name))?;
         lowers.push(dir);
     }
-    run_in(
-        &mut workspace,
-        &case.name,
-        &lowers,
-        case.upper,
-        &case.script,
-    )
+    let upper = case.upper.then_some(case.upper_capacity_bytes);
+    run_in(&mut workspace, &case.name, &lowers, upper, &case.script)
 }
 
 /// Runs `script` on both sides over existing host directories `lowers` (top first), which
@@ -172,21 +167,23 @@ pub fn run_case(case: &Case) -> Result<Report> {
 /// As [`run_case`].
 pub fn run_over_dirs(name: &str, lowers: &[PathBuf], upper: bool, script: &str) -> Result<Report> {
     let mut workspace = linux::Workspace::new()?;
-    run_in(&mut workspace, name, lowers, upper, script)
+    run_in(&mut workspace, name, lowers, upper.then_some(None), script)
 }
 
 fn run_in(
     workspace: &mut linux::Workspace,
     name: &str,
     lowers: &[PathBuf],
-    upper: bool,
+    upper: Option<Option<u64>>,
     script: &str,
 ) -> Result<Report> {
     let lines: Vec<&str> = script.lines().collect();
+    let capacity = upper.flatten();
     // The project reads the layers before Linux mounts them; neither writes them.
-    let ours = ours::run(lowers, upper, &lines).context("the project's side")?;
+    let ours =
+        ours::run(lowers, upper.is_some(), capacity, &lines).context("the project's side")?;
     workspace
-        .mount_overlay(lowers, upper)
+        .mount_overlay(lowers, upper.is_some(), capacity)
         .context("the Linux side")?;
     let linux = workspace.run(&lines).context("the Linux side")?;
     let lower_facts = listing::lower_facts(lowers)?;

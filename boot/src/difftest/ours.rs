@@ -24,18 +24,27 @@ pub struct OursRun {
     pub upper_tree: Option<Vec<String>>,
 }
 
-/// Runs `lines` on a union of `lowers` (top first) with a tmpfs upper layer if `upper`.
+/// Runs `lines` on a union of `lowers` (top first) with a tmpfs upper layer if `upper`,
+/// holding at most `upper_capacity_bytes` if given.
 ///
 /// # Errors
 /// If a layer cannot be loaded or the union cannot be made.
-pub fn run(lowers: &[PathBuf], upper: bool, lines: &[&str]) -> Result<OursRun> {
+pub fn run(
+    lowers: &[PathBuf],
+    upper: bool,
+    upper_capacity_bytes: Option<u64>,
+    lines: &[&str],
+) -> Result<OursRun> {
     let mut layers = Vec::new();
     for dir in lowers {
         let layer = crate::host_layer::load_host_dir(dir)?;
         layers.push(Layer::new(layer).with_label(&dir.display().to_string()));
     }
     let upper = if upper {
-        let fs = TmpFs::new(TmpFsOptions::default());
+        let fs = TmpFs::new(TmpFsOptions {
+            capacity_bytes: upper_capacity_bytes,
+            ..TmpFsOptions::default()
+        });
         Some(UpperLayer::new(fs).context("making the upper layer")?)
     } else {
         None
