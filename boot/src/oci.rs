@@ -220,17 +220,7 @@ impl OciImage {
     /// The RAM disk: the image's layout packed as one uncompressed tar (deterministic: the
     /// same image always gives the same bytes). skopeo reads it as `oci-archive:FILE`.
     pub fn ramdisk(&self) -> Result<Vec<u8>> {
-        let files = self.layout_files()?;
-        let mut builder = tar::Builder::new(Vec::new());
-        for dir in ["blobs/", "blobs/sha256/"] {
-            let mut header = layer_tar::header(tar::EntryType::Directory, 0o755, 0);
-            builder.append_data(&mut header, dir, std::io::empty())?;
-        }
-        for (path, bytes) in &files {
-            let mut header = layer_tar::header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
-            builder.append_data(&mut header, path, bytes.as_slice())?;
-        }
-        Ok(builder.into_inner()?)
+        pack_layout(&self.layout_files()?)
     }
 
     /// Writes the RAM disk to `path` (unless it already holds exactly those bytes, so its
@@ -249,6 +239,31 @@ impl OciImage {
         }
         Ok(bytes.len() as u64)
     }
+}
+
+/// Packs layout files (paths relative to the layout's root, as
+/// [`OciImage::layout_files`] gives them) into one uncompressed tar, the way RAM disks are
+/// packed: the `blobs/` directories first, then the files in the order given, owner 0:0,
+/// mtime 0. Tests use it to make broken RAM disks (a file left out, a blob changed).
+pub fn pack_layout(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for dir in ["blobs/", "blobs/sha256/"] {
+        let mut header = layer_tar::header(tar::EntryType::Directory, 0o755, 0);
+        builder.append_data(&mut header, dir, std::io::empty())?;
+    }
+    for (path, bytes) in files {
+        let mut header = layer_tar::header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
+        builder.append_data(&mut header, path, bytes.as_slice())?;
+    }
+    Ok(builder.into_inner()?)
+}
+
+/// Writes the default image's RAM disk to `<dir>/rootfs.tar` (see
+/// [`OciImage::write_ramdisk`]) and returns its path.
+pub fn default_ramdisk(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("rootfs.tar");
+    default_image()?.write_ramdisk(&path)?;
+    Ok(path)
 }
 
 /// A content descriptor of `bytes`.

@@ -363,3 +363,20 @@ fn device_nodes_in_layer_tars() {
     let pipe = fs.root().lookup("run").unwrap().lookup("pipe").unwrap();
     assert_eq!(pipe.metadata().unwrap().kind, FileType::Fifo);
 }
+
+#[test]
+fn broken_layouts_can_be_packed_for_tests() {
+    let scratch = Scratch::new();
+    let image = two_layer_image(&scratch);
+    let mut files = image.layout_files().unwrap();
+    assert_eq!(pack_layout(&files).unwrap(), image.ramdisk().unwrap());
+    files.retain(|(path, _)| path != "index.json");
+    let error = Image::parse(Bytes::from_vec(pack_layout(&files).unwrap())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "index.json: no index.json in the layout (ENOENT)"
+    );
+    let path = default_ramdisk(&scratch.0).unwrap();
+    assert_eq!(path, scratch.0.join("rootfs.tar"));
+    assert!(Image::parse(Bytes::from_vec(fs::read(&path).unwrap())).is_ok());
+}
