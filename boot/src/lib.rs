@@ -13,7 +13,7 @@ pub mod qemu;
 use std::path::{Path, PathBuf};
 
 pub use image::{build_image, Firmware};
-pub use qemu::{run, QemuRun, RunOutcome, Verdict};
+pub use qemu::{run, QemuRun, RunOutcome, SerialInput, Verdict};
 
 /// The kernel binary this crate was built with (an artifact dependency on `kernel`).
 pub const KERNEL: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");

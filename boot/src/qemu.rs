@@ -7,6 +7,10 @@ use std::{
     io::{self, Read, Write},
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -64,6 +68,20 @@ pub struct QemuRun {
     pub memory_mib: u32,
     /// Copy the serial output to standard output as it arrives.
     pub echo: bool,
+    /// What the serial console's input is.
+    pub input: SerialInput,
+}
+
+/// Where the kernel's serial input comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SerialInput {
+    /// Nothing: the kernel never reads (the test suite).
+    #[default]
+    None,
+    /// This process's standard input (an interactive shell).
+    Inherit,
+    /// These bytes, then nothing more (a scripted shell session).
+    Bytes(Vec<u8>),
 }
 
 impl QemuRun {
@@ -77,6 +95,7 @@ impl QemuRun {
             mode: None,
             memory_mib: DEFAULT_MEMORY_MIB,
             echo: false,
+            input: SerialInput::None,
         }
     }
 }
@@ -186,7 +205,11 @@ pub fn qemu_args(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<OsString> {
 }
 
 /// Reads `from` to its end, copying each chunk to `echo` as it arrives.
-fn collect(mut from: impl Read, mut echo: Option<Box<dyn Write + Send>>) -> Vec<u8> {
+fn collect(
+    mut from: impl Read,
+    mut echo: Option<Box<dyn Write + Send>>,
+    ready: Option<Arc<AtomicBool>>,
+) -> Vec<u8> {
     let mut collected = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -194,6 +217,14 @@ fn collect(mut from: impl Read, mut echo: Option<Box<dyn Write + Send>>) -> Vec<
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 collected.extend_from_slice(&chunk[..n]);
+                if let Some(ready) = &ready {
+                    if collected
+                        .windows(READY_MARKER.len())
+                        .any(|w| w == READY_MARKER)
+                    {
+                        ready.store(true, Ordering::Release);
+                    }
+                }
                 if let Some(out) = echo.as_mut() {
                     // Echo is a courtesy; a closed terminal must not stop the run.
                     let _ = out.write_all(&chunk[..n]).and_then(|()| out.flush());
@@ -203,6 +234,9 @@ fn collect(mut from: impl Read, mut echo: Option<Box<dyn Write + Send>>) -> Vec<
     }
     collected
 }
+
+/// What the kernel's shell prints when it waits for a line: scripted input starts after it.
+pub const READY_MARKER: &[u8] = b"overlay# ";
 
 /// Boots `run.image` under QEMU, waits for the kernel's verdict or the timeout, and returns it
 /// with the serial log.
@@ -226,9 +260,14 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         }
     };
     let started = Instant::now();
+    let stdin = match run.input {
+        SerialInput::None => Stdio::null(),
+        SerialInput::Inherit => Stdio::inherit(),
+        SerialInput::Bytes(_) => Stdio::piped(),
+    };
     let mut child = Command::new(QEMU)
         .args(qemu_args(run, uefi))
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -248,11 +287,33 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         .stderr
         .take()
         .context("QEMU's stderr was not captured")?;
+    let ready = Arc::new(AtomicBool::new(false));
+    if let (SerialInput::Bytes(bytes), Some(mut stdin)) = (&run.input, child.stdin.take()) {
+        let bytes = bytes.clone();
+        let ready = ready.clone();
+        let timeout = run.timeout;
+        // Input sent before the kernel reads is lost (setting up the UART clears its FIFO), so
+        // it waits for the kernel's first prompt; a thread, so a kernel that never reads
+        // cannot block the harness. A UART has no end of input: after the last byte the
+        // kernel just waits for more.
+        thread::spawn(move || {
+            let waiting = Instant::now();
+            while !ready.load(Ordering::Acquire) && waiting.elapsed() < timeout {
+                thread::sleep(Duration::from_millis(20));
+            }
+            stdin.write_all(&bytes)
+        });
+    }
     let echo = run.echo;
-    let serial_reader =
-        thread::spawn(move || collect(stdout, echo.then(|| Box::new(io::stdout()) as _)));
+    let serial_reader = thread::spawn(move || {
+        collect(
+            stdout,
+            echo.then(|| Box::new(io::stdout()) as _),
+            Some(ready),
+        )
+    });
     let stderr_reader =
-        thread::spawn(move || collect(stderr, echo.then(|| Box::new(io::stderr()) as _)));
+        thread::spawn(move || collect(stderr, echo.then(|| Box::new(io::stderr()) as _), None));
 
     let status = loop {
         if let Some(status) = child.try_wait().context("cannot wait for QEMU")? {

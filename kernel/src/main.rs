@@ -13,6 +13,7 @@ extern crate alloc;
 use overlay_core::scenarios::{self, Scenario};
 
 mod bootfs;
+mod console;
 mod elf;
 mod exit;
 mod fw_cfg;
@@ -23,6 +24,8 @@ mod interrupts;
 mod logger;
 mod mode;
 mod paging;
+mod rootfs;
+mod rootfs_tests;
 mod runner;
 mod serial;
 mod tests;
@@ -103,19 +106,41 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         Bytes(heap.allocated_bytes)
     );
 
-    // The kernel's own tests, then (in the normal test mode) the overlay scenarios that
-    // `cargo test -p overlay-core` runs on the host, each on a fresh union.
-    let (tests, scenarios): (&[Test], &[Scenario]) = match mode::read() {
-        Ok(Mode::Test) => (tests::ALL, scenarios::ALL),
-        Ok(Mode::PanicTest) => (tests::PANICKING, &[]),
-        Ok(Mode::HangTest) => (tests::HANGING, &[]),
-        Err(unknown) => fail(&format!("unknown boot mode {unknown:?}")),
+    let mode =
+        mode::read().unwrap_or_else(|unknown| fail(&format!("unknown boot mode {unknown:?}")));
+    let has_image = rootfs::load(handover).unwrap_or_else(|why| fail(&format!("rootfs: {why}")));
+    let root = rootfs::image().map(|image| {
+        rootfs::mount_root(image).unwrap_or_else(|why| fail(&format!("union: {why}")))
+    });
+    if mode == Mode::Shell {
+        let Some(root) = root else {
+            fail("the shell needs an image: boot with a RAM disk");
+        };
+        console::run(root);
+        exit_qemu(ExitCode::Success);
+    }
+
+    // The kernel's own tests, the tests on the real root (when there is an image), then (in
+    // the normal test mode) the overlay scenarios that `cargo test -p overlay-core` runs on
+    // the host, each on a fresh union.
+    let root_tests: &[Test] = if has_image { rootfs_tests::ALL } else { &[] };
+    let (tests, scenarios): (&[Test], &[Scenario]) = match mode {
+        Mode::Test => (tests::ALL, scenarios::ALL),
+        Mode::PanicTest => (tests::PANICKING, &[]),
+        Mode::HangTest => (tests::HANGING, &[]),
+        Mode::Shell => (&[], &[]),
     };
-    let count = tests.len() + scenarios.len();
+    let root_tests = if mode == Mode::Test { root_tests } else { &[] };
+    let count = tests.len() + root_tests.len() + scenarios.len();
     let plural = if count == 1 { "" } else { "s" };
     println!("running {count} test{plural}");
     let scenario_entries = scenarios.iter().map(|s| (s.name, s.run));
-    let summary = runner::run(tests.iter().map(Test::entry).chain(scenario_entries));
+    let entries = tests
+        .iter()
+        .chain(root_tests)
+        .map(Test::entry)
+        .chain(scenario_entries);
+    let summary = runner::run(entries);
     exit_qemu(if summary.failed == 0 {
         ExitCode::Success
     } else {

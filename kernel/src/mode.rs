@@ -12,6 +12,8 @@ pub const MODE_FILE: &str = "opt/overlay-kernel/mode";
 pub enum Mode {
     /// Run the test suite (the default, also when there is no fw_cfg device).
     Test,
+    /// Run the shell on the serial console, on a container of the boot image.
+    Shell,
     /// Run a test that panics: the harness checks the panic is reported and fails the run.
     PanicTest,
     /// Run a test that never returns: the harness checks the hang is caught by its timeout.
@@ -26,6 +28,7 @@ pub fn read() -> Result<Mode, String> {
     let text = String::from_utf8_lossy(&bytes);
     match text.trim() {
         "" | "test" => Ok(Mode::Test),
+        "shell" => Ok(Mode::Shell),
         "panic-test" => Ok(Mode::PanicTest),
         "hang-test" => Ok(Mode::HangTest),
         other => Err(String::from(other)),

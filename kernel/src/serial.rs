@@ -29,6 +29,13 @@ pub fn write_fmt(args: fmt::Arguments) {
     }
 }
 
+/// Waits for the next byte typed on the console (polling the UART: the kernel runs with
+/// interrupts for exceptions only). `None` if the console is not set up.
+pub fn read_byte() -> Option<u8> {
+    // The lock is held while waiting; nothing else prints while the shell waits for input.
+    CONSOLE.lock().as_mut().map(SerialPort::receive)
+}
+
 /// Writes to COM1 without taking the console lock, for the panic and fault paths: the lock may be
 /// held by the very code that panicked, and nothing else runs on this single CPU afterwards.
 pub fn write_fmt_emergency(args: fmt::Arguments) {

@@ -24,6 +24,8 @@ pub struct Boot<'a> {
     pub firmware: Firmware,
     pub ramdisk: Option<&'a Path>,
     pub mode: Option<&'a str>,
+    /// Typed on the serial console once the kernel's shell prompts (for `mode: Some("shell")`).
+    pub input: Option<&'a [u8]>,
     pub timeout: Duration,
 }
 
@@ -61,18 +63,27 @@ pub fn boot(spec: &Boot) -> Result<Booted> {
     let image = boot::build_image(spec.firmware, Path::new(boot::KERNEL), spec.ramdisk, &dir)?;
     let mut run = QemuRun::new(spec.firmware, image, spec.timeout);
     run.mode = spec.mode.map(str::to_owned);
+    if let Some(input) = spec.input {
+        run.input = boot::SerialInput::Bytes(input.to_vec());
+    }
     let outcome = boot::run(&run)?;
     let log = dir.join("serial.log");
     fs::write(&log, &outcome.serial).with_context(|| format!("cannot write {}", log.display()))?;
     Ok(Booted { outcome, log })
 }
 
-/// Writes a RAM disk of `len` bytes with a position-dependent pattern to `<test dir>/ramdisk`.
-pub fn make_ramdisk(name: &str, len: usize) -> Result<PathBuf> {
+/// Writes the default image's RAM disk (the one `make qemu` boots) to `<test dir>/rootfs.tar`.
+pub fn default_ramdisk(name: &str) -> Result<PathBuf> {
+    let dir = test_dir(name);
+    fs::create_dir_all(&dir)?;
+    boot::oci::default_ramdisk(&dir)
+}
+
+/// Writes `bytes` as the RAM disk `<test dir>/ramdisk` (for damaged images).
+pub fn write_ramdisk(name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let dir = test_dir(name);
     fs::create_dir_all(&dir)?;
     let path = dir.join("ramdisk");
-    let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
     fs::write(&path, bytes)?;
     Ok(path)
 }

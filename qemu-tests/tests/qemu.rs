@@ -6,21 +6,21 @@ use std::{fs, time::Duration};
 
 use boot::{Firmware, Verdict};
 use qemu_tests::{
-    boot, closing_line, fnv1a64, make_ramdisk, test_lines, Boot, Booted, TestResult, SUITE_TIMEOUT,
+    boot, closing_line, default_ramdisk, fnv1a64, test_lines, write_ramdisk, Boot, Booted,
+    TestResult, SUITE_TIMEOUT,
 };
 
-/// Not a multiple of the page size, so the last page is partly RAM disk.
-const RAMDISK_BYTES: usize = 70_001;
-
-/// Boots `firmware` with a fresh RAM disk and checks the whole report: the RAM disk arrived
-/// intact, the bootloader memory was reclaimed, every test passed, the verdict is success.
+/// Boots `firmware` with the default image and checks the whole report: the RAM disk arrived
+/// intact, the bootloader memory was reclaimed, the image was verified and mounted, every test
+/// passed, the verdict is success.
 fn suite_passes(name: &str, firmware: Firmware) {
-    let ramdisk = make_ramdisk(name, RAMDISK_BYTES).expect("write the RAM disk");
+    let ramdisk = default_ramdisk(name).expect("write the RAM disk");
     let booted = boot(&Boot {
         name,
         firmware,
         ramdisk: Some(&ramdisk),
         mode: None,
+        input: None,
         timeout: SUITE_TIMEOUT,
     })
     .expect("build and boot the image");
@@ -34,9 +34,9 @@ fn suite_passes(name: &str, firmware: Firmware) {
         "no `{memory_map}` line\n{context}"
     );
     let bytes = fs::read(&ramdisk).expect("read the RAM disk back");
-    let ramdisk_line = format!("bytes, fnv1a64 {:#018x}", fnv1a64(&bytes));
+    let ramdisk_line = format!("{} bytes, fnv1a64 {:#018x}", bytes.len(), fnv1a64(&bytes));
     assert!(
-        serial.contains(&format!("{RAMDISK_BYTES} {ramdisk_line}")),
+        serial.contains(&ramdisk_line),
         "the kernel did not report the RAM disk's length and checksum\n{context}"
     );
     assert!(
@@ -44,6 +44,18 @@ fn suite_passes(name: &str, firmware: Firmware) {
         "{context}"
     );
     assert!(serial.contains("bootfs: reclaimed "), "{context}");
+    for stage in [
+        "rootfs: image ",
+        "every digest checked",
+        "COPY app /app",
+        "union: 3 read-only lowers",
+        "union: mounted as the root filesystem",
+    ] {
+        assert!(
+            serial.contains(stage),
+            "no `{stage}` in the report\n{context}"
+        );
+    }
 
     let tests = test_lines(serial);
     assert!(
@@ -94,6 +106,7 @@ fn boot_without_ramdisk_reports_none_and_passes() {
         firmware: Firmware::Bios,
         ramdisk: None,
         mode: None,
+        input: None,
         timeout: SUITE_TIMEOUT,
     })
     .expect("build and boot the image");
@@ -112,6 +125,7 @@ fn panicking_kernel_reports_message_and_location_and_fails() {
         firmware: Firmware::Bios,
         ramdisk: None,
         mode: Some("panic-test"),
+        input: None,
         timeout: SUITE_TIMEOUT,
     })
     .expect("build and boot the image");
@@ -132,6 +146,7 @@ fn unknown_boot_mode_fails_cleanly() {
         firmware: Firmware::Bios,
         ramdisk: None,
         mode: Some("no-such-mode"),
+        input: None,
         timeout: SUITE_TIMEOUT,
     })
     .expect("build and boot the image");
@@ -149,6 +164,7 @@ fn hanging_kernel_is_killed_at_the_timeout() {
         firmware: Firmware::Bios,
         ramdisk: None,
         mode: Some("hang-test"),
+        input: None,
         timeout,
     })
     .expect("build and boot the image");
@@ -165,4 +181,129 @@ fn hanging_kernel_is_killed_at_the_timeout() {
         "{context}"
     );
     assert_eq!(closing_line(&booted.outcome.serial), None, "{context}");
+}
+
+/// Boots a damaged RAM disk and checks the kernel refuses it with one clear line naming
+/// `stage`, and a failure exit, well before the timeout.
+fn refuses_ramdisk(name: &str, bytes: &[u8], stage: &str) {
+    let ramdisk = write_ramdisk(name, bytes).expect("write the RAM disk");
+    let timeout = Duration::from_secs(120);
+    let booted = boot(&Boot {
+        name,
+        firmware: Firmware::Bios,
+        ramdisk: Some(&ramdisk),
+        mode: None,
+        input: None,
+        timeout,
+    })
+    .expect("build and boot the image");
+    let context = booted.context();
+    assert_eq!(booted.outcome.verdict, Verdict::Failed, "{context}");
+    let fatal: Vec<&str> = booted
+        .outcome
+        .serial
+        .lines()
+        .filter(|line| line.starts_with("kernel: fatal: "))
+        .collect();
+    assert_eq!(fatal.len(), 1, "expected one fatal line\n{context}");
+    assert!(
+        fatal[0].starts_with(&format!("kernel: fatal: rootfs: {stage}")),
+        "the fatal line does not name `{stage}`: {}\n{context}",
+        fatal[0]
+    );
+    assert!(!booted.outcome.serial.contains("KERNEL PANIC"), "{context}");
+    assert_eq!(closing_line(&booted.outcome.serial), None, "{context}");
+}
+
+fn default_layout() -> Vec<(String, Vec<u8>)> {
+    boot::oci::default_image()
+        .and_then(|image| image.layout_files())
+        .expect("lay out the default image")
+}
+
+#[test]
+fn truncated_ramdisk_is_refused() {
+    let ramdisk = boot::oci::pack_layout(&default_layout()).expect("pack");
+    refuses_ramdisk("bad-truncated", &ramdisk[..ramdisk.len() / 2], "");
+}
+
+#[test]
+fn flipped_byte_in_a_layer_is_a_digest_mismatch() {
+    let mut files = default_layout();
+    // The largest blob is a layer tar; flip one byte of a file's data in its middle.
+    let layer = files
+        .iter_mut()
+        .filter(|(path, _)| path.starts_with("blobs/"))
+        .max_by_key(|(_, bytes)| bytes.len())
+        .expect("a layer blob");
+    let middle = layer.1.len() / 2;
+    layer.1[middle] ^= 0x20;
+    let ramdisk = boot::oci::pack_layout(&files).expect("pack");
+    refuses_ramdisk("bad-flipped-byte", &ramdisk, "layer ");
+}
+
+#[test]
+fn missing_index_is_refused() {
+    let files: Vec<_> = default_layout()
+        .into_iter()
+        .filter(|(path, _)| path != "index.json")
+        .collect();
+    let ramdisk = boot::oci::pack_layout(&files).expect("pack");
+    refuses_ramdisk("bad-missing-index", &ramdisk, "index.json");
+}
+
+#[test]
+fn random_garbage_is_refused() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    refuses_ramdisk("bad-garbage", &garbage, "outer tar");
+}
+
+#[test]
+fn shell_session_on_the_real_root() {
+    let ramdisk = default_ramdisk("bios-shell").expect("write the RAM disk");
+    let script = b"layers\nls /etc\ncat /etc/config\nwrite /etc/config changed\n\
+rm /etc/hostname\nmkdir /tmp2\ncat /etc/motd\ndiff\nexit\n";
+    let booted = boot(&Boot {
+        name: "bios-shell",
+        firmware: Firmware::Bios,
+        ramdisk: Some(&ramdisk),
+        mode: Some("shell"),
+        input: Some(script),
+        timeout: Duration::from_secs(120),
+    })
+    .expect("build and boot the image");
+    let serial = &booted.outcome.serial;
+    let context = booted.context();
+    assert_eq!(booted.outcome.verdict, Verdict::Passed, "{context}");
+    let app_config = fs::read_to_string("../rootfs/app/etc/config").expect("read the app layer");
+    let expected = [
+        "overlay# layers\nupper rw whiteouts=linux\nlower:0 ro sha256:",
+        "overlay# cat /etc/config\n",
+        app_config.as_str(),
+        "overlay# cat /etc/motd\nerror: ENOENT: cat /etc/motd\n",
+        "overlay# diff\nC /etc\nC /etc/config\nD /etc/hostname\nA /tmp2\noverlay# exit",
+    ];
+    for text in expected {
+        assert!(serial.contains(text), "missing {text:?}\n{context}");
+    }
+    let listing = serial
+        .split("overlay# ls /etc\n")
+        .nth(1)
+        .unwrap_or_default();
+    let listing = listing.split("overlay# ").next().unwrap_or_default();
+    assert!(listing.lines().any(|name| name == "config"), "{context}");
+    assert!(
+        !listing
+            .lines()
+            .any(|name| name == "motd" || name.starts_with(".wh.")),
+        "{context}"
+    );
 }

@@ -1,6 +1,11 @@
 //! `boot qemu`: builds an image and boots it headless under QEMU, serial on standard output.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    io::{IsTerminal, Read},
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Result;
 use boot::{Firmware, QemuRun, Verdict};
@@ -32,7 +37,8 @@ pub struct QemuArgs {
     /// Kill QEMU and fail when the kernel has not exited after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 180)]
     timeout: u64,
-    /// What the kernel runs: `test` (the suite), `panic-test` or `hang-test` (harness checks).
+    /// What the kernel runs: `test` (the suite), `shell` (the shell on the serial console, on
+    /// this terminal), `panic-test` or `hang-test` (harness checks).
     #[arg(long, value_name = "MODE")]
     mode: Option<String>,
     /// Guest memory in MiB.
@@ -60,6 +66,18 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
     run.mode = args.mode.clone();
     run.memory_mib = args.memory;
     run.echo = true;
+    if args.mode.as_deref() == Some("shell") {
+        // The kernel's shell reads the serial console: a terminal is handed over as it is
+        // (QEMU makes it raw); piped commands are passed on once the shell is ready for them.
+        let stdin = std::io::stdin();
+        run.input = if stdin.is_terminal() {
+            boot::SerialInput::Inherit
+        } else {
+            let mut script = Vec::new();
+            stdin.lock().read_to_end(&mut script)?;
+            boot::SerialInput::Bytes(script)
+        };
+    }
     let outcome = boot::run(&run)?;
     let seconds = outcome.elapsed.as_secs_f64();
     if !outcome.serial.is_empty() && !outcome.serial.ends_with('\n') {
