@@ -36,8 +36,8 @@ pub const ALL: &[Test] = &[
         run: diff_shows_exactly_the_changes,
     },
     Test {
-        name: "rootfs_image_layers_change_and_delete_base_files",
-        run: image_layers_change_and_delete_base_files,
+        name: "rootfs_union_agrees_with_the_layers",
+        run: union_agrees_with_the_layers,
     },
     Test {
         name: "rootfs_two_containers_share_layers_not_changes",
@@ -256,26 +256,24 @@ fn diff_shows_exactly_the_changes() -> Result<(), String> {
     let image = rootfs::image().ok_or("no image")?;
     let c = container()?;
     let files = base_files_shown_from_base(image, &c)?;
-    let (changed, deleted) = match files.as_slice() {
-        [changed, deleted, ..] => (changed.clone(), deleted.clone()),
-        _ => return Err("the base layer shows fewer than two files".into()),
-    };
+    // With a single base file shown, the change is a delete of nothing else.
+    let changed = files[0].clone();
+    let deleted = files.get(1).cloned();
     let file =
         c.ns.open(&c.root, &changed, OpenFlags::WRITE | OpenFlags::APPEND, 0)
             .map_err(|errno| format!("open {changed}: {errno}"))?;
     drop(file);
-    c.ns.unlink(&c.root, &deleted)
-        .map_err(|errno| format!("unlink {deleted}: {errno}"))?;
+    if let Some(deleted) = &deleted {
+        c.ns.unlink(&c.root, deleted)
+            .map_err(|errno| format!("unlink {deleted}: {errno}"))?;
+    }
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
     c.ns.open(&c.root, "/kernel-was-here", flags, 0o644)
         .map_err(|errno| format!("create: {errno}"))?;
 
-    let mut expected = vec![
-        format!("A /kernel-was-here"),
-        format!("C {changed}"),
-        format!("D {deleted}"),
-    ];
-    for path in [&changed, &deleted] {
+    let mut expected = vec![format!("A /kernel-was-here"), format!("C {changed}")];
+    expected.extend(deleted.iter().map(|deleted| format!("D {deleted}")));
+    for path in core::iter::once(&changed).chain(&deleted) {
         let mut parent = path.as_str();
         while let Some((dir, _)) = parent.rsplit_once('/') {
             if dir.is_empty() {
@@ -298,25 +296,69 @@ fn diff_shows_exactly_the_changes() -> Result<(), String> {
     })
 }
 
-/// The image's own upper layers change and delete base files: a base file is shown from a
-/// higher layer, and another one is gone (the whiteout of an image layer).
-fn image_layers_change_and_delete_base_files() -> Result<(), String> {
+/// What the union shows of each base file agrees with the layers above it: a file shown from
+/// layer `n` is in layer `n` and in no layer between it and the top; a file that is gone is
+/// deleted above (a `.wh.` whiteout beside it or an opaque marker in a directory on its path).
+fn union_agrees_with_the_layers() -> Result<(), String> {
     let image = rootfs::image().ok_or("no image")?;
     let c = container()?;
-    let base_index = image.layers.len() - 1;
-    let mut changed = 0;
-    let mut deleted = 0;
+    // Lowers top first, as the union numbers them.
+    let lowers: Vec<_> = image
+        .layers
+        .iter()
+        .rev()
+        .map(|layer| layer.fs.clone())
+        .collect();
+    let has = |layer: usize, path: &str| walk(&*lowers[layer], path).is_ok();
     for path in regular_files(&*image.layers[0].fs)? {
         match c.origin(&path) {
-            Ok(Some(layer)) if layer < base_index => changed += 1,
-            Ok(_) => {}
-            Err(_) => deleted += 1,
+            Ok(Some(shown)) => {
+                check(has(shown, &path), || {
+                    format!("{path} shown from lower:{shown} that lacks it")
+                })?;
+                if let Some(above) = (0..shown).find(|&layer| has(layer, &path)) {
+                    return Err(format!(
+                        "{path} shown from lower:{shown}, but lower:{above} has it"
+                    ));
+                }
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "{path} comes from the upper layer of a new container"
+                ))
+            }
+            Err(_) => {
+                let deleted = (0..lowers.len() - 1).any(|layer| deleted_in(&*lowers[layer], &path));
+                check(deleted, || {
+                    format!("{path} is gone but no layer above deletes it")
+                })?;
+            }
         }
     }
-    check(image.layers.len() >= 2, || "a single-layer image".into())?;
-    check(changed >= 1 && deleted >= 1, || {
-        format!("{changed} base files changed and {deleted} deleted by higher layers")
-    })
+    Ok(())
+}
+
+/// Whether `layer` holds a whiteout for `path` or an opaque marker in a directory on its way.
+fn deleted_in(layer: &dyn FileSystem, path: &str) -> bool {
+    let mut dir = String::new();
+    for part in path.split('/').filter(|part| !part.is_empty()) {
+        if walk(layer, &format!("{dir}/.wh.{part}")).is_ok()
+            || walk(layer, &format!("{dir}/.wh..wh..opq")).is_ok()
+        {
+            return true;
+        }
+        dir = format!("{dir}/{part}");
+    }
+    false
+}
+
+/// The entry at `path` of `fs`, without the union.
+fn walk(fs: &dyn FileSystem, path: &str) -> Result<Arc<dyn Inode>, Errno> {
+    let mut node = fs.root();
+    for part in path.split('/').filter(|part| !part.is_empty()) {
+        node = node.lookup(part)?;
+    }
+    Ok(node)
 }
 
 /// Two containers of one image stack the same layer objects (the image is in memory once),
