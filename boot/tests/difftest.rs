@@ -170,6 +170,16 @@ fn finding_03_open_nofollow_directory_errno() {
     }
 }
 
+#[test]
+#[ignore = "finding 4: other names of a copied-up lower hard-link group cannot be linked or renamed once the copied name is gone"]
+fn finding_04_hard_link_name_after_copied_name_is_gone() {
+    if linux_overlay_available() {
+        assert_clean(&run_file(
+            "findings/04-hard-link-name-after-copied-name-is-gone.case",
+        ));
+    }
+}
+
 /// A case whose two sides do differ (Linux lists a whiteout of an unmerged lower directory,
 /// the project does not) is reported as that known difference, by name, not as the same.
 #[test]

@@ -1,0 +1,104 @@
+//! Shared by the integration tests: the reference model and unions built from layer specs.
+
+#![allow(dead_code)]
+
+pub mod model;
+
+use std::sync::Arc;
+
+use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
+use overlay_core::posix::Namespace;
+use overlay_core::scenarios::fixture::build_layer;
+use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+use overlay_core::vfs::{Credentials, FileType, OpenFlags};
+use overlay_core::Errno;
+
+/// A union of tmpfs layers built from spec lines (top first) under a tmpfs upper of
+/// `options`, and the namespace over it.
+pub fn union(lowers: &[Vec<String>], options: TmpFsOptions) -> (Arc<OverlayFs>, Namespace) {
+    let layers = lowers
+        .iter()
+        .map(|lines| {
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            Layer::new(build_layer(&lines).expect("layer spec"))
+        })
+        .collect();
+    let upper = UpperLayer::new(TmpFs::new(options)).expect("upper layer");
+    let fs = OverlayFs::new(layers, Some(upper), OverlayOptions::default()).expect("union");
+    let ns = Namespace::with_filesystem(fs.clone());
+    (fs, ns)
+}
+
+/// The whole content of the file at `path`, read through the union as root.
+pub fn read(ns: &Namespace, path: &str) -> Result<Vec<u8>, Errno> {
+    let mut file = ns.open(&Credentials::root(), path, OpenFlags::READ, 0)?;
+    let mut content = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let count = file.read(&mut chunk)?;
+        if count == 0 {
+            return Ok(content);
+        }
+        content.extend_from_slice(&chunk[..count]);
+    }
+}
+
+/// One entry of a union, as the tests compare it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub path: String,
+    pub kind: FileType,
+    pub mode: u16,
+    pub ino: u64,
+    pub nlink: u32,
+    /// File content or symlink target.
+    pub content: Vec<u8>,
+    /// `user.*` xattrs.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// Every entry of the union below the root (not the root itself), sorted by path.
+pub fn walk(ns: &Namespace) -> Result<Vec<Seen>, Errno> {
+    let root = Credentials::root();
+    let mut seen = Vec::new();
+    let mut pending = vec!["/".to_string()];
+    while let Some(dir) = pending.pop() {
+        for entry in ns.read_dir(&root, &dir)? {
+            let path = if dir == "/" {
+                format!("/{}", entry.name)
+            } else {
+                format!("{dir}/{}", entry.name)
+            };
+            let meta = ns.lstat(&root, &path)?;
+            let content = match meta.kind {
+                FileType::Regular => read(ns, &path)?,
+                FileType::Symlink => ns.readlink(&root, &path)?.into_bytes(),
+                FileType::Directory => {
+                    pending.push(path.clone());
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            let mut xattrs = Vec::new();
+            if meta.kind != FileType::Symlink {
+                for name in ns.list_xattr(&root, &path)? {
+                    if name.starts_with("user.") {
+                        let value = ns.get_xattr(&root, &path, &name)?;
+                        xattrs.push((name, value));
+                    }
+                }
+            }
+            seen.push(Seen {
+                path,
+                kind: meta.kind,
+                mode: meta.mode,
+                ino: meta.ino,
+                nlink: meta.nlink,
+                content,
+                xattrs,
+            });
+        }
+    }
+    seen.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(seen)
+}
