@@ -288,6 +288,13 @@ bitflags! {
         const SYMLINKS = 1 << 4;
         /// [`RenameFlags::WHITEOUT`].
         const RENAME_WHITEOUT = 1 << 5;
+        /// [`Inode::rename`] moves entries between any two directories of the filesystem,
+        /// atomically, and honours [`RenameFlags::NOREPLACE`]. An overlay upper layer without
+        /// it loses the atomicity of copy-up (see [`crate::overlay::UpperLayer`]).
+        const RENAME = 1 << 6;
+        /// [`Inode::set_attr`] stores mode, owner and times. Without it an overlay upper
+        /// layer keeps what the filesystem gives new entries.
+        const SET_ATTR = 1 << 7;
     }
 }
 

@@ -5,6 +5,10 @@
 //! one step. If anything fails, the temporary entry is removed and the union still shows the
 //! lower entry: nothing half-made ever appears under the real name. Parents are copied up
 //! before their children (the recursion below), as directories with the same metadata.
+//!
+//! An upper filesystem that cannot rename gets the copy built under its real name instead,
+//! removed again on failure: the union's result is the same, but the step is not atomic in
+//! the upper filesystem (see [`super::UpperLayer`]).
 
 use alloc::{sync::Arc, vec::Vec};
 
@@ -48,26 +52,39 @@ impl OverlayFs {
             _ => None,
         };
 
-        let temp = self.temp_name();
-        let staged = match stage_copy(upper, &temp, &*lower.inode, &lower_meta, with_data) {
-            Ok(staged) => staged,
-            Err(errno) => {
-                discard(upper, &temp, lower_meta.kind);
-                return Err(errno);
+        let staged = match (&parent_upper, upper.renames) {
+            // No rename to place a staged copy: build it under its real name and remove it
+            // again if that fails. The union shows nothing of it meanwhile (the caller holds
+            // the namespace lock), but the upper filesystem itself may, and a crash can
+            // leave it half made (see `UpperLayer`).
+            (Some(parent_upper), false) => {
+                let staged = create_copy(&**parent_upper, &name, &*lower.inode, &lower_meta)?;
+                if let Err(errno) =
+                    fill_copy(upper, &*staged, &*lower.inode, &lower_meta, with_data)
+                {
+                    discard(&**parent_upper, &name, lower_meta.kind);
+                    return Err(errno);
+                }
+                staged
+            }
+            _ => {
+                let temp = self.temp_name();
+                let work = &*upper.work_dir;
+                let staged = create_copy(work, &temp, &*lower.inode, &lower_meta)?;
+                let placed = fill_copy(upper, &*staged, &*lower.inode, &lower_meta, with_data)
+                    .and_then(|()| match &parent_upper {
+                        Some(parent_upper) => {
+                            work.rename(&temp, &**parent_upper, &name, RenameFlags::NOREPLACE)
+                        }
+                        None => work.unlink(&temp),
+                    });
+                if let Err(errno) = placed {
+                    discard(work, &temp, lower_meta.kind);
+                    return Err(errno);
+                }
+                staged
             }
         };
-        let placed = match &parent_upper {
-            Some(parent_upper) => {
-                upper
-                    .work_dir
-                    .rename(&temp, &**parent_upper, &name, RenameFlags::NOREPLACE)
-            }
-            None => upper.work_dir.unlink(&temp),
-        };
-        if let Err(errno) = placed {
-            discard(upper, &temp, lower_meta.kind);
-            return Err(errno);
-        }
 
         let origin = Key::Lower {
             layer: lower.layer,
@@ -114,27 +131,41 @@ impl OverlayFs {
     }
 }
 
-/// Builds a copy of `lower` as `temp` in the work directory.
-fn stage_copy(
-    upper: &UpperLayer,
-    temp: &str,
+/// Creates `name` in `dir` as an empty copy of the lower entry `lower` (a symlink gets its
+/// target). Nothing is left behind if this fails.
+fn create_copy(
+    dir: &dyn Inode,
+    name: &str,
     lower: &dyn Inode,
     meta: &Metadata,
-    with_data: bool,
 ) -> Result<Arc<dyn Inode>> {
-    let work = &upper.work_dir;
-    let staged = match meta.kind {
-        FileType::Symlink => work.symlink(temp, &lower.readlink()?, meta.uid, meta.gid)?,
+    match meta.kind {
+        FileType::Symlink => dir.symlink(name, &lower.readlink()?, meta.uid, meta.gid),
         kind => {
             let mut new = NewNode::new(kind, meta.mode, meta.uid, meta.gid);
             new.rdev = meta.rdev;
-            work.create(temp, &new)?
+            dir.create(name, &new)
         }
-    };
-    if meta.kind == FileType::Regular && with_data {
-        copy_data(lower, &*staged, meta.size)?;
     }
-    copy_xattrs(lower, &*staged)?;
+}
+
+/// Gives the new copy `staged` the data (unless `with_data` is false), xattrs, and then owner,
+/// mode and times of `lower`, so the copied times are the last thing written. Metadata the
+/// upper filesystem cannot store is left as it made it.
+fn fill_copy(
+    upper: &UpperLayer,
+    staged: &dyn Inode,
+    lower: &dyn Inode,
+    meta: &Metadata,
+    with_data: bool,
+) -> Result<()> {
+    if meta.kind == FileType::Regular && with_data {
+        copy_data(lower, staged, meta.size)?;
+    }
+    copy_xattrs(lower, staged)?;
+    if !upper.stores_attrs {
+        return Ok(());
+    }
     let attr = SetAttr {
         mode: (meta.kind != FileType::Symlink).then_some(meta.mode),
         uid: Some(meta.uid),
@@ -142,8 +173,7 @@ fn stage_copy(
         atime: Some(meta.atime),
         mtime: Some(meta.mtime),
     };
-    staged.set_attr(&attr)?;
-    Ok(staged)
+    staged.set_attr(&attr)
 }
 
 /// Copies `size` bytes of file data. Chunks that read as zeros are not written, so holes stay
@@ -174,12 +204,13 @@ fn copy_data(from: &dyn Inode, to: &dyn Inode, size: u64) -> Result<()> {
     to.set_len(size)
 }
 
-/// Removes a staged entry after a failure. Errors are ignored: the entry may not exist, and the
-/// work directory is cleared when the upper layer is next mounted anyway.
-fn discard(upper: &UpperLayer, temp: &str, kind: FileType) {
+/// Removes a copy that could not be completed: `name` of `dir` (the work directory, or the
+/// real parent when the upper layer cannot rename). Errors are ignored: the entry may not
+/// exist, and the work directory is cleared when the upper layer is next mounted anyway.
+fn discard(dir: &dyn Inode, name: &str, kind: FileType) {
     let _ = if kind.is_dir() {
-        upper.work_dir.rmdir(temp)
+        dir.rmdir(name)
     } else {
-        upper.work_dir.unlink(temp)
+        dir.unlink(name)
     };
 }

@@ -16,10 +16,30 @@
 //! One reader-writer lock per union orders changes to its namespace: lookups and listings hold
 //! it shared; copy-up, create, link, unlink, rmdir and rename hold it exclusively, so a
 //! multi-step change (stage in the work directory, then rename into place) is never seen half
-//! done through the union. Below it, each node's state lock and the listing lock are held only
-//! briefly and never two at a time; the identity table and node cache locks are innermost.
-//! Reads and writes of file data take only the node's state lock (and the namespace lock once,
-//! to copy the file up on its first write).
+//! done through the union. Reads and writes of file data take only the node's state lock (and
+//! the namespace lock once, to copy the file up on its first write).
+//!
+//! The lock order, outermost first; a lock is only ever taken while holding locks above it:
+//! 1. the union's namespace lock;
+//! 2. one directory's listing lock, held while that directory's layers are read;
+//! 3. the node cache, then one node's state lock (never two nodes' state at once);
+//! 4. the identity table (inode numbers, origins), innermost.
+//!
+//! Calls into the layers' filesystems are made with at most the first two held, never with a
+//! node's state or the tables locked, so a layer's own locks come after them; a layer must
+//! not call back into the union that stacks it.
+//!
+//! Two rules a kernel can rely on when it puts its own locks around the union:
+//! - **parent before child**: a directory is copied up before anything in it (the parent
+//!   chain top-down), and no call holds anything of a child while it waits for its parent;
+//! - **one copy-up at a time per inode**: a copy-up runs under the exclusive namespace lock
+//!   and looks for the upper copy again once it holds it, so two writers racing on the same
+//!   lower file copy it once, and both then write to the copy.
+//!
+//! The locks are `spin` locks, which need nothing from the kernel. They are not replaceable:
+//! a lock type parameter (such as `lock_api::RawMutex`) would run through every type of the
+//! union for a choice few kernels need; a kernel that must not spin can serialise calls into
+//! the union with its own sleeping lock, outside all of the above.
 
 mod copy_up;
 mod diff;
@@ -110,12 +130,29 @@ impl Layer {
 ///
 /// Copy-ups and whiteout replacements are built in the work directory and renamed into the
 /// upper directory, so nothing half-made ever appears under its real name.
+///
+/// What the upper filesystem cannot do, the union does without (its [`FsFeatures`] say which):
+/// - without [`FsFeatures::RENAME`], copy-ups are built in place under their real name and
+///   removed again if they fail, and whiteouts replace entries (and entries whiteouts) in
+///   place. The union still never shows a half-made entry (it holds its namespace lock
+///   meanwhile), but the steps are no longer atomic in the upper filesystem itself: a crash
+///   or a failed clean-up can leave a partial copy there. Linux refuses such uppers
+///   altogether. Rename through the union fails with `EXDEV` (callers such as `mv` copy
+///   instead);
+/// - without [`FsFeatures::SET_ATTR`], copies keep the mode, owner and times the upper
+///   filesystem gives new entries, and changing them through the union fails with `EPERM`;
+/// - without xattrs or device nodes, whiteouts use the name-based `.wh.` encoding (see
+///   [`whiteout`]), and such names cannot be created through the union (`EINVAL`).
 #[derive(Clone)]
 pub struct UpperLayer {
     fs: Arc<dyn FileSystem>,
     upper_dir: Arc<dyn Inode>,
     work_dir: Arc<dyn Inode>,
     encoding: WhiteoutEncoding,
+    /// Whether entries can be staged in the work directory and renamed into place.
+    renames: bool,
+    /// Whether copies can be given the mode, owner and times of their origin.
+    stores_attrs: bool,
 }
 
 impl UpperLayer {
@@ -157,12 +194,14 @@ impl UpperLayer {
             return Err(Errno::EINVAL);
         }
         clear_dir(&*work_dir)?;
-        let encoding = WhiteoutEncoding::for_features(fs.features());
+        let features = fs.features();
         Ok(UpperLayer {
             fs,
             upper_dir,
             work_dir,
-            encoding,
+            encoding: WhiteoutEncoding::for_features(features),
+            renames: features.contains(FsFeatures::RENAME),
+            stores_attrs: features.contains(FsFeatures::SET_ATTR),
         })
     }
 
@@ -185,6 +224,12 @@ impl UpperLayer {
     /// The whiteout encoding of the upper layer.
     pub fn encoding(&self) -> WhiteoutEncoding {
         self.encoding
+    }
+
+    /// Whether changes are staged in the work directory and renamed into place, so each is
+    /// atomic in the upper filesystem (it has [`FsFeatures::RENAME`]).
+    pub fn is_atomic(&self) -> bool {
+        self.renames
     }
 }
 
@@ -444,5 +489,7 @@ fn copy_xattrs(from: &dyn Inode, to: &dyn Inode) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod limited_upper_tests;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,8 @@
 //! lower layer still provides is removed by leaving a whiteout; a name created over a whiteout
 //! replaces it, and a directory created there is made opaque, so the lower contents it replaces
 //! never reappear. Each multi-step change is staged in the work directory so that any failure
-//! leaves the union as it was.
+//! leaves the union as it was; on an upper filesystem that cannot rename, the steps are made
+//! in place and undone on failure as far as possible (see [`super::UpperLayer`]).
 
 use alloc::sync::Arc;
 
@@ -62,23 +63,41 @@ impl OverlayFs {
         };
         let parent_upper = self.copy_up(dir, false)?;
         if replaces_whiteout {
-            let temp = self.temp_name();
-            let staged = make(&*upper.work_dir, &temp)?;
-            let result = (|| {
-                if kind.is_dir() {
-                    upper.encoding.set_opaque(&*staged)?;
-                }
-                self.replace_whiteout(upper, &parent_upper, name, &temp)
-            })();
-            if let Err(errno) = result {
-                remove_staged(upper, &temp);
-                return Err(errno);
-            }
+            self.make_over_whiteout(upper, &parent_upper, name, kind, make)?;
         } else {
             make(&*parent_upper, name)?;
         }
         dir.invalidate_listing();
         self.lookup_node(dir, name)
+    }
+
+    /// Makes `name` of `parent_upper`, where the upper layer holds a whiteout for it, with
+    /// `make(directory, name)`; a new directory is made opaque. Staged in the work directory
+    /// and moved into place, or (an upper filesystem that cannot rename) made in place.
+    fn make_over_whiteout(
+        &self,
+        upper: &UpperLayer,
+        parent_upper: &Arc<dyn Inode>,
+        name: &str,
+        kind: FileType,
+        make: impl Fn(&dyn Inode, &str) -> Result<Arc<dyn Inode>>,
+    ) -> Result<()> {
+        if !upper.renames {
+            return make_over_whiteout_in_place(upper, parent_upper, name, kind, make);
+        }
+        let temp = self.temp_name();
+        let staged = make(&*upper.work_dir, &temp)?;
+        let result = (|| {
+            if kind.is_dir() {
+                upper.encoding.set_opaque(&*staged)?;
+            }
+            self.replace_whiteout(upper, parent_upper, name, &temp)
+        })();
+        if let Err(errno) = result {
+            remove_staged(upper, &temp);
+            return Err(errno);
+        }
+        Ok(())
     }
 
     /// Moves the staged entry `temp` of the work directory to `name` of `parent_upper`, where a
@@ -145,12 +164,10 @@ impl OverlayFs {
         let parent_upper = self.copy_up(dir, false)?;
         let target_upper = self.copy_up(target, true)?;
         if replaces_whiteout {
-            let temp = self.temp_name();
-            upper.work_dir.link(&temp, &*target_upper)?;
-            if let Err(errno) = self.replace_whiteout(upper, &parent_upper, name, &temp) {
-                remove_staged(upper, &temp);
-                return Err(errno);
-            }
+            self.make_over_whiteout(upper, &parent_upper, name, target.kind(), |dir, name| {
+                dir.link(name, &*target_upper)?;
+                dir.lookup(name)
+            })?;
         } else {
             parent_upper.link(name, &*target_upper)?;
         }
@@ -218,6 +235,14 @@ impl OverlayFs {
         is_dir: bool,
     ) -> Result<()> {
         match upper.encoding {
+            WhiteoutEncoding::Linux if !upper.renames => {
+                // The entry holds the name the whiteout needs: remove it first. If the
+                // whiteout then cannot be made, the lower entry shows again (not atomic).
+                if in_upper {
+                    remove_in_place(&**parent_upper, name, is_dir)?;
+                }
+                upper.encoding.create_whiteout(&**parent_upper, name)
+            }
             WhiteoutEncoding::Linux => {
                 // Stage the whiteout first: if that fails, nothing has changed.
                 let temp = self.temp_name();
@@ -281,14 +306,72 @@ impl OverlayFs {
     }
 }
 
+/// Makes `name` over the whiteout for it in `parent_upper` without a rename: the entry is
+/// made under its real name (after removing a Linux whiteout, which holds that name), then
+/// made opaque and freed of a name-based whiteout. On failure the entry goes and the whiteout
+/// comes back, as far as the upper filesystem lets it.
+fn make_over_whiteout_in_place(
+    upper: &UpperLayer,
+    parent_upper: &Arc<dyn Inode>,
+    name: &str,
+    kind: FileType,
+    make: impl Fn(&dyn Inode, &str) -> Result<Arc<dyn Inode>>,
+) -> Result<()> {
+    let encoding = upper.encoding;
+    if encoding == WhiteoutEncoding::Linux {
+        parent_upper.unlink(name)?;
+    }
+    let made = match make(&**parent_upper, name) {
+        Ok(made) => made,
+        Err(errno) => {
+            if encoding == WhiteoutEncoding::Linux {
+                let _ = encoding.create_whiteout(&**parent_upper, name);
+            }
+            return Err(errno);
+        }
+    };
+    let finished = (|| {
+        if kind.is_dir() {
+            encoding.set_opaque(&*made)?;
+        }
+        match encoding {
+            WhiteoutEncoding::Oci => encoding.remove_whiteout(&**parent_upper, name),
+            WhiteoutEncoding::Linux => Ok(()),
+        }
+    })();
+    if let Err(errno) = finished {
+        let _ = remove_in_place(&**parent_upper, name, kind.is_dir());
+        if encoding == WhiteoutEncoding::Linux {
+            let _ = encoding.create_whiteout(&**parent_upper, name);
+        }
+        return Err(errno);
+    }
+    Ok(())
+}
+
+/// Removes `name` of the upper directory `dir` where it is, with whatever a directory still
+/// holds (only whiteouts and markers, or it would not be removed through the union).
+fn remove_in_place(dir: &dyn Inode, name: &str, is_dir: bool) -> Result<()> {
+    if is_dir {
+        clear_dir(&*dir.lookup(name)?)?;
+        dir.rmdir(name)
+    } else {
+        dir.unlink(name)
+    }
+}
+
 /// Removes the upper directory `name` of `parent_upper`, which holds nothing but whiteouts and
-/// markers: it is moved to the work directory first, so the name goes in one step.
+/// markers: it is moved to the work directory first, so the name goes in one step (or, on an
+/// upper filesystem that cannot rename, emptied and removed where it is).
 fn remove_upper_dir(
     upper: &UpperLayer,
     parent_upper: &Arc<dyn Inode>,
     name: &str,
     fs: &OverlayFs,
 ) -> Result<()> {
+    if !upper.renames {
+        return remove_in_place(&**parent_upper, name, true);
+    }
     let aside = fs.temp_name();
     parent_upper.rename(name, &*upper.work_dir, &aside, RenameFlags::NOREPLACE)?;
     remove_staged_kind(upper, &aside, true);

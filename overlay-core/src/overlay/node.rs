@@ -185,6 +185,15 @@ impl Inode for OverlayInode {
     }
 
     fn set_attr(&self, attr: &SetAttr) -> Result<()> {
+        // An upper filesystem that cannot store the change gets no useless copy-up first.
+        if self
+            .fs
+            .upper
+            .as_ref()
+            .is_some_and(|upper| !upper.stores_attrs)
+        {
+            return Err(Errno::EPERM);
+        }
         let this = self.this()?;
         let upper = this.ensure_upper(true)?;
         upper.set_attr(attr)

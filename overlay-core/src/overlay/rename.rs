@@ -6,7 +6,8 @@
 //! as `mv` then copy it instead. With the `redirect_dir` option it is copied up and moved, and
 //! records where its lower contents are (an absolute path in the lower layers). Any other
 //! directory moved onto a name that lower layers hold is made opaque, so their contents do not
-//! show through it.
+//! show through it. On an upper filesystem that cannot rename (no [`FsFeatures::RENAME`]),
+//! every rename through the union is `EXDEV`, after the checks that would fail anyway.
 
 use alloc::sync::Arc;
 
@@ -86,6 +87,10 @@ impl OverlayFs {
                 (true, true) if !self.is_empty_dir(target_node)? => return Err(Errno::ENOTEMPTY),
                 _ => {}
             }
+        }
+        // Every rename through the union ends in a rename in the upper layer.
+        if !upper.renames {
+            return Err(Errno::EXDEV);
         }
 
         let old_upper_dir = self.copy_up(old_dir, false)?;
@@ -186,6 +191,9 @@ impl OverlayFs {
             || (target.kind().is_dir() && is_within(old_dir, target))
         {
             return Err(Errno::EINVAL);
+        }
+        if !upper.renames {
+            return Err(Errno::EXDEV);
         }
         let old_upper_dir = self.copy_up(old_dir, false)?;
         let new_upper_dir = self.copy_up(new_dir, false)?;

@@ -227,7 +227,9 @@ impl FileSystem for TmpFs {
             | FsFeatures::DEVICE_NODES
             | FsFeatures::HARD_LINKS
             | FsFeatures::SYMLINKS
-            | FsFeatures::RENAME_WHITEOUT;
+            | FsFeatures::RENAME_WHITEOUT
+            | FsFeatures::RENAME
+            | FsFeatures::SET_ATTR;
         if self.is_read_only() {
             features |= FsFeatures::READ_ONLY;
         }
@@ -321,7 +323,9 @@ mod tests {
             | FsFeatures::DEVICE_NODES
             | FsFeatures::HARD_LINKS
             | FsFeatures::SYMLINKS
-            | FsFeatures::RENAME_WHITEOUT;
+            | FsFeatures::RENAME_WHITEOUT
+            | FsFeatures::RENAME
+            | FsFeatures::SET_ATTR;
         assert_eq!(fs.features(), all);
         fs.set_read_only(true);
         assert!(fs.is_read_only());
