@@ -287,8 +287,7 @@ fn sweep(
     sizes: impl IntoIterator<Item = u64>,
     next: fn(&Namespace) -> Result<(), Errno>,
 ) -> u64 {
-    let mut tried = 0;
-    for size in sizes {
+    for (tried, size) in (0u64..).zip(sizes) {
         let setup = setup(options_for(size));
         let before = visible(support::walk(&setup.ns).expect("walk before"));
         let lower_before = hash_tree(&setup.lower.root());
@@ -300,7 +299,6 @@ fn sweep(
             Err(Errno::ENOSPC) => {}
             Err(errno) => panic!("{}: size {size}: {errno}, expected ENOSPC", change.name),
         }
-        tried += 1;
         let what = format!("{} at upper size {size}", change.name);
         let after = visible(support::walk(&setup.ns).expect("walk after"));
         assert!(
