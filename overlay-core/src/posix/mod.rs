@@ -204,11 +204,13 @@ impl Namespace {
         if flags.contains(OpenFlags::CREATE) && is_dir {
             return Err(Errno::EISDIR);
         }
-        if metadata.kind == FileType::Symlink {
-            return Err(Errno::ELOOP);
-        }
+        // Linux's `do_open` refuses a non-directory under O_DIRECTORY before `may_open`
+        // refuses a symlink that was not followed (difftest finding 3).
         if (flags.contains(OpenFlags::DIRECTORY) || trailing_slash) && !is_dir {
             return Err(Errno::ENOTDIR);
+        }
+        if metadata.kind == FileType::Symlink {
+            return Err(Errno::ELOOP);
         }
         let writes = flags.intersects(OpenFlags::WRITE | OpenFlags::TRUNCATE);
         match metadata.kind {

@@ -1162,3 +1162,15 @@ fn read_only_filesystem_refuses_removal_before_looking_names_up() {
     // `.`/`..`/root are refused first, as on Linux.
     assert_eq!(namespace.rmdir(&creds, "/etc/."), Err(Errno::EINVAL));
 }
+
+#[test]
+fn directory_flag_is_checked_before_a_nofollow_symlink() {
+    // Linux: open(O_DIRECTORY | O_NOFOLLOW) of a symlink is ENOTDIR (difftest finding 3).
+    let namespace = namespace();
+    namespace.mkdir(&root(), "/d", 0o755).unwrap();
+    namespace.symlink(&root(), "/d", "/d/ld").unwrap();
+    let flags = OpenFlags::READ | OpenFlags::DIRECTORY | OpenFlags::NOFOLLOW;
+    assert_eq!(namespace.open(&root(), "/d/ld", flags, 0).err(), Some(Errno::ENOTDIR));
+    let flags = OpenFlags::READ | OpenFlags::NOFOLLOW;
+    assert_eq!(namespace.open(&root(), "/d/ld", flags, 0).err(), Some(Errno::ELOOP));
+}
