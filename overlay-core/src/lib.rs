@@ -111,6 +111,7 @@
 
 extern crate alloc;
 
+pub mod adapters;
 pub mod error;
 pub mod image;
 pub mod overlay;

@@ -24,15 +24,14 @@ struct LimitedInode {
     features: FsFeatures,
 }
 
-impl LimitedFs {
-    fn new(capacity_bytes: Option<u64>, without: FsFeatures) -> Arc<dyn FileSystem> {
-        let inner = TmpFs::new(TmpFsOptions {
-            capacity_bytes,
-            ..TmpFsOptions::default()
-        });
-        let features = inner.features() - without;
-        Arc::new(LimitedFs { inner, features })
-    }
+/// A tmpfs upper (of `capacity_bytes`, if given) that cannot do what `without` names.
+fn limited(capacity_bytes: Option<u64>, without: FsFeatures) -> Arc<dyn FileSystem> {
+    let inner = TmpFs::new(TmpFsOptions {
+        capacity_bytes,
+        ..TmpFsOptions::default()
+    });
+    let features = inner.features() - without;
+    Arc::new(LimitedFs { inner, features })
 }
 
 impl FileSystem for LimitedFs {
@@ -172,14 +171,14 @@ const NO_RENAME: FsFeatures = FsFeatures::RENAME
     .union(FsFeatures::SET_ATTR);
 
 fn upper_without_rename(capacity_bytes: Option<u64>) -> Arc<dyn FileSystem> {
-    LimitedFs::new(capacity_bytes, NO_RENAME)
+    limited(capacity_bytes, NO_RENAME)
 }
 
 fn upper_with_names_only(capacity_bytes: Option<u64>) -> Arc<dyn FileSystem> {
     let without = NO_RENAME
         .union(FsFeatures::XATTRS)
         .union(FsFeatures::DEVICE_NODES);
-    LimitedFs::new(capacity_bytes, without)
+    limited(capacity_bytes, without)
 }
 
 #[test]
