@@ -52,7 +52,7 @@ lint: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core --no-deps
 
 test: lint
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --features overlay-core/arceos
 
 clean:
 	$(CARGO) clean
