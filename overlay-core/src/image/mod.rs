@@ -5,11 +5,16 @@
 //! - [`bytes`]: [`Bytes`], a shared view of the RAM disk; slicing never copies.
 //! - [`tar`]: [`TarReader`], a tar parser (ustar, GNU, PAX) over a byte slice that turns any
 //!   malformed input into an errno, never a panic.
+//! - [`tar_writer`]: [`TarWriter`], its counterpart: ustar + PAX archives written in memory
+//!   (what `commit` freezes a container's upper layer into).
 //! - [`layer`]: [`ImageLayerFs`], one layer tar as a read-only [`FileSystem`]; OCI whiteouts
 //!   are kept as entries for the overlay's OCI encoding to interpret.
 //! - [`oci`]: [`Image`], the layout (`index.json` -> manifest -> config -> layers) with every
 //!   blob checked against its SHA-256 digest, and [`Image::lowers`] for
-//!   [`OverlayFs::new`](crate::overlay::OverlayFs::new).
+//!   [`OverlayFs::new`](crate::overlay::OverlayFs::new); [`Image::parse_all`] for a layout
+//!   of several images.
+//! - [`store`]: [`ImageStore`], the images of a RAM disk (and those committed since), each
+//!   layer held once per digest however many images share it; history and disk usage.
 //!
 //! ```
 //! use overlay_core::image::{Bytes, Image};
@@ -35,14 +40,24 @@
 pub mod bytes;
 pub mod layer;
 pub mod oci;
+pub mod store;
 pub mod tar;
+pub mod tar_writer;
 #[cfg(test)]
 #[allow(missing_docs, clippy::all)]
-mod testtar;
+pub(crate) mod testlayout;
+#[cfg(test)]
+#[allow(missing_docs, clippy::all)]
+pub(crate) mod testtar;
 
 pub use bytes::Bytes;
 pub use layer::{ImageInode, ImageLayerFs, LayerStats};
 pub use oci::{
     sha256_digest, short_digest, HistoryEntry, Image, ImageError, ImageLayer, RuntimeConfig, Stage,
 };
+pub use store::{
+    HistoryStep, ImageStore, ImageUsage, KeptLayer, LayerSource, Removal, StoreUsage, StoredImage,
+    StoredLayer,
+};
 pub use tar::{EntryKind, TarEntry, TarError, TarReader};
+pub use tar_writer::{NewEntry, TarWriter};

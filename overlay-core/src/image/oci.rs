@@ -245,7 +245,27 @@ impl Image {
         let layout = Layout::read(&ramdisk)?;
         layout.check_version()?;
         let chosen = layout.choose_manifest(ref_name)?;
-        layout.load(chosen)
+        layout.load(chosen, &mut BTreeMap::new())
+    }
+
+    /// Parses and verifies every image of the layout in `ramdisk`: one per manifest of
+    /// `index.json`, in index order (a nested index counts as one image, its `linux`/`amd64`
+    /// manifest). A layer blob that several images use is checked and parsed once: their
+    /// [`ImageLayer::fs`] are the same `Arc`, so a layer is held in memory once however many
+    /// images (and containers) stack it.
+    ///
+    /// # Errors
+    /// As [`Image::parse`], for the first image that fails; `EINVAL` at `index.json` if it
+    /// lists no manifests.
+    pub fn parse_all(ramdisk: Bytes) -> Result<Vec<Image>, ImageError> {
+        let layout = Layout::read(&ramdisk)?;
+        layout.check_version()?;
+        let mut layers = BTreeMap::new();
+        let mut images = Vec::new();
+        for descriptor in layout.manifests()? {
+            images.push(layout.load(descriptor, &mut layers)?);
+        }
+        Ok(images)
     }
 
     /// The layers as overlay lowers, top first (the order [`OverlayFs::new`] takes): the
@@ -407,6 +427,9 @@ struct Layout {
 /// A failure before its stage is attached.
 type Fault = (Errno, String);
 
+/// Layers already verified and parsed, by digest.
+type LayerCache = BTreeMap<String, Arc<ImageLayerFs>>;
+
 fn fault(errno: Errno, detail: &str) -> Fault {
     (errno, String::from(detail))
 }
@@ -495,31 +518,50 @@ impl Layout {
         Ok(bytes)
     }
 
-    /// The manifest descriptor to load, and the ref name it was chosen by or carries.
-    fn choose_manifest(&self, ref_name: Option<&str>) -> Result<Descriptor, ImageError> {
+    /// The descriptors `index.json` lists.
+    fn index(&self) -> Result<Vec<Descriptor>, ImageError> {
         let stage = || at(Stage::Index);
         let bytes = self
             .file("index.json")
             .ok_or_else(|| stage()(fault(Errno::ENOENT, "no index.json in the layout")))?;
         let index: IndexJson = json(bytes.as_slice()).map_err(stage())?;
         check_schema(index.schema_version).map_err(stage())?;
+        if index.manifests.is_empty() {
+            return Err(stage()(fault(Errno::EINVAL, "no manifests")));
+        }
+        Ok(index.manifests)
+    }
+
+    /// The manifest descriptor to load, and the ref name it was chosen by or carries.
+    fn choose_manifest(&self, ref_name: Option<&str>) -> Result<Descriptor, ImageError> {
+        let manifests = self.index()?;
         let chosen = match ref_name {
-            Some(name) => index
-                .manifests
+            Some(name) => manifests
                 .iter()
                 .find(|m| m.annotation(ANNOTATION_REF_NAME) == Some(name))
                 .ok_or_else(|| {
                     let detail = format!("no manifest named {:?}", clip(name, QUOTE_MAX));
-                    stage()((Errno::ENOENT, detail))
+                    at(Stage::Index)((Errno::ENOENT, detail))
                 })?,
-            None => index
-                .manifests
+            None => manifests
                 .first()
-                .ok_or_else(|| stage()(fault(Errno::EINVAL, "no manifests")))?,
+                .ok_or_else(|| at(Stage::Index)(fault(Errno::EINVAL, "no manifests")))?,
         };
-        let mut chosen = chosen.clone();
-        // Follow nested indexes (multi-platform images) down to a manifest, keeping the
-        // name the outer descriptor gave.
+        self.resolve(chosen.clone())
+    }
+
+    /// Every manifest of the index, nested indexes resolved.
+    fn manifests(&self) -> Result<Vec<Descriptor>, ImageError> {
+        self.index()?
+            .into_iter()
+            .map(|descriptor| self.resolve(descriptor))
+            .collect()
+    }
+
+    /// Follows nested indexes (multi-platform images) from `chosen` down to a manifest,
+    /// keeping the name the outer descriptor gave.
+    fn resolve(&self, mut chosen: Descriptor) -> Result<Descriptor, ImageError> {
+        let stage = || at(Stage::Index);
         let name = chosen.annotation(ANNOTATION_REF_NAME).map(String::from);
         for _ in 0..MAX_INDEX_DEPTH {
             if !is_index(&chosen.media_type) {
@@ -541,7 +583,13 @@ impl Layout {
         Err(stage()(fault(Errno::EINVAL, "indexes nested too deep")))
     }
 
-    fn load(&self, manifest_descriptor: Descriptor) -> Result<Image, ImageError> {
+    /// Loads the image of `manifest_descriptor`; `layers` holds the layers already verified
+    /// and parsed, by digest, and gets the new ones.
+    fn load(
+        &self,
+        manifest_descriptor: Descriptor,
+        layers_by_digest: &mut LayerCache,
+    ) -> Result<Image, ImageError> {
         let manifest_digest = manifest_descriptor.digest.clone();
         let stage = || at(Stage::Manifest(manifest_digest.clone()));
         if !matches!(
@@ -600,7 +648,9 @@ impl Layout {
                 number: index + 1,
                 digest: descriptor.digest.clone(),
             });
-            let fs = self.layer(descriptor, diff_id).map_err(stage)?;
+            let fs = self
+                .layer(descriptor, diff_id, layers_by_digest)
+                .map_err(stage)?;
             let created_by = history
                 .iter()
                 .find(|entry| entry.layer == Some(index))
@@ -640,8 +690,14 @@ impl Layout {
         })
     }
 
-    /// One layer, verified against its descriptor and its `diff_id`, and parsed.
-    fn layer(&self, descriptor: &Descriptor, diff_id: &str) -> Result<Arc<ImageLayerFs>, Fault> {
+    /// One layer, verified against its descriptor and its `diff_id`, and parsed; or the
+    /// same layer from `cache`, if another image already loaded a blob of that digest.
+    fn layer(
+        &self,
+        descriptor: &Descriptor,
+        diff_id: &str,
+        cache: &mut LayerCache,
+    ) -> Result<Arc<ImageLayerFs>, Fault> {
         let media_type = descriptor.media_type.as_str();
         if !UNCOMPRESSED_LAYERS.contains(&media_type) {
             let compression = ["gzip", "zstd"]
@@ -659,11 +715,19 @@ impl Layout {
             });
         }
         digest_hex(diff_id).map_err(|(errno, detail)| (errno, format!("diff_id: {detail}")))?;
+        if let Some(fs) = cache.get(&descriptor.digest) {
+            // Verified when it was first loaded: the same digest names the same bytes.
+            check_size(descriptor, fs.bytes())?;
+            check_digest(diff_id, &descriptor.digest, "diff_id ")?;
+            return Ok(fs.clone());
+        }
         let bytes = self.blob(descriptor)?;
         // The descriptor's digest was checked by `blob`; an uncompressed layer's diff_id is
         // the same hash, checked too, so a config that disagrees with its manifest is caught.
         check_digest(diff_id, &descriptor.digest, "diff_id ")?;
-        ImageLayerFs::parse(bytes).map_err(tar_fault)
+        let fs = ImageLayerFs::parse(bytes).map_err(tar_fault)?;
+        cache.insert(descriptor.digest.clone(), fs.clone());
+        Ok(fs)
     }
 }
 
