@@ -115,13 +115,34 @@ impl OverlayFs {
         if target_whiteout || (target_in_upper && source_is_dir) {
             self.whiteout_free(upper, &new_upper_dir, new_name, target_whiteout)?;
         }
-        if let Err(errno) =
-            old_upper_dir.rename(old_name, &*new_upper_dir, new_name, RenameFlags::empty())
-        {
+        // Where the old name still has a lower entry it needs a whiteout. Like Linux, let the
+        // upper filesystem leave it in the same step when it can (`RENAME_WHITEOUT` makes the
+        // whiteout's inode before anything moves); otherwise it is made right after, and the
+        // move is undone if that fails, so a failed call changes nothing (difftest finding 5).
+        let atomic_whiteout = old_lower_has
+            && upper.encoding == super::WhiteoutEncoding::Linux
+            && upper.fs.features().contains(FsFeatures::RENAME_WHITEOUT);
+        let move_flags = if atomic_whiteout {
+            RenameFlags::WHITEOUT
+        } else {
+            RenameFlags::empty()
+        };
+        if let Err(errno) = old_upper_dir.rename(old_name, &*new_upper_dir, new_name, move_flags) {
             if target_whiteout {
                 let _ = upper.encoding.create_whiteout(&*new_upper_dir, new_name);
             }
             return Err(errno);
+        }
+        if old_lower_has && !atomic_whiteout {
+            if let Err(errno) = self.whiteout(upper, &old_upper_dir, old_name, false, false) {
+                let _ = new_upper_dir.rename(
+                    new_name,
+                    &*old_upper_dir,
+                    old_name,
+                    RenameFlags::NOREPLACE,
+                );
+                return Err(errno);
+            }
         }
         // A redirected directory finds its lower contents through the redirect, not its new
         // name; any other directory must not merge with what lower layers hold there.
@@ -132,9 +153,6 @@ impl OverlayFs {
             // A name-based whiteout for the new name would now only hide lower entries,
             // which the new entry hides anyway; drop it so the layer stays tidy.
             upper.encoding.remove_whiteout(&*new_upper_dir, new_name)?;
-        }
-        if old_lower_has {
-            self.whiteout(upper, &old_upper_dir, old_name, false, false)?;
         }
 
         if let Some(target_node) = &target_node {
