@@ -71,33 +71,114 @@
 //! # }
 //! ```
 //!
-//! # Plugging the engine into another kernel's VFS
-//! The engine needs a global allocator and nothing else: no threads, no clock (timestamps
-//! come from a [`time::Clock`] you may supply), no global state, no `unsafe`. It never panics
-//! on input: every bad input is an [`Errno`]. Locks are `spin` locks; see [`overlay`] for the
-//! lock order.
+//! # Embedding the engine in your kernel
+//! What the engine needs from the kernel: a global allocator, and nothing else: no threads,
+//! no interrupts, no clock (timestamps come from a [`time::Clock`] you may supply). What it
+//! never does: panic on input (every bad input and every full layer is an [`Errno`]), use
+//! `unsafe` (`#![forbid(unsafe_code)]`), or keep global state (a union is a value you own;
+//! two unions share nothing). All methods take `&self` and lock inside with `spin` locks,
+//! so any CPU may call any method; [`overlay`] gives the lock order. Three steps:
 //!
-//! 1. Make your filesystems layers: implement [`vfs::FileSystem`] and [`vfs::Inode`] for them
-//!    (a thin wrapper over most hobby-kernel inode traits: `lookup`, `create`, `read_at`,
-//!    `write_at`, `readdir` with a cookie...). Operations you lack keep their default, which
-//!    fails the way Linux does (`ENOTSUP` for xattrs, `EPERM` for links). A layer without
-//!    device nodes or xattrs still works as an upper layer: whiteouts are then written as
-//!    `.wh.` names (see [`overlay::whiteout`]).
-//! 2. Build the union: [`overlay::OverlayFs::new`] with your lowers (top first, like Linux's
+//! 1. **Layers.** Implement [`vfs::FileSystem`] and [`vfs::Inode`] for your filesystem: a
+//!    thin wrapper over most hobby-kernel inode traits (`lookup`, `create`, `read_at`,
+//!    `write_at`, `readdir` with a cookie...). A lower layer only needs the reading half;
+//!    operations you lack keep their defaults, which fail the way Linux does (`ENOTSUP` for
+//!    xattrs, `EPERM` for links). Declare honestly what it can store in
+//!    [`vfs::FsFeatures`]: the union follows it. An upper layer without device nodes or
+//!    xattrs gets `.wh.` name whiteouts (see [`overlay::whiteout`]); one without
+//!    [`vfs::FsFeatures::RENAME`] gets its copy-ups built in place, not atomically, and
+//!    rename through the union is `EXDEV`; one without [`vfs::FsFeatures::SET_ATTR`] keeps
+//!    its own modes and owners (see [`overlay::UpperLayer`]). ArceOS filesystems need no
+//!    code: `adapters::arceos::ArceosLayer` (feature `arceos`) wraps any of them.
+//! 2. **The union.** [`overlay::OverlayFs::new`] with your lowers (top first, like Linux's
 //!    `lowerdir=`) and an [`overlay::UpperLayer`] (or none, for a read-only union).
-//! 3. Mount it: the union is an `Arc<dyn FileSystem>`; wrap its root [`vfs::Inode`] in your
-//!    VFS's node type, or use [`posix::Namespace`] as your system-call layer (it does the path
-//!    walking and permission checks your VFS would otherwise do: filesystems here trust their
-//!    caller, as in Linux).
+//! 3. **Mount it.** The union is an `Arc<dyn FileSystem>`: wrap its root [`vfs::Inode`] in
+//!    your VFS's node type (for ArceOS, `adapters::arceos::ArceosUnion` is that wrapper, a
+//!    `VfsOps`), or use [`posix::Namespace`] as your system-call layer (it walks paths and
+//!    checks permissions, which filesystems here leave to their caller, as in Linux).
+//!
+//! The whole path for a filesystem of your own, here the smallest one there is:
+//! ```
+//! use std::{any::Any, sync::Arc};
+//!
+//! use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
+//! use overlay_core::posix::Namespace;
+//! use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+//! use overlay_core::vfs::{Credentials, DirEntry, FileSystem, FileType, FsFeatures};
+//! use overlay_core::vfs::{Inode, Metadata, OpenFlags};
+//! use overlay_core::{Errno, Result};
+//!
+//! /// Your kernel's filesystem: read-only, one file `/motd`.
+//! struct MotdFs;
+//! struct Root;
+//! struct Motd;
+//! const TEXT: &[u8] = b"hello\n";
+//!
+//! fn metadata(ino: u64, kind: FileType, mode: u16, size: u64) -> Metadata {
+//!     let never = Default::default();
+//!     let (uid, gid, rdev) = (0, 0, Default::default());
+//!     Metadata { ino, dev: 7, kind, mode, nlink: 1, uid, gid, size, rdev, atime: never,
+//!                mtime: never, ctime: never }
+//! }
+//!
+//! impl FileSystem for MotdFs {
+//!     fn root(&self) -> Arc<dyn Inode> { Arc::new(Root) }
+//!     fn features(&self) -> FsFeatures { FsFeatures::READ_ONLY }
+//! }
+//! impl Inode for Root {
+//!     fn metadata(&self) -> Result<Metadata> { Ok(metadata(1, FileType::Directory, 0o755, 0)) }
+//!     fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
+//!         if name == "motd" { Ok(Arc::new(Motd)) } else { Err(Errno::ENOENT) }
+//!     }
+//!     fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry<'_>) -> bool) -> Result<()> {
+//!         if cookie == 0 {
+//!             sink(DirEntry { name: "motd", ino: 2, kind: FileType::Regular, next_cookie: 1 });
+//!         }
+//!         Ok(())
+//!     }
+//!     fn as_any(&self) -> &dyn Any { self }
+//! }
+//! impl Inode for Motd {
+//!     fn metadata(&self) -> Result<Metadata> {
+//!         Ok(metadata(2, FileType::Regular, 0o644, TEXT.len() as u64))
+//!     }
+//!     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+//!         let rest = TEXT.get(offset as usize..).unwrap_or_default();
+//!         let n = rest.len().min(buf.len());
+//!         buf[..n].copy_from_slice(&rest[..n]);
+//!         Ok(n)
+//!     }
+//!     fn as_any(&self) -> &dyn Any { self }
+//! }
+//!
+//! # fn main() -> Result<()> {
+//! // The union: your filesystem as the lower layer, a tmpfs to take the changes.
+//! let upper = UpperLayer::new(TmpFs::new(TmpFsOptions::default()))?;
+//! let union = OverlayFs::new(vec![Layer::new(Arc::new(MotdFs))], Some(upper),
+//!                            OverlayOptions::default())?;
+//!
+//! // Mounted behind the POSIX layer: write to the read-only file (it is copied up).
+//! let ns = Namespace::with_filesystem(union);
+//! let root = Credentials::root();
+//! ns.open(&root, "/motd", OpenFlags::WRITE | OpenFlags::APPEND, 0)?.write(b"world\n")?;
+//! let mut text = [0u8; 12];
+//! ns.open(&root, "/motd", OpenFlags::READ, 0)?.read(&mut text)?;
+//! assert_eq!(&text, b"hello\nworld\n");
+//! # Ok(())
+//! # }
+//! ```
+//! With the `arceos` feature, `adapters::arceos` shows the same path with ArceOS's own RAM
+//! filesystem as the upper layer and the union mounted as an ArceOS filesystem.
 //!
 //! # Semantics
 //! Linux overlayfs is the reference. Lookup searches the layers top-down; a whiteout ends the
 //! search; directories merge unless one is opaque. The first change to a lower entry copies it
 //! up (data, mode, owner, times, xattrs), staged in the upper layer's work directory and renamed
-//! into place, so a failed copy-up (`ENOSPC`, `ENOMEM`) leaves nothing behind. Unlink and rmdir
-//! of lower names leave whiteouts; a directory made over a whiteout is opaque. Inode numbers
-//! stay the same across copy-up and rename (Linux `xino`); copied-up hard links stay together
-//! (Linux `index=on`). Renaming a directory with lower contents is `EXDEV` unless
+//! into place, so a failed copy-up (`ENOSPC`, `ENOMEM`) leaves nothing behind (an upper that
+//! cannot rename gets it built in place and removed on failure: see [`overlay::UpperLayer`]).
+//! Unlink and rmdir of lower names leave whiteouts; a directory made over a whiteout is
+//! opaque. Inode numbers stay the same across copy-up and rename (Linux `xino`); copied-up
+//! hard links stay together (Linux `index=on`). Renaming a directory with lower contents is `EXDEV` unless
 //! [`overlay::OverlayOptions::redirect_dir`] is set. Where the engine deliberately differs from
 //! Linux:
 //! - the identity of copied-up entries (Linux's `trusted.overlay.origin`) is kept in memory,
