@@ -12,11 +12,11 @@
 
 use alloc::{sync::Arc, vec::Vec};
 
-use super::identity::Key;
+use super::identity::{index_name, Key};
 use super::node::OverlayInode;
 use super::{copy_xattrs, OverlayFs, UpperLayer};
 use crate::error::{Errno, Result};
-use crate::vfs::{FileType, Inode, Metadata, NewNode, RenameFlags, SetAttr};
+use crate::vfs::{FileType, FsFeatures, Inode, Metadata, NewNode, RenameFlags, SetAttr};
 
 /// Size of the buffer file data is copied through.
 const COPY_CHUNK_BYTES: usize = 64 * 1024;
@@ -39,6 +39,11 @@ impl OverlayFs {
         }
         let upper = self.writable()?;
         let (parent, name, unlinked) = node.position();
+        // A lower name the upper encoding reserves (`.wh.x` from a layer with Linux
+        // whiteouts) would turn into a whiteout there: it cannot be copied up.
+        if parent.is_some() && !unlinked && upper.encoding.is_reserved_name(&name) {
+            return Err(Errno::EINVAL);
+        }
         let lower = node.lowers().into_iter().next().ok_or(Errno::EIO)?;
         let lower_meta = lower.inode.metadata()?;
         if unlinked && lower_meta.kind.is_dir() {
@@ -52,6 +57,13 @@ impl OverlayFs {
             _ => None,
         };
 
+        // A lower file with several names gets an index link in the work directory (Linux
+        // `index=on`): the group's other names link to the copy later, even once every name
+        // that was copied up is gone.
+        let index_name = (!lower_meta.kind.is_dir()
+            && lower_meta.nlink > 1
+            && upper.fs.features().contains(FsFeatures::HARD_LINKS))
+        .then(|| index_name(lower.layer, lower_meta.ino));
         let staged = match (&parent_upper, upper.renames) {
             // No rename to place a staged copy: build it under its real name and remove it
             // again if that fails. The union shows nothing of it meanwhile (the caller holds
@@ -76,7 +88,10 @@ impl OverlayFs {
                         Some(parent_upper) => {
                             work.rename(&temp, &**parent_upper, &name, RenameFlags::NOREPLACE)
                         }
-                        None => work.unlink(&temp),
+                        None => match &index_name {
+                            Some(index) => work.rename(&temp, work, index, RenameFlags::NOREPLACE),
+                            None => work.unlink(&temp),
+                        },
                     });
                 if let Err(errno) = placed {
                     discard(work, &temp, lower_meta.kind);
@@ -97,6 +112,11 @@ impl OverlayFs {
             if !lower_meta.kind.is_dir() {
                 identities.cover(origin, lower_meta.nlink, Some(staged.clone()));
             }
+        }
+        if let Some(index) = &index_name {
+            // Without the index the group still works while one of its upper names lives.
+            let indexed = parent_upper.is_none() || upper.work_dir.link(index, &*staged).is_ok();
+            self.identities.lock().set_indexed(origin, indexed);
         }
         node.set_upper(staged.clone());
         Ok(staged)

@@ -30,6 +30,11 @@ pub(crate) enum Key {
     Lower { layer: usize, ino: Ino },
 }
 
+/// The name of the index link of a copied-up lower hard-link group in the work directory.
+pub(crate) fn index_name(layer: usize, ino: Ino) -> alloc::string::String {
+    alloc::format!("#index-{layer}-{ino}")
+}
+
 /// A copied-up lower non-directory and the names of its lower hard-link group it covers.
 pub(crate) struct Group {
     /// The upper inode holding the group's data.
@@ -38,6 +43,9 @@ pub(crate) struct Group {
     pub(crate) covered: u32,
     /// Links the lower inode has (lower layers never change, so this stays true).
     pub(crate) lower_nlink: u32,
+    /// Whether the work directory holds an extra link to `upper` (Linux's index entry), so
+    /// the group's other names can be linked to it even after every upper name is gone.
+    pub(crate) indexed: bool,
 }
 
 impl Group {
@@ -45,7 +53,10 @@ impl Group {
     /// has been copied up): upper links plus the lower names not covered by the upper layer.
     pub(crate) fn nlink(&self, upper_nlink: Option<u32>) -> u32 {
         let lower_left = self.lower_nlink.saturating_sub(self.covered);
-        upper_nlink.unwrap_or(0).saturating_add(lower_left)
+        let upper_names = upper_nlink
+            .unwrap_or(0)
+            .saturating_sub(u32::from(self.indexed));
+        upper_names.saturating_add(lower_left)
     }
 }
 
@@ -101,11 +112,19 @@ impl Identities {
     /// Records that one more lower name of `key`'s group (whose lower inode has `lower_nlink`
     /// links) is covered by the upper layer, and (when given) the upper inode that now holds
     /// the group's data.
+    /// Records whether the work directory holds an index link to `key`'s copied-up inode.
+    pub(crate) fn set_indexed(&mut self, key: Key, indexed: bool) {
+        if let Some(group) = self.groups.get_mut(&key) {
+            group.indexed = indexed;
+        }
+    }
+
     pub(crate) fn cover(&mut self, key: Key, lower_nlink: u32, upper: Option<Arc<dyn Inode>>) {
         let group = self.groups.entry(key).or_insert(Group {
             upper: None,
             covered: 0,
             lower_nlink,
+            indexed: false,
         });
         group.covered = group.covered.saturating_add(1);
         if upper.is_some() {

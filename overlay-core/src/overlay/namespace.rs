@@ -9,6 +9,7 @@
 
 use alloc::sync::Arc;
 
+use super::identity::{index_name, Key};
 use super::node::OverlayInode;
 use super::whiteout::{is_whiteout_device, whiteout_device, WhiteoutEncoding};
 use super::{check_new_name, clear_dir, OverlayFs, UpperLayer};
@@ -219,9 +220,30 @@ impl OverlayFs {
                 }
             }
         }
+        if !want_dir {
+            self.drop_index_if_unused(upper, &child);
+        }
         child.mark_unlinked();
         dir.invalidate_listing();
         Ok(())
+    }
+
+    /// Removes the index link of `node`'s hard-link group once no name of the group is left
+    /// in the union, so the copy's space goes back to the upper layer.
+    fn drop_index_if_unused(&self, upper: &UpperLayer, node: &OverlayInode) {
+        let Some(copy) = node.upper() else { return };
+        let Ok(meta) = copy.metadata() else { return };
+        let mut identities = self.identities.lock();
+        let Some(group) = identities.group(node.key) else {
+            return;
+        };
+        if group.indexed && group.nlink(Some(meta.nlink)) == 0 {
+            if let Key::Lower { layer, ino } = node.key {
+                if upper.work_dir.unlink(&index_name(layer, ino)).is_ok() {
+                    identities.set_indexed(node.key, false);
+                }
+            }
+        }
     }
 
     /// Puts a whiteout at `name` of `parent_upper`, removing what the upper layer holds there

@@ -804,3 +804,29 @@ fn readdir_sink_may_change_the_directory() {
     assert_eq!(removed, 150);
     assert!(names(&u.root).is_empty());
 }
+
+#[test]
+fn hard_link_group_outlives_its_copied_up_name() {
+    // Difftest finding 4: the other names of a copied-up lower group stay linkable after the
+    // name that was copied up is gone, and the index link goes with the group's last name.
+    let u = union(&[&["f a shared", "h b a"]]);
+    walk(&u.root, "a").unwrap().write_at(0, b"S").unwrap();
+    u.root.unlink("a").unwrap();
+    assert_eq!(meta(&u.root, "b").nlink, 1);
+    u.root
+        .rename("b", &*u.root, "c", RenameFlags::empty())
+        .unwrap();
+    let c = walk(&u.root, "c").unwrap();
+    u.root.link("d", &*c).unwrap();
+    assert_eq!(read(&u.root, "d").unwrap(), "Shared");
+    assert_eq!((meta(&u.root, "c").nlink, meta(&u.root, "d").nlink), (2, 2));
+    let work = u.fs.upper().unwrap().work_dir.clone();
+    assert_eq!(names(&work).len(), 1, "the index link");
+    u.root.unlink("c").unwrap();
+    u.root.unlink("d").unwrap();
+    assert!(
+        names(&work).is_empty(),
+        "the index link is dropped with the last name"
+    );
+    assert!(names(&u.root).is_empty());
+}
