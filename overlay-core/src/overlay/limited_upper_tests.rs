@@ -213,8 +213,13 @@ fn set_attr_without_stored_metadata_is_eperm_and_copies_nothing() {
 #[test]
 fn name_based_upper_hides_and_refuses_whiteout_names() {
     let upper = upper_with_names_only(None);
-    let lower =
-        crate::scenarios::fixture::build_layer(&["d etc", "f etc/a a", "f etc/b b"]).unwrap();
+    let lower = crate::scenarios::fixture::build_layer(&[
+        "d etc",
+        "f etc/a a",
+        "f etc/b b",
+        "f etc/.wh.b not a whiteout in a tmpfs layer",
+    ])
+    .unwrap();
     let union = super::OverlayFs::new(
         alloc::vec![super::Layer::new(lower)],
         Some(super::UpperLayer::new(upper).unwrap()),
@@ -228,7 +233,7 @@ fn name_based_upper_hides_and_refuses_whiteout_names() {
     let etc = union.root().lookup("etc").unwrap();
     etc.unlink("a").unwrap();
     let file = NewNode::new(FileType::Regular, 0o644, 0, 0);
-    assert_eq!(etc.create(".wh.b", &file).err(), Some(Errno::EINVAL));
+    assert_eq!(etc.create(".wh.c", &file).err(), Some(Errno::EINVAL));
     assert_eq!(etc.create(".wh..wh..opq", &file).err(), Some(Errno::EINVAL));
     assert_eq!(etc.lookup(".wh.a").err(), Some(Errno::ENOENT));
     let mut names = Vec::new();
@@ -237,7 +242,12 @@ fn name_based_upper_hides_and_refuses_whiteout_names() {
         true
     })
     .unwrap();
-    assert_eq!(names, ["b"]);
+    assert_eq!(names, [".wh.b", "b"]);
+    // The lower's `.wh.b` is an ordinary file there, but it cannot be copied up: in the upper
+    // it would delete `b`.
+    let not_whiteout = etc.lookup(".wh.b").unwrap();
+    assert_eq!(not_whiteout.write_at(0, b"x"), Err(Errno::EINVAL));
+    assert!(etc.lookup("b").is_ok());
     let upper_etc = union.upper().unwrap().upper_dir().lookup("etc").unwrap();
     assert!(upper_etc.lookup(".wh.a").is_ok(), "the whiteout is a name");
 }
