@@ -80,7 +80,13 @@ impl OverlayFs {
                 staged
             }
             _ => {
-                let temp = self.temp_name();
+                // A removed entry's copy with an index name, on an upper that cannot rename,
+                // is built under that name directly.
+                let index_in_place = parent_upper.is_none() && !upper.renames;
+                let temp = match &index_name {
+                    Some(index) if index_in_place => index.clone(),
+                    _ => self.temp_name(),
+                };
                 let work = &*upper.work_dir;
                 let staged = create_copy(work, &temp, &*lower.inode, &lower_meta)?;
                 let placed = fill_copy(upper, &*staged, &*lower.inode, &lower_meta, with_data)
@@ -89,6 +95,7 @@ impl OverlayFs {
                             work.rename(&temp, &**parent_upper, &name, RenameFlags::NOREPLACE)
                         }
                         None => match &index_name {
+                            Some(_) if index_in_place => Ok(()),
                             Some(index) => work.rename(&temp, work, index, RenameFlags::NOREPLACE),
                             None => work.unlink(&temp),
                         },

@@ -211,6 +211,28 @@ fn set_attr_without_stored_metadata_is_eperm_and_copies_nothing() {
 }
 
 #[test]
+fn removed_hard_linked_file_copies_up_without_rename() {
+    // An open handle to a lower file with two names, whose name is then removed: its first
+    // write copies it to the work directory (under its index name, since the upper cannot
+    // rename it there), and the group's other name keeps the lower data.
+    let lower = crate::scenarios::fixture::build_layer(&["f a shared", "h b a"]).unwrap();
+    let union = super::OverlayFs::new(
+        alloc::vec![super::Layer::new(lower)],
+        Some(super::UpperLayer::new(upper_without_rename(None)).unwrap()),
+        super::OverlayOptions::default(),
+    )
+    .unwrap();
+    let root = union.root();
+    let a = root.lookup("a").unwrap();
+    root.unlink("a").unwrap();
+    assert_eq!(a.write_at(0, b"S"), Ok(1));
+    let mut buf = [0u8; 6];
+    assert_eq!(a.read_at(0, &mut buf), Ok(6));
+    assert_eq!(&buf, b"Shared");
+    assert_eq!(root.lookup("b").unwrap().read_at(0, &mut buf), Ok(6));
+}
+
+#[test]
 fn name_based_upper_hides_and_refuses_whiteout_names() {
     let upper = upper_with_names_only(None);
     let lower = crate::scenarios::fixture::build_layer(&[
