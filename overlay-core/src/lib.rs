@@ -18,6 +18,8 @@
 //! - [`overlay`]: the union itself.
 //! - [`path`] and [`posix`]: path walking and the POSIX calls with their permission checks,
 //!   the part of a VFS a small kernel may not have yet.
+//! - [`containers`]: named containers of the images in an [`image::ImageStore`], `commit` of
+//!   a container's changes as a new image, `rmi` that keeps shared layers.
 //! - [`shell`]: a line-based command language over a union (the host front end and the kernel's
 //!   serial console share it).
 //! - [`scenarios`]: the behaviours every build must show, as one list of named checks that
@@ -193,6 +195,7 @@
 extern crate alloc;
 
 pub mod adapters;
+pub mod containers;
 pub mod error;
 pub mod image;
 pub mod overlay;

@@ -8,7 +8,7 @@
 //! way `docker pull` fetches only the layers it lacks.
 //!
 //! Besides the images of the RAM disk, the store takes images made at run time (a container's
-//! upper layer frozen by `commit`: see the `containers` module) and drops images (`rmi`): a
+//! upper layer frozen by `commit`: see [`crate::containers`]) and drops images (`rmi`): a
 //! layer goes when no image and no container uses it any more. [`ImageStore::usage`] says
 //! what the layers take, like `docker system df`: per image its total size, the part it
 //! shares with other images and the part only it uses, and overall what is stored (each layer

@@ -91,6 +91,20 @@ pub(super) enum Command<'a> {
     Tree(&'a str),
     Layers,
     Diff,
+    Images,
+    History(&'a str),
+    Df,
+    Ps,
+    Run {
+        image: &'a str,
+        container: &'a str,
+    },
+    Use(&'a str),
+    Commit {
+        container: &'a str,
+        image: &'a str,
+    },
+    Rmi(&'a str),
 }
 
 /// Parses the words of one non-empty line.
@@ -205,6 +219,14 @@ pub(super) fn parse(words: &[String]) -> Result<Command<'_>> {
         ("tree", [path]) => Command::Tree(path),
         ("layers", []) => Command::Layers,
         ("diff", []) => Command::Diff,
+        ("images", []) => Command::Images,
+        ("history", [image]) => Command::History(image),
+        ("df", []) => Command::Df,
+        ("ps", []) => Command::Ps,
+        ("run", [image, container]) => Command::Run { image, container },
+        ("use", [container]) => Command::Use(container),
+        ("commit", [container, image]) => Command::Commit { container, image },
+        ("rmi", [image]) => Command::Rmi(image),
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -365,6 +387,26 @@ mod tests {
         );
         assert_eq!(parsed("tree"), Ok(Command::Tree("/")));
         assert_eq!(parsed("layers"), Ok(Command::Layers));
+        assert_eq!(parsed("images"), Ok(Command::Images));
+        assert_eq!(parsed("history java:8"), Ok(Command::History("java:8")));
+        assert_eq!(parsed("df"), Ok(Command::Df));
+        assert_eq!(parsed("ps"), Ok(Command::Ps));
+        assert_eq!(
+            parsed("run java:8 c1"),
+            Ok(Command::Run {
+                image: "java:8",
+                container: "c1"
+            })
+        );
+        assert_eq!(parsed("use c1"), Ok(Command::Use("c1")));
+        assert_eq!(
+            parsed("commit c1 app:2"),
+            Ok(Command::Commit {
+                container: "c1",
+                image: "app:2"
+            })
+        );
+        assert_eq!(parsed("rmi app:2"), Ok(Command::Rmi("app:2")));
     }
 
     #[test]
@@ -387,6 +429,15 @@ mod tests {
             "su 1",
             "truncate /a 99999999999999999999999",
             "layers now",
+            "images -a",
+            "history",
+            "df -v",
+            "run java:8",
+            "run java:8 c1 c2",
+            "use",
+            "commit c1",
+            "rmi",
+            "rmi a b",
         ] {
             assert_eq!(parsed(line), Err(Errno::EINVAL), "{line}");
         }

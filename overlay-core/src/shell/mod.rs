@@ -15,7 +15,9 @@
 //! `open P FLAGS`, `truncate P N`, `touch P`, `mkdir P`, `mknod P TYPE MAJOR MINOR`, `rm P`,
 //! `rmdir P`, `mv A B`, `ln A B`, `ln -s TARGET P`, `chmod OCTAL P`, `chown UID:GID P`,
 //! `setxattr P NAME VALUE`, `rmxattr P NAME`, `su UID GID`. Whole view: `tree [P]`, `layers`,
-//! `diff`. Extensions: `ls`/`ls -l` without P list `/`; `mv -n A B` (no replace) and
+//! `diff`. Images and containers (with a [`ContainerEngine`], see [`Shell::with_engine`]):
+//! `images`, `history IMAGE`, `df`, `ps`, `run IMAGE NAME`, `use NAME`, `commit NAME IMAGE`,
+//! `rmi IMAGE`. Extensions: `ls`/`ls -l` without P list `/`; `mv -n A B` (no replace) and
 //! `mv -x A B` (exchange); `mknod P p` without numbers; `chown UID: P` / `chown :GID P` change
 //! one id; the `open` flag `nofollow`.
 //!
@@ -47,13 +49,52 @@
 //! - `diff`: the upper layer's changes, `A PATH` (added), `C PATH` (changed), `D PATH`
 //!   (deleted), one per line, sorted by path bytewise, like `docker diff`.
 //!
+//!
+//! # Images and containers
+//! These commands go to the shell's [`ContainerEngine`] (without one they fail with
+//! `ENOTSUP`); they mirror Docker's, on the images of a RAM disk and those committed since.
+//! Sizes are in bytes. Tables are aligned in columns separated by at least two blanks, with a
+//! header line.
+//! - `images`: `IMAGE LAYERS SIZE`, one row per image, SIZE the bytes of its layers.
+//! - `history IMAGE`: `LAYER SIZE CREATED BY`, one row per step of the image's history, the
+//!   newest first, like `docker image history`: the layer's short digest (`sha256:` and 12 hex
+//!   digits) and size, or `-` and `0` for a step that made no layer (`ENV`, `CMD`).
+//! - `df`: `IMAGE LAYERS SIZE SHARED UNIQUE` per image (SHARED: bytes in layers another image
+//!   uses too; UNIQUE: bytes in layers only this image uses), a `total` row (the layers
+//!   stored, each once however many images share it), then the lines
+//!   `stored: N bytes in L layers, each once; without sharing: M bytes`,
+//!   `held for containers only: N bytes (no image uses them)` (only when there are such),
+//!   `reclaimed by rmi: N bytes in L layers` and `containers: C, writable layers N bytes`.
+//! - `ps`: `CONTAINER IMAGE LAYERS UPPER`, one row per container, the one the shell is in
+//!   marked `*` in a first column; UPPER is the bytes its writable layer holds.
+//! - `run IMAGE NAME`: makes container NAME: the image's layers (the same objects every
+//!   container of any image stacks) under its own new tmpfs upper. Prints nothing; the shell
+//!   stays where it is.
+//! - `use NAME`: the shell's root becomes container NAME's (the credentials stay). Prints
+//!   nothing.
+//! - `commit NAME IMAGE`: freezes container NAME's upper layer into a new read-only layer (an
+//!   uncompressed tar with OCI whiteouts, `.wh.NAME` and `.wh..wh..opq`, as image layers
+//!   have) and registers IMAGE = the container's layers + that one; the container goes on
+//!   over IMAGE with an empty upper (the shell follows it if it is in it). Prints the new
+//!   layer's digest, `sha256:<64 hex digits>`. `EEXIST` if IMAGE exists.
+//! - `rmi IMAGE`: removes the image: `Untagged: IMAGE`, then, top first, `Deleted: LAYER SIZE`
+//!   for each of its layers nothing else uses (its memory is freed) and
+//!   `Kept: LAYER SIZE (used by IMAGE..., container NAME...)` for each that another image or a
+//!   container still uses.
+//!
+//! Names of images and containers are 1 to 128 ASCII letters, digits and `._-:/@`, starting
+//! with a letter or digit (`EINVAL` otherwise); a missing image or container is `ENOENT`, a
+//! name in use `EEXIST`.
+//!
 //! `tree`, `layers` and `diff` run with root's credentials (so do the content reads behind
-//! `ls -l` digests); everything else with the credentials `su` set, root at first. New files
-//! get mode 0666 and new directories 0777, masked by the namespace's umask (022: 0644, 0755).
+//! `ls -l` digests), and so do the image and container commands; everything else with the
+//! credentials `su` set, root at first. New files get mode 0666 and new directories 0777,
+//! masked by the namespace's umask (022: 0644, 0755).
 
 pub mod lexer;
 
 mod command;
+mod engine;
 #[cfg(test)]
 mod tests;
 mod tree;
@@ -63,6 +104,9 @@ use alloc::{string::String, sync::Arc, vec::Vec};
 use core::fmt;
 
 use self::command::Command;
+pub use self::engine::{
+    CommitSummary, ContainerEngine, ContainerRoot, ContainerSummary, HistoryLine, ImageSummary,
+};
 use crate::error::{Errno, Result};
 use crate::posix::{Namespace, SetTime};
 use crate::vfs::{Credentials, Inode, OpenFlags, XattrFlags};
@@ -133,10 +177,13 @@ pub trait UnionView: Send + Sync {
     fn diff(&self) -> Result<Vec<Change>>;
 }
 
-/// The shell: a namespace, an optional union view, and the current credentials.
+/// The shell: a namespace, an optional union view, an optional container engine (and the
+/// container the shell is in), and the current credentials.
 pub struct Shell {
     namespace: Namespace,
     union: Option<Arc<dyn UnionView>>,
+    engine: Option<Arc<dyn ContainerEngine>>,
+    container: Option<String>,
     creds: Credentials,
     failures: usize,
     last_error: Option<Errno>,
@@ -155,10 +202,33 @@ impl Shell {
         Shell {
             namespace,
             union,
+            engine: None,
+            container: None,
             creds: Credentials::root(),
             failures: 0,
             last_error: None,
         }
+    }
+
+    /// A shell in container `container` of `engine`, running as root; the image commands
+    /// (`images`, `history`, `df`, `ps`, `run`, `use`, `commit`, `rmi`) go to `engine`.
+    ///
+    /// # Errors
+    /// What [`ContainerEngine::root`] returns for `container` (`ENOENT` if there is none).
+    pub fn with_engine(engine: Arc<dyn ContainerEngine>, container: &str) -> Result<Shell> {
+        let root = engine.root(container)?;
+        let mut shell = Shell::new(
+            Namespace::with_filesystem(root.filesystem),
+            Some(root.union),
+        );
+        shell.engine = Some(engine);
+        shell.container = Some(String::from(container));
+        Ok(shell)
+    }
+
+    /// The container the shell is in, if it has an engine.
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
     }
 
     /// The namespace the shell runs against.
@@ -326,7 +396,48 @@ impl Shell {
                     );
                 }
             }
+            Command::Images => print_lines(output, engine::images_lines(&self.engine()?.images())),
+            Command::History(image) => {
+                let history = self.engine()?.history(image)?;
+                print_lines(output, engine::history_lines(&history));
+            }
+            Command::Df => {
+                let engine = self.engine()?;
+                let lines = engine::df_lines(&engine.disk_usage(), &engine.containers());
+                print_lines(output, lines);
+            }
+            Command::Ps => {
+                let containers = self.engine()?.containers();
+                print_lines(output, engine::ps_lines(&containers, self.container()));
+            }
+            Command::Run { image, container } => self.engine()?.run(image, container)?,
+            Command::Use(container) => self.enter(container)?,
+            Command::Commit { container, image } => {
+                let commit = self.engine()?.commit(container, image)?;
+                // The container goes on over the new image: follow it if the shell is in it.
+                if self.container() == Some(container) {
+                    self.enter(container)?;
+                }
+                print_line(output, &commit.layer);
+            }
+            Command::Rmi(image) => {
+                let removal = self.engine()?.remove_image(image)?;
+                print_lines(output, engine::removal_lines(&removal));
+            }
         }
+        Ok(())
+    }
+
+    fn engine(&self) -> Result<&Arc<dyn ContainerEngine>> {
+        self.engine.as_ref().ok_or(Errno::ENOTSUP)
+    }
+
+    /// Makes container `name`'s root the shell's (the credentials stay as they are).
+    fn enter(&mut self, name: &str) -> Result<()> {
+        let root = self.engine()?.root(name)?;
+        self.namespace = Namespace::with_filesystem(root.filesystem);
+        self.union = Some(root.union);
+        self.container = Some(String::from(name));
         Ok(())
     }
 
@@ -359,6 +470,8 @@ impl fmt::Debug for Shell {
         f.debug_struct("Shell")
             .field("creds", &self.creds)
             .field("union", &self.union.is_some())
+            .field("engine", &self.engine.is_some())
+            .field("container", &self.container)
             .field("failures", &self.failures)
             .finish()
     }

@@ -1,0 +1,234 @@
+use alloc::{format, string::String, sync::Arc, vec::Vec};
+
+use super::super::Shell;
+use crate::containers::{ContainerManager, ContainerOptions};
+use crate::image::testlayout::{self, app_layer, base_layer, runtime_layer};
+use crate::image::{sha256_digest, short_digest, Bytes, ImageStore};
+use crate::posix::Namespace;
+use crate::scenarios::fixture::build_layer;
+
+fn shell() -> (Arc<ContainerManager>, Shell) {
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(testlayout::two_services())).unwrap();
+    let manager = ContainerManager::new(store, ContainerOptions::default());
+    manager.run("svc-a", "root").unwrap();
+    let shell = Shell::with_engine(manager.clone(), "root").unwrap();
+    (manager, shell)
+}
+
+fn run(shell: &mut Shell, script: &str) -> String {
+    let mut out = String::new();
+    shell.run_script(script, &mut out).unwrap();
+    out
+}
+
+fn size(layer: Vec<u8>) -> u64 {
+    layer.len() as u64
+}
+
+#[test]
+fn images_history_and_df_show_the_store() {
+    let (_, mut shell) = shell();
+    let (base, runtime) = (size(base_layer()), size(runtime_layer()));
+    let (a, b) = (size(app_layer("a")), size(app_layer("b")));
+    let images = run(&mut shell, "images");
+    let expected = format!(
+        "IMAGE   LAYERS   SIZE\nsvc-a        3  {}\nsvc-b        3  {}\njava:8       2  {}\n",
+        base + runtime + a,
+        base + runtime + b,
+        base + runtime
+    );
+    assert_eq!(images, expected);
+
+    let history = run(&mut shell, "history svc-a");
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines[0], "LAYER                SIZE  CREATED BY");
+    let app = short_digest(&sha256_digest(&app_layer("a"))).to_owned();
+    assert_eq!(lines[1], format!("{app}  {a:>4}  STEP 3"));
+    assert!(lines[3].ends_with("  STEP 1"));
+    assert_eq!(lines.len(), 4);
+
+    let df = run(&mut shell, "df");
+    let lines: Vec<&str> = df.lines().collect();
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        words(lines[0]),
+        ["IMAGE", "LAYERS", "SIZE", "SHARED", "UNIQUE"]
+    );
+    let shared = base + runtime;
+    assert_eq!(
+        words(lines[1]),
+        [
+            "svc-a",
+            "3",
+            &format!("{}", shared + a),
+            &format!("{shared}"),
+            &format!("{a}")
+        ]
+    );
+    assert_eq!(words(lines[3])[4], "0");
+    assert_eq!(
+        words(lines[4]),
+        [
+            "total",
+            "4",
+            &format!("{}", shared + a + b),
+            &format!("{shared}"),
+            &format!("{}", a + b)
+        ]
+    );
+    assert_eq!(
+        lines[5],
+        format!(
+            "stored: {} bytes in 4 layers, each once; without sharing: {} bytes",
+            shared + a + b,
+            3 * shared + a + b
+        )
+    );
+    assert_eq!(lines[6], "reclaimed by rmi: 0 bytes in 0 layers");
+    assert_eq!(lines[7], "containers: 1, writable layers 0 bytes");
+    assert_eq!(lines.len(), 8);
+}
+
+#[test]
+fn the_seeds_story_run_change_diff_commit_run_df_rmi() {
+    let (manager, mut shell) = shell();
+    assert_eq!(run(&mut shell, "run svc-b other\nps"), "   CONTAINER  IMAGE  LAYERS  UPPER\n*  root       svc-a       3      0\n   other      svc-b       3      0\n");
+    // A change in `root`, invisible in `other`.
+    let out = run(
+        &mut shell,
+        "write /etc/config changed\nrm /etc/motd\nmkdir /data\ndiff",
+    );
+    assert_eq!(out, "A /data\nC /etc\nC /etc/config\nD /etc/motd\n");
+    assert_eq!(
+        run(&mut shell, "use other\ncat /etc/config\ndiff"),
+        "app=b\n"
+    );
+    // Commit `root` while in `other`: the shell stays in `other`.
+    let out = run(&mut shell, "commit root svc-a:2");
+    let layer = out.trim_end().to_owned();
+    assert!(layer.starts_with("sha256:") && layer.len() == 71, "{out}");
+    assert_eq!(shell.container(), Some("other"));
+    assert_eq!(run(&mut shell, "cat /etc/config"), "app=b\n");
+    // In `root` again: the changes are there, read from the new layer; its upper is empty.
+    let out = run(
+        &mut shell,
+        "use root\ndiff\ncat /etc/config\ncat /etc/motd\nstat /data",
+    );
+    assert!(
+        out.starts_with("changed\nerror: ENOENT: cat /etc/motd\nd 0755 0:0 "),
+        "{out}"
+    );
+    assert!(out.ends_with(" layer=lower:0 /data\n"), "{out}");
+    // A container of the committed image shows them too.
+    let out = run(
+        &mut shell,
+        "run svc-a:2 second\nuse second\ncat /etc/config\ncat /etc/motd",
+    );
+    assert_eq!(out, "changed\nerror: ENOENT: cat /etc/motd\n");
+    let history = run(&mut shell, "history svc-a:2");
+    assert!(
+        history.lines().nth(1).unwrap().ends_with("  commit root"),
+        "{history}"
+    );
+    // Committing the container the shell is in follows it onto the new image.
+    let out = run(
+        &mut shell,
+        "write /more x\ncommit second svc-a:3\ndiff\ncat /more\nps",
+    );
+    assert!(out.contains("\nx\n"), "{out}");
+    assert!(
+        out.contains("*  second     svc-a:3       5      0\n"),
+        "{out}"
+    );
+
+    // rmi: svc-a:3's own layer stays for the container `second`; svc-b's for `other`.
+    let out = run(&mut shell, "rmi svc-a:3");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Untagged: svc-a:3");
+    assert!(
+        lines[1].starts_with("Kept: sha256:") && lines[1].ends_with("(used by container second)"),
+        "{out}"
+    );
+    assert!(
+        lines[2].ends_with("(used by svc-a:2, container root, container second)"),
+        "{out}"
+    );
+    assert!(
+        lines.iter().all(|line| !line.starts_with("Deleted")),
+        "{out}"
+    );
+    // The app layer of svc-b goes once nothing uses it: remove its container first.
+    manager.remove_container("other").unwrap();
+    let out = run(&mut shell, "rmi svc-b");
+    let app_b = short_digest(&sha256_digest(&app_layer("b"))).to_owned();
+    assert!(
+        out.contains(&format!("\nDeleted: {app_b} {}\n", size(app_layer("b")))),
+        "{out}"
+    );
+    assert!(
+        out.contains("(used by svc-a, java:8, svc-a:2, container root, container second)"),
+        "{out}"
+    );
+    let df = run(&mut shell, "df");
+    let reclaimed = format!(
+        "reclaimed by rmi: {} bytes in 1 layers",
+        size(app_layer("b"))
+    );
+    assert!(df.contains(&reclaimed), "{df}");
+    assert!(df.contains("\nheld for containers only: "), "{df}");
+    assert!(
+        df.contains("\ncontainers: 2, writable layers 0 bytes\n"),
+        "{df}"
+    );
+}
+
+#[test]
+fn mistakes_print_one_error_line() {
+    let (_, mut shell) = shell();
+    let script = "use nope\nrun nope x\nrun svc-a root\nrun svc-a \"a b\"\nhistory nope\n\
+                  commit nope x\ncommit root svc-b\nrmi nope\nimages extra";
+    let expected = "error: ENOENT: use nope\nerror: ENOENT: run nope x\n\
+                    error: EEXIST: run svc-a root\nerror: EINVAL: run svc-a \"a b\"\n\
+                    error: ENOENT: history nope\nerror: ENOENT: commit nope x\n\
+                    error: EEXIST: commit root svc-b\nerror: ENOENT: rmi nope\n\
+                    error: EINVAL: images extra\n";
+    assert_eq!(run(&mut shell, script), expected);
+    assert_eq!(shell.container(), Some("root"));
+    assert_eq!(shell.failures(), 9);
+}
+
+#[test]
+fn use_keeps_the_credentials() {
+    let (_, mut shell) = shell();
+    let out = run(
+        &mut shell,
+        "run java:8 j\nsu 1000 1000\nuse j\nwrite /etc/motd x\nsu 0 0\nwrite /etc/motd x",
+    );
+    assert_eq!(out, "error: EACCES: write /etc/motd x\n");
+}
+
+#[test]
+fn without_an_engine_the_image_commands_are_enotsup() {
+    let layer = build_layer(&["d etc"]).unwrap();
+    let mut shell = Shell::new(Namespace::with_filesystem(layer), None);
+    for command in [
+        "images",
+        "history x",
+        "df",
+        "ps",
+        "run x y",
+        "use x",
+        "commit x y",
+        "rmi x",
+    ] {
+        assert_eq!(
+            run(&mut shell, command),
+            format!("error: ENOTSUP: {command}\n")
+        );
+    }
+    assert_eq!(shell.container(), None);
+}
