@@ -233,15 +233,16 @@ impl OverlayFs {
     fn drop_index_if_unused(&self, upper: &UpperLayer, node: &OverlayInode) {
         let Some(copy) = node.upper() else { return };
         let Ok(meta) = copy.metadata() else { return };
-        let mut identities = self.identities.lock();
-        let Some(group) = identities.group(node.key) else {
-            return;
-        };
-        if group.indexed && group.nlink(Some(meta.nlink)) == 0 {
-            if let Key::Lower { layer, ino } = node.key {
-                if upper.work_dir.unlink(&index_name(layer, ino)).is_ok() {
-                    identities.set_indexed(node.key, false);
-                }
+        let unused = self
+            .identities
+            .lock()
+            .group(node.key)
+            .is_some_and(|group| group.indexed && group.nlink(Some(meta.nlink)) == 0);
+        // The upper layer is called with the identity table unlocked (the lock order in
+        // `overlay`'s docs); the exclusive namespace lock keeps the group as it was.
+        if let (true, Key::Lower { layer, ino }) = (unused, node.key) {
+            if upper.work_dir.unlink(&index_name(layer, ino)).is_ok() {
+                self.identities.lock().set_indexed(node.key, false);
             }
         }
     }
