@@ -386,10 +386,7 @@ fn every_upper_capacity_in_bytes_up_to_what_a_change_needs() {
     }
     eprintln!("faults: {fault_points} byte capacities tried with nothing lost");
     // The big file needs four pages: every change that copies it up fails below 16 KiB.
-    assert!(
-        fault_points > 1000,
-        "too few fault points: {fault_points}"
-    );
+    assert!(fault_points > 1000, "too few fault points: {fault_points}");
 }
 
 #[test]
