@@ -56,3 +56,19 @@ test: lint
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing with cargo-fuzz (installed on first use): each overlay-core/fuzz target for SECS s.
+SECS ?= 60
+FUZZ_TARGETS := shell union_ops image_tar image_oci
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd overlay-core/fuzz && for target in $(FUZZ_TARGETS); do \
+	    $(CARGO) fuzz run $$target -- -max_total_time=$(SECS) -rss_limit_mb=4096 || exit 1; done
+
+# Differential tests against Linux overlayfs (needs root): N random cases from seed SEED.
+N ?= 1000
+SEED ?= 1
+difftest:
+	$(CARGO) run -q -p boot -- difftest --seed $(SEED) -n $(N)
+
+.PHONY: fuzz difftest
