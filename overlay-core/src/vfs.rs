@@ -11,12 +11,24 @@
 //!
 //! Optional operations have default implementations that fail with the errno Linux returns when a
 //! filesystem lacks them, so a small filesystem implements only what it has.
+//!
+//! # Shared file data
+//! A file whose bytes can never change (a file of a read-only image in a RAM disk) may hand
+//! them out as [`Bytes`] through [`Inode::shared_data`], and a writable filesystem may keep
+//! such bytes instead of copying them ([`Inode::write_shared_at`]), copying only the pages that
+//! are later written. The overlay's copy-up uses the pair, so the first write into a large
+//! lower file costs what the write costs, not what copying the file would. Both methods have
+//! defaults (no shared data; a plain copying write), so a filesystem that ignores them behaves
+//! exactly as before.
+
+mod bytes;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::any::Any;
 
 use bitflags::bitflags;
 
+pub use self::bytes::Bytes;
 use crate::error::{Errno, Result};
 
 /// An inode number, unique within one filesystem.
@@ -500,6 +512,34 @@ pub trait Inode: Send + Sync + Any {
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
         let _ = (offset, buf);
         Err(Errno::EISDIR)
+    }
+
+    /// The file's whole data as shared bytes that **never change**, if the filesystem can
+    /// give them: `Some` only if the returned view holds exactly the file's current data
+    /// (`metadata().size` bytes) and neither the file nor the view's bytes will ever change,
+    /// for as long as anyone holds the view (a read-only filesystem over an immutable buffer,
+    /// such as an image layer in a RAM disk). A caller may keep the view for ever instead of
+    /// copying the data (see [`Inode::write_shared_at`]).
+    ///
+    /// The default returns `None` (so does any file that can be written, even one of a
+    /// filesystem that is read-only for now); callers then read the data with
+    /// [`Inode::read_at`] as usual. Never an error: a file that cannot share just says `None`.
+    fn shared_data(&self) -> Option<Bytes> {
+        None
+    }
+
+    /// Writes `bytes` at `offset`, exactly as [`Inode::write_at`] would (same result, same
+    /// errors, same data read back afterwards), but the filesystem may keep a reference to
+    /// `bytes` instead of copying them, which [`Bytes`] allows because its bytes never change.
+    /// A filesystem that keeps them copies a page only when it is later written, and says
+    /// what shared data costs against its capacity (see [`crate::tmpfs`]).
+    ///
+    /// The default copies: it calls [`Inode::write_at`] with the bytes.
+    ///
+    /// # Errors
+    /// As [`Inode::write_at`].
+    fn write_shared_at(&self, offset: u64, bytes: &Bytes) -> Result<usize> {
+        self.write_at(offset, bytes.as_slice())
     }
 
     /// Sets the file's size: truncates, or extends with zeros.

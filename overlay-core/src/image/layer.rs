@@ -354,6 +354,12 @@ impl Inode for ImageInode {
         Ok(count)
     }
 
+    /// A regular file's bytes: a view of the layer's buffer (the RAM disk), which never
+    /// changes, and neither does the layer. `None` for other kinds.
+    fn shared_data(&self) -> Option<Bytes> {
+        self.data_bytes()
+    }
+
     /// `EISDIR` for a directory; `EINVAL` for other non-files; else `EROFS`.
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
         let _ = (offset, buf);

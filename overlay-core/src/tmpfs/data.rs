@@ -1,12 +1,23 @@
-//! File data in pages: a sparse map from page index to a 4 KiB page.
+//! File data in pages: a sparse map from page index to a 4 KiB page, or to a run of pages
+//! that points into shared, never-changing bytes.
 //!
-//! A hole (a page index with no page) reads as zeros and costs nothing. Bytes of the last page
-//! past the end of the file are always zero (truncation zeroes them), so growing a file never
-//! has to clear anything.
+//! A hole (a page index no entry covers) reads as zeros and costs nothing. Bytes of the last
+//! page past the end of the file always read as zero (truncation zeroes them, or cuts a shared
+//! run short), so growing a file never has to clear anything.
+//!
+//! A shared run ([`Page::Shared`]) is what [`Inode::write_shared_at`] leaves: the bytes of
+//! another file (an image layer's file in the RAM disk) kept by reference, in one map entry
+//! however long they are, so taking them costs the same for 4 KiB as for 64 MiB. The first
+//! write into one of its pages copies that page alone (copy-on-write) and splits the run
+//! around it; truncation cuts the run. Shared pages are charged against the capacity like
+//! owned ones (see the tmpfs module docs).
+//!
+//! [`Inode::write_shared_at`]: crate::vfs::Inode::write_shared_at
 
 use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
 
 use crate::error::{Errno, Result};
+use crate::vfs::Bytes;
 
 /// Size of one page of file data, in bytes; also the unit capacity is charged in.
 pub const PAGE_SIZE: usize = 4096;
@@ -15,13 +26,15 @@ const PAGE_BYTES: u64 = PAGE_SIZE as u64;
 /// Largest file size, in bytes (Linux `MAX_LFS_FILESIZE` on 64-bit: `i64::MAX`).
 pub(super) const MAX_FILE_BYTES: u64 = i64::MAX as u64;
 
-/// One page of file data.
-///
-/// An enum so that a page can later also be borrowed, immutable bytes of a lower layer, copied
-/// only when written ([`Page::bytes_mut`] is where that copy will happen).
+/// One entry of a file's page map, at the index of the first page it covers.
 pub(super) enum Page {
     /// Bytes this file owns: exactly [`PAGE_SIZE`] of them.
     Owned(Box<[u8]>),
+    /// A run of pages read from shared bytes that never change: it covers
+    /// `bytes.len().div_ceil(PAGE_SIZE)` pages (never zero), and what its last page holds
+    /// past the end of `bytes` reads as zeros. Never written in place: a write copies the
+    /// page it touches into an [`Page::Owned`] one.
+    Shared(Bytes),
 }
 
 impl Page {
@@ -33,16 +46,32 @@ impl Page {
         Ok(Page::Owned(bytes.into_boxed_slice()))
     }
 
-    fn bytes(&self) -> &[u8] {
+    /// An owned copy of page `index` of the run starting at `key`, or `ENOMEM`.
+    fn copy_of_shared(bytes: &Bytes, key: u64, index: u64) -> Result<Page> {
+        let Page::Owned(mut page) = Page::zeroed()? else {
+            return Err(Errno::EIO);
+        };
+        // `index - key` is below the run's page count, so the start fits the view.
+        let start = usize::try_from(index - key).map_err(|_| Errno::EIO)? * PAGE_SIZE;
+        let part = bytes.slice_within(start..start + PAGE_SIZE);
+        page[..part.len()].copy_from_slice(part.as_slice());
+        Ok(Page::Owned(page))
+    }
+
+    /// How many pages the entry covers.
+    fn page_count(&self) -> u64 {
         match self {
-            Page::Owned(bytes) => bytes,
+            Page::Owned(_) => 1,
+            Page::Shared(bytes) => (bytes.len() as u64).div_ceil(PAGE_BYTES),
         }
     }
 
-    /// The page's bytes, for writing. Fallible because a shared page will have to be copied.
-    fn bytes_mut(&mut self) -> Result<&mut [u8]> {
+    /// The bytes the entry holds from its first page on (fewer than it covers for a shared
+    /// run whose last page is partly zeros).
+    fn bytes(&self) -> &[u8] {
         match self {
-            Page::Owned(bytes) => Ok(bytes),
+            Page::Owned(bytes) => bytes,
+            Page::Shared(bytes) => bytes.as_slice(),
         }
     }
 }
@@ -50,6 +79,7 @@ impl Page {
 /// The data of one regular file.
 #[derive(Default)]
 pub(super) struct FileData {
+    /// Entries by the index of their first page; they never overlap.
     pages: BTreeMap<u64, Page>,
     size_bytes: u64,
 }
@@ -66,10 +96,45 @@ impl FileData {
         self.size_bytes
     }
 
-    /// Bytes held in pages: what the file is charged for.
+    /// Bytes held in pages, owned or shared: what the file is charged for.
     #[cfg(test)]
     pub(super) fn allocated_bytes(&self) -> u64 {
-        self.pages.len() as u64 * PAGE_BYTES
+        self.pages.values().map(Page::page_count).sum::<u64>() * PAGE_BYTES
+    }
+
+    /// Bytes held in pages this file owns (copied or written), shared runs left out.
+    #[cfg(test)]
+    pub(super) fn owned_bytes(&self) -> u64 {
+        let owned = self
+            .pages
+            .values()
+            .filter(|page| matches!(page, Page::Owned(_)));
+        owned.count() as u64 * PAGE_BYTES
+    }
+
+    /// The entry covering page `index`, with its key.
+    fn entry_covering(&self, index: u64) -> Option<(u64, &Page)> {
+        self.pages
+            .range(..=index)
+            .next_back()
+            .filter(|(&key, page)| index - key < page.page_count())
+            .map(|(&key, page)| (key, page))
+    }
+
+    /// The key to start from to see every entry that covers a page from `index` on.
+    fn first_key_from(&self, index: u64) -> u64 {
+        self.entry_covering(index).map_or(index, |(key, _)| key)
+    }
+
+    /// How many of the pages `first..=last` some entry covers.
+    fn covered_pages(&self, first: u64, last: u64) -> u64 {
+        self.pages
+            .range(self.first_key_from(first)..=last)
+            .map(|(&key, page)| {
+                let end = key + page.page_count() - 1;
+                end.min(last) + 1 - key.max(first)
+            })
+            .sum()
     }
 
     /// Copies bytes from `offset` into `buf`; returns how many (0 at or past the end).
@@ -80,35 +145,58 @@ impl FileData {
         let available = self.size_bytes - offset;
         let len =
             usize::try_from(available).map_or(buf.len(), |available| buf.len().min(available));
-        let mut done = 0;
-        while done < len {
-            // `offset + done` stays below `size_bytes`, so it cannot overflow.
-            let (index, within) = split(offset + done as u64);
-            let chunk = (PAGE_SIZE - within).min(len - done);
-            let out = &mut buf[done..done + chunk];
-            match self.pages.get(&index) {
-                Some(page) => out.copy_from_slice(&page.bytes()[within..within + chunk]),
-                None => out.fill(0),
-            }
-            done += chunk;
+        if len == 0 {
+            return 0;
         }
+        let buf = &mut buf[..len];
+        // `offset + len` is at most `size_bytes`, so none of this overflows.
+        let end = offset + len as u64;
+        let (first, _) = split(offset);
+        let last = (end - 1) / PAGE_BYTES;
+        // Bytes of `buf` filled so far; every entry is visited in order of position.
+        let mut done = 0usize;
+        for (&key, page) in self.pages.range(self.first_key_from(first)..=last) {
+            let entry_start = key * PAGE_BYTES;
+            let entry_end = entry_start + page.page_count() * PAGE_BYTES;
+            let position = offset + done as u64;
+            if entry_start > position {
+                // A hole before this entry.
+                let gap = (entry_start - position) as usize;
+                buf[done..done + gap].fill(0);
+                done += gap;
+            }
+            let position = offset + done as u64;
+            let stop = entry_end.min(end);
+            if stop <= position {
+                continue;
+            }
+            let count = (stop - position) as usize;
+            let from = (position - entry_start) as usize;
+            let held = page.bytes().get(from..).unwrap_or_default();
+            let copied = held.len().min(count);
+            buf[done..done + copied].copy_from_slice(&held[..copied]);
+            buf[done + copied..done + count].fill(0);
+            done += count;
+        }
+        buf[done..].fill(0);
         len
     }
 
-    /// How many bytes of new pages a write of `len` bytes at `offset` needs, or `EFBIG` if
-    /// the write would end past the largest file size. `len` must not be 0.
+    /// How many bytes of new pages a write of `len` bytes at `offset` needs (the pages of
+    /// the range no entry covers: a shared page is already charged), or `EFBIG` if the write
+    /// would end past the largest file size. `len` must not be 0.
     pub(super) fn bytes_needed_for_write(&self, offset: u64, len: usize) -> Result<u64> {
         let end = write_end(offset, len)?;
         let first = offset / PAGE_BYTES;
         let last = (end - 1) / PAGE_BYTES;
-        let present = self.pages.range(first..=last).count() as u64;
-        Ok((last - first + 1 - present) * PAGE_BYTES)
+        Ok((last - first + 1 - self.covered_pages(first, last)) * PAGE_BYTES)
     }
 
-    /// Writes `buf` at `offset`, allocating the pages it touches. The caller has checked the
-    /// size with [`FileData::bytes_needed_for_write`] and reserved that capacity.
+    /// Writes `buf` at `offset`, allocating the pages it touches and copying the shared pages
+    /// it touches. The caller has checked the size with [`FileData::bytes_needed_for_write`]
+    /// and reserved that capacity.
     ///
-    /// On `ENOMEM` nothing is written and no page is added.
+    /// On `ENOMEM` nothing is written and no page is added or copied.
     pub(super) fn write(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         if buf.is_empty() {
             return Ok(());
@@ -116,30 +204,98 @@ impl FileData {
         let end = write_end(offset, buf.len())?;
         let first = offset / PAGE_BYTES;
         let last = (end - 1) / PAGE_BYTES;
-        // Allocate every missing page first, so a failed allocation leaves the file untouched.
+        // Make every page that is not owned yet first (zeros for a hole, a copy for a shared
+        // page), so a failed allocation leaves the file untouched.
         let mut new_pages = Vec::new();
-        let missing = (first..=last).filter(|index| !self.pages.contains_key(index));
-        new_pages.try_reserve_exact(missing.clone().count())?;
-        for index in missing {
-            new_pages.push((index, Page::zeroed()?));
+        let mut index = first;
+        while index <= last {
+            match self.entry_covering(index) {
+                Some((_, Page::Owned(_))) => {}
+                Some((key, Page::Shared(bytes))) => {
+                    new_pages.try_reserve(1)?;
+                    new_pages.push((index, Page::copy_of_shared(bytes, key, index)?));
+                }
+                None => {
+                    new_pages.try_reserve(1)?;
+                    new_pages.push((index, Page::zeroed()?));
+                }
+            }
+            index += 1;
         }
-        self.pages.extend(new_pages);
+        for (index, page) in new_pages {
+            self.cut_out(index, index);
+            self.pages.insert(index, page);
+        }
 
         let mut done = 0;
         while done < buf.len() {
             let (index, within) = split(offset + done as u64);
             let chunk = (PAGE_SIZE - within).min(buf.len() - done);
-            // Every page in first..=last was present or was just added.
-            let page = self.pages.get_mut(&index).ok_or(Errno::EIO)?;
-            page.bytes_mut()?[within..within + chunk].copy_from_slice(&buf[done..done + chunk]);
+            // Every page in first..=last is owned now.
+            let Some(Page::Owned(page)) = self.pages.get_mut(&index) else {
+                return Err(Errno::EIO);
+            };
+            page[within..within + chunk].copy_from_slice(&buf[done..done + chunk]);
             done += chunk;
         }
         self.size_bytes = self.size_bytes.max(end);
         Ok(())
     }
 
+    /// Puts `bytes` at `offset` as a shared run instead of copying them, if they fill whole
+    /// pages: `offset` is page-aligned, and `bytes` end on a page boundary or at or past the
+    /// end of the file (so the zeros past them in their last page are right). Returns
+    /// `Ok(false)` and changes nothing otherwise, for the caller to copy them. The caller has
+    /// reserved what [`FileData::bytes_needed_for_write`] says, as for a write.
+    ///
+    /// Allocates nothing fallible, so it either happens whole or not at all.
+    pub(super) fn write_shared(&mut self, offset: u64, bytes: &Bytes) -> Result<bool> {
+        if bytes.is_empty() {
+            return Ok(true);
+        }
+        let end = write_end(offset, bytes.len())?;
+        let whole_pages = bytes.len().is_multiple_of(PAGE_SIZE) || end >= self.size_bytes;
+        if !offset.is_multiple_of(PAGE_BYTES) || !whole_pages {
+            return Ok(false);
+        }
+        let first = offset / PAGE_BYTES;
+        let last = (end - 1) / PAGE_BYTES;
+        self.cut_out(first, last);
+        self.pages.insert(first, Page::Shared(bytes.clone()));
+        self.size_bytes = self.size_bytes.max(end);
+        Ok(true)
+    }
+
+    /// Removes what covers pages `first..=last`, keeping the parts of shared runs outside
+    /// that range (split off as runs of their own).
+    fn cut_out(&mut self, first: u64, last: u64) {
+        let start = self.first_key_from(first);
+        let keys: Vec<u64> = self
+            .pages
+            .range(start..=last)
+            .map(|(&key, _)| key)
+            .collect();
+        for key in keys {
+            let Some(page) = self.pages.remove(&key) else {
+                continue;
+            };
+            let Page::Shared(bytes) = page else { continue };
+            let pages_before = first.saturating_sub(key);
+            if pages_before > 0 {
+                let keep = bytes.slice_within(0..page_offset(pages_before));
+                self.pages.insert(key, Page::Shared(keep));
+            }
+            let pages_to_after = last + 1 - key;
+            let after = bytes.slice_within(page_offset(pages_to_after)..bytes.len());
+            if !after.is_empty() {
+                self.pages.insert(last + 1, Page::Shared(after));
+            }
+        }
+    }
+
     /// Sets the size. Shrinking frees the pages past the end and zeroes the tail of the new
-    /// last page; growing adds a hole, which needs no page. Returns the bytes of pages freed.
+    /// last page (a shared run is cut to end there); growing adds a hole, which needs no
+    /// page. Returns the bytes of pages freed.
     pub(super) fn set_size(&mut self, size_bytes: u64) -> Result<u64> {
         if size_bytes > MAX_FILE_BYTES {
             return Err(Errno::EFBIG);
@@ -148,19 +304,34 @@ impl FileData {
             self.size_bytes = size_bytes;
             return Ok(0);
         }
-        let (index, within) = split(size_bytes);
-        if within != 0 {
-            if let Some(page) = self.pages.get_mut(&index) {
-                page.bytes_mut()?[within..].fill(0);
+        // Pages `0..kept_pages` still hold bytes of the file.
+        let kept_pages = size_bytes.div_ceil(PAGE_BYTES);
+        let mut freed_pages = 0;
+        if let Some((&key, page)) = self.pages.range_mut(..kept_pages).next_back() {
+            let before = page.page_count();
+            // The bytes of the entry that stay in the file.
+            let keep = usize::try_from(size_bytes - key * PAGE_BYTES).unwrap_or(usize::MAX);
+            match page {
+                Page::Owned(bytes) => {
+                    if let Some(tail) = bytes.get_mut(keep..) {
+                        tail.fill(0);
+                    }
+                }
+                Page::Shared(bytes) => *bytes = bytes.slice_within(0..keep),
             }
+            freed_pages += before - page.page_count();
         }
-        let first_freed = if within == 0 { index } else { index + 1 };
-        let before = self.pages.len();
-        // `split_off` keeps the pages from `first_freed` on in the returned map, dropped here.
-        drop(self.pages.split_off(&first_freed));
+        // `split_off` keeps the entries from `kept_pages` on in the returned map, dropped here.
+        let dropped = self.pages.split_off(&kept_pages);
+        freed_pages += dropped.values().map(Page::page_count).sum::<u64>();
         self.size_bytes = size_bytes;
-        Ok((before - self.pages.len()) as u64 * PAGE_BYTES)
+        Ok(freed_pages * PAGE_BYTES)
     }
+}
+
+/// The byte offset of page `pages` of a run (saturating: a run is never that long).
+fn page_offset(pages: u64) -> usize {
+    usize::try_from(pages.saturating_mul(PAGE_BYTES)).unwrap_or(usize::MAX)
 }
 
 /// The end of a write of `len` bytes at `offset`, or `EFBIG` past the largest file size.
@@ -250,5 +421,295 @@ mod tests {
         let mut byte = [0];
         assert_eq!(data.read(MAX_FILE_BYTES - 1, &mut byte), 1);
         assert_eq!(byte, *b"z");
+    }
+}
+
+/// Shared runs ([`Page::Shared`]): every result is the one a full copy would give.
+#[cfg(test)]
+mod shared_tests {
+    use alloc::{sync::Arc, vec, vec::Vec};
+
+    use super::*;
+    use crate::tmpfs::{TmpFs, TmpFsOptions};
+    use crate::vfs::{FileSystem, FileType, Inode, NewNode};
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 251) as u8 ^ seed | 1)
+            .collect::<Vec<u8>>()
+    }
+
+    fn read_all(data: &FileData) -> Vec<u8> {
+        let mut buf = vec![0xAA; data.size_bytes() as usize + 10];
+        let len = data.read(0, &mut buf);
+        buf.truncate(len);
+        buf
+    }
+
+    /// Applies a write to both the file and its model, checking the charge balances.
+    struct Checked {
+        data: FileData,
+        model: Vec<u8>,
+        charged_bytes: u64,
+    }
+
+    impl Checked {
+        fn new() -> Checked {
+            Checked {
+                data: FileData::default(),
+                model: Vec::new(),
+                charged_bytes: 0,
+            }
+        }
+
+        fn model_write(&mut self, offset: usize, bytes: &[u8]) {
+            if self.model.len() < offset + bytes.len() {
+                self.model.resize(offset + bytes.len(), 0);
+            }
+            self.model[offset..offset + bytes.len()].copy_from_slice(bytes);
+        }
+
+        fn write(&mut self, offset: usize, bytes: &[u8]) {
+            if bytes.is_empty() {
+                return;
+            }
+            let needed = self
+                .data
+                .bytes_needed_for_write(offset as u64, bytes.len())
+                .unwrap();
+            self.data.write(offset as u64, bytes).unwrap();
+            self.charged_bytes += needed;
+            self.model_write(offset, bytes);
+            self.check();
+        }
+
+        /// Returns whether the bytes were shared (else nothing changed).
+        fn write_shared(&mut self, offset: usize, bytes: &Bytes) -> bool {
+            let needed = self
+                .data
+                .bytes_needed_for_write(offset as u64, bytes.len().max(1))
+                .unwrap();
+            let before = self.data.allocated_bytes();
+            if !self.data.write_shared(offset as u64, bytes).unwrap() {
+                assert_eq!(self.data.allocated_bytes(), before);
+                self.check();
+                return false;
+            }
+            if !bytes.is_empty() {
+                self.charged_bytes += needed;
+                self.model_write(offset, bytes.as_slice());
+            }
+            self.check();
+            true
+        }
+
+        fn set_size(&mut self, size: usize) {
+            self.charged_bytes -= self.data.set_size(size as u64).unwrap();
+            self.model.resize(size, 0);
+            self.check();
+        }
+
+        fn check(&self) {
+            assert_eq!(self.data.size_bytes(), self.model.len() as u64);
+            assert_eq!(read_all(&self.data), self.model);
+            assert_eq!(self.data.allocated_bytes(), self.charged_bytes);
+            // Every read window, including ones that start and end inside pages and runs.
+            for (offset, len) in [(1, 5000), (4095, 2), (4096, 4096), (8191, 9000)] {
+                let mut buf = vec![0x55; len];
+                let n = self.data.read(offset as u64, &mut buf);
+                let expected = self.model.get(offset..).unwrap_or_default();
+                let expected = &expected[..expected.len().min(len)];
+                assert_eq!(&buf[..n], expected, "read of {len} at {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shared_run_reads_like_a_copy_and_costs_one_entry() {
+        let source = pattern(3 * PAGE_SIZE + 100, 7);
+        let bytes = Bytes::from_vec(source.clone());
+        let mut file = Checked::new();
+        assert!(file.write_shared(0, &bytes));
+        assert_eq!(file.data.pages.len(), 1, "one entry however long");
+        assert_eq!(file.data.allocated_bytes(), 4 * PAGE_BYTES);
+        assert_eq!(file.data.owned_bytes(), 0);
+        assert_eq!(bytes.as_slice(), &source[..]);
+    }
+
+    #[test]
+    fn a_write_into_a_shared_page_copies_that_page_only() {
+        let source = pattern(4 * PAGE_SIZE, 3);
+        let bytes = Bytes::from_vec(source.clone());
+        let mut file = Checked::new();
+        file.write_shared(0, &bytes);
+        file.write(2 * PAGE_SIZE + 17, b"x");
+        assert_eq!(file.data.owned_bytes(), PAGE_BYTES);
+        assert_eq!(file.data.allocated_bytes(), 4 * PAGE_BYTES);
+        // The first and last pages of the run, then across a page boundary.
+        file.write(0, b"first");
+        file.write(4 * PAGE_SIZE - 1, b"z");
+        file.write(PAGE_SIZE - 2, b"boundary");
+        assert_eq!(file.data.owned_bytes(), 4 * PAGE_BYTES);
+        // Past the end: a hole, then a new page.
+        file.write(6 * PAGE_SIZE + 1, b"tail");
+        assert_eq!(file.data.allocated_bytes(), 5 * PAGE_BYTES);
+        assert_eq!(
+            bytes.as_slice(),
+            &source[..],
+            "the shared bytes never change"
+        );
+    }
+
+    #[test]
+    fn truncating_into_a_run_cuts_it_and_growing_reads_zeros() {
+        let source = pattern(5 * PAGE_SIZE, 9);
+        let bytes = Bytes::from_vec(source.clone());
+        let mut file = Checked::new();
+        file.write_shared(0, &bytes);
+        file.set_size(2 * PAGE_SIZE + 10);
+        assert_eq!(file.data.allocated_bytes(), 3 * PAGE_BYTES);
+        file.set_size(7 * PAGE_SIZE);
+        assert_eq!(
+            file.data.allocated_bytes(),
+            3 * PAGE_BYTES,
+            "growing adds a hole"
+        );
+        file.write(2 * PAGE_SIZE + 5, b"in the cut page");
+        file.set_size(PAGE_SIZE);
+        file.set_size(0);
+        assert_eq!(file.data.allocated_bytes(), 0);
+        assert_eq!(bytes.as_slice(), &source[..]);
+    }
+
+    #[test]
+    fn only_whole_pages_are_shared() {
+        let bytes = Bytes::from_vec(pattern(PAGE_SIZE + 10, 1));
+        let mut file = Checked::new();
+        file.write(0, &[1; 3 * PAGE_SIZE]);
+        // Not page-aligned, or ending inside the file off a page boundary: copied instead.
+        assert!(!file.write_shared(10, &bytes));
+        assert!(!file.write_shared(0, &bytes));
+        file.write(0, bytes.as_slice());
+        // Ending on a page boundary: shared, replacing the owned pages it covers.
+        let page = bytes.slice(0..PAGE_SIZE).unwrap();
+        assert!(file.write_shared(PAGE_SIZE, &page));
+        assert_eq!(file.data.owned_bytes(), 2 * PAGE_BYTES);
+        // Ending at or past the end of the file: shared, its last page part zeros.
+        assert!(file.write_shared(2 * PAGE_SIZE, &bytes));
+        assert!(file.write_shared(5 * PAGE_SIZE, &bytes));
+        assert_eq!(file.data.owned_bytes(), PAGE_BYTES);
+        // Over the middle of a run: the run is split around it.
+        let other = Bytes::from_vec(pattern(PAGE_SIZE, 200));
+        let mut run = Checked::new();
+        run.write_shared(0, &Bytes::from_vec(pattern(4 * PAGE_SIZE, 4)));
+        assert!(run.write_shared(PAGE_SIZE, &other));
+        assert_eq!(run.data.pages.len(), 3);
+        assert!(run.write_shared(0, &Bytes::from_vec(Vec::new())));
+    }
+
+    #[test]
+    fn random_operations_match_a_full_copy() {
+        let source = pattern(9 * PAGE_SIZE + 123, 5);
+        let bytes = Bytes::from_vec(source.clone());
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        for _ in 0..40 {
+            let mut file = Checked::new();
+            file.write_shared(0, &bytes);
+            for _ in 0..30 {
+                match next(5) {
+                    0 | 1 => {
+                        let offset = next(12 * PAGE_SIZE);
+                        let len = next(2 * PAGE_SIZE) + 1;
+                        let fill = vec![next(255) as u8 + 1; len];
+                        file.write(offset, &fill);
+                    }
+                    2 => {
+                        let start = next(9) * PAGE_SIZE;
+                        let end = (start + next(4 * PAGE_SIZE) + 1).min(bytes.len());
+                        let part = bytes.slice_within(start..end);
+                        file.write_shared(next(10) * PAGE_SIZE, &part);
+                    }
+                    3 => file.set_size(next(12 * PAGE_SIZE)),
+                    _ => file.set_size(file.model.len() + next(3 * PAGE_SIZE)),
+                }
+            }
+        }
+        assert_eq!(bytes.as_slice(), &source[..]);
+    }
+
+    fn tmpfs_file(capacity_bytes: Option<u64>) -> (Arc<TmpFs>, Arc<dyn Inode>) {
+        let fs = TmpFs::new(TmpFsOptions {
+            capacity_bytes,
+            ..TmpFsOptions::default()
+        });
+        let file = fs
+            .root()
+            .create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
+        (fs, file)
+    }
+
+    #[test]
+    fn shared_pages_are_charged_like_copied_ones() {
+        let bytes = Bytes::from_vec(pattern(4 * PAGE_SIZE, 2));
+        // Too small for the copy: ENOSPC, and nothing changes, as for a copying write.
+        let (fs, file) = tmpfs_file(Some(3 * PAGE_BYTES));
+        assert_eq!(file.write_shared_at(0, &bytes), Err(Errno::ENOSPC));
+        assert_eq!(file.write_at(0, bytes.as_slice()), Err(Errno::ENOSPC));
+        assert_eq!((file.metadata().unwrap().size, fs.used_bytes()), (0, 0));
+        // Room for it: charged in full; the first write into a shared page needs no more.
+        let (fs, file) = tmpfs_file(Some(4 * PAGE_BYTES));
+        assert_eq!(file.write_shared_at(0, &bytes), Ok(4 * PAGE_SIZE));
+        assert_eq!(fs.used_bytes(), 4 * PAGE_BYTES);
+        assert_eq!(file.write_at(PAGE_BYTES + 1, b"xy"), Ok(2));
+        assert_eq!(file.write_at(4 * PAGE_BYTES, b"!"), Err(Errno::ENOSPC));
+        let mut buf = vec![0; 4 * PAGE_SIZE];
+        assert_eq!(file.read_at(0, &mut buf), Ok(4 * PAGE_SIZE));
+        let mut expected = bytes.as_slice().to_vec();
+        expected[PAGE_SIZE + 1..PAGE_SIZE + 3].copy_from_slice(b"xy");
+        assert_eq!(buf, expected);
+        // Truncation gives the shared pages' charge back; dropping the file, the rest.
+        file.set_len(PAGE_BYTES).unwrap();
+        assert_eq!(fs.used_bytes(), PAGE_BYTES);
+        fs.root().unlink("f").unwrap();
+        drop(file);
+        assert_eq!(fs.used_bytes(), 0);
+        // A read-only tmpfs refuses, like any write.
+        let (fs, file) = tmpfs_file(None);
+        fs.set_read_only(true);
+        assert_eq!(file.write_shared_at(0, &bytes), Err(Errno::EROFS));
+    }
+
+    #[test]
+    fn the_default_write_shared_at_copies() {
+        // A filesystem that keeps no shared bytes: the trait's default is a plain write.
+        struct Plain(spin::Mutex<Vec<u8>>);
+        impl Inode for Plain {
+            fn metadata(&self) -> Result<crate::vfs::Metadata> {
+                Err(Errno::ENOSYS)
+            }
+            fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
+                let mut data = self.0.lock();
+                let offset = offset as usize;
+                let len = data.len().max(offset + buf.len());
+                data.resize(len, 0);
+                data[offset..offset + buf.len()].copy_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn as_any(&self) -> &dyn core::any::Any {
+                self
+            }
+        }
+        let plain = Plain(spin::Mutex::new(Vec::new()));
+        let bytes = Bytes::from_vec(b"shared".to_vec());
+        assert_eq!(plain.write_shared_at(2, &bytes), Ok(6));
+        assert_eq!(&plain.0.lock()[..], b"\0\0shared");
+        assert!(plain.shared_data().is_none());
     }
 }

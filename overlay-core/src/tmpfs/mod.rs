@@ -10,13 +10,18 @@
 //! - `node.rs`: [`TmpInode`], the inode, and its [`Inode`] implementation.
 //! - `dir.rs`: directory entries and the namespace operations (create, link, unlink, ...).
 //! - `rename.rs`: rename, with its locking rules.
-//! - `data.rs`: file data in 4 KiB pages.
+//! - `data.rs`: file data in 4 KiB pages, or runs of pages shared with an immutable file.
 //! - `xattr.rs`: extended attributes.
 //! - `stress.rs` (tests only): several threads at once.
 //!
 //! # Capacity
 //! With [`TmpFsOptions::capacity_bytes`] set, these count against the capacity:
-//! - every allocated page of file data: [`PAGE_SIZE`] bytes each (holes cost nothing);
+//! - every page of file data: [`PAGE_SIZE`] bytes each (holes cost nothing), including the
+//!   pages of shared bytes kept by [`Inode::write_shared_at`] (an overlay copy-up of an image
+//!   file): a shared page is charged like the copy it stands for, so the capacity means the
+//!   same whatever the layers below can share (a copy-up needs the room a full copy needs,
+//!   and the first write into a shared page, which copies that page, needs no more). What
+//!   sharing saves is memory and time, not capacity;
 //! - the bytes of every symlink target;
 //! - the name and value bytes of every extended attribute.
 //!
@@ -36,6 +41,13 @@
 //! filesystem-wide rename lock first and orders the two directories ancestor first (the full
 //! order is in `rename.rs`). `readdir` copies entries out in small batches and calls its sink
 //! with no lock held, so the sink may call back into the filesystem.
+//!
+//! # Shared data
+//! [`Inode::write_shared_at`] keeps the given [`Bytes`](crate::vfs::Bytes) by reference
+//! wherever they fill whole pages, in one entry however long, and copies a page only when it is
+//! written; everything reads back as if the bytes had been copied. A tmpfs file does not offer
+//! its own data that way ([`Inode::shared_data`] is `None`): it can be written again, even after
+//! [`TmpFs::set_read_only`] (which can be undone), so it cannot promise bytes that never change.
 //!
 //! # Where this differs from Linux tmpfs
 //! - Permission checks are not made here (see [`crate::vfs`]); neither is the clearing of

@@ -13,8 +13,8 @@ use core::any::Any;
 use super::{data::FileData, dir::Directory, xattr::Xattrs, Shared};
 use crate::error::{Errno, Result};
 use crate::vfs::{
-    DeviceId, DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags, SetAttr,
-    Timespec, XattrFlags, MODE_PERMISSIONS,
+    Bytes, DeviceId, DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags,
+    SetAttr, Timespec, XattrFlags, MODE_PERMISSIONS,
 };
 
 /// Size Linux tmpfs reports per directory entry, `.` and `..` included (`BOGO_DIRENT_SIZE`).
@@ -233,6 +233,37 @@ impl Drop for TmpInode {
     }
 }
 
+impl TmpInode {
+    /// Writes `len` bytes at `offset` with `write`, all or nothing: the capacity for the
+    /// pages the write needs is reserved first, and given back if `write` fails.
+    fn write_data(
+        &self,
+        offset: u64,
+        len: usize,
+        write: impl FnOnce(&mut FileData) -> Result<()>,
+    ) -> Result<usize> {
+        self.check_has_data()?;
+        self.fs.check_writable()?;
+        if len == 0 {
+            return Ok(0);
+        }
+        let mut state = self.state.write();
+        let state = &mut *state;
+        let Contents::Regular(data) = &mut state.contents else {
+            return Err(Errno::EINVAL);
+        };
+        let needed_bytes = data.bytes_needed_for_write(offset, len)?;
+        self.fs.charge_bytes(needed_bytes)?;
+        if let Err(errno) = write(data) {
+            self.fs.uncharge_bytes(needed_bytes);
+            return Err(errno);
+        }
+        state.charged_bytes += needed_bytes;
+        state.touch_modified(self.fs.now());
+        Ok(len)
+    }
+}
+
 impl Inode for TmpInode {
     fn metadata(&self) -> Result<Metadata> {
         let state = self.state.read();
@@ -329,25 +360,22 @@ impl Inode for TmpInode {
     /// All or nothing: the pages the write needs are reserved and allocated before a byte is
     /// written, so `ENOSPC` and `ENOMEM` leave the file as it was.
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
-        self.check_has_data()?;
-        self.fs.check_writable()?;
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let mut state = self.state.write();
-        let state = &mut *state;
-        let Contents::Regular(data) = &mut state.contents else {
-            return Err(Errno::EINVAL);
-        };
-        let needed_bytes = data.bytes_needed_for_write(offset, buf.len())?;
-        self.fs.charge_bytes(needed_bytes)?;
-        if let Err(errno) = data.write(offset, buf) {
-            self.fs.uncharge_bytes(needed_bytes);
-            return Err(errno);
-        }
-        state.charged_bytes += needed_bytes;
-        state.touch_modified(self.fs.now());
-        Ok(buf.len())
+        self.write_data(offset, buf.len(), |data| data.write(offset, buf))
+    }
+
+    /// Keeps `bytes` by reference, as a run of shared pages, where they fill whole pages (at
+    /// a page-aligned `offset`, ending on a page boundary or at or past the end of the file);
+    /// anywhere else they are copied as by `write_at`. A shared page is charged against the
+    /// capacity like a copied one, and is copied on the first write into it (which then
+    /// needs no more capacity), so every result is the one `write_at` would give.
+    fn write_shared_at(&self, offset: u64, bytes: &Bytes) -> Result<usize> {
+        self.write_data(offset, bytes.len(), |data| {
+            if data.write_shared(offset, bytes)? {
+                Ok(())
+            } else {
+                data.write(offset, bytes.as_slice())
+            }
+        })
     }
 
     /// Growing a file adds a hole, which needs no space; shrinking frees pages. `EFBIG` past
