@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod difftest;
 pub mod host_layer;
 pub mod image;

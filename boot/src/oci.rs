@@ -13,8 +13,9 @@
 //!   and each uncompressed tar must hash to the config's `diff_id` for it. The config is kept
 //!   byte for byte (so its digest stays the one the input gave); the manifest is rewritten to
 //!   describe the uncompressed layers, whose digests are their `diff_id`s.
-//! - The default image is `rootfs/` in the repository, listed by `rootfs/layers`
-//!   ([`default_image`]).
+//! - [`OciLayout`] holds several images in one layout, each blob once.
+//! - The default RAM disk holds the images `rootfs/images` lists, built from their build
+//!   files with the build cache ([`default_layout`], [`crate::build`]).
 
 mod import;
 pub mod layer_tar;
@@ -27,11 +28,9 @@ use overlay_core::image::oci::{
     ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_TAR,
     MEDIA_TYPE_MANIFEST,
 };
-use overlay_core::image::{sha256_digest, Bytes, Image};
+use overlay_core::image::{sha256_digest, Bytes, ImageStore};
 use serde_json::{json, Value};
 
-/// The layer list of the default image: `rootfs/layers` in the repository.
-pub const DEFAULT_LAYER_LIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rootfs/layers");
 /// The ref name given to images built here, unless they came with one.
 pub const DEFAULT_REF_NAME: &str = "latest";
 
@@ -153,11 +152,11 @@ impl OciImage {
         ))
     }
 
-    /// The files of the image's OCI layout, by path: `oci-layout`, `index.json` and every
-    /// blob under `blobs/sha256/`, sorted by path.
-    pub fn layout_files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+    /// The image's blobs (layers, config, manifest: each once) and its manifest's descriptor
+    /// for `index.json`, named by the image's ref name.
+    fn manifest(&self) -> Result<(Value, Vec<Vec<u8>>)> {
         if self.layers.is_empty() {
-            bail!("the image has no layers");
+            bail!("the image {:?} has no layers", self.ref_name);
         }
         let (config, config_media_type) = self.config_blob()?;
         let mut manifest = json!({
@@ -176,10 +175,146 @@ impl OciImage {
         let manifest = serde_json::to_vec(&manifest)?;
         let mut manifest_descriptor = descriptor(MEDIA_TYPE_MANIFEST, &manifest);
         manifest_descriptor["annotations"] = json!({ ANNOTATION_REF_NAME: self.ref_name });
+        let blobs = self
+            .layers
+            .iter()
+            .map(|layer| layer.tar.clone())
+            .chain([config, manifest])
+            .collect();
+        Ok((manifest_descriptor, blobs))
+    }
+
+    /// The digest of the image's config (what Docker calls the image ID).
+    pub fn config_digest(&self) -> Result<String> {
+        Ok(sha256_digest(&self.config_blob()?.0))
+    }
+
+    /// Records a step that changed only the config (`ENV`, `CMD`): a history entry with
+    /// `empty_layer`, as `docker history` shows them.
+    pub fn add_config_step(&mut self, created_by: &str) {
+        self.original_config = None;
+        if !self.config["history"].is_array() {
+            self.config["history"] = json!([]);
+        }
+        if let Some(history) = self.config["history"].as_array_mut() {
+            history.push(json!({ "created_by": created_by, "empty_layer": true }));
+        }
+    }
+
+    /// Sets the environment variable `name` to `value` in the config's `Env`.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.original_config = None;
+        if !self.config["config"].is_object() {
+            self.config["config"] = json!({});
+        }
+        let env = &mut self.config["config"]["Env"];
+        if !env.is_array() {
+            *env = json!([]);
+        }
+        if let Some(env) = env.as_array_mut() {
+            let prefix = format!("{name}=");
+            env.retain(|entry| !entry.as_str().is_some_and(|e| e.starts_with(&prefix)));
+            env.push(json!(format!("{name}={value}")));
+        }
+    }
+
+    /// Sets the config's `Cmd`.
+    pub fn set_cmd(&mut self, cmd: &[String]) {
+        self.original_config = None;
+        if !self.config["config"].is_object() {
+            self.config["config"] = json!({});
+        }
+        self.config["config"]["Cmd"] = json!(cmd);
+    }
+
+    /// The config document (as it will be written).
+    pub fn config(&self) -> &Value {
+        &self.config
+    }
+
+    /// The files of the image's OCI layout, by path: `oci-layout`, `index.json` and every
+    /// blob under `blobs/sha256/`, sorted by path.
+    pub fn layout_files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        OciLayout::of(self.clone()).layout_files()
+    }
+
+    /// Writes the image as an OCI layout directory at `dir` (created if needed), which
+    /// skopeo (`oci:DIR`) and umoci read.
+    pub fn write_layout(&self, dir: &Path) -> Result<()> {
+        OciLayout::of(self.clone()).write_layout(dir)
+    }
+
+    /// The RAM disk: the image's layout packed as one uncompressed tar (deterministic: the
+    /// same image always gives the same bytes). skopeo reads it as `oci-archive:FILE`.
+    pub fn ramdisk(&self) -> Result<Vec<u8>> {
+        pack_layout(&self.layout_files()?)
+    }
+
+    /// Writes the RAM disk to `path` (see [`OciLayout::write_ramdisk`]) and returns its size
+    /// in bytes.
+    pub fn write_ramdisk(&self, path: &Path) -> Result<u64> {
+        OciLayout::of(self.clone()).write_ramdisk(path)
+    }
+}
+
+/// Several images in one OCI layout: one manifest per image in `index.json` (named by its
+/// `org.opencontainers.image.ref.name`), every blob stored once however many images use it,
+/// so images built `FROM` one base share its layers in the RAM disk.
+#[derive(Debug, Clone, Default)]
+pub struct OciLayout {
+    images: Vec<OciImage>,
+}
+
+impl OciLayout {
+    /// A layout with no image.
+    pub fn new() -> OciLayout {
+        OciLayout::default()
+    }
+
+    /// A layout of `image` alone.
+    pub fn of(image: OciImage) -> OciLayout {
+        OciLayout {
+            images: vec![image],
+        }
+    }
+
+    /// Adds `image` after the others (the first image is the one the kernel's shell starts
+    /// a container of).
+    pub fn push(&mut self, image: OciImage) -> Result<()> {
+        if self.images.iter().any(|i| i.ref_name == image.ref_name) {
+            bail!("two images named {:?} in one layout", image.ref_name);
+        }
+        self.images.push(image);
+        Ok(())
+    }
+
+    /// The images, in index order.
+    pub fn images(&self) -> &[OciImage] {
+        &self.images
+    }
+
+    /// The files of the layout, by path: `oci-layout`, `index.json` and every blob once
+    /// under `blobs/sha256/`, sorted by path.
+    pub fn layout_files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        if self.images.is_empty() {
+            bail!("the layout has no images");
+        }
+        let mut manifests = Vec::new();
+        let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+        for image in &self.images {
+            let (manifest, image_blobs) = image.manifest()?;
+            manifests.push(manifest);
+            for blob in image_blobs {
+                let path = blob_path(&sha256_digest(&blob));
+                if !blobs.iter().any(|(existing, _)| *existing == path) {
+                    blobs.push((path, blob));
+                }
+            }
+        }
         let index = json!({
             "schemaVersion": 2,
             "mediaType": MEDIA_TYPE_INDEX,
-            "manifests": [manifest_descriptor],
+            "manifests": manifests,
         });
         let mut files = vec![
             (
@@ -188,23 +323,13 @@ impl OciImage {
             ),
             ("index.json".to_string(), serde_json::to_vec(&index)?),
         ];
-        let blobs = self
-            .layers
-            .iter()
-            .map(|layer| layer.tar.clone())
-            .chain([config, manifest]);
-        for blob in blobs {
-            let path = blob_path(&sha256_digest(&blob));
-            if !files.iter().any(|(existing, _)| *existing == path) {
-                files.push((path, blob));
-            }
-        }
+        files.extend(blobs);
         files.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
     }
 
-    /// Writes the image as an OCI layout directory at `dir` (created if needed), which
-    /// skopeo (`oci:DIR`) and umoci read.
+    /// Writes the layout as a directory at `dir` (created if needed), which skopeo
+    /// (`oci:DIR:NAME`) and umoci read.
     pub fn write_layout(&self, dir: &Path) -> Result<()> {
         for (path, bytes) in self.layout_files()? {
             let path = dir.join(path);
@@ -217,18 +342,18 @@ impl OciImage {
         Ok(())
     }
 
-    /// The RAM disk: the image's layout packed as one uncompressed tar (deterministic: the
-    /// same image always gives the same bytes). skopeo reads it as `oci-archive:FILE`.
+    /// The RAM disk: the layout packed as one uncompressed tar (deterministic).
     pub fn ramdisk(&self) -> Result<Vec<u8>> {
         pack_layout(&self.layout_files()?)
     }
 
     /// Writes the RAM disk to `path` (unless it already holds exactly those bytes, so its
     /// time stays as it was) and returns its size in bytes. The RAM disk is first read back
-    /// with the kernel's own loader, so an image the kernel would refuse is refused here.
+    /// with the kernel's own loader (every image, every digest), so a RAM disk the kernel
+    /// would refuse is refused here.
     pub fn write_ramdisk(&self, path: &Path) -> Result<u64> {
         let bytes = self.ramdisk()?;
-        Image::parse(Bytes::from_vec(bytes.clone()))
+        ImageStore::from_ramdisk(Bytes::from_vec(bytes.clone()))
             .map_err(|error| anyhow!("the kernel would refuse this image: {error}"))?;
         if fs::read(path).ok().as_deref() != Some(bytes.as_slice()) {
             if let Some(parent) = path.parent() {
@@ -258,12 +383,18 @@ pub fn pack_layout(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     Ok(builder.into_inner()?)
 }
 
-/// Writes the default image's RAM disk to `<dir>/rootfs.tar` (see
-/// [`OciImage::write_ramdisk`]) and returns its path.
+/// Writes the default RAM disk (the images of `rootfs/images`, see [`default_layout`]) to
+/// `<dir>/rootfs.tar` (see [`OciLayout::write_ramdisk`]) and returns its path.
 pub fn default_ramdisk(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("rootfs.tar");
-    default_image()?.write_ramdisk(&path)?;
+    default_layout()?.write_ramdisk(&path)?;
     Ok(path)
+}
+
+/// The default RAM disk's layout: the images `rootfs/images` lists, built from their build
+/// files with the build cache in `<target>/build-cache` (see [`crate::build`]).
+pub fn default_layout() -> Result<OciLayout> {
+    Ok(crate::build::default_layout()?.0)
 }
 
 /// A content descriptor of `bytes`.
@@ -329,12 +460,6 @@ pub fn image_from_layer_list(file: &Path) -> Result<OciImage> {
         image.add_layer_dir(&spec.dir, &spec.created_by)?;
     }
     Ok(image)
-}
-
-/// The default image: the layers of `rootfs/` in the repository, as `rootfs/layers` lists
-/// them.
-pub fn default_image() -> Result<OciImage> {
-    image_from_layer_list(Path::new(DEFAULT_LAYER_LIST))
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! The default image (`rootfs/`), packed the way `boot` packs it for the kernel, read back
-//! with `overlay_core::image` and stacked under a tmpfs upper: what a container of it shows.
+//! The default RAM disk (the images of `rootfs/images`), packed the way `boot` packs it for
+//! the kernel, read back with `overlay_core::image` and stacked under a tmpfs upper: what a
+//! container of its first image shows.
 
 use std::process::Command;
 use std::sync::Arc;
 
 use boot::oci;
-use overlay_core::image::{Bytes, Image, ImageInode};
+use overlay_core::image::{Bytes, Image, ImageInode, ImageStore};
 use overlay_core::overlay::{OverlayFs, OverlayOptions, UpperLayer};
 use overlay_core::posix::Namespace;
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
@@ -13,7 +14,7 @@ use overlay_core::vfs::{Credentials, FileSystem, FileType, OpenFlags};
 use overlay_core::Errno;
 
 fn default_ramdisk() -> Vec<u8> {
-    oci::default_image().unwrap().ramdisk().unwrap()
+    oci::default_layout().unwrap().ramdisk().unwrap()
 }
 
 fn container(image: &Image) -> (Arc<OverlayFs>, Namespace) {
@@ -51,7 +52,7 @@ fn the_default_ramdisk_is_small_and_deterministic() {
 }
 
 #[test]
-fn the_default_image_has_three_layers_with_their_history() {
+fn the_first_default_image_has_three_layers_with_their_history() {
     let image = Image::parse(Bytes::from_vec(default_ramdisk())).unwrap();
     let created_by: Vec<&str> = image
         .layers
@@ -60,19 +61,36 @@ fn the_default_image_has_three_layers_with_their_history() {
         .collect();
     assert_eq!(
         created_by,
-        [
-            "ADD overlay-demo-rootfs.tar /",
-            "RUN /bin/install-runtime --prefix /usr/lib/runtime 1.4.2",
-            "COPY app /app",
-        ]
+        ["COPY base /", "COPY runtime /", "COPY greeter /"]
     );
-    assert_eq!(image.ref_name.as_deref(), Some("latest"));
+    assert_eq!(image.ref_name.as_deref(), Some("greeter:1.0"));
     let app = image.layers[2].fs.stats();
     assert_eq!((app.whiteouts, app.opaque_dirs), (1, 1));
     assert!(image
         .layers
         .iter()
         .all(|layer| layer.digest == layer.diff_id));
+    assert_eq!(image.config.cmd, ["/usr/bin/rt", "/app/main.rt"]);
+}
+
+#[test]
+fn the_default_ramdisk_holds_two_services_on_one_base() {
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(default_ramdisk())).unwrap();
+    let names: Vec<&str> = store.images().iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["greeter:1.0", "counter:1.0", "runtime:1.4"]);
+    let base = store.image("runtime:1.4").unwrap().layers.clone();
+    for service in ["greeter:1.0", "counter:1.0"] {
+        assert_eq!(
+            store.image(service).unwrap().layers[..2],
+            base[..],
+            "{service}"
+        );
+    }
+    // 2 shared layers, 1 of the greeter's own, 4 of the counter's own.
+    assert_eq!(store.layers().count(), 7);
+    let usage = store.usage();
+    assert!(usage.shared_bytes > 0 && usage.unique_bytes > 0);
+    assert!(usage.stored_bytes < usage.unshared_bytes);
 }
 
 #[test]

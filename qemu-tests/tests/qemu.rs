@@ -47,7 +47,7 @@ fn suite_passes(name: &str, firmware: Firmware) {
     for stage in [
         "rootfs: image ",
         "every digest checked",
-        "COPY app /app",
+        "COPY greeter /",
         "union: 3 read-only lowers",
         "union: mounted as the root filesystem",
     ] {
@@ -216,8 +216,8 @@ fn refuses_ramdisk(name: &str, bytes: &[u8], stage: &str) {
 }
 
 fn default_layout() -> Vec<(String, Vec<u8>)> {
-    boot::oci::default_image()
-        .and_then(|image| image.layout_files())
+    boot::oci::default_layout()
+        .and_then(|layout| layout.layout_files())
         .expect("lay out the default image")
 }
 
@@ -283,7 +283,7 @@ rm /etc/hostname\nmkdir /tmp2\ncat /etc/motd\ndiff\nexit\n";
     let serial = &booted.outcome.serial;
     let context = booted.context();
     assert_eq!(booted.outcome.verdict, Verdict::Passed, "{context}");
-    let app_config = fs::read_to_string("../rootfs/app/etc/config").expect("read the app layer");
+    let app_config = fs::read_to_string("../rootfs/greeter/etc/config").expect("read the app layer");
     let expected = [
         "overlay# layers\nupper rw whiteouts=linux\nlower:0 ro sha256:",
         "overlay# cat /etc/config\n",

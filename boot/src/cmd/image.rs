@@ -20,11 +20,11 @@ pub struct ImageArgs {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["layers", "layer_list", "oci", "no_ramdisk"]
+        conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds", "no_ramdisk"]
     )]
     ramdisk: Option<PathBuf>,
     /// Boot with no RAM disk at all.
-    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci"])]
+    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds"])]
     no_ramdisk: bool,
     #[command(flatten)]
     source: super::ramdisk::ImageSource,

@@ -1,23 +1,37 @@
-//! `boot ramdisk`: writes the RAM disk, an OCI image layout packed as one tar, from layer
-//! directories and/or an existing OCI layout; without either, the default image of
-//! `rootfs/`. Also the image options `boot image` and `boot qemu` share ([`ImageSource`]).
+//! `boot ramdisk`: writes the RAM disk, an OCI image layout packed as one tar: images built
+//! from build files (with the build cache), or one image from layer directories and/or an
+//! existing OCI layout; without any of them, the default images of `rootfs/images`. Also the
+//! image options `boot image` and `boot qemu` share ([`ImageSource`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
-use boot::oci::{self, OciImage};
+use anyhow::{bail, Result};
+use boot::build::{BuildCache, Builder, DEFAULT_IMAGE_LIST};
+use boot::oci::{self, OciImage, OciLayout};
 use clap::Args;
+use overlay_core::image::short_digest;
 
-/// Where the RAM disk's image comes from (the default image when none is given).
+/// Where the RAM disk's images come from (the default images when none is given).
 #[derive(Debug, Args)]
 pub struct ImageSource {
+    /// An image list: `NAME BUILD-FILE` per line, every image built into one RAM disk, in
+    /// order (like rootfs/images, the default).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["layers", "layer_list", "oci"])]
+    images: Option<PathBuf>,
+    /// A build file (FROM, COPY, MKDIR, WRITE, RM, ENV, CMD): the image named after the
+    /// file (`app.build` is `app`), after those of --images; give several, in order.
+    #[arg(long = "build", value_name = "FILE", conflicts_with_all = ["layers", "layer_list", "oci"])]
+    builds: Vec<PathBuf>,
+    /// Build without the build cache (<cargo target dir>/build-cache): every step runs.
+    #[arg(long)]
+    no_cache: bool,
     /// A layer directory, on top of the others; give several, base first. In it, a file
     /// `.wh.NAME` is the whiteout of NAME and `.wh..wh..opq` makes its directory opaque.
     #[arg(long = "layer", value_name = "DIR")]
     layers: Vec<PathBuf>,
     /// A file listing layer directories (relative to it) and their `created_by`, base
-    /// first, like rootfs/layers (the default image).
+    /// first: `DIR CREATED-BY...` per line.
     #[arg(long = "layer-list", value_name = "FILE")]
     layer_list: Option<PathBuf>,
     /// An OCI image layout directory (skopeo `oci:DIR`, umoci, buildah, podman) as the
@@ -31,16 +45,17 @@ pub struct ImageSource {
 }
 
 impl ImageSource {
-    /// Whether any image option was given.
-    pub fn is_given(&self) -> bool {
+    /// Whether a single image is assembled from layers (--layer, --layer-list, --oci).
+    fn is_single_image(&self) -> bool {
         !self.layers.is_empty() || self.layer_list.is_some() || self.oci.is_some()
     }
 
-    /// The image: the OCI layout (if any) at the bottom, then the layer list's layers, then
-    /// each `--layer`; the default image if none of them is given.
-    pub fn image(&self) -> Result<OciImage> {
-        if !self.is_given() {
-            return oci::default_image();
+    /// The images: built from --images and --build files (the default image list when no
+    /// option is given), or the one image of --oci, --layer-list and --layer (in that order,
+    /// base first).
+    pub fn layout(&self) -> Result<OciLayout> {
+        if !self.is_single_image() {
+            return self.build();
         }
         let mut image = match &self.oci {
             Some(dir) => OciImage::from_layout(dir, self.ref_name.as_deref())?,
@@ -55,31 +70,90 @@ impl ImageSource {
             let name = dir.file_name().unwrap_or(dir.as_os_str()).to_string_lossy();
             image.add_layer_dir(dir, &format!("COPY {name} /"))?;
         }
-        Ok(image)
+        Ok(OciLayout::of(image))
     }
 
-    /// Builds the image and writes its RAM disk to `path`, telling on standard error what
-    /// it holds.
-    pub fn write_ramdisk(&self, path: &Path) -> Result<OciImage> {
-        let image = self.image()?;
-        let size = image.write_ramdisk(path)?;
+    /// Builds the images of the build files, telling on standard error what each step did
+    /// (`CACHED` or `BUILT`).
+    fn build(&self) -> Result<OciLayout> {
+        let cache = if self.no_cache {
+            None
+        } else {
+            Some(BuildCache::new(&boot::target_dir().join("build-cache"))?)
+        };
+        let mut builder = Builder::new(cache);
+        let list = match (&self.images, self.builds.is_empty()) {
+            (Some(list), _) => Some(list.clone()),
+            (None, true) => Some(PathBuf::from(DEFAULT_IMAGE_LIST)),
+            (None, false) => None,
+        };
+        let mut layout = match &list {
+            Some(list) => builder.build_list(list)?,
+            None => OciLayout::new(),
+        };
+        for file in &self.builds {
+            let Some(name) = file.file_stem().and_then(|stem| stem.to_str()) else {
+                bail!("{}: cannot name an image after this file", file.display());
+            };
+            layout.push(builder.build(name, file)?)?;
+        }
+        for report in builder.reports() {
+            eprintln!("boot: {}", report.line());
+        }
+        Ok(layout)
+    }
+
+    /// Builds the images and writes their RAM disk to `path`, telling on standard error
+    /// what it holds: each image's layers, top first, and which are shared.
+    pub fn write_ramdisk(&self, path: &Path) -> Result<OciLayout> {
+        let layout = self.layout()?;
+        let size = layout.write_ramdisk(path)?;
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut listed = 0;
+        for image in layout.images() {
+            for layer in image.layers() {
+                listed += 1;
+                if !distinct.contains(&layer.diff_id.as_str()) {
+                    distinct.push(&layer.diff_id);
+                }
+            }
+        }
         eprintln!(
-            "boot: RAM disk {}: image {:?}, {} layers, {} bytes ({:.1} KiB)",
+            "boot: RAM disk {}: {} images, {} layers stored once ({} used), {} bytes ({:.1} KiB)",
             path.display(),
-            image.ref_name(),
-            image.layers().len(),
+            layout.images().len(),
+            distinct.len(),
+            listed,
             size,
             size as f64 / 1024.0
         );
-        for layer in image.layers().iter().rev() {
+        for image in layout.images() {
             eprintln!(
-                "boot:   {}  {:>9} bytes  {}",
-                overlay_core::image::short_digest(&layer.diff_id),
-                layer.tar.len(),
-                layer.created_by.as_deref().unwrap_or("-")
+                "boot:   image {:?}, {} layers:",
+                image.ref_name(),
+                image.layers().len()
             );
+            for layer in image.layers().iter().rev() {
+                let users = layout
+                    .images()
+                    .iter()
+                    .filter(|other| other.layers().iter().any(|l| l.diff_id == layer.diff_id))
+                    .count();
+                let shared = if users > 1 {
+                    format!("shared by {users} images")
+                } else {
+                    String::from("this image only")
+                };
+                eprintln!(
+                    "boot:     {}  {:>9} bytes  {:<20}  {}",
+                    short_digest(&layer.diff_id),
+                    layer.tar.len(),
+                    shared,
+                    layer.created_by.as_deref().unwrap_or("-")
+                );
+            }
         }
-        Ok(image)
+        Ok(layout)
     }
 }
 
@@ -119,9 +193,9 @@ pub fn run(args: &RamdiskArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| boot::default_image_dir().join("rootfs.tar"));
-    let image = args.source.write_ramdisk(&out)?;
-    if let Some(layout) = &args.layout {
-        image.write_layout(layout)?;
+    let layout = args.source.write_ramdisk(&out)?;
+    if let Some(dir) = &args.layout {
+        layout.write_layout(dir)?;
     }
     println!("{}", out.display());
     Ok(ExitCode::SUCCESS)

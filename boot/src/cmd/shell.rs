@@ -1,5 +1,7 @@
 //! `boot shell`: the shell language of `overlay_core::shell` on the host, over host directories
-//! loaded as read-only layers under an in-memory tmpfs upper layer.
+//! loaded as read-only layers under an in-memory tmpfs upper layer, or (`--ramdisk`) in a
+//! container of the first image of a RAM disk, with the image commands, as `make shell` has
+//! them in the kernel.
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -8,6 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use overlay_core::containers::{ContainerManager, ContainerOptions};
+use overlay_core::image::{Bytes, ImageStore};
 use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
 use overlay_core::posix::Namespace;
 use overlay_core::shell::Shell;
@@ -17,8 +21,17 @@ use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 pub struct ShellArgs {
     /// A host directory to use as a read-only layer; give several, top first (like Linux
     /// `lowerdir=`).
-    #[arg(long = "lower", value_name = "DIR", required = true)]
+    #[arg(
+        long = "lower",
+        value_name = "DIR",
+        required_unless_present = "ramdisk"
+    )]
     lowers: Vec<PathBuf>,
+    /// A RAM disk (as `boot ramdisk` writes it): its images are loaded as the kernel loads
+    /// them, and the shell starts in container `root` of the first, with the image commands
+    /// (images, history, df, ps, run, use, commit, rmi).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["lowers", "no_upper", "redirect_dir"])]
+    ramdisk: Option<PathBuf>,
     /// No upper layer: the union is read-only and every change fails with EROFS.
     #[arg(long)]
     no_upper: bool,
@@ -34,30 +47,10 @@ pub struct ShellArgs {
 }
 
 pub fn run(args: &ShellArgs) -> Result<ExitCode> {
-    let mut lowers = Vec::new();
-    for dir in &args.lowers {
-        let layer = boot::host_layer::load_host_dir(dir)?;
-        lowers.push(Layer::new(layer).with_label(&dir.display().to_string()));
-    }
-    let upper = if args.no_upper {
-        None
-    } else {
-        let options = TmpFsOptions {
-            capacity_bytes: args.upper_size,
-            ..TmpFsOptions::default()
-        };
-        Some(UpperLayer::new(TmpFs::new(options)).context("making the upper layer")?)
+    let mut shell = match &args.ramdisk {
+        Some(ramdisk) => container_shell(ramdisk, args.upper_size)?,
+        None => union_shell(args)?,
     };
-    let options = OverlayOptions {
-        redirect_dir: args.redirect_dir,
-        ..OverlayOptions::default()
-    };
-    let union = OverlayFs::new(lowers, upper, options).context("making the union")?;
-    let mut shell = Shell::new(
-        Namespace::with_filesystem(union.clone()),
-        Some(union as Arc<_>),
-    );
-
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     match &args.script {
@@ -77,6 +70,52 @@ pub fn run(args: &ShellArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A shell in container `root` of the first image of the RAM disk `path`.
+fn container_shell(path: &std::path::Path, upper_size: Option<u64>) -> Result<Shell> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(bytes))
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let first = store
+        .images()
+        .first()
+        .map(|image| image.name.clone())
+        .context("the RAM disk holds no image")?;
+    let options = ContainerOptions {
+        upper_capacity_bytes: upper_size,
+    };
+    let manager = ContainerManager::new(store, options);
+    manager
+        .run(&first, "root")
+        .context("making the container")?;
+    Shell::with_engine(manager, "root").context("entering the container")
+}
+
+fn union_shell(args: &ShellArgs) -> Result<Shell> {
+    let mut lowers = Vec::new();
+    for dir in &args.lowers {
+        let layer = boot::host_layer::load_host_dir(dir)?;
+        lowers.push(Layer::new(layer).with_label(&dir.display().to_string()));
+    }
+    let upper = if args.no_upper {
+        None
+    } else {
+        let options = TmpFsOptions {
+            capacity_bytes: args.upper_size,
+            ..TmpFsOptions::default()
+        };
+        Some(UpperLayer::new(TmpFs::new(options)).context("making the upper layer")?)
+    };
+    let options = OverlayOptions {
+        redirect_dir: args.redirect_dir,
+        ..OverlayOptions::default()
+    };
+    let union = OverlayFs::new(lowers, upper, options).context("making the union")?;
+    Ok(Shell::new(
+        Namespace::with_filesystem(union.clone()),
+        Some(union as Arc<_>),
+    ))
 }
 
 fn run_line(shell: &mut Shell, line: &str, out: &mut impl Write) -> Result<()> {

@@ -33,6 +33,13 @@ pub(crate) fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header 
 
 /// The layer tar of the tree under `dir` (not including `dir` itself).
 pub fn layer_dir_tar(dir: &Path) -> Result<Vec<u8>> {
+    layer_dir_tar_at(dir, "/")
+}
+
+/// The layer tar of the tree under `dir`, placed at the absolute path `dst` of the image:
+/// a directory entry (0755) for each component of `dst`, then the tree under it. With `dst`
+/// `/`, the same bytes as [`layer_dir_tar`].
+pub fn layer_dir_tar_at(dir: &Path, dst: &str) -> Result<Vec<u8>> {
     let meta = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("{} is not a directory", dir.display());
@@ -41,7 +48,16 @@ pub fn layer_dir_tar(dir: &Path) -> Result<Vec<u8>> {
         builder: tar::Builder::new(Vec::new()),
         hard_links: HashMap::new(),
     };
-    packer.add_children(dir, "")?;
+    let mut prefix = String::new();
+    for component in dst.split('/').filter(|c| !c.is_empty()) {
+        prefix.push_str(component);
+        prefix.push('/');
+        let mut header = header(tar::EntryType::Directory, 0o755, 0);
+        packer
+            .builder
+            .append_data(&mut header, &prefix, std::io::empty())?;
+    }
+    packer.add_children(dir, &prefix)?;
     Ok(packer.builder.into_inner()?)
 }
 

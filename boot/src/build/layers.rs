@@ -1,0 +1,147 @@
+//! The layer tar each filesystem-changing instruction makes (see the [module docs](super)).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use overlay_core::image::{Bytes, ImageLayerFs};
+use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, WhiteoutEncoding};
+use overlay_core::posix::Namespace;
+use overlay_core::vfs::Credentials;
+use overlay_core::Errno;
+
+use super::file::Instruction;
+use crate::oci::layer_tar::{self, header};
+use crate::oci::OciImage;
+
+/// The layer `instruction` (not `ENV` or `CMD`) makes on top of `image`; `COPY` sources are
+/// relative to `context`.
+pub(super) fn layer(
+    image: &OciImage,
+    context: &Path,
+    instruction: &Instruction,
+) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    match instruction {
+        Instruction::Copy { src, dst } => {
+            let source = context.join(src);
+            let meta = fs::metadata(&source)
+                .with_context(|| format!("COPY source {}", source.display()))?;
+            if meta.is_dir() {
+                let dst = dst.trim_end_matches('/');
+                return layer_tar::layer_dir_tar_at(
+                    &source,
+                    if dst.is_empty() { "/" } else { dst },
+                );
+            }
+            let name = source
+                .file_name()
+                .and_then(|name| name.to_str())
+                .ok_or_else(|| anyhow!("{}: the name is not UTF-8", source.display()))?;
+            let target = if dst.ends_with('/') {
+                format!("{dst}{name}")
+            } else {
+                dst.clone()
+            };
+            if target == "/" {
+                bail!("COPY of a file to /: name the file");
+            }
+            let content =
+                fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            parents(&mut tar, &target)?;
+            file(&mut tar, &target, mode, &content)?;
+        }
+        Instruction::Mkdir(path) => {
+            parents(&mut tar, path)?;
+            if path != "/" {
+                dir(&mut tar, path)?;
+            }
+        }
+        Instruction::Write { path, text } => {
+            if path == "/" {
+                bail!("WRITE needs a file name");
+            }
+            parents(&mut tar, path)?;
+            file(&mut tar, path, 0o644, text)?;
+        }
+        Instruction::Rm(path) => {
+            if path == "/" {
+                bail!("RM / is not possible");
+            }
+            if !exists(image, path)? {
+                bail!("RM {path}: no such file or directory in the image");
+            }
+            parents(&mut tar, path)?;
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+            file(&mut tar, &format!("{parent}/.wh.{name}"), 0o644, &[])?;
+        }
+        Instruction::Env(_) | Instruction::Cmd(_) => bail!("ENV and CMD make no layer"),
+    }
+    Ok(tar.into_inner()?)
+}
+
+/// What `COPY` hashes of its source for the cache key: a directory as the deterministic tar
+/// its contents pack into, a file as a tar of itself (content and mode).
+pub(super) fn source_tar(source: &Path) -> Result<Vec<u8>> {
+    let meta = fs::metadata(source).with_context(|| format!("COPY source {}", source.display()))?;
+    if meta.is_dir() {
+        return layer_tar::layer_dir_tar(source);
+    }
+    let content = fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    let mode = if meta.permissions().mode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    file(&mut tar, "/file", mode, &content)?;
+    Ok(tar.into_inner()?)
+}
+
+/// Directory entries (0755) for every parent of the absolute `path`, top down.
+fn parents(tar: &mut tar::Builder<Vec<u8>>, path: &str) -> Result<()> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    for end in 1..components.len() {
+        dir(tar, &format!("/{}", components[..end].join("/")))?;
+    }
+    Ok(())
+}
+
+fn dir(tar: &mut tar::Builder<Vec<u8>>, path: &str) -> Result<()> {
+    let mut header = header(tar::EntryType::Directory, 0o755, 0);
+    let path = format!("{}/", path.trim_start_matches('/'));
+    tar.append_data(&mut header, path, std::io::empty())?;
+    Ok(())
+}
+
+fn file(tar: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, content: &[u8]) -> Result<()> {
+    let mut header = header(tar::EntryType::Regular, mode, content.len() as u64);
+    tar.append_data(&mut header, path.trim_start_matches('/'), content)?;
+    Ok(())
+}
+
+/// Whether `path` exists in `image` (its layers stacked as the kernel stacks them).
+fn exists(image: &OciImage, path: &str) -> Result<bool> {
+    if image.layers().is_empty() {
+        return Ok(false);
+    }
+    let mut lowers = Vec::new();
+    for layer in image.layers().iter().rev() {
+        let fs = ImageLayerFs::parse(Bytes::from_vec(layer.tar.clone()))
+            .map_err(|error| anyhow!("reading layer {}: {error}", layer.diff_id))?;
+        lowers.push(Layer::with_encoding(fs, WhiteoutEncoding::Oci));
+    }
+    let union = OverlayFs::new(lowers, None, OverlayOptions::default())
+        .map_err(|errno| anyhow!("stacking the layers: {errno}"))?;
+    match Namespace::with_filesystem(union).lstat(&Credentials::root(), path) {
+        Ok(_) => Ok(true),
+        Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(false),
+        Err(errno) => Err(anyhow!("looking up {path}: {errno}")),
+    }
+}
