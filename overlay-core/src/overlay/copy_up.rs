@@ -44,7 +44,7 @@ impl OverlayFs {
         if parent.is_some() && !unlinked && upper.encoding.is_reserved_name(&name) {
             return Err(Errno::EINVAL);
         }
-        let lower = node.lowers().into_iter().next().ok_or(Errno::EIO)?;
+        let lower = node.lowers().first().cloned().ok_or(Errno::EIO)?;
         let lower_meta = lower.inode.metadata()?;
         if unlinked && lower_meta.kind.is_dir() {
             return Err(Errno::ENOENT);

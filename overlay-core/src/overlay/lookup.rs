@@ -4,12 +4,33 @@
 //! exist; a non-directory -> that is the entry (unless a directory was already found above, in
 //! which case the search stops there); a directory -> it joins the merged directory, and the
 //! search goes on below unless it is opaque.
+//!
+//! # The lower-name cache
+//! What the lower layers say about a name never changes (they are read-only, and like Linux
+//! the union does not support changing them underneath it), so it is learned once per merged
+//! directory and kept in the directory's [`LowerDirs`]: the first lookup in a directory lists
+//! each of its lower directories once and notes, for every name, the topmost layer that has
+//! it or a whiteout for it; the first lookup of a name then searches from that layer down and
+//! keeps the answer (the entry, or nothing) under the name. After that a lookup costs one hash
+//! lookup whatever the number of layers, and a name that no layer has costs the same.
+//!
+//! Everything a change through the union makes (an entry created, copied up, renamed or
+//! removed, a whiteout, an opaque directory, a redirect) is in the upper layer, which every
+//! lookup still asks first, before the cache: so no change can leave the cache wrong, and none
+//! needs to clear it. A directory's [`LowerDirs`] is shared by every lookup that finds it (the
+//! parent's cache hands out the same `Arc`), so its own cache lives as long as the parent's
+//! does, even when no node of the directory is alive; the cache holds at most one entry per
+//! name of the lower layers, so it is bounded by the size of the image.
 
 use alloc::{string::String, sync::Arc, vec, vec::Vec};
+use core::ops::Deref;
+
+use hashbrown::HashMap;
+use spin::Mutex;
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
-use super::whiteout::{LayerEntry, REDIRECT_XATTR};
+use super::whiteout::{LayerEntry, WhiteoutEncoding, REDIRECT_XATTR};
 use super::OverlayFs;
 use crate::error::{Errno, Result};
 use crate::vfs::{check_name, FileType, Inode, Metadata};
@@ -29,14 +50,57 @@ pub(crate) struct Found {
     /// Metadata of the topmost entry.
     pub(crate) top: Metadata,
     /// Merged lower directories, or the one lower non-directory.
-    pub(crate) lowers: Vec<LowerEntry>,
+    pub(crate) lowers: Arc<LowerDirs>,
 }
 
 /// What the lower layers alone hold under a name.
+#[derive(Clone)]
 pub(crate) struct LowerFound {
     pub(crate) kind: FileType,
     pub(crate) top: Metadata,
-    pub(crate) lowers: Vec<LowerEntry>,
+    pub(crate) lowers: Arc<LowerDirs>,
+}
+
+/// The lower entries a union node is made of (top first): the lower directories merged into
+/// a directory, or the one lower entry of anything else; and, for directories, the cache of
+/// what they hold by name (see the [module docs](self)). Never changed once made.
+pub(crate) struct LowerDirs {
+    entries: Vec<LowerEntry>,
+    /// Built on the first lookup; a leaf lock, never held while a layer is called.
+    names: Mutex<Option<HashMap<String, Slot>>>,
+}
+
+/// What the cache knows of one name.
+#[derive(Clone)]
+enum Slot {
+    /// The topmost of the lower directories (by position) that has the name or a whiteout
+    /// for it; not searched yet.
+    From(usize),
+    /// Searched: the entry, or `None` if a whiteout hides the name.
+    Known(Option<LowerFound>),
+}
+
+impl LowerDirs {
+    /// Lower entries with an empty cache.
+    pub(crate) fn new(entries: Vec<LowerEntry>) -> Arc<LowerDirs> {
+        Arc::new(LowerDirs {
+            entries,
+            names: Mutex::new(None),
+        })
+    }
+
+    /// No lower entries: an entry of the upper layer alone.
+    pub(crate) fn none() -> Arc<LowerDirs> {
+        LowerDirs::new(Vec::new())
+    }
+}
+
+impl Deref for LowerDirs {
+    type Target = [LowerEntry];
+
+    fn deref(&self) -> &[LowerEntry] {
+        &self.entries
+    }
 }
 
 impl OverlayFs {
@@ -63,7 +127,7 @@ impl OverlayFs {
                             kind: meta.kind,
                             upper: Some(inode),
                             top: meta,
-                            lowers: Vec::new(),
+                            lowers: LowerDirs::none(),
                         }));
                     }
                     upper_dir_found = Some((inode, meta));
@@ -84,7 +148,7 @@ impl OverlayFs {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
-                lowers: lower.map(|found| found.lowers).unwrap_or_default(),
+                lowers: lower.map_or_else(LowerDirs::none, |found| found.lowers),
             }),
             (None, Some(found)) => Resolved::Found(Found {
                 kind: found.kind,
@@ -98,24 +162,95 @@ impl OverlayFs {
         })
     }
 
-    /// What the lower directories `dir_lowers` (top first) hold under `name`. With
-    /// `below_dir`, a directory was already found above, so only directories can join it.
+    /// What the lower directories `dir_lowers` (top first) hold under `name`, from their
+    /// cache. With `below_dir`, a directory was already found above, so only directories can
+    /// join it.
     pub(crate) fn search_lowers(
         &self,
-        dir_lowers: &[LowerEntry],
+        dir_lowers: &Arc<LowerDirs>,
         name: &str,
         below_dir: bool,
     ) -> Result<Option<LowerFound>> {
-        let mut found: Option<LowerFound> = None;
-        for dir in dir_lowers {
+        if dir_lowers.is_empty() {
+            return Ok(None);
+        }
+        let found = self.lower_name(dir_lowers, name)?;
+        // Below a directory, a non-directory ends the search with nothing; from a directory
+        // on, the search is the same either way.
+        Ok(found.filter(|found| !below_dir || found.kind.is_dir()))
+    }
+
+    /// What `dirs` hold under `name`, searched as if nothing had been found above: from the
+    /// cache, filling it as needed.
+    fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
+        check_name(name)?;
+        let cached = dirs
+            .names
+            .lock()
+            .as_ref()
+            .map(|names| names.get(name).cloned());
+        let slot = match cached {
+            Some(slot) => slot,
+            None => {
+                // Listed with no lock held; two lookups racing here both list, one keeps it.
+                let built = self.index_names(dirs)?;
+                let slot = built.get(name).cloned();
+                let mut names = dirs.names.lock();
+                if names.is_none() {
+                    *names = Some(built);
+                }
+                slot
+            }
+        };
+        match slot {
+            None => Ok(None),
+            Some(Slot::Known(found)) => Ok(found),
+            Some(Slot::From(position)) => {
+                let below = dirs.get(position..).unwrap_or_default();
+                let found = self.search_layers(below, name)?;
+                if let Some(slot) = dirs.names.lock().as_mut().and_then(|n| n.get_mut(name)) {
+                    *slot = Slot::Known(found.clone());
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// Every name the directories `dirs` hold (and every name one of their whiteouts hides),
+    /// with the position of the topmost directory that has it.
+    fn index_names(&self, dirs: &LowerDirs) -> Result<HashMap<String, Slot>> {
+        let mut names: HashMap<String, Slot> = HashMap::new();
+        for (position, dir) in dirs.iter().enumerate() {
+            let encoding = self.lowers[dir.layer].encoding;
+            let mut cookie = 0;
+            loop {
+                let mut listed = 0usize;
+                dir.inode.readdir(cookie, &mut |entry| {
+                    listed += 1;
+                    cookie = entry.next_cookie;
+                    note_name(&mut names, entry.name, position, encoding);
+                    true
+                })?;
+                if listed == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The search itself: what the lower directories `dirs` (top first) hold under `name`,
+    /// as if nothing had been found above.
+    fn search_layers(&self, dirs: &[LowerEntry], name: &str) -> Result<Option<LowerFound>> {
+        let mut found: Option<(FileType, Metadata, Vec<LowerEntry>)> = None;
+        for dir in dirs {
             let encoding = self.lowers[dir.layer].encoding;
             match encoding.lookup(&*dir.inode, name)? {
                 LayerEntry::Absent => continue,
                 LayerEntry::Whiteout => break,
                 LayerEntry::Found(inode, meta) => {
                     let is_dir = meta.kind.is_dir();
-                    let above_is_dir = below_dir || found.is_some();
-                    if above_is_dir && !is_dir {
+                    if found.is_some() && !is_dir {
                         break;
                     }
                     let opaque = is_dir && encoding.is_opaque(&*inode)?;
@@ -124,14 +259,8 @@ impl OverlayFs {
                         inode,
                     };
                     match &mut found {
-                        Some(found) => found.lowers.push(entry),
-                        None => {
-                            found = Some(LowerFound {
-                                kind: meta.kind,
-                                top: meta,
-                                lowers: vec![entry],
-                            })
-                        }
+                        Some((_, _, lowers)) => lowers.push(entry),
+                        None => found = Some((meta.kind, meta, vec![entry])),
                     }
                     if !is_dir || opaque {
                         break;
@@ -139,7 +268,11 @@ impl OverlayFs {
                 }
             }
         }
-        Ok(found)
+        Ok(found.map(|(kind, top, lowers)| LowerFound {
+            kind,
+            top,
+            lowers: LowerDirs::new(lowers),
+        }))
     }
 
     /// What the lower layers hold as directories at the absolute `path` (a redirect), merged
@@ -243,5 +376,339 @@ pub(crate) fn lower_path(node: &OverlayInode) -> Result<String> {
     match parent {
         Some(parent) => Ok(alloc::format!("{}/{name}", lower_path(&parent)?)),
         None => Ok(String::new()),
+    }
+}
+
+/// Notes `name`, listed by the lower directory at `position`, in `names`: the name itself, and
+/// the name it hides if it is a whiteout of `encoding` (noting more names than needed is
+/// harmless: the search from there finds what is really there).
+fn note_name(
+    names: &mut HashMap<String, Slot>,
+    name: &str,
+    position: usize,
+    encoding: WhiteoutEncoding,
+) {
+    if !names.contains_key(name) {
+        names.insert(String::from(name), Slot::From(position));
+    }
+    if let Some(target) = encoding.whiteout_target(name) {
+        if !names.contains_key(target) {
+            names.insert(String::from(target), Slot::From(position));
+        }
+    }
+}
+
+/// The lower-name cache: lookups after every kind of change through the union give what a
+/// union with a cold cache (a fresh union over the same layers) gives.
+#[cfg(test)]
+mod cache_tests {
+    use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
+
+    use crate::error::Errno;
+    use crate::image::{Bytes, EntryKind, ImageLayerFs, NewEntry, TarWriter};
+    use crate::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, WhiteoutEncoding};
+    use crate::scenarios::fixture::build_layer;
+    use crate::tmpfs::{TmpFs, TmpFsOptions};
+    use crate::vfs::{FileSystem, FileType, Inode, NewNode, RenameFlags};
+
+    /// Bottom layer first, as `build_layer` lines.
+    const LAYERS: [&[&str]; 3] = [
+        &[
+            "d d",
+            "f d/a bottom-a",
+            "f d/b bottom-b",
+            "d d/sub",
+            "f d/sub/x x",
+            "d e",
+            "f e/old old",
+            "f f file-f",
+            "d g",
+            "f g/in in",
+        ],
+        &["d d", "f d/c middle-c", "w d/b", "o e", "f e/new new"],
+        &["d d", "f d/a top-a", "d f", "f f/inner inner"],
+    ];
+
+    const PROBES: &[&str] = &[
+        "d",
+        "d/a",
+        "d/b",
+        "d/c",
+        "d/sub",
+        "d/sub/x",
+        "d/zz",
+        "d/new",
+        "d/link",
+        "e",
+        "e/old",
+        "e/new",
+        "f",
+        "f/inner",
+        "g",
+        "g/in",
+        "g/c2",
+        "moved",
+        "moved/a",
+        "moved/sub",
+        "nowhere",
+    ];
+
+    fn regular(path: &str) -> NewEntry<'_> {
+        NewEntry::new(path, EntryKind::Regular, 0o644)
+    }
+
+    /// A layer of the OCI encoding, as an image layer (a tar): `w` is a `.wh.` file, `o` a
+    /// directory with `.wh..wh..opq` in it.
+    fn image_layer(lines: &[&str]) -> Layer {
+        let mut tar = TarWriter::new();
+        for line in lines {
+            let mut words = line.splitn(3, ' ');
+            let (op, path) = (words.next().unwrap(), words.next().unwrap());
+            let text = words.next().unwrap_or("");
+            match op {
+                "d" => tar.append(&NewEntry::new(path, EntryKind::Directory, 0o755), &[]),
+                "o" => tar
+                    .append(&NewEntry::new(path, EntryKind::Directory, 0o755), &[])
+                    .and_then(|()| tar.append(&regular(&format!("{path}/.wh..wh..opq")), &[])),
+                "f" => tar.append(&regular(path), text.as_bytes()),
+                "w" => {
+                    let whiteout = match path.rsplit_once('/') {
+                        Some((dir, name)) => format!("{dir}/.wh.{name}"),
+                        None => format!(".wh.{path}"),
+                    };
+                    tar.append(&regular(&whiteout), &[])
+                }
+                _ => unreachable!("no such line in LAYERS"),
+            }
+            .unwrap();
+        }
+        let fs = ImageLayerFs::parse(Bytes::from_vec(tar.finish().unwrap())).unwrap();
+        Layer::with_encoding(fs, WhiteoutEncoding::Oci)
+    }
+
+    fn lowers(oci: bool) -> Vec<Layer> {
+        let mut layers: Vec<Layer> = LAYERS
+            .iter()
+            .map(|lines| match oci {
+                true => image_layer(lines),
+                false => {
+                    let fs = build_layer(lines).unwrap();
+                    fs.set_read_only(true);
+                    Layer::new(fs)
+                }
+            })
+            .collect();
+        layers.reverse();
+        layers
+    }
+
+    fn union(lowers: &[Layer], upper: &Arc<TmpFs>, redirect_dir: bool) -> Arc<OverlayFs> {
+        let options = OverlayOptions {
+            redirect_dir,
+            ..OverlayOptions::default()
+        };
+        let upper = UpperLayer::new(upper.clone()).unwrap();
+        OverlayFs::new(lowers.to_vec(), Some(upper), options).unwrap()
+    }
+
+    fn walk(union: &OverlayFs, path: &str) -> crate::Result<Arc<dyn Inode>> {
+        let mut node = union.root();
+        for part in path.split('/') {
+            node = node.lookup(part)?;
+        }
+        Ok(node)
+    }
+
+    /// What `path` shows: its kind and content (a file's bytes, a directory's names).
+    fn describe(union: &OverlayFs, path: &str) -> String {
+        let node = match walk(union, path) {
+            Ok(node) => node,
+            Err(errno) => return format!("{path}: {errno:?}"),
+        };
+        let meta = node.metadata().unwrap();
+        match meta.kind {
+            FileType::Directory => {
+                let mut names = Vec::new();
+                node.readdir(0, &mut |entry| {
+                    names.push(String::from(entry.name));
+                    true
+                })
+                .unwrap();
+                names.sort();
+                format!("{path}: dir {names:?}")
+            }
+            kind => {
+                let mut buf = vec![0; meta.size as usize];
+                node.read_at(0, &mut buf).unwrap();
+                let text = String::from_utf8(buf).unwrap();
+                format!("{path}: {kind:?} {text}")
+            }
+        }
+    }
+
+    /// Every probe of the long-lived (warm) union against a fresh one (cold caches).
+    fn check(warm: &OverlayFs, lowers: &[Layer], upper: &Arc<TmpFs>, step: &str) {
+        let cold = union(lowers, upper, warm.options.redirect_dir);
+        for path in PROBES {
+            let (warm, cold) = (describe(warm, path), describe(&cold, path));
+            assert_eq!(warm, cold, "after {step}");
+        }
+    }
+
+    fn file(dir: &Arc<dyn Inode>, name: &str, text: &str) {
+        let new = NewNode::new(FileType::Regular, 0o644, 0, 0);
+        dir.create(name, &new)
+            .unwrap()
+            .write_at(0, text.as_bytes())
+            .unwrap();
+    }
+
+    fn lookups_follow_every_change(oci: bool) {
+        let lowers = lowers(oci);
+        let upper = TmpFs::new(TmpFsOptions::default());
+        let warm = union(&lowers, &upper, false);
+        // The merged view, as the cache first learns it (positive and negative lookups).
+        assert_eq!(describe(&warm, "d"), r#"d: dir ["a", "c", "sub"]"#);
+        assert_eq!(describe(&warm, "d/a"), "d/a: Regular top-a");
+        assert_eq!(describe(&warm, "d/b"), "d/b: ENOENT");
+        assert_eq!(describe(&warm, "e"), r#"e: dir ["new"]"#);
+        assert_eq!(describe(&warm, "f"), r#"f: dir ["inner"]"#);
+        check(&warm, &lowers, &upper, "nothing");
+        let root = warm.root();
+        let d = walk(&warm, "d").unwrap();
+        let g = walk(&warm, "g").unwrap();
+
+        file(&d, "new", "created");
+        check(&warm, &lowers, &upper, "create");
+        d.unlink("a").unwrap();
+        assert_eq!(
+            describe(&warm, "d/a"),
+            "d/a: ENOENT",
+            "bottom-a must not show"
+        );
+        check(&warm, &lowers, &upper, "unlink of a lower file");
+        file(&d, "a", "again");
+        assert_eq!(describe(&warm, "d/a"), "d/a: Regular again");
+        check(&warm, &lowers, &upper, "create over a whiteout");
+        walk(&warm, "d/c").unwrap().write_at(0, b"C").unwrap();
+        assert_eq!(describe(&warm, "d/c"), "d/c: Regular Ciddle-c");
+        check(&warm, &lowers, &upper, "copy-up");
+        let sub = walk(&warm, "d/sub").unwrap();
+        sub.unlink("x").unwrap();
+        d.rmdir("sub").unwrap();
+        assert_eq!(describe(&warm, "d/sub"), "d/sub: ENOENT");
+        check(&warm, &lowers, &upper, "rmdir of a lower directory");
+        d.create("sub", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        assert_eq!(describe(&warm, "d/sub/x"), "d/sub/x: ENOENT", "opaque");
+        assert_eq!(describe(&warm, "d/sub"), "d/sub: dir []");
+        check(&warm, &lowers, &upper, "mkdir over a whiteout");
+        d.rename("c", &*g, "c2", RenameFlags::empty()).unwrap();
+        assert_eq!(describe(&warm, "d/c"), "d/c: ENOENT");
+        assert_eq!(describe(&warm, "g/c2"), "g/c2: Regular Ciddle-c");
+        check(&warm, &lowers, &upper, "rename between directories");
+        let inner = walk(&warm, "g/in").unwrap();
+        d.link("link", &*inner).unwrap();
+        assert_eq!(describe(&warm, "d/link"), "d/link: Regular in");
+        check(&warm, &lowers, &upper, "link");
+        g.rename("c2", &*d, "a", RenameFlags::empty()).unwrap();
+        assert_eq!(describe(&warm, "d/a"), "d/a: Regular Ciddle-c");
+        check(&warm, &lowers, &upper, "rename over an upper file");
+        assert_eq!(
+            root.rename("f", &*root, "moved", RenameFlags::empty()),
+            Err(Errno::EXDEV)
+        );
+        let e = walk(&warm, "e").unwrap();
+        e.unlink("new").unwrap();
+        root.rmdir("e").unwrap();
+        root.create("e", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        assert_eq!(describe(&warm, "e/old"), "e/old: ENOENT");
+        assert_eq!(describe(&warm, "e"), "e: dir []");
+        check(
+            &warm,
+            &lowers,
+            &upper,
+            "rmdir and mkdir of an opaque lower directory",
+        );
+        root.unlink("f").unwrap_err();
+        let f = walk(&warm, "f").unwrap();
+        f.unlink("inner").unwrap();
+        root.rmdir("f").unwrap();
+        assert_eq!(
+            describe(&warm, "f"),
+            "f: ENOENT",
+            "the lower file f stays hidden"
+        );
+        check(
+            &warm,
+            &lowers,
+            &upper,
+            "rmdir of a directory over a lower file",
+        );
+        file(&root, "f", "file again");
+        check(&warm, &lowers, &upper, "a file where the directory was");
+    }
+
+    #[test]
+    fn lookups_follow_every_change_linux_encoding() {
+        lookups_follow_every_change(false);
+    }
+
+    #[test]
+    fn lookups_follow_every_change_oci_encoding() {
+        lookups_follow_every_change(true);
+    }
+
+    #[test]
+    fn renamed_merged_directory_keeps_its_contents_with_redirects() {
+        let lowers = lowers(false);
+        let upper = TmpFs::new(TmpFsOptions::default());
+        let warm = union(&lowers, &upper, true);
+        assert_eq!(describe(&warm, "d/sub/x"), "d/sub/x: Regular x");
+        let root = warm.root();
+        root.rename("d", &*root, "moved", RenameFlags::empty())
+            .unwrap();
+        assert_eq!(describe(&warm, "d"), "d: ENOENT");
+        assert_eq!(describe(&warm, "moved"), r#"moved: dir ["a", "c", "sub"]"#);
+        assert_eq!(describe(&warm, "moved/a"), "moved/a: Regular top-a");
+        check(&warm, &lowers, &upper, "rename with a redirect");
+        root.create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        assert_eq!(describe(&warm, "d"), "d: dir []");
+        check(
+            &warm,
+            &lowers,
+            &upper,
+            "mkdir where the moved directory was",
+        );
+    }
+
+    #[test]
+    fn a_directory_is_listed_once_and_each_name_searched_once() {
+        let lowers = lowers(true);
+        let upper = TmpFs::new(TmpFsOptions::default());
+        let warm = union(&lowers, &upper, false);
+        let d = walk(&warm, "d").unwrap();
+        let node = d.as_any().downcast_ref::<super::OverlayInode>().unwrap();
+        let dirs = node.lowers();
+        assert_eq!(dirs.len(), 3);
+        assert!(dirs.names.lock().is_none(), "nothing looked up in d yet");
+        d.lookup("a").unwrap();
+        assert_eq!(d.lookup("zz").err(), Some(Errno::ENOENT));
+        let names = dirs.names.lock();
+        let names = names.as_ref().unwrap();
+        // a, b (and its whiteout's name), c, sub: each noted once, a already searched.
+        assert!(matches!(names.get("a"), Some(super::Slot::Known(Some(_)))));
+        assert!(matches!(names.get("c"), Some(super::Slot::From(1))));
+        assert!(matches!(names.get("b"), Some(super::Slot::From(1))));
+        assert!(!names.contains_key("zz"));
+        // The same directory found again brings the same cache.
+        let again = walk(&warm, "d").unwrap();
+        let again = again
+            .as_any()
+            .downcast_ref::<super::OverlayInode>()
+            .unwrap();
+        assert!(Arc::ptr_eq(&again.lowers(), &dirs));
     }
 }

@@ -5,7 +5,8 @@
 //! The work is split by responsibility:
 //! - [`whiteout`]: how each layer records deletions and opaque directories;
 //! - `identity`: which real inode an entry is, and its stable inode number;
-//! - `lookup`: resolving one name through the layers;
+//! - `lookup`: resolving one name through the layers, with a cache of what the lower layers
+//!   hold by name, so a lookup costs the same however many layers there are;
 //! - `copy_up`: copy-on-write of entries (and their parents) into the upper layer;
 //! - `namespace`: create, link, unlink, rmdir;
 //! - `rename`: moving entries;
@@ -24,6 +25,10 @@
 //! 2. one directory's listing lock, held while that directory's layers are read;
 //! 3. the node cache, then one node's state lock (never two nodes' state at once);
 //! 4. the identity table (inode numbers, origins), innermost.
+//!
+//! The cache of what the lower layers hold by name (see `lookup`) has one leaf lock per set
+//! of lower directories, held only to read or insert an entry: nothing is taken under it, and
+//! the layers are read before it is taken.
 //!
 //! Calls into the layers' filesystems are made with at most the first two held, never with a
 //! node's state or the tables locked, so a layer's own locks come after them; a layer must
@@ -64,6 +69,7 @@ use crate::vfs::{
 pub use diff::{Change, ChangeKind};
 use identity::{Identities, Key};
 pub use node::OverlayInode;
+use lookup::LowerDirs;
 use node::{LowerEntry, NodeState};
 pub use whiteout::WhiteoutEncoding;
 
@@ -252,8 +258,9 @@ pub struct OverlayFs {
     lowers: Vec<Layer>,
     upper: Option<UpperLayer>,
     options: OverlayOptions,
-    /// The lower roots merged at the union's root (up to the first opaque one).
-    root_lowers: Vec<LowerEntry>,
+    /// The lower roots merged at the union's root (up to the first opaque one), with the
+    /// cache of their names, which lives as long as the union.
+    root_lowers: Arc<LowerDirs>,
     /// Shared by lookups and listings, exclusive for every change of the namespace.
     namespace: RwLock<()>,
     /// Live nodes by identity, so every handle to an entry shares one state (a copy-up is seen
@@ -306,7 +313,7 @@ impl OverlayFs {
             lowers,
             upper,
             options,
-            root_lowers,
+            root_lowers: LowerDirs::new(root_lowers),
             namespace: RwLock::new(()),
             nodes: Mutex::new(HashMap::new()),
             identities: Mutex::new(Identities::default()),

@@ -10,6 +10,7 @@ use core::any::Any;
 use spin::Mutex;
 
 use super::identity::Key;
+use super::lookup::LowerDirs;
 use super::readdir::Listing;
 use super::{stored_xattr_name, visible_xattr_name, OverlayFs};
 use crate::error::{Errno, Result};
@@ -33,9 +34,10 @@ pub(crate) struct LowerEntry {
 pub(crate) struct NodeState {
     /// The entry in the upper layer, once there is one.
     pub(crate) upper: Option<Arc<dyn Inode>>,
-    /// For a directory, the lower directories merged into it, top first; for anything else,
-    /// the lower entry it shows (or was copied up from), if any.
-    pub(crate) lowers: Vec<LowerEntry>,
+    /// For a directory, the lower directories merged into it, top first (with their cache of
+    /// names, see `lookup`); for anything else, the lower entry it shows (or was copied up
+    /// from), if any.
+    pub(crate) lowers: Arc<LowerDirs>,
     /// The directory the node was last found in (`None` for the root).
     pub(crate) parent: Option<Arc<OverlayInode>>,
     /// The name it was last found under.
@@ -99,7 +101,7 @@ impl OverlayInode {
     }
 
     /// The lower entries (see [`NodeState::lowers`]).
-    pub(crate) fn lowers(&self) -> Vec<LowerEntry> {
+    pub(crate) fn lowers(&self) -> Arc<LowerDirs> {
         self.state.lock().lowers.clone()
     }
 

@@ -108,7 +108,7 @@ impl OverlayFs {
                 merged.entry(name).or_insert(None);
             }
         }
-        for lower in dir.lowers() {
+        for lower in dir.lowers().iter() {
             let encoding = self.lowers[lower.layer].encoding;
             let layer = read_layer(&*lower.inode, encoding)?;
             let mut identities = self.identities.lock();
