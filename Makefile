@@ -47,8 +47,12 @@ shell: deps
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p overlay-core --features arceos --all-targets -- -D warnings
 	$(CARGO) clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
-	for target in $(CORE_TARGETS); do $(CARGO) build -p overlay-core --target $$target || exit 1; done
+	for target in $(CORE_TARGETS); do \
+	    $(CARGO) build -p overlay-core --target $$target && \
+	    $(CARGO) build -p overlay-core --features arceos --target $$target || exit 1; \
+	done
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core --no-deps
 
 test: lint
