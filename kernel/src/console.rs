@@ -1,10 +1,11 @@
-//! The shell on the serial console (`make shell`): overlay-core's shell language, run on the
-//! root container, one line at a time. `exit` (or Ctrl-D on an empty line) leaves QEMU.
+//! The shell on the serial console (`make shell`): overlay-core's shell language, run in the
+//! root container, one line at a time, with the image commands on the kernel's container
+//! manager (`images`, `history`, `df`, `ps`, `run`, `use`, `commit`, `rmi`). `exit` (or
+//! Ctrl-D on an empty line) leaves QEMU.
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 
-use overlay_core::overlay::OverlayFs;
-use overlay_core::posix::Namespace;
+use overlay_core::containers::ContainerManager;
 use overlay_core::shell::Shell;
 
 use crate::{print, println, serial};
@@ -13,20 +14,31 @@ const PROMPT: &str = "overlay# ";
 /// Longest line the console takes; longer input is cut there.
 const MAX_LINE_BYTES: usize = 4096;
 
-/// Runs the shell on `root` until `exit`.
-pub fn run(root: Arc<OverlayFs>) {
-    let mut shell = Shell::new(
-        Namespace::with_filesystem(root.clone()),
-        Some(root as Arc<_>),
+/// Runs the shell in container `container` of `manager` until `exit`.
+///
+/// # Errors
+/// The errno if there is no such container.
+pub fn run(manager: Arc<ContainerManager>, container: &str) -> Result<(), overlay_core::Errno> {
+    let image = manager
+        .containers()
+        .into_iter()
+        .find(|info| info.name == container)
+        .map(|info| info.image)
+        .unwrap_or_default();
+    let mut shell = Shell::with_engine(manager, container)?;
+    println!("shell: you are in container {container} of {image}; try `layers`, `ls /`, `diff`,");
+    println!(
+        "shell: and `images`, `history IMAGE`, `run IMAGE NAME`, `use NAME`, `commit NAME IMAGE`,"
     );
-    println!("shell: the root is a container of the boot image; try `layers`, `ls /`, `diff`;");
-    println!("shell: the commands are overlay-core's shell language; `exit` leaves");
+    println!("shell: `df`, `rmi IMAGE`, `ps`; the commands are overlay-core's shell language; `exit` leaves");
     loop {
         print!("{PROMPT}");
-        let Some(line) = read_line() else { return };
+        let Some(line) = read_line() else {
+            return Ok(());
+        };
         let line = line.trim();
         if line == "exit" {
-            return;
+            return Ok(());
         }
         let mut output = String::new();
         // Writing into a String cannot fail.

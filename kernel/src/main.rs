@@ -20,6 +20,7 @@ mod fw_cfg;
 mod gdt;
 mod handover;
 mod heap;
+mod image_tests;
 mod interrupts;
 mod logger;
 mod mode;
@@ -109,35 +110,45 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let mode =
         mode::read().unwrap_or_else(|unknown| fail(&format!("unknown boot mode {unknown:?}")));
     let has_image = rootfs::load(handover).unwrap_or_else(|why| fail(&format!("rootfs: {why}")));
-    let root = rootfs::image().map(|image| {
-        rootfs::mount_root(image).unwrap_or_else(|why| fail(&format!("union: {why}")))
-    });
+    let root = has_image
+        .then(|| rootfs::mount_root().unwrap_or_else(|why| fail(&format!("union: {why}"))));
     if mode == Mode::Shell {
-        let Some(root) = root else {
+        let (Some(_root), Some(manager)) = (root, rootfs::manager()) else {
             fail("the shell needs an image: boot with a RAM disk");
         };
-        console::run(root);
+        if let Err(errno) = console::run(manager.clone(), rootfs::ROOT_CONTAINER) {
+            fail(&format!("shell: {errno}"));
+        }
         exit_qemu(ExitCode::Success);
     }
 
-    // The kernel's own tests, the tests on the real root (when there is an image), then (in
-    // the normal test mode) the overlay scenarios that `cargo test -p overlay-core` runs on
+    // The kernel's own tests, the tests on the real root and of the image store (when there
+    // is an image), then (in the normal test mode) the overlay scenarios that `cargo test -p overlay-core` runs on
     // the host, each on a fresh union.
-    let root_tests: &[Test] = if has_image { rootfs_tests::ALL } else { &[] };
+    let (root_tests, image_tests): (&[Test], &[Test]) = if has_image {
+        (rootfs_tests::ALL, image_tests::ALL)
+    } else {
+        (&[], &[])
+    };
     let (tests, scenarios): (&[Test], &[Scenario]) = match mode {
         Mode::Test => (tests::ALL, scenarios::ALL),
         Mode::PanicTest => (tests::PANICKING, &[]),
         Mode::HangTest => (tests::HANGING, &[]),
         Mode::Shell => (&[], &[]),
     };
-    let root_tests = if mode == Mode::Test { root_tests } else { &[] };
-    let count = tests.len() + root_tests.len() + scenarios.len();
+    let (root_tests, image_tests) = if mode == Mode::Test {
+        (root_tests, image_tests)
+    } else {
+        (&[][..], &[][..])
+    };
+    let count = tests.len() + root_tests.len() + image_tests.len() + scenarios.len();
     let plural = if count == 1 { "" } else { "s" };
     println!("running {count} test{plural}");
     let scenario_entries = scenarios.iter().map(|s| (s.name, s.run));
     let entries = tests
         .iter()
         .chain(root_tests)
+        .chain(image_tests)
         .map(Test::entry)
         .chain(scenario_entries);
     let summary = runner::run(entries);

@@ -7,7 +7,7 @@
 
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 
-use overlay_core::image::Image;
+use overlay_core::image::ImageLayerFs;
 use overlay_core::overlay::{OverlayFs, OverlayInode};
 use overlay_core::posix::Namespace;
 use overlay_core::vfs::{Credentials, DeviceId, FileSystem, FileType, Inode, OpenFlags};
@@ -53,8 +53,7 @@ struct Container {
 }
 
 fn container() -> Result<Container, String> {
-    let image = rootfs::image().ok_or("no image was loaded")?;
-    let fs = rootfs::container(image)?;
+    let fs = rootfs::container()?;
     let ns = Namespace::with_filesystem(fs.clone());
     Ok(Container {
         fs,
@@ -97,7 +96,7 @@ impl Container {
 }
 
 /// Every regular file of `fs`, as absolute paths, in listing order.
-fn regular_files(fs: &dyn FileSystem) -> Result<Vec<String>, String> {
+pub(crate) fn regular_files(fs: &dyn FileSystem) -> Result<Vec<String>, String> {
     let mut files = Vec::new();
     let mut pending = vec![(String::new(), fs.root())];
     while let Some((path, dir)) = pending.pop() {
@@ -125,13 +124,15 @@ fn regular_files(fs: &dyn FileSystem) -> Result<Vec<String>, String> {
 }
 
 /// The base (bottom) layer's files the union still shows from the base layer.
-fn base_files_shown_from_base(image: &Image, container: &Container) -> Result<Vec<String>, String> {
-    let base_index = image
-        .layers
+fn base_files_shown_from_base(
+    layers: &[Arc<ImageLayerFs>],
+    container: &Container,
+) -> Result<Vec<String>, String> {
+    let base_index = layers
         .len()
         .checked_sub(1)
         .ok_or("the image has no layers")?;
-    let base = &image.layers.first().ok_or("the image has no layers")?.fs;
+    let base = layers.first().ok_or("the image has no layers")?;
     let mut shown = Vec::new();
     for path in regular_files(&**base)? {
         if let Ok(Some(layer)) = container.origin(&path) {
@@ -146,13 +147,13 @@ fn base_files_shown_from_base(image: &Image, container: &Container) -> Result<Ve
     Ok(shown)
 }
 
-fn ramdisk() -> Result<&'static [u8], String> {
+pub(crate) fn ramdisk() -> Result<&'static [u8], String> {
     Handover::get()
         .and_then(Handover::ramdisk_bytes)
         .ok_or_else(|| "no RAM disk".into())
 }
 
-fn check(condition: bool, reason: impl FnOnce() -> String) -> Result<(), String> {
+pub(crate) fn check(condition: bool, reason: impl FnOnce() -> String) -> Result<(), String> {
     if condition {
         Ok(())
     } else {
@@ -163,10 +164,10 @@ fn check(condition: bool, reason: impl FnOnce() -> String) -> Result<(), String>
 /// A base file read through the union is the very bytes of the RAM disk: the layer serves
 /// them in place, and reading copies nothing up.
 fn base_file_is_served_from_the_ramdisk() -> Result<(), String> {
-    let image = rootfs::image().ok_or("no image")?;
+    let layers = rootfs::first_image_layers()?;
     let c = container()?;
-    let path = base_files_shown_from_base(image, &c)?.remove(0);
-    let base = &image.layers[0].fs;
+    let path = base_files_shown_from_base(&layers, &c)?.remove(0);
+    let base = &layers[0];
     let mut node: Arc<dyn Inode> = base.root();
     for part in path.split('/').filter(|part| !part.is_empty()) {
         node = node
@@ -194,9 +195,9 @@ fn base_file_is_served_from_the_ramdisk() -> Result<(), String> {
 
 /// The first write to a base file copies it up; the RAM disk's bytes do not change.
 fn first_write_copies_up_and_ramdisk_stays() -> Result<(), String> {
-    let image = rootfs::image().ok_or("no image")?;
+    let layers = rootfs::first_image_layers()?;
     let c = container()?;
-    let path = base_files_shown_from_base(image, &c)?.remove(0);
+    let path = base_files_shown_from_base(&layers, &c)?.remove(0);
     let before = fnv1a64(ramdisk()?);
     let original = c.read(&path)?;
     let file =
@@ -226,9 +227,9 @@ fn first_write_copies_up_and_ramdisk_stays() -> Result<(), String> {
 
 /// Deleting a base file leaves a whiteout in the upper layer, and the name is gone.
 fn delete_leaves_whiteout() -> Result<(), String> {
-    let image = rootfs::image().ok_or("no image")?;
+    let layers = rootfs::first_image_layers()?;
     let c = container()?;
-    let path = base_files_shown_from_base(image, &c)?.remove(0);
+    let path = base_files_shown_from_base(&layers, &c)?.remove(0);
     c.ns.unlink(&c.root, &path)
         .map_err(|errno| format!("unlink {path}: {errno}"))?;
     check(c.ns.lstat(&c.root, &path) == Err(Errno::ENOENT), || {
@@ -253,9 +254,9 @@ fn delete_leaves_whiteout() -> Result<(), String> {
 /// `diff` lists exactly what was changed: a copied-up file and its directories, a deleted file,
 /// a new file.
 fn diff_shows_exactly_the_changes() -> Result<(), String> {
-    let image = rootfs::image().ok_or("no image")?;
+    let layers = rootfs::first_image_layers()?;
     let c = container()?;
-    let files = base_files_shown_from_base(image, &c)?;
+    let files = base_files_shown_from_base(&layers, &c)?;
     // With a single base file shown, the change is a delete of nothing else.
     let changed = files[0].clone();
     let deleted = files.get(1).cloned();
@@ -300,17 +301,12 @@ fn diff_shows_exactly_the_changes() -> Result<(), String> {
 /// layer `n` is in layer `n` and in no layer between it and the top; a file that is gone is
 /// deleted above (a `.wh.` whiteout beside it or an opaque marker in a directory on its path).
 fn union_agrees_with_the_layers() -> Result<(), String> {
-    let image = rootfs::image().ok_or("no image")?;
+    let layers = rootfs::first_image_layers()?;
     let c = container()?;
     // Lowers top first, as the union numbers them.
-    let lowers: Vec<_> = image
-        .layers
-        .iter()
-        .rev()
-        .map(|layer| layer.fs.clone())
-        .collect();
+    let lowers: Vec<_> = layers.iter().rev().cloned().collect();
     let has = |layer: usize, path: &str| walk(&*lowers[layer], path).is_ok();
-    for path in regular_files(&*image.layers[0].fs)? {
+    for path in regular_files(&*layers[0])? {
         match c.origin(&path) {
             Ok(Some(shown)) => {
                 check(has(shown, &path), || {
@@ -353,7 +349,7 @@ fn deleted_in(layer: &dyn FileSystem, path: &str) -> bool {
 }
 
 /// The entry at `path` of `fs`, without the union.
-fn walk(fs: &dyn FileSystem, path: &str) -> Result<Arc<dyn Inode>, Errno> {
+pub(crate) fn walk(fs: &dyn FileSystem, path: &str) -> Result<Arc<dyn Inode>, Errno> {
     let mut node = fs.root();
     for part in path.split('/').filter(|part| !part.is_empty()) {
         node = node.lookup(part)?;
@@ -364,7 +360,7 @@ fn walk(fs: &dyn FileSystem, path: &str) -> Result<Arc<dyn Inode>, Errno> {
 /// Two containers of one image stack the same layer objects (the image is in memory once),
 /// and a change in one is invisible in the other.
 fn two_containers_share_layers_not_changes() -> Result<(), String> {
-    let image = rootfs::image().ok_or("no image")?;
+    let layers = rootfs::first_image_layers()?;
     let first = container()?;
     let second = container()?;
     for (a, b) in first.fs.lowers().iter().zip(second.fs.lowers()) {
@@ -372,7 +368,7 @@ fn two_containers_share_layers_not_changes() -> Result<(), String> {
             format!("layer {} is not shared", a.label())
         })?;
     }
-    let path = base_files_shown_from_base(image, &first)?.remove(0);
+    let path = base_files_shown_from_base(&layers, &first)?.remove(0);
     let original = second.read(&path)?;
     first
         .ns

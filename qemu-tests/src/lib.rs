@@ -133,9 +133,40 @@ pub fn closing_line(serial: &str) -> Option<(usize, usize)> {
     })
 }
 
+/// The shell's prompt on the serial console.
+pub const PROMPT: &str = "overlay# ";
+
+/// Every command of a shell session in a serial log, with what it printed: the text after
+/// each prompt, split into the echoed command line and the lines up to the next prompt (or
+/// the end of the log).
+pub fn shell_session(serial: &str) -> Vec<(String, String)> {
+    serial
+        .split(PROMPT)
+        .skip(1)
+        .map(|segment| {
+            let (command, output) = segment.split_once('\n').unwrap_or((segment, ""));
+            (command.trim_end().to_owned(), output.to_owned())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_session_splits_commands_and_their_output() {
+        let serial = "boot\noverlay# ls /\napp\netc\noverlay# cat /x\nerror: ENOENT: cat /x\n\
+                      overlay# exit\nboot: kernel passed\n";
+        assert_eq!(
+            shell_session(serial),
+            vec![
+                ("ls /".to_owned(), "app\netc\n".to_owned()),
+                ("cat /x".to_owned(), "error: ENOENT: cat /x\n".to_owned()),
+                ("exit".to_owned(), "boot: kernel passed\n".to_owned()),
+            ]
+        );
+    }
 
     const LOG: &str = "boot: RAM disk: none\n\
         test heap_small ... ok\n\

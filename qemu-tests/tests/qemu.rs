@@ -6,8 +6,8 @@ use std::{fs, time::Duration};
 
 use boot::{Firmware, Verdict};
 use qemu_tests::{
-    boot, closing_line, default_ramdisk, fnv1a64, test_lines, write_ramdisk, Boot, Booted,
-    TestResult, SUITE_TIMEOUT,
+    boot, closing_line, default_ramdisk, fnv1a64, shell_session, test_lines, write_ramdisk, Boot,
+    Booted, TestResult, SUITE_TIMEOUT,
 };
 
 /// Boots `firmware` with the default image and checks the whole report: the RAM disk arrived
@@ -45,10 +45,14 @@ fn suite_passes(name: &str, firmware: Firmware) {
     );
     assert!(serial.contains("bootfs: reclaimed "), "{context}");
     for stage in [
-        "rootfs: image ",
-        "every digest checked",
-        "COPY greeter /",
-        "union: 3 read-only lowers",
+        "rootfs: 3 images, 7 distinct layers (2 shared by several images), every digest checked",
+        "rootfs:   greeter:1.0           3 ",
+        "rootfs:   counter:1.0           6 ",
+        "rootfs:   runtime:1.4           2 ",
+        "  3 images  COPY base /",
+        "  1 image   COPY greeter /",
+        "rootfs: each layer is loaded once, one filesystem per digest",
+        "union: container root of greeter:1.0: 3 read-only lowers",
         "union: mounted as the root filesystem",
     ] {
         assert!(
@@ -66,6 +70,12 @@ fn suite_passes(name: &str, firmware: Firmware) {
     for (test, result) in &tests {
         assert_eq!(*result, TestResult::Ok, "test {test}\n{context}");
     }
+    // The image store's own tests ran: shared layers, isolation, commit, rmi.
+    let image_tests = tests
+        .iter()
+        .filter(|(test, _)| test.starts_with("images_"))
+        .count();
+    assert_eq!(image_tests, 5, "{context}");
     // The kernel runs the same scenario list as `cargo test -p overlay-core`, every one of it.
     for scenario in overlay_core::scenarios::ALL {
         assert!(
@@ -283,7 +293,8 @@ rm /etc/hostname\nmkdir /tmp2\ncat /etc/motd\ndiff\nexit\n";
     let serial = &booted.outcome.serial;
     let context = booted.context();
     assert_eq!(booted.outcome.verdict, Verdict::Passed, "{context}");
-    let app_config = fs::read_to_string("../rootfs/greeter/etc/config").expect("read the app layer");
+    let app_config =
+        fs::read_to_string("../rootfs/greeter/etc/config").expect("read the app layer");
     let expected = [
         "overlay# layers\nupper rw whiteouts=linux\nlower:0 ro sha256:",
         "overlay# cat /etc/config\n",
@@ -306,4 +317,187 @@ rm /etc/hostname\nmkdir /tmp2\ncat /etc/motd\ndiff\nexit\n";
             .any(|name| name == "motd" || name.starts_with(".wh.")),
         "{context}"
     );
+}
+
+/// The seeds' story in `make shell`: two services share a base image; a change in one
+/// container is its own; `commit` makes it an image whose containers show it (the deletion
+/// too); `df` counts shared layers once; `rmi` drops only what nothing else uses.
+#[test]
+fn shell_session_images_containers_commit_and_rmi() {
+    let ramdisk = default_ramdisk("bios-shell-images").expect("write the RAM disk");
+    let layout = boot::oci::default_layout().expect("build the default images");
+    let size_of = |name: &str| -> (usize, u64) {
+        let image = layout
+            .images()
+            .iter()
+            .find(|image| image.ref_name() == name)
+            .expect("a default image");
+        let size = image.layers().iter().map(|l| l.tar.len() as u64).sum();
+        (image.layers().len(), size)
+    };
+    let base: Vec<String> = layer_digests(&layout, "runtime:1.4");
+    let counter_own: u64 = layout
+        .images()
+        .iter()
+        .find(|image| image.ref_name() == "counter:1.0")
+        .expect("counter")
+        .layers()
+        .iter()
+        .filter(|layer| !base.contains(&layer.diff_id))
+        .map(|layer| layer.tar.len() as u64)
+        .sum();
+    let script = "images\nhistory greeter:1.0\nrun greeter:1.0 web2\n\
+write /etc/config \"changed in root\\n\"\nrm /etc/hostname\nmkdir /data\n\
+write /data/note \"hello\\n\"\ndiff\nuse web2\ncat /etc/config\ndiff\nuse root\n\
+commit root greeter:1.1\ndiff\nhistory greeter:1.1\nrun greeter:1.1 web3\nuse web3\n\
+cat /etc/config\ncat /etc/hostname\ncat /data/note\nlayers\nps\ndf\nrmi counter:1.0\n\
+rmi greeter:1.1\ndf\nexit\n";
+    let booted = boot(&Boot {
+        name: "bios-shell-images",
+        firmware: Firmware::Bios,
+        ramdisk: Some(&ramdisk),
+        mode: Some("shell"),
+        input: Some(script.as_bytes()),
+        timeout: Duration::from_secs(180),
+    })
+    .expect("build and boot the image");
+    let context = booted.context();
+    assert_eq!(booted.outcome.verdict, Verdict::Passed, "{context}");
+    let session = shell_session(&booted.outcome.serial);
+    let commands: Vec<&str> = session
+        .iter()
+        .map(|(command, _)| command.as_str())
+        .collect();
+    let expected_commands: Vec<&str> = script.lines().collect();
+    assert_eq!(commands, expected_commands, "{context}");
+    let out = |index: usize| session[index].1.as_str();
+
+    // images: three, sizes in bytes as packed.
+    let rows: Vec<Vec<&str>> = out(0)
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["IMAGE", "LAYERS", "SIZE"], "{context}");
+    for (row, name) in rows[1..]
+        .iter()
+        .zip(["greeter:1.0", "counter:1.0", "runtime:1.4"])
+    {
+        let (layers, size) = size_of(name);
+        assert_eq!(
+            *row,
+            [name, &layers.to_string(), &size.to_string()],
+            "{context}"
+        );
+    }
+    assert_eq!(rows.len(), 4, "{context}");
+    // history: top first, empty-layer steps included, the base layer last.
+    let history: Vec<&str> = out(1).lines().collect();
+    assert!(
+        history[1].starts_with("-  ")
+            && history[1].ends_with("CMD [\"/usr/bin/rt\", \"/app/main.rt\"]"),
+        "{context}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|line| line.ends_with("  COPY greeter /")),
+        "{context}"
+    );
+    assert!(
+        history.last().unwrap().ends_with("  COPY base /"),
+        "{context}"
+    );
+    assert_eq!(out(2), "", "{context}");
+    // The change, as docker diff shows it; invisible in the other container.
+    assert_eq!(
+        out(7),
+        "A /data\nA /data/note\nC /etc\nC /etc/config\nD /etc/hostname\n",
+        "{context}"
+    );
+    let greeter_config = fs::read_to_string("../rootfs/greeter/etc/config").expect("read");
+    assert_eq!(out(9), greeter_config, "{context}");
+    assert_eq!(out(10), "", "{context}");
+    // commit: the new layer's digest; the container goes on with an empty upper.
+    let layer = out(12).trim_end();
+    assert!(
+        layer.starts_with("sha256:") && layer.len() == 71,
+        "{context}"
+    );
+    assert_eq!(out(13), "", "{context}");
+    let short = &layer[..19];
+    let top = out(14).lines().nth(1).unwrap_or_default();
+    assert!(
+        top.starts_with(short) && top.ends_with("  commit root"),
+        "{context}"
+    );
+    // A container of the committed image shows the change and the deletion.
+    assert_eq!(out(17), "changed in root\n", "{context}");
+    assert_eq!(out(18), "error: ENOENT: cat /etc/hostname\n", "{context}");
+    assert_eq!(out(19), "hello\n", "{context}");
+    let layers: Vec<&str> = out(20).lines().collect();
+    assert_eq!(layers.len(), 5, "{context}");
+    assert_eq!(
+        layers[1],
+        format!("lower:0 ro {short} whiteouts=oci"),
+        "{context}"
+    );
+    assert!(
+        out(21).contains("\n*  web3 ") && out(21).lines().count() == 4,
+        "{context}"
+    );
+    // df: 8 layers stored once, 3 containers.
+    let df = out(22);
+    assert!(
+        df.lines()
+            .any(|l| l.split_whitespace().take(2).eq(["total", "8"])),
+        "{context}"
+    );
+    assert!(
+        df.contains("\ncontainers: 3, writable layers "),
+        "{context}"
+    );
+    assert!(
+        df.contains("\nreclaimed by rmi: 0 bytes in 0 layers\n"),
+        "{context}"
+    );
+    // rmi counter:1.0: its own four layers go, the two shared ones stay.
+    let rmi = out(23);
+    assert!(rmi.starts_with("Untagged: counter:1.0\n"), "{context}");
+    assert_eq!(
+        rmi.lines().filter(|l| l.starts_with("Deleted: ")).count(),
+        4,
+        "{context}"
+    );
+    let kept: Vec<&str> = rmi.lines().filter(|l| l.starts_with("Kept: ")).collect();
+    assert_eq!(kept.len(), 2, "{context}");
+    assert!(
+        kept.iter()
+            .all(|l| l.contains("greeter:1.0") && l.contains("runtime:1.4")),
+        "{context}"
+    );
+    // rmi greeter:1.1: its layer stays for the containers running it.
+    let rmi = out(24);
+    assert!(rmi.starts_with("Untagged: greeter:1.1\n"), "{context}");
+    assert!(!rmi.contains("Deleted"), "{context}");
+    assert!(rmi.contains(&format!("Kept: {short} ")), "{context}");
+    assert!(
+        rmi.contains("(used by container root, container web3)"),
+        "{context}"
+    );
+    let reclaimed = format!("\nreclaimed by rmi: {counter_own} bytes in 4 layers\n");
+    assert!(out(25).contains(&reclaimed), "{context}");
+    assert!(
+        out(25).contains("\nheld for containers only: "),
+        "{context}"
+    );
+}
+
+/// The digests of the layers of the default image `name`.
+fn layer_digests(layout: &boot::oci::OciLayout, name: &str) -> Vec<String> {
+    layout
+        .images()
+        .iter()
+        .find(|image| image.ref_name() == name)
+        .map(|image| image.layers().iter().map(|l| l.diff_id.clone()).collect())
+        .unwrap_or_default()
 }
