@@ -10,7 +10,8 @@
 //! `DIFFTEST_SEEDS=N` runs N random seeds instead of the default set.
 //!
 //! Tests marked `#[ignore = "finding N: ..."]` show engine bugs listed in
-//! `notes/difftest-findings.md`; they pass once the bug is fixed.
+//! `notes/difftest-findings.md` until they are fixed; `regression_finding_N` tests keep the
+//! fixed ones fixed.
 
 use std::path::{Path, PathBuf};
 
@@ -152,9 +153,9 @@ fn random_seeds_match_linux() {
     assert!(commands as u64 > seeds * 4, "too few commands compared");
 }
 
+/// Regression test for difftest finding 2 (fixed; see notes/difftest-findings.md).
 #[test]
-#[ignore = "finding 2: truncate(2) to 0 copies no data, so it succeeds where Linux is ENOSPC"]
-fn finding_02_truncate_to_zero_copies_no_data() {
+fn regression_finding_02_truncate_to_zero_copies_no_data() {
     if linux_overlay_available() {
         assert_clean(&run_file(
             "findings/02-truncate-to-zero-copies-no-data.case",
@@ -162,17 +163,17 @@ fn finding_02_truncate_to_zero_copies_no_data() {
     }
 }
 
+/// Regression test for difftest finding 3 (fixed; see notes/difftest-findings.md).
 #[test]
-#[ignore = "finding 3: open(O_DIRECTORY|O_NOFOLLOW) of a symlink is ELOOP, Linux ENOTDIR"]
-fn finding_03_open_nofollow_directory_errno() {
+fn regression_finding_03_open_nofollow_directory_errno() {
     if linux_overlay_available() {
         assert_clean(&run_file("findings/03-open-nofollow-directory-errno.case"));
     }
 }
 
+/// Regression test for difftest finding 4 (fixed; see notes/difftest-findings.md).
 #[test]
-#[ignore = "finding 4: other names of a copied-up lower hard-link group cannot be linked or renamed once the copied name is gone"]
-fn finding_04_hard_link_name_after_copied_name_is_gone() {
+fn regression_finding_04_hard_link_name_after_copied_name_is_gone() {
     if linux_overlay_available() {
         assert_clean(&run_file(
             "findings/04-hard-link-name-after-copied-name-is-gone.case",

@@ -392,11 +392,7 @@ fn every_upper_capacity_in_bytes_up_to_what_a_change_needs() {
 #[test]
 fn every_upper_inode_limit_up_to_what_a_change_needs() {
     let mut fault_points = 0;
-    // Renames out of inodes meet finding 5; see the test below.
-    for change in CHANGES
-        .iter()
-        .filter(|change| !change.name.starts_with("rename"))
-    {
+    for change in CHANGES {
         let failed = sweep(
             change,
             // The root, `upper` and `work` always take three.
@@ -421,11 +417,11 @@ fn every_upper_inode_limit_up_to_what_a_change_needs() {
     );
 }
 
-/// Finding 5: a rename of a lower file that runs out of inodes for the whiteout fails with
-/// ENOSPC after the file was already moved: the union then shows the file under both names.
+/// Regression test for finding 5 (fixed in e740673): a rename of a lower file that runs out
+/// of inodes for the whiteout must fail with ENOSPC and change nothing (it used to leave the
+/// file under both names).
 #[test]
-#[ignore = "finding 5: a rename that runs out of inodes for its whiteout leaves the file under both names"]
-fn finding_05_rename_out_of_inodes_changes_nothing() {
+fn regression_finding_05_rename_out_of_inodes_changes_nothing() {
     let rename = CHANGES
         .iter()
         .find(|change| change.name.starts_with("rename"))

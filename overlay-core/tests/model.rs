@@ -80,9 +80,9 @@ fn layer_choices() -> impl Strategy<Value = Vec<(u8, u8)>> {
     prop::collection::vec((0u8..10, any::<u8>()), POOL.len())
 }
 
-/// Decodes one layer's choices: absent, directory (opaque), file, hard link (if
-/// `hard_links`), symlink, whiteout; entries only under directories of the same layer.
-fn decode_layer(choices: &[(u8, u8)], bottom: bool, hard_links: bool) -> LayerSpec {
+/// Decodes one layer's choices: absent, directory (opaque), file, hard link, symlink,
+/// whiteout; entries only under directories of the same layer.
+fn decode_layer(choices: &[(u8, u8)], bottom: bool) -> LayerSpec {
     let mut layer: LayerSpec = Vec::new();
     let mut dirs: Vec<&str> = Vec::new();
     let mut files: Vec<&str> = Vec::new();
@@ -94,7 +94,7 @@ fn decode_layer(choices: &[(u8, u8)], bottom: bool, hard_links: bool) -> LayerSp
         let entry = match choice {
             5 => LayerEntry::Dir { opaque: false },
             6 => LayerEntry::Dir { opaque: !bottom },
-            7 if hard_links && aux % 4 == 0 && !files.is_empty() => {
+            7 if aux % 4 == 0 && !files.is_empty() => {
                 LayerEntry::HardLink(files[aux as usize % files.len()].to_string())
             }
             7 => LayerEntry::File(format!("{}", aux % 37).into_bytes()),
@@ -112,14 +112,14 @@ fn decode_layer(choices: &[(u8, u8)], bottom: bool, hard_links: bool) -> LayerSp
     layer
 }
 
-/// Stacks of 1 to 3 lower layers, with hard links in them if `hard_links`.
-fn layers(hard_links: bool) -> impl Strategy<Value = Vec<LayerSpec>> {
-    prop::collection::vec(layer_choices(), 1..=3).prop_map(move |stack| {
+/// Stacks of 1 to 3 lower layers.
+fn layers() -> impl Strategy<Value = Vec<LayerSpec>> {
+    prop::collection::vec(layer_choices(), 1..=3).prop_map(|stack| {
         let count = stack.len();
         stack
             .iter()
             .enumerate()
-            .map(|(index, choices)| decode_layer(choices, index + 1 == count, hard_links))
+            .map(|(index, choices)| decode_layer(choices, index + 1 == count))
             .collect()
     })
 }
@@ -274,31 +274,20 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
-    /// Lower layers without hard links: those meet finding 4 (see the test below).
     #[test]
     fn union_behaves_like_the_model(
-        lowers in layers(false),
-        ops in prop::collection::vec(op(), 1..40),
-    ) {
-        run(&lowers, &ops)?;
-    }
-
-    #[test]
-    #[ignore = "finding 4: other names of a copied-up lower hard-link group cannot be linked or renamed once the copied name is gone"]
-    fn union_with_lower_hard_links_behaves_like_the_model(
-        lowers in layers(true),
+        lowers in layers(),
         ops in prop::collection::vec(op(), 1..40),
     ) {
         run(&lowers, &ops)?;
     }
 }
 
-/// Finding 4, as proptest shrank it: `/d` and `/a/x` are one lower file; `/a/x` is copied up
-/// (opened for writing) and removed; `/d` still reads and writes, but `ln` and `mv` of it
-/// fail with ENOENT (Linux: both work).
+/// Regression test for finding 4 (fixed in 3096c5b), as proptest shrank it: `/d` and `/a/x`
+/// are one lower file; `/a/x` is copied up (opened for writing) and removed; `ln` and `mv` of
+/// `/d` must still work (Linux: they do).
 #[test]
-#[ignore = "finding 4: other names of a copied-up lower hard-link group cannot be linked or renamed once the copied name is gone"]
-fn finding_04_link_after_the_copied_up_name_is_gone() {
+fn regression_finding_04_link_after_the_copied_up_name_is_gone() {
     let lower: LayerSpec = vec![
         ("/a".into(), LayerEntry::Dir { opaque: false }),
         ("/a/x".into(), LayerEntry::File(b"0".to_vec())),
