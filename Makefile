@@ -56,7 +56,7 @@ lint: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core --no-deps
 
 test: lint
-	$(CARGO) test --workspace --features overlay-core/arceos
+	DIFFTEST_REQUIRED=1 $(CARGO) test --workspace --features overlay-core/arceos
 
 clean:
 	$(CARGO) clean

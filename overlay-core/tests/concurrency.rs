@@ -149,7 +149,6 @@ fn create_and_unlink_while_listing() {
 /// listing (SEMANTICS.md: "each name once"; Linux lists a merged directory from a snapshot
 /// taken when the listing starts).
 #[test]
-#[ignore = "finding 6: a name removed and made again while a merged directory is listed can be listed twice"]
 fn no_name_listed_twice_while_names_come_and_go() {
     churn_while_listing(true);
 }

@@ -18,6 +18,9 @@ use super::{OverlayFs, WhiteoutEncoding};
 use crate::error::Result;
 use crate::vfs::{FileType, Ino, Inode};
 
+/// Vanished names a listing remembers the offset of, beyond twice its live names.
+const MAX_TOMBSTONES: usize = 1024;
+
 /// An entry handed out of a listing, with the cookie that resumes after it.
 pub(crate) struct ListedEntry {
     pub(crate) name: String,
@@ -132,23 +135,28 @@ impl OverlayFs {
 
 impl Listing {
     /// Replaces the listing's contents with `merged`, keeping the offsets of surviving names.
+    ///
+    /// Names that vanish keep their offset too, as tombstones: a name removed and made again
+    /// while the directory is being listed comes back at its old place, so one pass never
+    /// lists it twice (Linux gets the same from a snapshot per open directory). Tombstones
+    /// are dropped when there are many more of them than live names, which bounds the memory
+    /// a directory with a lot of churn can hold.
     fn update(&mut self, merged: BTreeMap<String, Option<(FileType, Ino)>>) {
         let mut by_offset = BTreeMap::new();
-        let mut offsets = HashMap::new();
         for (name, entry) in merged {
             let Some((kind, ino)) = entry else { continue };
-            let offset = match self.offsets.get(&name) {
-                Some(&offset) => offset,
-                None => {
-                    self.next_offset += 1;
-                    self.next_offset
-                }
-            };
-            offsets.insert(name.clone(), offset);
+            let next_offset = &mut self.next_offset;
+            let offset = *self.offsets.entry(name.clone()).or_insert_with(|| {
+                *next_offset += 1;
+                *next_offset
+            });
             by_offset.insert(offset, Listed { name, ino, kind });
         }
+        if self.offsets.len() > MAX_TOMBSTONES + 2 * by_offset.len() {
+            self.offsets
+                .retain(|_, offset| by_offset.contains_key(offset));
+        }
         self.by_offset = by_offset;
-        self.offsets = offsets;
         self.built = true;
         self.stale = false;
     }

@@ -830,3 +830,35 @@ fn hard_link_group_outlives_its_copied_up_name() {
     );
     assert!(names(&u.root).is_empty());
 }
+
+#[test]
+fn a_name_made_again_during_a_listing_is_not_listed_twice() {
+    // Difftest finding 6: removed and made again between two reads, a name keeps its place.
+    let u = union(&[&["f a 1", "f b 2", "f c 3"]]);
+    let mut seen = Vec::new();
+    let mut cookie = 0;
+    u.root
+        .readdir(0, &mut |entry| {
+            seen.push(String::from(entry.name));
+            cookie = entry.next_cookie;
+            seen.len() < 2
+        })
+        .unwrap();
+    assert_eq!(seen, ["a", "b"]);
+    u.root.unlink("a").unwrap();
+    u.root
+        .create("a", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+        .unwrap();
+    u.root
+        .readdir(cookie, &mut |entry| {
+            seen.push(String::from(entry.name));
+            true
+        })
+        .unwrap();
+    assert_eq!(seen, ["a", "b", "c"]);
+    assert_eq!(
+        names(&u.root),
+        ["a", "b", "c"],
+        "after a rewind it is there"
+    );
+}
