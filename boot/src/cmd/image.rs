@@ -15,19 +15,8 @@ pub struct ImageArgs {
     /// Write the UEFI image.
     #[arg(long)]
     uefi: bool,
-    /// File the bootloader loads into memory next to the kernel, as it is [default: the RAM
-    /// disk of the image options below, or of the default image (rootfs/)].
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds", "no_ramdisk"]
-    )]
-    ramdisk: Option<PathBuf>,
-    /// Boot with no RAM disk at all.
-    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds"])]
-    no_ramdisk: bool,
     #[command(flatten)]
-    source: super::ramdisk::ImageSource,
+    disk: super::ramdisk::RamdiskChoice,
     /// Output directory [default: <cargo target dir>/images].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -44,8 +33,7 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     };
     let out = args.out.clone().unwrap_or_else(boot::default_image_dir);
     let kernel = args.kernel.clone().unwrap_or_else(|| boot::KERNEL.into());
-    let ramdisk =
-        super::ramdisk::ramdisk_for(&args.source, args.ramdisk.as_deref(), args.no_ramdisk, &out)?;
+    let ramdisk = args.disk.resolve(&out)?;
     for &firmware in firmwares {
         let image = boot::build_image(firmware, &kernel, ramdisk.as_deref(), &out)?;
         println!("{}", image.display());

@@ -21,19 +21,8 @@ pub struct QemuArgs {
     /// Use KVM instead of TCG (slower than TCG under nested virtualisation, and OVMF may crash).
     #[arg(long)]
     kvm: bool,
-    /// File the bootloader loads into memory next to the kernel, as it is [default: the RAM
-    /// disk of the image options below, or of the default image (rootfs/)].
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds", "no_ramdisk"]
-    )]
-    ramdisk: Option<PathBuf>,
-    /// Boot with no RAM disk at all.
-    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds"])]
-    no_ramdisk: bool,
     #[command(flatten)]
-    source: super::ramdisk::ImageSource,
+    disk: super::ramdisk::RamdiskChoice,
     /// Kill QEMU and fail when the kernel has not exited after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 180)]
     timeout: u64,
@@ -57,8 +46,7 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
         Firmware::Bios
     };
     let out = args.out.clone().unwrap_or_else(boot::default_image_dir);
-    let ramdisk =
-        super::ramdisk::ramdisk_for(&args.source, args.ramdisk.as_deref(), args.no_ramdisk, &out)?;
+    let ramdisk = args.disk.resolve(&out)?;
     let image = boot::build_image(firmware, boot::KERNEL.as_ref(), ramdisk.as_deref(), &out)?;
     eprintln!("boot: booting {} under QEMU ({firmware})", image.display());
     let mut run = QemuRun::new(firmware, image, Duration::from_secs(args.timeout));

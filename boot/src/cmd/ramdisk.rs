@@ -157,23 +157,38 @@ impl ImageSource {
     }
 }
 
-/// The RAM disk a disk image gets: `--ramdisk FILE` as it is, none with `--no-ramdisk`,
-/// else the image of `source` written to `<out_dir>/rootfs.tar`.
-pub fn ramdisk_for(
-    source: &ImageSource,
-    ramdisk: Option<&Path>,
+/// Which RAM disk a disk image gets, as `boot image` and `boot qemu` take it.
+#[derive(Debug, Args)]
+pub struct RamdiskChoice {
+    /// File the bootloader loads into memory next to the kernel, as it is [default: the RAM
+    /// disk of the image options below, or of the default image (rootfs/)].
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds", "no_ramdisk"]
+    )]
+    ramdisk: Option<PathBuf>,
+    /// Boot with no RAM disk at all.
+    #[arg(long, conflicts_with_all = ["layers", "layer_list", "oci", "images", "builds"])]
     no_ramdisk: bool,
-    out_dir: &Path,
-) -> Result<Option<PathBuf>> {
-    if let Some(ramdisk) = ramdisk {
-        return Ok(Some(ramdisk.to_path_buf()));
+    #[command(flatten)]
+    source: ImageSource,
+}
+
+impl RamdiskChoice {
+    /// The RAM disk file: `--ramdisk FILE` as it is, none with `--no-ramdisk`, else the
+    /// image of the source options written to `<out_dir>/rootfs.tar`.
+    pub fn resolve(&self, out_dir: &Path) -> Result<Option<PathBuf>> {
+        if let Some(ramdisk) = &self.ramdisk {
+            return Ok(Some(ramdisk.clone()));
+        }
+        if self.no_ramdisk {
+            return Ok(None);
+        }
+        let path = out_dir.join("rootfs.tar");
+        self.source.write_ramdisk(&path)?;
+        Ok(Some(path))
     }
-    if no_ramdisk {
-        return Ok(None);
-    }
-    let path = out_dir.join("rootfs.tar");
-    source.write_ramdisk(&path)?;
-    Ok(Some(path))
 }
 
 #[derive(Debug, Args)]
