@@ -310,3 +310,41 @@ fn an_image_written_by_umoci_boots_as_the_rootfs() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn umoci_and_skopeo_read_the_default_layout_of_three_images() {
+    let dir = scratch("layout-tools");
+    oci::default_layout()
+        .unwrap()
+        .write_layout(&dir.join("layout"))
+        .unwrap();
+    let output = match Command::new("umoci")
+        .args(["ls", "--layout", "layout"])
+        .current_dir(&dir)
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            eprintln!("umoci is not installed: skipped");
+            return;
+        }
+    };
+    assert!(output.status.success(), "{output:?}");
+    let mut names: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["counter:1.0", "greeter:1.0", "runtime:1.4"]);
+    if let Ok(output) = Command::new("skopeo")
+        .args(["inspect", "oci:layout:counter:1.0"])
+        .current_dir(&dir)
+        .output()
+    {
+        assert!(output.status.success(), "{output:?}");
+        let inspect: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(inspect["Layers"].as_array().unwrap().len(), 6);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
