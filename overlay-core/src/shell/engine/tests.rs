@@ -232,3 +232,54 @@ fn without_an_engine_the_image_commands_are_enotsup() {
     }
     assert_eq!(shell.container(), None);
 }
+
+#[test]
+fn random_image_commands_never_panic_and_keep_the_store_consistent() {
+    let (manager, mut shell) = shell();
+    let words = [
+        "svc-a", "svc-b", "java:8", "root", "c1", "c2", "img:1", "img:2", "bad name", "",
+    ];
+    let commands = [
+        "images", "history", "df", "ps", "run", "use", "commit", "rmi", "write", "rm",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for _ in 0..600 {
+        let command = commands[next(commands.len())];
+        let (a, b) = (words[next(words.len())], words[next(words.len())]);
+        let line = match command {
+            "history" | "use" | "rmi" => format!("{command} \"{a}\""),
+            "run" | "commit" => format!("{command} \"{a}\" \"{b}\""),
+            "write" => format!("write /f{} x", next(3)),
+            "rm" => format!("rm /f{}", next(3)),
+            _ => String::from(command),
+        };
+        let out = run(&mut shell, &line);
+        if let Some(error) = out.strip_prefix("error: ") {
+            assert_eq!(out.lines().count(), 1, "{line}: {out}");
+            assert!(error.ends_with(&format!(": {}\n", line)), "{line}: {out}");
+        }
+        // Every layer an image or a container uses is stored; df adds up.
+        let usage = manager.usage();
+        assert_eq!(
+            usage.stored_bytes,
+            usage.shared_bytes + usage.unique_bytes + usage.unused_bytes
+        );
+        manager.with_store(|store| {
+            for image in store.images() {
+                assert!(image
+                    .layers
+                    .iter()
+                    .all(|digest| store.layer(digest).is_some()));
+            }
+        });
+        for container in manager.containers() {
+            assert!(container.union.lowers().len() >= 2);
+        }
+    }
+}
