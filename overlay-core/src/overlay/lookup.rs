@@ -22,14 +22,15 @@
 //! does, even when no node of the directory is alive; the cache holds at most one entry per
 //! name of the lower layers, so it is bounded by the size of the image.
 
-use alloc::{string::String, sync::Arc, vec, vec::Vec};
+use alloc::{boxed::Box, string::String, sync::Arc, vec, vec::Vec};
 use core::ops::Deref;
 
 use hashbrown::HashMap;
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
+use super::readdir::Listing;
 use super::whiteout::{LayerEntry, WhiteoutEncoding, REDIRECT_XATTR};
 use super::OverlayFs;
 use crate::error::{Errno, Result};
@@ -66,8 +67,17 @@ pub(crate) struct LowerFound {
 /// what they hold by name (see the [module docs](self)). Never changed once made.
 pub(crate) struct LowerDirs {
     entries: Vec<LowerEntry>,
+    /// What only directories need, made on first use (so never for a file's lower entry).
+    dir: Once<Box<DirCache>>,
+}
+
+/// The caches of one set of lower directories.
+struct DirCache {
     /// Built on the first lookup; a leaf lock, never held while a layer is called.
     names: Mutex<Option<HashMap<String, Slot>>>,
+    /// The merged listing of the directory these are the lower directories of (see
+    /// `readdir`), kept here so that it outlives the directory's nodes.
+    listing: Mutex<Listing>,
 }
 
 /// What the cache knows of one name.
@@ -77,7 +87,7 @@ enum Slot {
     /// for it; not searched yet.
     From(usize),
     /// Searched: the entry, or `None` if a whiteout hides the name.
-    Known(Option<LowerFound>),
+    Known(Option<Arc<LowerFound>>),
 }
 
 impl LowerDirs {
@@ -85,13 +95,32 @@ impl LowerDirs {
     pub(crate) fn new(entries: Vec<LowerEntry>) -> Arc<LowerDirs> {
         Arc::new(LowerDirs {
             entries,
-            names: Mutex::new(None),
+            dir: Once::new(),
         })
     }
 
     /// No lower entries: an entry of the upper layer alone.
     pub(crate) fn none() -> Arc<LowerDirs> {
         LowerDirs::new(Vec::new())
+    }
+
+    fn cache(&self) -> &DirCache {
+        self.dir.call_once(|| {
+            Box::new(DirCache {
+                names: Mutex::new(None),
+                listing: Mutex::new(Listing::default()),
+            })
+        })
+    }
+
+    /// The merged listing kept with these lower directories (see `readdir`).
+    pub(crate) fn listing(&self) -> &Mutex<Listing> {
+        &self.cache().listing
+    }
+
+    /// The listing kept here, if one was ever made.
+    pub(crate) fn kept_listing(&self) -> Option<&Mutex<Listing>> {
+        self.dir.get().map(|cache| &cache.listing)
     }
 }
 
@@ -148,13 +177,13 @@ impl OverlayFs {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
-                lowers: lower.map_or_else(LowerDirs::none, |found| found.lowers),
+                lowers: lower.map_or_else(LowerDirs::none, |found| found.lowers.clone()),
             }),
             (None, Some(found)) => Resolved::Found(Found {
                 kind: found.kind,
                 upper: None,
                 top: found.top,
-                lowers: found.lowers,
+                lowers: found.lowers.clone(),
             }),
             (None, None) => Resolved::Missing {
                 upper_whiteout: false,
@@ -170,7 +199,7 @@ impl OverlayFs {
         dir_lowers: &Arc<LowerDirs>,
         name: &str,
         below_dir: bool,
-    ) -> Result<Option<LowerFound>> {
+    ) -> Result<Option<Arc<LowerFound>>> {
         if dir_lowers.is_empty() {
             return Ok(None);
         }
@@ -182,9 +211,10 @@ impl OverlayFs {
 
     /// What `dirs` hold under `name`, searched as if nothing had been found above: from the
     /// cache, filling it as needed.
-    fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
+    fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<Arc<LowerFound>>> {
         check_name(name)?;
         let cached = dirs
+            .cache()
             .names
             .lock()
             .as_ref()
@@ -195,7 +225,7 @@ impl OverlayFs {
                 // Listed with no lock held; two lookups racing here both list, one keeps it.
                 let built = self.index_names(dirs)?;
                 let slot = built.get(name).cloned();
-                let mut names = dirs.names.lock();
+                let mut names = dirs.cache().names.lock();
                 if names.is_none() {
                     *names = Some(built);
                 }
@@ -207,11 +237,18 @@ impl OverlayFs {
             Some(Slot::Known(found)) => Ok(found),
             Some(Slot::From(position)) => {
                 let below = dirs.get(position..).unwrap_or_default();
-                let found = self.search_layers(below, name)?;
-                if let Some(slot) = dirs.names.lock().as_mut().and_then(|n| n.get_mut(name)) {
-                    *slot = Slot::Known(found.clone());
+                let found = self.search_layers(below, name)?.map(Arc::new);
+                let mut names = dirs.cache().names.lock();
+                match names.as_mut().and_then(|names| names.get_mut(name)) {
+                    // A lookup racing this one got there first: keep its answer, so every
+                    // node of a directory shares one `LowerDirs` (and one listing).
+                    Some(Slot::Known(known)) => Ok(known.clone()),
+                    Some(slot) => {
+                        *slot = Slot::Known(found.clone());
+                        Ok(found)
+                    }
+                    None => Ok(found),
                 }
-                Ok(found)
             }
         }
     }
@@ -277,8 +314,8 @@ impl OverlayFs {
 
     /// What the lower layers hold as directories at the absolute `path` (a redirect), merged
     /// as a lookup from the root would merge them.
-    pub(crate) fn search_lower_path(&self, path: &str) -> Result<Option<LowerFound>> {
-        let mut current: Option<LowerFound> = None;
+    pub(crate) fn search_lower_path(&self, path: &str) -> Result<Option<Arc<LowerFound>>> {
+        let mut current: Option<Arc<LowerFound>> = None;
         for part in path.split('/').filter(|part| !part.is_empty()) {
             let dirs = match &current {
                 Some(found) => found.lowers.clone(),
@@ -345,9 +382,10 @@ impl OverlayFs {
         self.node(key, found.kind, state)
     }
 
-    /// `nlink` of the non-directory `node`, whose real entry reports `real_nlink`.
-    pub(crate) fn nlink(&self, node: &OverlayInode, real_nlink: u32) -> u32 {
-        let upper_nlink = node.upper().map(|_| real_nlink);
+    /// `nlink` of the non-directory `node`, whose real entry (in the upper layer if
+    /// `in_upper`) reports `real_nlink`.
+    pub(crate) fn nlink(&self, node: &OverlayInode, real_nlink: u32, in_upper: bool) -> u32 {
+        let upper_nlink = in_upper.then_some(real_nlink);
         match self.identities.lock().group(node.key) {
             Some(group) => group.nlink(upper_nlink),
             None => real_nlink,
@@ -693,10 +731,10 @@ mod cache_tests {
         let node = d.as_any().downcast_ref::<super::OverlayInode>().unwrap();
         let dirs = node.lowers();
         assert_eq!(dirs.len(), 3);
-        assert!(dirs.names.lock().is_none(), "nothing looked up in d yet");
+        assert!(dirs.dir.get().is_none(), "nothing looked up in d yet");
         d.lookup("a").unwrap();
         assert_eq!(d.lookup("zz").err(), Some(Errno::ENOENT));
-        let names = dirs.names.lock();
+        let names = dirs.cache().names.lock();
         let names = names.as_ref().unwrap();
         // a, b (and its whiteout's name), c, sub: each noted once, a already searched.
         assert!(matches!(names.get("a"), Some(super::Slot::Known(Some(_)))));
@@ -710,5 +748,57 @@ mod cache_tests {
             .downcast_ref::<super::OverlayInode>()
             .unwrap();
         assert!(Arc::ptr_eq(&again.lowers(), &dirs));
+    }
+    fn names_of(dir: &dyn Inode, cookie: u64, max: usize) -> Vec<(String, u64)> {
+        let mut names = Vec::new();
+        dir.readdir(cookie, &mut |entry| {
+            names.push((String::from(entry.name), entry.next_cookie));
+            names.len() < max
+        })
+        .unwrap();
+        names
+    }
+
+    #[test]
+    fn a_listing_outlives_the_nodes_of_its_directory_and_follows_changes() {
+        let lowers = lowers(true);
+        let upper = TmpFs::new(TmpFsOptions::default());
+        let warm = union(&lowers, &upper, false);
+        let listed = |warm: &OverlayFs| -> Vec<String> {
+            let d = walk(warm, "d").unwrap();
+            let mut names: Vec<String> = names_of(&*d, 0, usize::MAX)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            // New names are listed after the ones a listing already had; compare as sets.
+            names.sort();
+            names
+        };
+        assert_eq!(listed(&warm), ["a", "c", "sub"]);
+        // No node of `d` is alive now; its listing is kept with its lower directories.
+        let d = walk(&warm, "d").unwrap();
+        let node = d.as_any().downcast_ref::<super::OverlayInode>().unwrap();
+        let dirs = node.lowers();
+        assert!(dirs.listing().lock().built);
+        drop(d);
+        file(&walk(&warm, "d").unwrap(), "new", "n");
+        assert_eq!(listed(&warm), ["a", "c", "new", "sub"]);
+        walk(&warm, "d").unwrap().unlink("c").unwrap();
+        assert_eq!(listed(&warm), ["a", "new", "sub"]);
+        // Read in pieces across nodes: a name added in between comes after the ones listed,
+        // none is skipped or repeated.
+        let first = names_of(&*walk(&warm, "d").unwrap(), 0, 2);
+        assert_eq!(first[0].0, "a");
+        file(&walk(&warm, "d").unwrap(), "0-early-name", "e");
+        let rest = names_of(&*walk(&warm, "d").unwrap(), first[1].1, usize::MAX);
+        let mut all: Vec<String> = first.into_iter().chain(rest).map(|(n, _)| n).collect();
+        all.sort();
+        assert_eq!(all, ["0-early-name", "a", "new", "sub"]);
+        check(
+            &warm,
+            &lowers,
+            &upper,
+            "listings after changes through other nodes",
+        );
     }
 }

@@ -22,7 +22,8 @@
 //!
 //! The lock order, outermost first; a lock is only ever taken while holding locks above it:
 //! 1. the union's namespace lock;
-//! 2. one directory's listing lock, held while that directory's layers are read;
+//! 2. one directory's listing lock (on its node, or kept with its lower directories: see
+//!    `readdir`), held while that directory's layers are read;
 //! 3. the node cache, then one node's state lock (never two nodes' state at once);
 //! 4. the identity table (inode numbers, origins), innermost.
 //!
@@ -68,8 +69,8 @@ use crate::vfs::{
 };
 pub use diff::{Change, ChangeKind};
 use identity::{Identities, Key};
-pub use node::OverlayInode;
 use lookup::LowerDirs;
+pub use node::OverlayInode;
 use node::{LowerEntry, NodeState};
 pub use whiteout::WhiteoutEncoding;
 

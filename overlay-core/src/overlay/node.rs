@@ -141,12 +141,6 @@ impl OverlayInode {
         self.state.lock().unlinked = true;
     }
 
-    /// Whether this directory shows several layers at once (Linux reports `nlink` 1 for those).
-    fn is_merged_dir(&self) -> bool {
-        let state = self.state.lock();
-        self.kind.is_dir() && state.lowers.len() + usize::from(state.upper.is_some()) > 1
-    }
-
     /// Copies the entry up (with its data unless `with_data` is false) if it is not yet in
     /// the upper layer, and returns the upper entry.
     fn ensure_upper(self: &Arc<Self>, with_data: bool) -> Result<Arc<dyn Inode>> {
@@ -175,13 +169,29 @@ impl OverlayInode {
 
 impl Inode for OverlayInode {
     fn metadata(&self) -> Result<Metadata> {
-        let mut meta = self.real()?.metadata()?;
+        // One look at the state (stat is the hottest call there is): the entry that answers,
+        // whether it is in the upper layer, and how many layers a directory shows.
+        let (real, in_upper, layers) = {
+            let state = self.state.lock();
+            let in_upper = state.upper.is_some();
+            let real = match (&state.upper, state.lowers.first()) {
+                (Some(upper), _) => upper.clone(),
+                (None, Some(lower)) => lower.inode.clone(),
+                // A node is only made from a lookup that found an entry in some layer.
+                (None, None) => return Err(Errno::EIO),
+            };
+            (real, in_upper, state.lowers.len() + usize::from(in_upper))
+        };
+        let mut meta = real.metadata()?;
         meta.ino = self.ino;
         meta.dev = self.fs.options.dev;
-        if self.is_merged_dir() {
-            meta.nlink = 1;
-        } else if !self.kind.is_dir() {
-            meta.nlink = self.fs.nlink(self, meta.nlink);
+        if self.kind.is_dir() {
+            // Linux reports 1 for a directory that shows several layers at once.
+            if layers > 1 {
+                meta.nlink = 1;
+            }
+        } else {
+            meta.nlink = self.fs.nlink(self, meta.nlink, in_upper);
         }
         Ok(meta)
     }

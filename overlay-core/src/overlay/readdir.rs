@@ -7,6 +7,13 @@
 //! next read, keeping the offsets of the names that survive: so a listing read in pieces while
 //! entries come and go never skips or repeats a name that existed throughout, new names show up
 //! after the ones already listed, and a listing from cookie 0 shows the current state.
+//!
+//! A directory with lower directories keeps its listing with them (in its
+//! [`LowerDirs`](super::lookup::LowerDirs), which the parent's lookup cache hands to every node
+//! of that directory), not on the node: so a directory opened, listed and closed again and
+//! again is merged once, not once per open, even when no handle keeps its node alive between
+//! the opens. The listing there is tagged with the directory's identity, so it is never used
+//! for another directory that would share those lower directories (through a redirect).
 
 use alloc::{collections::BTreeMap, string::String, vec::Vec};
 
@@ -39,7 +46,9 @@ struct Listed {
 /// The merged listing of a union directory.
 #[derive(Default)]
 pub(crate) struct Listing {
-    built: bool,
+    /// The directory it lists, when kept with its lower directories.
+    owner: Option<Key>,
+    pub(super) built: bool,
     stale: bool,
     by_offset: BTreeMap<u64, Listed>,
     offsets: HashMap<String, u64>,
@@ -58,6 +67,13 @@ impl OverlayInode {
     /// Marks the listing as out of date after a change in this directory.
     pub(crate) fn invalidate_listing(&self) {
         self.listing.lock().stale = true;
+        let lowers = self.lowers();
+        if let Some(kept) = lowers.kept_listing() {
+            let mut kept = kept.lock();
+            if kept.owner == Some(self.key) {
+                kept.stale = true;
+            }
+        }
     }
 }
 
@@ -70,7 +86,18 @@ impl OverlayFs {
         cookie: u64,
         max: usize,
     ) -> Result<Vec<ListedEntry>> {
-        let mut listing = dir.listing.lock();
+        let lowers = dir.lowers();
+        let mut listing = if lowers.is_empty() {
+            dir.listing.lock()
+        } else {
+            lowers.listing().lock()
+        };
+        if !lowers.is_empty() && listing.owner != Some(dir.key) {
+            *listing = Listing {
+                owner: Some(dir.key),
+                ..Listing::default()
+            };
+        }
         if !listing.built || listing.stale {
             let merged = self.merge(dir)?;
             listing.update(merged);
