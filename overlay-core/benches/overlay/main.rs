@@ -1,0 +1,518 @@
+//! `make bench`: the workloads of issue 6 on this engine and its peers, in one run, printed as
+//! one table (medians and ranges over repetitions, and the ratios between systems, which are
+//! what stays meaningful on a shared, noisy machine).
+//!
+//! Systems: this engine (image layers in memory under a tmpfs upper, as the kernel runs it),
+//! the `vfs` crate's `OverlayFS` over its `MemoryFS`, Linux overlayfs over tmpfs layers and a
+//! plain tmpfs directory through system calls (when this process may mount; otherwise the
+//! table says why not), and memcpy where it is the physical limit.
+//!
+//! Workloads (each on a fresh union per repetition, over layers built once):
+//! - W1 lookup depth: L in {1, 8, 64} layers, each with `/d/f<layer>_<i>` for i < 1000; stat
+//!   all L*1000 paths (cold: first time after mounting; warm: again), then 1000 names that
+//!   exist nowhere.
+//! - W2 merged listing: 4 layers of 5000 entries in `/big`, 25% of names shared by adjacent
+//!   layers; 10% of the names removed through the union (whiteouts in the upper); list `/big`
+//!   whole, first and again; the count is checked.
+//! - W3 copy-up: a 64 MiB lower file opened for writing and 1 byte written at offset 0, next
+//!   to a memcpy of 64 MiB.
+//! - W4 churn: 10000 lower files of one directory deleted through the union, then 10000 new
+//!   4 KiB files created.
+//! - W5 real tree: the Rust standard library's sources (rust-src) as the base layer, a layer
+//!   changing 1% of its files and one deleting another 1% on top; a full walk stating every
+//!   entry (count checked), next to the same walk of the same tree in one tmpfs of this
+//!   engine.
+//!
+//! Options: `--repeats N` (default 5), `--only W1,W3` (a subset of the workloads),
+//! `--systems ours,vfs,overlayfs,tmpfs` (a subset of the systems), `--rust-src DIR`.
+
+mod linux;
+mod ours;
+mod peer_vfs;
+mod report;
+mod spec;
+mod system;
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use report::{short, Table, Unit, COLUMNS};
+use system::{Prepared, System};
+
+struct Options {
+    repeats: usize,
+    only: Option<Vec<String>>,
+    systems: Option<Vec<String>>,
+    rust_src: Option<PathBuf>,
+}
+
+impl Options {
+    fn parse() -> Options {
+        let mut options = Options {
+            repeats: 5,
+            only: None,
+            systems: None,
+            rust_src: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                // `cargo bench` passes this to every bench target.
+                "--bench" => {}
+                "--repeats" => {
+                    options.repeats = args
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|&n| n > 0)
+                        .unwrap_or_else(|| usage("--repeats needs a positive number"));
+                }
+                "--only" => {
+                    let list = args
+                        .next()
+                        .unwrap_or_else(|| usage("--only needs W1,W2,..."));
+                    options.only = Some(list.split(',').map(str::to_uppercase).collect());
+                }
+                "--systems" => {
+                    let list = args
+                        .next()
+                        .unwrap_or_else(|| usage("--systems needs ours,..."));
+                    options.systems = Some(list.split(',').map(String::from).collect());
+                }
+                "--rust-src" => {
+                    options.rust_src = Some(
+                        args.next()
+                            .unwrap_or_else(|| usage("--rust-src needs a directory"))
+                            .into(),
+                    );
+                }
+                other => usage(&format!("unknown argument {other}")),
+            }
+        }
+        options
+    }
+
+    /// Whether the system called `short` (ours, vfs, overlayfs, tmpfs) is wanted.
+    fn wants(&self, short: &str) -> bool {
+        self.systems
+            .as_ref()
+            .is_none_or(|systems| systems.iter().any(|s| s == short))
+    }
+
+    fn runs(&self, workload: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|w| w == workload))
+    }
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("bench: {why}");
+    eprintln!(
+        "usage: overlay bench [--repeats N] [--only W1,W2,W3,W4,W5] \\
+         [--systems ours,vfs,overlayfs,tmpfs] [--rust-src DIR]"
+    );
+    std::process::exit(2);
+}
+
+/// Seconds `f` took.
+fn time(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// `system`'s layers, or a note saying why it is skipped.
+fn prepare(
+    system: &dyn System,
+    layers: &[spec::Tree],
+    workload: &str,
+    table: &mut Table,
+) -> Option<Box<dyn Prepared>> {
+    match system.prepare(layers) {
+        Ok(prepared) => Some(prepared),
+        Err(why) => {
+            table.note(format!("{workload}: {} skipped: {why}", system.name()));
+            None
+        }
+    }
+}
+
+/// Runs `repeat` once per repetition on a fresh mount; returns the seconds of each timed
+/// step, by step.
+fn repeat<const STEPS: usize>(
+    system: &dyn System,
+    prepared: &dyn Prepared,
+    repeats: usize,
+    workload: &str,
+    table: &mut Table,
+    mut run: impl FnMut(&dyn system::Mounted) -> [f64; STEPS],
+) -> [Vec<f64>; STEPS] {
+    let mut steps: [Vec<f64>; STEPS] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..repeats {
+        match prepared.mount() {
+            Ok(mounted) => {
+                for (step, seconds) in run(&*mounted).into_iter().enumerate() {
+                    steps[step].push(seconds);
+                }
+            }
+            Err(why) => {
+                table.note(format!("{workload}: {} skipped: {why}", system.name()));
+                break;
+            }
+        }
+    }
+    steps
+}
+
+fn w1(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
+    for count in spec::W1_LAYER_COUNTS {
+        let plural = if count == 1 { "" } else { "s" };
+        for (step, what) in [
+            ("cold", "cold"),
+            ("warm", "warm"),
+            ("missing", "1000 missing names"),
+        ] {
+            let label = format!("W1 stat, {count} layer{plural}, {what}");
+            table.row(
+                &format!("w1-{count}-{step}"),
+                &label,
+                Unit::PerItem("lookup"),
+            );
+        }
+        let layers = spec::w1_layers(count);
+        let paths = spec::w1_paths(count);
+        let missing = spec::w1_missing();
+        for system in systems {
+            let Some(prepared) = prepare(&**system, &layers, "W1", table) else {
+                continue;
+            };
+            let [cold, warm, absent] =
+                repeat(&**system, &*prepared, repeats, "W1", table, |union| {
+                    let pass = || {
+                        time(|| {
+                            for path in &paths {
+                                assert!(union.stat(path), "{path} missing");
+                            }
+                        })
+                    };
+                    let (cold, warm) = (pass(), pass());
+                    let absent = time(|| {
+                        for path in &missing {
+                            assert!(!union.stat(path), "{path} found");
+                        }
+                    });
+                    [cold, warm, absent]
+                });
+            let name = system.name();
+            table.put(&format!("w1-{count}-cold"), name, &cold, paths.len());
+            table.put(&format!("w1-{count}-warm"), name, &warm, paths.len());
+            table.put(&format!("w1-{count}-missing"), name, &absent, missing.len());
+        }
+    }
+}
+
+fn w2(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
+    let expected = spec::w2_expected();
+    let label = format!("W2 list /big ({expected} entries), first");
+    table.row("w2-first", &label, Unit::Rate("entries/s"));
+    table.row("w2-again", "W2 list /big, again", Unit::Rate("entries/s"));
+    let layers = spec::w2_layers();
+    let removed = spec::w2_removed();
+    for system in systems {
+        let Some(prepared) = prepare(&**system, &layers, "W2", table) else {
+            continue;
+        };
+        let [first, again] = repeat(&**system, &*prepared, repeats, "W2", table, |union| {
+            for path in &removed {
+                union.unlink(path);
+            }
+            let mut listed = 0;
+            let first = time(|| listed = union.list(spec::W2_DIR));
+            assert_eq!(listed, expected, "{}: entries of /big", system.name());
+            let again = time(|| listed = union.list(spec::W2_DIR));
+            assert_eq!(listed, expected, "{}: entries of /big", system.name());
+            [first, again]
+        });
+        table.put("w2-first", system.name(), &first, expected);
+        table.put("w2-again", system.name(), &again, expected);
+    }
+}
+
+fn w3(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
+    table.row("w3", "W3 first 1-byte write into a 64 MiB file", Unit::Once);
+    let data = spec::pattern(spec::W3_BYTES);
+    let layers = spec::w3_layers(&data);
+    for system in systems {
+        let Some(prepared) = prepare(&**system, &layers, "W3", table) else {
+            continue;
+        };
+        let [write] = repeat(&**system, &*prepared, repeats, "W3", table, |union| {
+            [time(|| union.write_first_byte(spec::W3_PATH))]
+        });
+        table.put("w3", system.name(), &write, 1);
+    }
+    // The physical limit of a copy: memcpy of the same bytes into memory already touched.
+    let mut copy = vec![1u8; spec::W3_BYTES];
+    let memcpy: Vec<f64> = (0..repeats)
+        .map(|_| {
+            time(|| {
+                copy.copy_from_slice(&data);
+                black_box(&copy);
+            })
+        })
+        .collect();
+    table.put("w3", COLUMNS[4], &memcpy, 1);
+    table.note(
+        "W3: the memcpy column copies the same 64 MiB; Linux tmpfs writes the byte into a \
+         plain file (nothing to copy)."
+            .into(),
+    );
+}
+
+fn w4(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
+    let files = spec::W4_FILES;
+    table.row(
+        "w4-delete",
+        &format!("W4 delete {files} lower files"),
+        Unit::Rate("ops/s"),
+    );
+    table.row(
+        "w4-create",
+        &format!("W4 create {files} new 4 KiB files"),
+        Unit::Rate("ops/s"),
+    );
+    let layers = spec::w4_layers();
+    let (deleted, created) = (spec::w4_deleted(), spec::w4_created());
+    let data = spec::pattern(spec::W4_FILE_BYTES);
+    for system in systems {
+        let Some(prepared) = prepare(&**system, &layers, "W4", table) else {
+            continue;
+        };
+        let [delete, create] = repeat(&**system, &*prepared, repeats, "W4", table, |union| {
+            let delete = time(|| {
+                for path in &deleted {
+                    union.unlink(path);
+                }
+            });
+            let create = time(|| {
+                for path in &created {
+                    union.create(path, &data);
+                }
+            });
+            [delete, create]
+        });
+        table.put("w4-delete", system.name(), &delete, files);
+        table.put("w4-create", system.name(), &create, files);
+    }
+}
+
+fn w5(systems: &[Box<dyn System>], table: &mut Table, repeats: usize, rust_src: PathBuf) {
+    let tree = match spec::w5(&rust_src) {
+        Ok(tree) => tree,
+        Err(error) => {
+            table.note(format!("W5 skipped: {}: {error}", rust_src.display()));
+            return;
+        }
+    };
+    let expected = tree.expected_entries;
+    table.row(
+        "w5-cold",
+        &format!("W5 walk rust-src ({expected} entries), cold"),
+        Unit::PerItem("entry"),
+    );
+    table.row("w5-warm", "W5 walk rust-src, warm", Unit::PerItem("entry"));
+    table.row(
+        "w5-one-cold",
+        "W5 same walk, one tmpfs layer, cold",
+        Unit::PerItem("entry"),
+    );
+    table.row(
+        "w5-one-warm",
+        "W5 same walk, one tmpfs layer, warm",
+        Unit::PerItem("entry"),
+    );
+    table.note(format!(
+        "W5: {} ({} files): 3 layers, {} files changed, {} deleted; the 'one tmpfs layer' \
+         rows walk the merged tree in a tmpfs of this engine, no union.",
+        rust_src.display(),
+        tree.files,
+        tree.changed,
+        tree.deleted
+    ));
+    let one_layer: Box<dyn System> = Box::new(ours::PlainTmpfs);
+    let runs = systems
+        .iter()
+        .map(|s| (&**s, "w5"))
+        .chain([(&*one_layer, "w5-one")]);
+    for (system, key) in runs {
+        let Some(prepared) = prepare(system, &tree.layers, "W5", table) else {
+            continue;
+        };
+        let [cold, warm] = repeat(system, &*prepared, repeats, "W5", table, |union| {
+            let mut entries = 0;
+            let cold = time(|| entries = union.walk());
+            assert_eq!(entries, expected, "{}: entries walked", system.name());
+            let warm = time(|| entries = union.walk());
+            assert_eq!(entries, expected, "{}: entries walked", system.name());
+            [cold, warm]
+        });
+        // The single-layer baseline is this engine's too: it goes in its column.
+        let column = if key == "w5-one" {
+            COLUMNS[0]
+        } else {
+            system.name()
+        };
+        table.put(&format!("{key}-cold"), column, &cold, expected as usize);
+        table.put(&format!("{key}-warm"), column, &warm, expected as usize);
+    }
+}
+
+/// Where rust-src is: `$(rustc --print sysroot)/lib/rustlib/src/rust/library`.
+fn default_rust_src() -> PathBuf {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|text| text.trim().to_string())
+        .unwrap_or_default();
+    PathBuf::from(sysroot).join("lib/rustlib/src/rust/library")
+}
+
+/// The goals of issue 6, checked against this run's figures.
+fn goals(table: &Table) {
+    println!();
+    println!("Goals of issue 6, from the figures above:");
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    let ours = COLUMNS[0];
+    if let (Some(write), Some(memcpy)) = (table.median("w3", ours), table.median("w3", COLUMNS[4]))
+    {
+        let percent = write / memcpy * 100.0;
+        println!(
+            "  W3: first write {} % of the 64 MiB memcpy (goal: under 1 %): {}",
+            short(percent),
+            verdict(percent < 1.0)
+        );
+    }
+    for (step, what) in [("warm", "found"), ("missing", "missing")] {
+        let one = table.median(&format!("w1-1-{step}"), ours);
+        let many = table.median(&format!("w1-64-{step}"), ours);
+        if let (Some(one), Some(many)) = (one, many) {
+            let ratio = many / one;
+            // 64 layers also mean 64 times the files: the plain directory shows what that
+            // costs by itself.
+            let floor = match (
+                table.median(&format!("w1-1-{step}"), COLUMNS[3]),
+                table.median(&format!("w1-64-{step}"), COLUMNS[3]),
+            ) {
+                (Some(one), Some(many)) => format!(
+                    " (Linux tmpfs, the same files in one directory: {}x)",
+                    short(many / one)
+                ),
+                _ => String::new(),
+            };
+            println!(
+                "  W1: warm lookups, {what}: 64 layers cost {}x 1 layer{floor} (goal: at most \
+                 1.5x): {}",
+                short(ratio),
+                verdict(ratio <= 1.5)
+            );
+        }
+    }
+    let compared: Vec<String> = table
+        .rows()
+        .map(|row| row.key.clone())
+        .filter(|key| !key.starts_with("w3") && !key.starts_with("w5-one"))
+        .collect();
+    for (peer, goal, wanted) in [
+        (COLUMNS[2], "faster than Linux overlayfs", 1.0),
+        (COLUMNS[1], "at least 10x faster than the vfs crate", 10.0),
+    ] {
+        let ratios: Vec<(String, f64)> = compared
+            .iter()
+            .filter_map(|key| Some((key.clone(), table.speedup(key, peer)?)))
+            .collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        let slowest = ratios
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(key, ratio)| format!("{key} {}x", short(*ratio)))
+            .unwrap_or_default();
+        let missed: Vec<&str> = ratios
+            .iter()
+            .filter(|(_, ratio)| *ratio < wanted)
+            .map(|(key, _)| key.as_str())
+            .collect();
+        let detail = if missed.is_empty() {
+            String::new()
+        } else {
+            format!("; below it: {}", missed.join(", "))
+        };
+        println!(
+            "  W1, W2, W4, W5 {goal}: {} (least: {slowest}{detail})",
+            verdict(missed.is_empty()),
+        );
+    }
+    for step in ["cold", "warm"] {
+        let union = table.median(&format!("w5-{step}"), ours);
+        let one = table.median(&format!("w5-one-{step}"), ours);
+        if let (Some(union), Some(one)) = (union, one) {
+            let ratio = union / one;
+            println!(
+                "  W5: {step} walk through the 3-layer union {}x the walk of one tmpfs layer \
+                 (goal: at most 1.5x): {}",
+                short(ratio),
+                verdict(ratio <= 1.5)
+            );
+        }
+    }
+}
+
+fn main() {
+    let options = Options::parse();
+    let repeats = options.repeats;
+    println!(
+        "overlay bench: {repeats} repetitions per figure, {} CPUs, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|release| format!("Linux {}", release.trim()))
+            .unwrap_or_else(|_| "kernel unknown".into())
+    );
+    let all: [(&str, Box<dyn System>); 4] = [
+        ("ours", Box::new(ours::Union)),
+        ("vfs", Box::new(peer_vfs::VfsCrate)),
+        ("overlayfs", Box::new(linux::Overlay)),
+        ("tmpfs", Box::new(linux::Tmpfs)),
+    ];
+    let systems: Vec<Box<dyn System>> = all
+        .into_iter()
+        .filter(|(short, _)| options.wants(short))
+        .map(|(_, system)| system)
+        .collect();
+    let mut table = Table::default();
+    let started = Instant::now();
+    if options.runs("W1") {
+        w1(&systems, &mut table, repeats);
+    }
+    if options.runs("W2") {
+        w2(&systems, &mut table, repeats);
+    }
+    if options.runs("W3") {
+        w3(&systems, &mut table, repeats);
+    }
+    if options.runs("W4") {
+        w4(&systems, &mut table, repeats);
+    }
+    if options.runs("W5") {
+        let rust_src = options.rust_src.clone().unwrap_or_else(default_rust_src);
+        w5(&systems, &mut table, repeats, rust_src);
+    }
+    println!("(measured in {:.0} s)", started.elapsed().as_secs_f64());
+    println!();
+    table.print();
+    goals(&table);
+}
