@@ -12,6 +12,7 @@ extern crate alloc;
 
 use overlay_core::scenarios::{self, Scenario};
 
+mod bench;
 mod bootfs;
 mod console;
 mod elf;
@@ -75,6 +76,7 @@ fn main() {
 }
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
+    bench::stamp(bench::Stage::Entry);
     serial::init();
     logger::init();
     println!();
@@ -109,9 +111,12 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     let mode =
         mode::read().unwrap_or_else(|unknown| fail(&format!("unknown boot mode {unknown:?}")));
+    bench::stamp(bench::Stage::KernelReady);
     let has_image = rootfs::load(handover).unwrap_or_else(|why| fail(&format!("rootfs: {why}")));
+    bench::stamp(bench::Stage::RootfsLoaded);
     let root = has_image
         .then(|| rootfs::mount_root().unwrap_or_else(|why| fail(&format!("union: {why}"))));
+    bench::stamp(bench::Stage::Mounted);
     if mode == Mode::Shell {
         let (Some(_root), Some(manager)) = (root, rootfs::manager()) else {
             fail("the shell needs an image: boot with a RAM disk");
@@ -131,12 +136,12 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         (&[], &[])
     };
     let (tests, scenarios): (&[Test], &[Scenario]) = match mode {
-        Mode::Test => (tests::ALL, scenarios::ALL),
+        Mode::Test | Mode::Bench => (tests::ALL, scenarios::ALL),
         Mode::PanicTest => (tests::PANICKING, &[]),
         Mode::HangTest => (tests::HANGING, &[]),
         Mode::Shell => (&[], &[]),
     };
-    let (root_tests, image_tests) = if mode == Mode::Test {
+    let (root_tests, image_tests) = if matches!(mode, Mode::Test | Mode::Bench) {
         (root_tests, image_tests)
     } else {
         (&[][..], &[][..])
@@ -152,6 +157,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         .map(Test::entry)
         .chain(scenario_entries);
     let summary = runner::run(entries);
+    if mode == Mode::Bench {
+        bench::run(summary);
+    }
     exit_qemu(if summary.failed == 0 {
         ExitCode::Success
     } else {

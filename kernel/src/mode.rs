@@ -18,6 +18,8 @@ pub enum Mode {
     PanicTest,
     /// Run a test that never returns: the harness checks the hang is caught by its timeout.
     HangTest,
+    /// Run the suite timed by stage, then the in-kernel benchmarks (see `bench`).
+    Bench,
 }
 
 /// The mode asked for, or the unrecognised text.
@@ -31,6 +33,7 @@ pub fn read() -> Result<Mode, String> {
         "shell" => Ok(Mode::Shell),
         "panic-test" => Ok(Mode::PanicTest),
         "hang-test" => Ok(Mode::HangTest),
+        "bench" => Ok(Mode::Bench),
         other => Err(String::from(other)),
     }
 }
