@@ -76,3 +76,18 @@ difftest:
 	$(CARGO) run -q -p boot -- difftest --seed $(SEED) -n $(N)
 
 .PHONY: fuzz difftest
+
+# Benchmarks of issue 6 (never part of `make test`: figures are not tests, and only their ratios
+# within one run mean much on a shared machine). `make bench` prints one table: this engine, the
+# vfs crate, Linux overlayfs and tmpfs (when it may mount), memcpy; BENCH_ARGS e.g.
+# "--repeats 9 --only W1,W3". `make qemu-bench` boots the kernel in its bench mode: the boot by
+# stage and W1/W3 in TSC cycles (1 GiB of guest memory for W3's 64 MiB file and its copies).
+BENCH_ARGS ?=
+bench:
+	rustup component add rust-src --toolchain $(TOOLCHAIN)
+	$(CARGO) bench -p overlay-core --bench overlay -- $(BENCH_ARGS)
+
+qemu-bench: deps
+	$(CARGO) run -p boot -- qemu --mode bench --memory 1024 --timeout 900 $(BOOT_ARGS)
+
+.PHONY: bench qemu-bench
