@@ -27,7 +27,8 @@ pub struct QemuArgs {
     #[arg(long, value_name = "S", default_value_t = 180)]
     timeout: u64,
     /// What the kernel runs: `test` (the suite), `shell` (the shell on the serial console, on
-    /// this terminal), `panic-test` or `hang-test` (harness checks).
+    /// this terminal), `bench` (the suite timed by stage, then benchmarks; `make qemu-bench`),
+    /// `panic-test` or `hang-test` (harness checks).
     #[arg(long, value_name = "MODE")]
     mode: Option<String>,
     /// Guest memory in MiB.
