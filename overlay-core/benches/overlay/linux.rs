@@ -9,14 +9,23 @@
 use std::cell::Cell;
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+// rustix is used without its `std` feature (which would turn on `bitflags/std` for the
+// kernel's bare-metal build of this crate's dependencies as well): its own descriptor types,
+// and paths as C strings.
+use rustix::fd::OwnedFd;
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
+
+/// `path` as the C string system calls take.
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("a path without NUL")
+}
 
 use crate::spec::{merge, Node, Tree};
 use crate::system::{Mounted, Prepared, System};
@@ -93,7 +102,8 @@ impl Scratch {
         ));
         fs::create_dir(&path).map_err(|error| format!("mkdir {}: {error}", path.display()))?;
         let flags = MountFlags::NOSUID | MountFlags::NODEV;
-        if let Err(errno) = rustix::mount::mount("overlay-bench", &path, "tmpfs", flags, c"") {
+        let target = c_path(&path);
+        if let Err(errno) = rustix::mount::mount(c"overlay-bench", &*target, c"tmpfs", flags, c"") {
             let _ = fs::remove_dir(&path);
             return Err(format!("mount -t tmpfs: {errno}"));
         }
@@ -103,7 +113,7 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = rustix::mount::unmount(&self.path, UnmountFlags::DETACH);
+        let _ = rustix::mount::unmount(&*c_path(&self.path), UnmountFlags::DETACH);
         let _ = fs::remove_dir(&self.path);
     }
 }
@@ -118,12 +128,12 @@ fn write_tree(dir: &Path, tree: &Tree) -> Result<(), String> {
             Node::File(_, data) => fs::write(&path, data),
             Node::Whiteout(_) => rustix::fs::mknodat(
                 CWD,
-                &path,
+                &*c_path(&path),
                 FileType::CharacterDevice,
                 Mode::empty(),
                 rustix::fs::makedev(0, 0),
             )
-            .map_err(std::io::Error::from),
+            .map_err(|errno| std::io::Error::from_raw_os_error(errno.raw_os_error())),
         };
         made.map_err(|error| format!("{}: {error}", path.display()))?;
     }
@@ -132,7 +142,7 @@ fn write_tree(dir: &Path, tree: &Tree) -> Result<(), String> {
 
 fn open_dir(path: &Path) -> Result<OwnedFd, String> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    rustix::fs::open(path, flags, Mode::empty())
+    rustix::fs::open(&*c_path(path), flags, Mode::empty())
         .map_err(|errno| format!("open {}: {errno}", path.display()))
 }
 
@@ -169,9 +179,9 @@ impl Prepared for PreparedOverlay {
         );
         let options = CString::new(options).map_err(|error| error.to_string())?;
         rustix::mount::mount(
-            "overlay",
-            &merged,
-            "overlay",
+            c"overlay",
+            &*c_path(&merged),
+            c"overlay",
             MountFlags::empty(),
             &*options,
         )
@@ -221,7 +231,7 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(mount) = &self.mount {
-            let _ = rustix::mount::unmount(mount, UnmountFlags::DETACH);
+            let _ = rustix::mount::unmount(&*c_path(mount), UnmountFlags::DETACH);
         }
         for dir in &self.dirs {
             let _ = fs::remove_dir_all(dir);
