@@ -1170,7 +1170,13 @@ fn directory_flag_is_checked_before_a_nofollow_symlink() {
     namespace.mkdir(&root(), "/d", 0o755).unwrap();
     namespace.symlink(&root(), "/d", "/d/ld").unwrap();
     let flags = OpenFlags::READ | OpenFlags::DIRECTORY | OpenFlags::NOFOLLOW;
-    assert_eq!(namespace.open(&root(), "/d/ld", flags, 0).err(), Some(Errno::ENOTDIR));
+    assert_eq!(
+        namespace.open(&root(), "/d/ld", flags, 0).err(),
+        Some(Errno::ENOTDIR)
+    );
     let flags = OpenFlags::READ | OpenFlags::NOFOLLOW;
-    assert_eq!(namespace.open(&root(), "/d/ld", flags, 0).err(), Some(Errno::ELOOP));
+    assert_eq!(
+        namespace.open(&root(), "/d/ld", flags, 0).err(),
+        Some(Errno::ELOOP)
+    );
 }
