@@ -348,27 +348,10 @@ impl TmpInode {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{directory, names, regular};
     use super::super::{TmpFs, TmpFsOptions};
     use super::*;
     use crate::vfs::{DeviceId, FileSystem, RenameFlags};
-
-    fn regular() -> NewNode {
-        NewNode::new(FileType::Regular, 0o644, 0, 0)
-    }
-
-    fn directory() -> NewNode {
-        NewNode::new(FileType::Directory, 0o755, 0, 0)
-    }
-
-    fn names(dir: &dyn Inode) -> Vec<String> {
-        let mut names = Vec::new();
-        dir.readdir(0, &mut |entry| {
-            names.push(String::from(entry.name));
-            true
-        })
-        .unwrap();
-        names
-    }
 
     #[test]
     fn create_and_lookup_every_kind() {

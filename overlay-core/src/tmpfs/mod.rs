@@ -65,6 +65,8 @@ mod node;
 mod rename;
 #[cfg(test)]
 mod stress;
+#[cfg(test)]
+mod test_support;
 mod xattr;
 
 use alloc::sync::Arc;

@@ -332,29 +332,12 @@ impl TmpInode {
 
 #[cfg(test)]
 mod tests {
-    use alloc::{string::String, vec::Vec};
+    use alloc::string::String;
 
+    use super::super::test_support::{directory, names, regular};
     use super::super::{TmpFs, TmpFsOptions};
     use super::*;
-    use crate::vfs::{FileSystem, NewNode};
-
-    fn regular() -> NewNode {
-        NewNode::new(FileType::Regular, 0o644, 0, 0)
-    }
-
-    fn directory() -> NewNode {
-        NewNode::new(FileType::Directory, 0o755, 0, 0)
-    }
-
-    fn names(dir: &dyn Inode) -> Vec<String> {
-        let mut names = Vec::new();
-        dir.readdir(0, &mut |entry| {
-            names.push(String::from(entry.name));
-            true
-        })
-        .unwrap();
-        names
-    }
+    use crate::vfs::FileSystem;
 
     fn ino(dir: &dyn Inode, name: &str) -> u64 {
         dir.lookup(name).unwrap().metadata().unwrap().ino

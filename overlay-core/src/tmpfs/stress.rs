@@ -7,9 +7,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use super::test_support::{directory, regular};
 use super::{TmpFs, TmpFsOptions, PAGE_SIZE};
 use crate::error::Errno;
-use crate::vfs::{FileSystem, FileType, Ino, Inode, NewNode, RenameFlags};
+use crate::vfs::{FileSystem, FileType, Ino, Inode, RenameFlags};
 
 /// A small deterministic random number generator (xorshift64), one per thread.
 struct Rng(u64);
@@ -51,14 +52,6 @@ fn run_threads(threads: usize, work: impl Fn(usize) + Send + Sync + 'static) {
     for handle in handles {
         handle.join().unwrap();
     }
-}
-
-fn regular() -> NewNode {
-    NewNode::new(FileType::Regular, 0o644, 0, 0)
-}
-
-fn directory() -> NewNode {
-    NewNode::new(FileType::Directory, 0o755, 0, 0)
 }
 
 /// Walks the whole tree and checks it: every directory reached once (no cycles), `nlink` of
