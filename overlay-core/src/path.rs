@@ -92,10 +92,48 @@ impl core::fmt::Debug for Parent {
     }
 }
 
-/// One component still to walk, and whether a slash followed it.
+/// One component still to walk: where its name is (a byte range of the walk's path, or of
+/// one of the symlink targets it met), and whether a slash followed it. Ranges rather than
+/// strings, so a walk allocates nothing per component.
+#[derive(Clone, Copy)]
 struct Component {
-    name: String,
+    /// 0 for the path being walked, `n` for the `n`th symlink target met (see [`Texts`]).
+    text: usize,
+    start: usize,
+    end: usize,
     slash_after: bool,
+}
+
+/// The strings a walk takes component names from: the path it was given and the targets of
+/// the symlinks it followed (kept until the walk ends, as later components point into them).
+struct Texts<'p> {
+    path: &'p str,
+    targets: Vec<String>,
+}
+
+impl<'p> Texts<'p> {
+    fn new(path: &'p str) -> Texts<'p> {
+        Texts {
+            path,
+            targets: Vec::new(),
+        }
+    }
+
+    /// The name `component` stands for.
+    fn name(&self, component: Component) -> &str {
+        let text = match component.text {
+            0 => self.path,
+            n => self.targets.get(n - 1).map_or("", String::as_str),
+        };
+        text.get(component.start..component.end).unwrap_or("")
+    }
+
+    /// Keeps a symlink target and queues its components (see [`push_components`]).
+    fn push_target(&mut self, queue: &mut Vec<Component>, target: String) {
+        self.targets.push(target);
+        let text = self.targets.len();
+        push_components(queue, text, &self.targets[text - 1]);
+    }
 }
 
 /// A path walk in progress: the root, the caller, and how many symlinks were followed so far
@@ -133,8 +171,14 @@ impl<'a> Walker<'a> {
     pub fn parent(&mut self, path: &str) -> Result<Parent> {
         check_path(path)?;
         let mut queue = Vec::new();
-        push_components(&mut queue, path);
-        self.walk(self.root.clone(), Vec::new(), queue, false)
+        push_components(&mut queue, 0, path);
+        self.walk(
+            self.root.clone(),
+            Vec::new(),
+            Texts::new(path),
+            queue,
+            false,
+        )
     }
 
     /// Follows the symlink `link`, which is the final component of `parent`, and walks its
@@ -151,8 +195,9 @@ impl<'a> Walker<'a> {
             ..
         } = parent;
         let mut queue = Vec::new();
-        self.enter_link(&mut dir, &mut ancestors, &mut queue, link)?;
-        self.walk(dir, ancestors, queue, trailing_slash)
+        let mut texts = Texts::new("");
+        self.enter_link(&mut dir, &mut ancestors, &mut texts, &mut queue, link)?;
+        self.walk(dir, ancestors, texts, queue, trailing_slash)
     }
 
     /// The entry `parent` names, without following it if it is a symlink and without checking
@@ -209,6 +254,7 @@ impl<'a> Walker<'a> {
         &mut self,
         mut dir: Arc<dyn Inode>,
         mut ancestors: Vec<Arc<dyn Inode>>,
+        mut texts: Texts<'_>,
         mut queue: Vec<Component>,
         trailing_slash: bool,
     ) -> Result<Parent> {
@@ -225,13 +271,14 @@ impl<'a> Walker<'a> {
             };
             // Linux checks search permission before every component, `.` and `..` included.
             self.search(&dir)?;
+            let name = texts.name(component);
             if queue.is_empty() {
-                let last = match component.name.as_str() {
+                let last = match name {
                     "." => Last::Dot,
                     ".." => Last::DotDot,
                     name => {
                         check_component(name)?;
-                        Last::Name(component.name)
+                        Last::Name(String::from(name))
                     }
                 };
                 let trailing_slash = trailing_slash || component.slash_after;
@@ -242,7 +289,7 @@ impl<'a> Walker<'a> {
                     trailing_slash,
                 });
             }
-            match component.name.as_str() {
+            match name {
                 "." => {}
                 ".." => {
                     if let Some(up) = ancestors.pop() {
@@ -254,9 +301,13 @@ impl<'a> Walker<'a> {
                     let child = dir.lookup(name)?;
                     match child.metadata()?.kind {
                         FileType::Directory => ancestors.push(core::mem::replace(&mut dir, child)),
-                        FileType::Symlink => {
-                            self.enter_link(&mut dir, &mut ancestors, &mut queue, &*child)?
-                        }
+                        FileType::Symlink => self.enter_link(
+                            &mut dir,
+                            &mut ancestors,
+                            &mut texts,
+                            &mut queue,
+                            &*child,
+                        )?,
                         _ => return Err(Errno::ENOTDIR),
                     }
                 }
@@ -270,6 +321,7 @@ impl<'a> Walker<'a> {
         &mut self,
         dir: &mut Arc<dyn Inode>,
         ancestors: &mut Vec<Arc<dyn Inode>>,
+        texts: &mut Texts<'_>,
         queue: &mut Vec<Component>,
         link: &dyn Inode,
     ) -> Result<()> {
@@ -285,7 +337,7 @@ impl<'a> Walker<'a> {
             ancestors.clear();
             *dir = self.root.clone();
         }
-        push_components(queue, &target);
+        texts.push_target(queue, target);
         Ok(())
     }
 
@@ -350,29 +402,32 @@ fn check_component(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Pushes the components of `path` on `queue` so that its first component is popped next.
-fn push_components(queue: &mut Vec<Component>, path: &str) {
-    let start = queue.len();
-    let mut rest = path;
-    while !rest.is_empty() {
-        let (name, slash_after, next) = match rest.find('/') {
-            Some(at) => (&rest[..at], true, &rest[at + 1..]),
-            None => (rest, false, ""),
+/// Pushes the components of `path` (text number `text` of the walk, see [`Texts`]) on
+/// `queue` so that its first component is popped next.
+fn push_components(queue: &mut Vec<Component>, text: usize, path: &str) {
+    let first = queue.len();
+    let mut start = 0;
+    while start < path.len() {
+        let (end, slash_after) = match path[start..].find('/') {
+            Some(at) => (start + at, true),
+            None => (path.len(), false),
         };
-        if !name.is_empty() {
+        if end > start {
             queue.push(Component {
-                name: String::from(name),
+                text,
+                start,
+                end,
                 slash_after,
             });
-        } else if slash_after && queue.len() > start {
+        } else if slash_after && queue.len() > first {
             // `a//`: the slash after an empty component still trails the previous name.
             if let Some(previous) = queue.last_mut() {
                 previous.slash_after = true;
             }
         }
-        rest = next;
+        start = end + 1;
     }
-    queue[start..].reverse();
+    queue[first..].reverse();
 }
 
 /// Splits a path into the part before its final component and that component, ignoring
@@ -410,11 +465,12 @@ mod tests {
 
     fn components(path: &str) -> Vec<(String, bool)> {
         let mut queue = Vec::new();
-        push_components(&mut queue, path);
+        push_components(&mut queue, 0, path);
+        let texts = Texts::new(path);
         queue
             .into_iter()
             .rev()
-            .map(|c| (c.name, c.slash_after))
+            .map(|c| (String::from(texts.name(c)), c.slash_after))
             .collect()
     }
 
@@ -439,10 +495,15 @@ mod tests {
     #[test]
     fn components_go_before_what_is_queued() {
         let mut queue = Vec::new();
-        push_components(&mut queue, "x/y");
+        let mut texts = Texts::new("x/y");
+        push_components(&mut queue, 0, "x/y");
         queue.pop();
-        push_components(&mut queue, "l1/l2");
-        let order: Vec<String> = queue.into_iter().rev().map(|c| c.name).collect();
+        texts.push_target(&mut queue, String::from("l1/l2"));
+        let order: Vec<String> = queue
+            .into_iter()
+            .rev()
+            .map(|c| String::from(texts.name(c)))
+            .collect();
         assert_eq!(order, ["l1", "l2", "y"]);
     }
 

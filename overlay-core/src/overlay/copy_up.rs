@@ -117,7 +117,12 @@ impl OverlayFs {
             let mut identities = self.identities.lock();
             identities.set_origin(staged_ino, origin);
             if !lower_meta.kind.is_dir() {
-                identities.cover(origin, lower_meta.nlink, Some(staged.clone()));
+                self.cover(
+                    &mut identities,
+                    origin,
+                    lower_meta.nlink,
+                    Some(staged.clone()),
+                );
             }
         }
         if let Some(index) = &index_name {
@@ -147,7 +152,7 @@ impl OverlayFs {
                         parent_upper.link(name, &*upper)?;
                         if let Some(lower) = node.lowers().first() {
                             let lower_nlink = lower.inode.metadata()?.nlink;
-                            self.identities.lock().cover(node.key, lower_nlink, None);
+                            self.cover(&mut self.identities.lock(), node.key, lower_nlink, None);
                         }
                     }
                     Err(errno) => return Err(errno),

@@ -21,6 +21,17 @@ const INO_BITS: u32 = 54;
 /// First number handed out to real inode numbers that do not fit in [`INO_BITS`].
 const OVERFLOW_BASE: Ino = ((1 << (64 - INO_BITS)) - 1) << INO_BITS;
 
+/// The union's inode number for `key` when its real number fits beside the layer's tag (as
+/// it nearly always does); `None` when the table must hand out one (see [`Identities::ino`]).
+pub(crate) fn tagged_ino(key: Key) -> Option<Ino> {
+    let (tag, ino) = match key {
+        Key::Upper(ino) => (0, ino),
+        // At most 500 lowers, so `layer + 1` fits in the 10 tag bits.
+        Key::Lower { layer, ino } => (layer as u64 + 1, ino),
+    };
+    (ino < (1 << INO_BITS)).then_some((tag << INO_BITS) | ino)
+}
+
 /// The identity of an entry of the union.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum Key {
@@ -74,13 +85,8 @@ pub(crate) struct Identities {
 impl Identities {
     /// The union's inode number for `key`.
     pub(crate) fn ino(&mut self, key: Key) -> Ino {
-        let (tag, ino) = match key {
-            Key::Upper(ino) => (0, ino),
-            // At most 500 lowers, so `layer + 1` fits in the 10 tag bits.
-            Key::Lower { layer, ino } => (layer as u64 + 1, ino),
-        };
-        if ino < (1 << INO_BITS) {
-            return (tag << INO_BITS) | ino;
+        if let Some(ino) = tagged_ino(key) {
+            return ino;
         }
         let next = OVERFLOW_BASE + self.overflow.len() as u64;
         *self.overflow.entry(key).or_insert(next)
@@ -109,9 +115,6 @@ impl Identities {
         self.groups.get(&key)
     }
 
-    /// Records that one more lower name of `key`'s group (whose lower inode has `lower_nlink`
-    /// links) is covered by the upper layer, and (when given) the upper inode that now holds
-    /// the group's data.
     /// Records whether the work directory holds an index link to `key`'s copied-up inode.
     pub(crate) fn set_indexed(&mut self, key: Key, indexed: bool) {
         if let Some(group) = self.groups.get_mut(&key) {
@@ -119,6 +122,9 @@ impl Identities {
         }
     }
 
+    /// Records that one more lower name of `key`'s group (whose lower inode has `lower_nlink`
+    /// links) is covered by the upper layer, and (when given) the upper inode that now holds
+    /// the group's data.
     pub(crate) fn cover(&mut self, key: Key, lower_nlink: u32, upper: Option<Arc<dyn Inode>>) {
         let group = self.groups.entry(key).or_insert(Group {
             upper: None,

@@ -80,6 +80,31 @@ struct DirCache {
     listing: Mutex<Listing>,
 }
 
+/// A name cache being built: every name some lower directory lists, with the position of
+/// the topmost directory listing it (or a whiteout for it).
+#[derive(Default)]
+pub(crate) struct NameIndex {
+    names: HashMap<String, Slot>,
+}
+
+impl NameIndex {
+    /// Notes `name`, listed by the lower directory at `position` (directories noted top
+    /// first), whose layer uses `encoding`: the name itself, and the name it hides if it is a
+    /// whiteout (noting more names than needed is harmless: the search from there finds what
+    /// is really there).
+    pub(crate) fn note(&mut self, name: &str, position: usize, encoding: WhiteoutEncoding) {
+        if !self.names.contains_key(name) {
+            self.names.insert(String::from(name), Slot::From(position));
+        }
+        if let Some(target) = encoding.whiteout_target(name) {
+            if !self.names.contains_key(target) {
+                self.names
+                    .insert(String::from(target), Slot::From(position));
+            }
+        }
+    }
+}
+
 /// What the cache knows of one name.
 #[derive(Clone)]
 enum Slot {
@@ -118,6 +143,21 @@ impl LowerDirs {
         &self.cache().listing
     }
 
+    /// Whether the name cache is still to be built (by the first lookup or listing).
+    pub(crate) fn names_unknown(&self) -> bool {
+        self.cache().names.lock().is_none()
+    }
+
+    /// Installs `index` as the name cache, unless one was built meanwhile. A listing that
+    /// reads every lower directory anyway hands its names over this way, so the first lookup
+    /// after it does not read them all again.
+    pub(crate) fn install_names(&self, index: NameIndex) {
+        let mut names = self.cache().names.lock();
+        if names.is_none() {
+            *names = Some(index.names);
+        }
+    }
+
     /// The listing kept here, if one was ever made.
     pub(crate) fn kept_listing(&self) -> Option<&Mutex<Listing>> {
         self.dir.get().map(|cache| &cache.listing)
@@ -139,9 +179,9 @@ impl OverlayFs {
             return Err(Errno::ENOTDIR);
         }
         check_name(name)?;
-        let dir_lowers = dir.lowers();
+        let (upper_dir, dir_lowers) = dir.layers();
         let mut upper_dir_found = None;
-        if let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) {
+        if let (Some(upper), Some(upper_dir)) = (&self.upper, upper_dir) {
             match upper.encoding.lookup(&*upper_dir, name)? {
                 LayerEntry::Whiteout => {
                     return Ok(Resolved::Missing {
@@ -223,7 +263,7 @@ impl OverlayFs {
             Some(slot) => slot,
             None => {
                 // Listed with no lock held; two lookups racing here both list, one keeps it.
-                let built = self.index_names(dirs)?;
+                let built = self.index_names(dirs)?.names;
                 let slot = built.get(name).cloned();
                 let mut names = dirs.cache().names.lock();
                 if names.is_none() {
@@ -255,8 +295,8 @@ impl OverlayFs {
 
     /// Every name the directories `dirs` hold (and every name one of their whiteouts hides),
     /// with the position of the topmost directory that has it.
-    fn index_names(&self, dirs: &LowerDirs) -> Result<HashMap<String, Slot>> {
-        let mut names: HashMap<String, Slot> = HashMap::new();
+    fn index_names(&self, dirs: &LowerDirs) -> Result<NameIndex> {
+        let mut index = NameIndex::default();
         for (position, dir) in dirs.iter().enumerate() {
             let encoding = self.lowers[dir.layer].encoding;
             let mut cookie = 0;
@@ -265,7 +305,7 @@ impl OverlayFs {
                 dir.inode.readdir(cookie, &mut |entry| {
                     listed += 1;
                     cookie = entry.next_cookie;
-                    note_name(&mut names, entry.name, position, encoding);
+                    index.note(entry.name, position, encoding);
                     true
                 })?;
                 if listed == 0 {
@@ -273,7 +313,7 @@ impl OverlayFs {
                 }
             }
         }
-        Ok(names)
+        Ok(index)
     }
 
     /// The search itself: what the lower directories `dirs` (top first) hold under `name`,
@@ -364,7 +404,7 @@ impl OverlayFs {
     ) -> Arc<OverlayInode> {
         let key = self.key_of(&found);
         let mut upper = found.upper;
-        if upper.is_none() && !found.kind.is_dir() {
+        if upper.is_none() && !found.kind.is_dir() && self.may_have_groups() {
             // Another name of this lower hard-link group was copied up: its data is there.
             upper = self
                 .identities
@@ -385,6 +425,9 @@ impl OverlayFs {
     /// `nlink` of the non-directory `node`, whose real entry (in the upper layer if
     /// `in_upper`) reports `real_nlink`.
     pub(crate) fn nlink(&self, node: &OverlayInode, real_nlink: u32, in_upper: bool) -> u32 {
+        if !self.may_have_groups() {
+            return real_nlink;
+        }
         let upper_nlink = in_upper.then_some(real_nlink);
         match self.identities.lock().group(node.key) {
             Some(group) => group.nlink(upper_nlink),
@@ -414,25 +457,6 @@ pub(crate) fn lower_path(node: &OverlayInode) -> Result<String> {
     match parent {
         Some(parent) => Ok(alloc::format!("{}/{name}", lower_path(&parent)?)),
         None => Ok(String::new()),
-    }
-}
-
-/// Notes `name`, listed by the lower directory at `position`, in `names`: the name itself, and
-/// the name it hides if it is a whiteout of `encoding` (noting more names than needed is
-/// harmless: the search from there finds what is really there).
-fn note_name(
-    names: &mut HashMap<String, Slot>,
-    name: &str,
-    position: usize,
-    encoding: WhiteoutEncoding,
-) {
-    if !names.contains_key(name) {
-        names.insert(String::from(name), Slot::From(position));
-    }
-    if let Some(target) = encoding.whiteout_target(name) {
-        if !names.contains_key(target) {
-            names.insert(String::from(target), Slot::From(position));
-        }
     }
 }
 

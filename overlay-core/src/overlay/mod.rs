@@ -58,7 +58,7 @@ mod rename;
 pub mod whiteout;
 
 use alloc::{string::String, sync::Arc, sync::Weak, vec::Vec};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hashbrown::HashMap;
 use spin::{Mutex, RwLock};
@@ -269,6 +269,9 @@ pub struct OverlayFs {
     nodes: Mutex<HashMap<Key, Weak<OverlayInode>>>,
     /// Inode numbers, origins and copied-up hard-link groups.
     identities: Mutex<Identities>,
+    /// Whether a hard-link group was ever recorded in `identities` (none is ever removed):
+    /// until then `stat` and lookups of non-directories need not take its lock.
+    groups_recorded: AtomicBool,
     /// Source of unique names in the work directory.
     next_temp: AtomicU64,
 }
@@ -318,6 +321,7 @@ impl OverlayFs {
             namespace: RwLock::new(()),
             nodes: Mutex::new(HashMap::new()),
             identities: Mutex::new(Identities::default()),
+            groups_recorded: AtomicBool::new(false),
             next_temp: AtomicU64::new(0),
         }))
     }
@@ -364,7 +368,7 @@ impl OverlayFs {
                 return node;
             }
         }
-        let ino = self.identities.lock().ino(key);
+        let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
         // An `OverlayFs` only exists inside the `Arc` that `new` returns, and its methods run
         // through that `Arc` (or a node's clone of it), so `this` upgrades here.
         let Some(fs) = self.this.upgrade() else {
@@ -377,6 +381,25 @@ impl OverlayFs {
         }
         nodes.insert(key, Arc::downgrade(&node));
         node
+    }
+
+    /// Records in `identities` (this union's table, locked by the caller) that one more lower
+    /// name of `key`'s hard-link group is covered by the upper layer (see
+    /// `Identities::cover`).
+    fn cover(
+        &self,
+        identities: &mut Identities,
+        key: Key,
+        lower_nlink: u32,
+        upper: Option<Arc<dyn Inode>>,
+    ) {
+        self.groups_recorded.store(true, Ordering::Release);
+        identities.cover(key, lower_nlink, upper);
+    }
+
+    /// Whether a hard-link group may exist (see `groups_recorded`).
+    fn may_have_groups(&self) -> bool {
+        self.groups_recorded.load(Ordering::Acquire)
     }
 
     /// A name for a new entry of the work directory, unique for the life of the union.

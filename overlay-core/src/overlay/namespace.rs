@@ -204,7 +204,7 @@ impl OverlayFs {
             if !in_upper && !want_dir {
                 // One more lower name of this file is covered by the upper layer.
                 if let Some(nlink) = lower_nlink.filter(|&nlink| nlink > 1) {
-                    self.identities.lock().cover(child.key, nlink, None);
+                    self.cover(&mut self.identities.lock(), child.key, nlink, None);
                 }
             }
         } else if want_dir {

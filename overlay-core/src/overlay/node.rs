@@ -105,6 +105,12 @@ impl OverlayInode {
         self.state.lock().lowers.clone()
     }
 
+    /// The upper entry and the lower entries, in one look at the state.
+    pub(crate) fn layers(&self) -> (Option<Arc<dyn Inode>>, Arc<LowerDirs>) {
+        let state = self.state.lock();
+        (state.upper.clone(), state.lowers.clone())
+    }
+
     /// The directory the node was last found in, and the name.
     pub(crate) fn position(&self) -> (Option<Arc<OverlayInode>>, String, bool) {
         let state = self.state.lock();

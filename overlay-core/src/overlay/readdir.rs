@@ -15,11 +15,12 @@
 //! the opens. The listing there is tagged with the directory's identity, so it is never used
 //! for another directory that would share those lower directories (through a redirect).
 
-use alloc::{collections::BTreeMap, string::String, vec::Vec};
+use alloc::{sync::Arc, vec::Vec};
 
 use hashbrown::HashMap;
 
 use super::identity::Key;
+use super::lookup::NameIndex;
 use super::node::OverlayInode;
 use super::{OverlayFs, WhiteoutEncoding};
 use crate::error::Result;
@@ -30,15 +31,17 @@ const MAX_TOMBSTONES: usize = 1024;
 
 /// An entry handed out of a listing, with the cookie that resumes after it.
 pub(crate) struct ListedEntry {
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     pub(crate) ino: Ino,
     pub(crate) kind: FileType,
     pub(crate) cookie: u64,
 }
 
-/// One entry of a merged listing.
+/// One entry of a merged listing. Names are shared (`Arc<str>`) between the listing and the
+/// entries handed out, so a name is allocated once, when a layer lists it.
 struct Listed {
-    name: String,
+    offset: u64,
+    name: Arc<str>,
     ino: Ino,
     kind: FileType,
 }
@@ -50,17 +53,19 @@ pub(crate) struct Listing {
     owner: Option<Key>,
     pub(super) built: bool,
     stale: bool,
-    by_offset: BTreeMap<u64, Listed>,
-    offsets: HashMap<String, u64>,
+    /// The live entries, by offset.
+    entries: Vec<Listed>,
+    /// The offsets of names that vanished (tombstones, see [`Listing::update`]).
+    vanished: HashMap<Arc<str>, u64>,
     next_offset: u64,
 }
 
 /// What one layer of the directory holds, before merging.
 pub(crate) struct LayerEntries {
     /// Real entries: name, kind, the layer's inode number.
-    pub(crate) entries: Vec<(String, FileType, Ino)>,
+    pub(crate) entries: Vec<(Arc<str>, FileType, Ino)>,
     /// Names deleted by whiteouts of this layer.
-    pub(crate) whiteouts: Vec<String>,
+    pub(crate) whiteouts: Vec<Arc<str>>,
 }
 
 impl OverlayInode {
@@ -102,18 +107,18 @@ impl OverlayFs {
             let merged = self.merge(dir)?;
             listing.update(merged);
         }
+        let start = listing
+            .entries
+            .partition_point(|entry| entry.offset <= cookie);
+        let after = listing.entries.get(start..).unwrap_or_default();
         let mut batch = Vec::new();
-        batch.try_reserve(max.min(listing.by_offset.len()))?;
-        for (&offset, entry) in listing
-            .by_offset
-            .range(cookie.saturating_add(1)..)
-            .take(max)
-        {
+        batch.try_reserve(max.min(after.len()))?;
+        for entry in after.iter().take(max) {
             batch.push(ListedEntry {
                 name: entry.name.clone(),
                 ino: entry.ino,
                 kind: entry.kind,
-                cookie: offset,
+                cookie: entry.offset,
             });
         }
         Ok(batch)
@@ -123,11 +128,11 @@ impl OverlayFs {
     ///
     /// An entry's identity depends only on its topmost occurrence (see
     /// [`OverlayFs::key_of`]), so the inode numbers here are the ones `stat` reports.
-    fn merge(&self, dir: &OverlayInode) -> Result<BTreeMap<String, Option<(FileType, Ino)>>> {
+    fn merge(&self, dir: &OverlayInode) -> Result<Merged> {
         // `None` marks a name deleted by a whiteout in a higher layer.
-        let mut merged: BTreeMap<String, Option<(FileType, Ino)>> = BTreeMap::new();
+        let mut merged: Merged = HashMap::new();
         if let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) {
-            let layer = read_layer(&*upper_dir, upper.encoding)?;
+            let layer = read_layer(&*upper_dir, upper.encoding, |_| {})?;
             let mut identities = self.identities.lock();
             for (name, kind, real_ino) in layer.entries {
                 let key = identities.key_of_upper(real_ino);
@@ -138,9 +143,16 @@ impl OverlayFs {
                 merged.entry(name).or_insert(None);
             }
         }
-        for lower in dir.lowers().iter() {
+        let lowers = dir.lowers();
+        // The lower directories are read whole here: note their names for lookups too.
+        let mut index = lowers.names_unknown().then(NameIndex::default);
+        for (position, lower) in lowers.iter().enumerate() {
             let encoding = self.lowers[lower.layer].encoding;
-            let layer = read_layer(&*lower.inode, encoding)?;
+            let layer = read_layer(&*lower.inode, encoding, |name| {
+                if let Some(index) = &mut index {
+                    index.note(name, position, encoding);
+                }
+            })?;
             let mut identities = self.identities.lock();
             for (name, kind, real_ino) in layer.entries {
                 merged.entry(name).or_insert_with(|| {
@@ -156,47 +168,79 @@ impl OverlayFs {
                 merged.entry(name).or_insert(None);
             }
         }
+        if let Some(index) = index {
+            lowers.install_names(index);
+        }
         Ok(merged)
     }
 }
 
 impl Listing {
-    /// Replaces the listing's contents with `merged`, keeping the offsets of surviving names.
+    /// Replaces the listing's contents with `merged`, keeping the offsets of surviving names;
+    /// new names get theirs in name order.
     ///
     /// Names that vanish keep their offset too, as tombstones: a name removed and made again
     /// while the directory is being listed comes back at its old place, so one pass never
     /// lists it twice (Linux gets the same from a snapshot per open directory). Tombstones
     /// are dropped when there are many more of them than live names, which bounds the memory
     /// a directory with a lot of churn can hold.
-    fn update(&mut self, merged: BTreeMap<String, Option<(FileType, Ino)>>) {
-        let mut by_offset = BTreeMap::new();
-        for (name, entry) in merged {
-            let Some((kind, ino)) = entry else { continue };
-            let next_offset = &mut self.next_offset;
-            let offset = *self.offsets.entry(name.clone()).or_insert_with(|| {
-                *next_offset += 1;
-                *next_offset
+    fn update(&mut self, merged: Merged) {
+        let mut live: Vec<(Arc<str>, FileType, Ino)> = merged
+            .into_iter()
+            .filter_map(|(name, entry)| entry.map(|(kind, ino)| (name, kind, ino)))
+            .collect();
+        live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Every name this listing ever gave an offset to: the old entries and the tombstones.
+        // A first listing has none, and needs no map at all.
+        let mut known = core::mem::take(&mut self.vanished);
+        known.extend(
+            self.entries
+                .drain(..)
+                .map(|entry| (entry.name, entry.offset)),
+        );
+        let mut entries = Vec::with_capacity(live.len());
+        for (name, kind, ino) in live {
+            let offset = known.remove(&name).unwrap_or_else(|| {
+                self.next_offset += 1;
+                self.next_offset
             });
-            by_offset.insert(offset, Listed { name, ino, kind });
+            entries.push(Listed {
+                offset,
+                name,
+                ino,
+                kind,
+            });
         }
-        if self.offsets.len() > MAX_TOMBSTONES + 2 * by_offset.len() {
-            self.offsets
-                .retain(|_, offset| by_offset.contains_key(offset));
+        entries.sort_unstable_by_key(|entry| entry.offset);
+        // What is left in `known` vanished: keep it as tombstones, unless there are far more
+        // of them than live names.
+        if known.len() <= MAX_TOMBSTONES + entries.len() {
+            self.vanished = known;
         }
-        self.by_offset = by_offset;
+        self.entries = entries;
         self.built = true;
         self.stale = false;
     }
 }
 
-/// Reads one layer's directory: its real entries and the names its whiteouts delete.
-pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerEntries> {
-    let mut raw: Vec<(String, FileType, Ino)> = Vec::new();
+/// A directory's names merged from its layers: each name's topmost occurrence, `None` where
+/// that is a whiteout.
+type Merged = HashMap<Arc<str>, Option<(FileType, Ino)>>;
+
+/// Reads one layer's directory: its real entries and the names its whiteouts delete. Every
+/// name as the layer lists it (markers and whiteouts included) also goes to `each_name`.
+pub(crate) fn read_layer(
+    dir: &dyn Inode,
+    encoding: WhiteoutEncoding,
+    mut each_name: impl FnMut(&str),
+) -> Result<LayerEntries> {
+    let mut raw: Vec<(Arc<str>, FileType, Ino)> = Vec::new();
     let mut cookie = 0;
     loop {
         let before = raw.len();
         dir.readdir(cookie, &mut |entry| {
-            raw.push((String::from(entry.name), entry.kind, entry.ino));
+            each_name(entry.name);
+            raw.push((Arc::from(entry.name), entry.kind, entry.ino));
             cookie = entry.next_cookie;
             true
         })?;
@@ -210,7 +254,7 @@ pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<
     };
     for (name, kind, ino) in raw {
         if let Some(target) = encoding.whiteout_target(&name) {
-            layer.whiteouts.push(String::from(target));
+            layer.whiteouts.push(Arc::from(target));
         } else if encoding.is_reserved_name(&name) {
             continue;
         } else if kind == FileType::CharDevice

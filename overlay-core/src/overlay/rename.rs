@@ -165,9 +165,8 @@ impl OverlayFs {
             } else if let Some(lower) = target_node.lowers().first() {
                 let lower_nlink = lower.inode.metadata()?.nlink;
                 if lower_nlink > 1 {
-                    self.identities
-                        .lock()
-                        .cover(target_node.key, lower_nlink, None);
+                    let mut identities = self.identities.lock();
+                    self.cover(&mut identities, target_node.key, lower_nlink, None);
                 }
             }
             target_node.mark_unlinked();
