@@ -74,7 +74,7 @@ pub(crate) struct LowerDirs {
 /// The caches of one set of lower directories.
 struct DirCache {
     /// Built on the first lookup; a leaf lock, never held while a layer is called.
-    names: Mutex<Option<HashMap<String, Slot>>>,
+    names: Mutex<Option<HashMap<Arc<str>, Slot>>>,
     /// The merged listing of the directory these are the lower directories of (see
     /// `readdir`), kept here so that it outlives the directory's nodes.
     listing: Mutex<Listing>,
@@ -84,7 +84,7 @@ struct DirCache {
 /// the topmost directory listing it (or a whiteout for it).
 #[derive(Default)]
 pub(crate) struct NameIndex {
-    names: HashMap<String, Slot>,
+    names: HashMap<Arc<str>, Slot>,
 }
 
 impl NameIndex {
@@ -92,14 +92,13 @@ impl NameIndex {
     /// first), whose layer uses `encoding`: the name itself, and the name it hides if it is a
     /// whiteout (noting more names than needed is harmless: the search from there finds what
     /// is really there).
-    pub(crate) fn note(&mut self, name: &str, position: usize, encoding: WhiteoutEncoding) {
-        if !self.names.contains_key(name) {
-            self.names.insert(String::from(name), Slot::From(position));
-        }
+    pub(crate) fn note(&mut self, name: &Arc<str>, position: usize, encoding: WhiteoutEncoding) {
+        self.names
+            .entry(name.clone())
+            .or_insert(Slot::From(position));
         if let Some(target) = encoding.whiteout_target(name) {
             if !self.names.contains_key(target) {
-                self.names
-                    .insert(String::from(target), Slot::From(position));
+                self.names.insert(Arc::from(target), Slot::From(position));
             }
         }
     }
@@ -305,7 +304,7 @@ impl OverlayFs {
                 dir.inode.readdir(cookie, &mut |entry| {
                     listed += 1;
                     cookie = entry.next_cookie;
-                    index.note(entry.name, position, encoding);
+                    index.note(&Arc::from(entry.name), position, encoding);
                     true
                 })?;
                 if listed == 0 {

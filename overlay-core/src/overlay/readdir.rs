@@ -232,15 +232,16 @@ type Merged = HashMap<Arc<str>, Option<(FileType, Ino)>>;
 pub(crate) fn read_layer(
     dir: &dyn Inode,
     encoding: WhiteoutEncoding,
-    mut each_name: impl FnMut(&str),
+    mut each_name: impl FnMut(&Arc<str>),
 ) -> Result<LayerEntries> {
     let mut raw: Vec<(Arc<str>, FileType, Ino)> = Vec::new();
     let mut cookie = 0;
     loop {
         let before = raw.len();
         dir.readdir(cookie, &mut |entry| {
-            each_name(entry.name);
-            raw.push((Arc::from(entry.name), entry.kind, entry.ino));
+            let name = Arc::from(entry.name);
+            each_name(&name);
+            raw.push((name, entry.kind, entry.ino));
             cookie = entry.next_cookie;
             true
         })?;
