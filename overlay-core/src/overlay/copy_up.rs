@@ -14,14 +14,14 @@ use alloc::{sync::Arc, vec::Vec};
 
 use super::identity::{index_name, Key};
 use super::node::OverlayInode;
-use super::{copy_xattrs, OverlayFs, UpperLayer};
+use super::{copy_xattrs, Union, UpperLayer};
 use crate::error::{Errno, Result};
 use crate::vfs::{FileType, FsFeatures, Inode, Metadata, NewNode, RenameFlags, SetAttr};
 
 /// Size of the buffer file data is copied through.
 const COPY_CHUNK_BYTES: usize = 64 * 1024;
 
-impl OverlayFs {
+impl Union {
     /// Copies `node` up (with its data unless `with_data` is false) if it is not in the upper
     /// layer yet, parents first, and returns its upper entry. The caller holds the namespace
     /// lock exclusively.

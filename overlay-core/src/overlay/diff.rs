@@ -4,7 +4,7 @@ use alloc::{format, string::String, sync::Arc, vec::Vec};
 
 use super::node::OverlayInode;
 use super::readdir::read_layer;
-use super::OverlayFs;
+use super::Union;
 use crate::error::Result;
 
 /// How a path differs from the lower layers.
@@ -38,7 +38,7 @@ pub struct Change {
     pub path: String,
 }
 
-impl OverlayFs {
+impl Union {
     /// Every path the upper layer adds, changes or deletes, sorted by path bytewise. A
     /// directory the upper layer holds a copy of counts as changed (as in `docker diff`).
     /// A read-only union has no changes.

@@ -32,7 +32,7 @@ use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
 use super::readdir::Listing;
 use super::whiteout::{LayerEntry, WhiteoutEncoding, REDIRECT_XATTR};
-use super::OverlayFs;
+use super::Union;
 use crate::error::{Errno, Result};
 use crate::vfs::{check_name, FileType, Inode, Metadata};
 
@@ -171,7 +171,7 @@ impl Deref for LowerDirs {
     }
 }
 
-impl OverlayFs {
+impl Union {
     /// Resolves `name` in the union directory `dir`.
     pub(crate) fn resolve(&self, dir: &OverlayInode, name: &str) -> Result<Resolved> {
         if !dir.kind().is_dir() {
@@ -368,7 +368,7 @@ impl OverlayFs {
         Ok(current)
     }
 
-    /// The identity of an entry found by [`OverlayFs::resolve`].
+    /// The identity of an entry found by [`Union::resolve`].
     pub(crate) fn key_of(&self, found: &Found) -> Key {
         match (&found.upper, found.lowers.first()) {
             (Some(_), _) | (None, None) => self.identities.lock().key_of_upper(found.top.ino),
@@ -394,7 +394,7 @@ impl OverlayFs {
         }
     }
 
-    /// The node for an entry that [`OverlayFs::resolve`] found as `name` in `dir`.
+    /// The node for an entry that [`Union::resolve`] found as `name` in `dir`.
     pub(crate) fn node_for(
         &self,
         dir: &Arc<OverlayInode>,
@@ -411,7 +411,9 @@ impl OverlayFs {
                 .group(key)
                 .and_then(|group| group.upper.clone());
         }
+        let lower_meta = upper.is_none().then_some(found.top);
         let state = NodeState {
+            lower_meta,
             upper,
             lowers: found.lowers,
             parent: Some(dir.clone()),
@@ -609,7 +611,7 @@ mod cache_tests {
 
     /// Every probe of the long-lived (warm) union against a fresh one (cold caches).
     fn check(warm: &OverlayFs, lowers: &[Layer], upper: &Arc<TmpFs>, step: &str) {
-        let cold = union(lowers, upper, warm.options.redirect_dir);
+        let cold = union(lowers, upper, warm.union.options.redirect_dir);
         for path in PROBES {
             let (warm, cold) = (describe(warm, path), describe(&cold, path));
             assert_eq!(warm, cold, "after {step}");

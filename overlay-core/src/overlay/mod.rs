@@ -7,6 +7,8 @@
 //! - `identity`: which real inode an entry is, and its stable inode number;
 //! - `lookup`: resolving one name through the layers, with a cache of what the lower layers
 //!   hold by name, so a lookup costs the same however many layers there are;
+//! - `dentries`: the entries each directory keeps from lookups, so a repeated lookup costs
+//!   one hash probe;
 //! - `copy_up`: copy-on-write of entries (and their parents) into the upper layer;
 //! - `namespace`: create, link, unlink, rmdir;
 //! - `rename`: moving entries;
@@ -48,6 +50,7 @@
 //! the union with its own sleeping lock, outside all of the above.
 
 mod copy_up;
+mod dentries;
 mod diff;
 mod identity;
 mod lookup;
@@ -254,8 +257,18 @@ pub struct OverlayOptions {
 }
 
 /// A union filesystem: lower layers (top first) under an optional upper layer.
+///
+/// This is the handle the union's user holds. The union's entries hold the [`Union`] inside
+/// it, so an inode stays usable after the handle is gone; while the handle lives, each
+/// directory also keeps the entries looked up in it (the dentry cache, see `dentries`), and
+/// dropping the handle lets them go.
 pub struct OverlayFs {
-    this: Weak<OverlayFs>,
+    union: Arc<Union>,
+}
+
+/// The union itself, shared by the [`OverlayFs`] handle and every node.
+pub(crate) struct Union {
+    this: Weak<Union>,
     lowers: Vec<Layer>,
     upper: Option<UpperLayer>,
     options: OverlayOptions,
@@ -274,6 +287,12 @@ pub struct OverlayFs {
     groups_recorded: AtomicBool,
     /// Source of unique names in the work directory.
     next_temp: AtomicU64,
+    /// Bumped by every change of the namespace that can make a cached lookup wrong (see
+    /// `dentries`).
+    generation: AtomicU64,
+    /// Whether directories keep the entries looked up in them: until the [`OverlayFs`]
+    /// handle is dropped (cached nodes hold the union, so the handle breaks that cycle).
+    caching: AtomicBool,
 }
 
 impl OverlayFs {
@@ -288,6 +307,89 @@ impl OverlayFs {
         upper: Option<UpperLayer>,
         options: OverlayOptions,
     ) -> Result<Arc<OverlayFs>> {
+        Ok(Arc::new(OverlayFs {
+            union: Union::new(lowers, upper, options)?,
+        }))
+    }
+
+    /// The lower layers, top first.
+    pub fn lowers(&self) -> &[Layer] {
+        &self.union.lowers
+    }
+
+    /// The upper layer, if the union is writable.
+    pub fn upper(&self) -> Option<&UpperLayer> {
+        self.union.upper.as_ref()
+    }
+
+    /// The union's root directory as its own node type.
+    pub fn root_node(&self) -> Arc<OverlayInode> {
+        self.union.root_node()
+    }
+
+    /// Every path the upper layer adds, changes or deletes, sorted by path bytewise. A
+    /// directory the upper layer holds a copy of counts as changed (as in `docker diff`).
+    /// A read-only union has no changes.
+    ///
+    /// # Errors
+    /// Whatever reading the layers fails with.
+    pub fn diff(&self) -> Result<Vec<Change>> {
+        self.union.diff()
+    }
+
+    /// Whether `node` is an entry of this union.
+    pub fn owns(&self, node: &OverlayInode) -> bool {
+        Arc::ptr_eq(&node.fs, &self.union)
+    }
+
+    /// Lets go of the entries directories keep from lookups (the dentry cache), as Linux's
+    /// `drop_caches` does; they are looked up again when next used. Entries still in use
+    /// stay alive through their users.
+    pub fn drop_caches(&self) {
+        self.union.drop_dentries();
+    }
+}
+
+impl Drop for OverlayFs {
+    fn drop(&mut self) {
+        // Cached nodes hold the union and their parents: without the handle nobody would
+        // ever drop them, so caching stops here and what is cached goes.
+        self.union.caching.store(false, Ordering::Release);
+        self.union.drop_dentries();
+    }
+}
+
+impl FileSystem for OverlayFs {
+    fn root(&self) -> Arc<dyn Inode> {
+        self.union.root_node()
+    }
+
+    fn statfs(&self) -> Result<StatFs> {
+        match &self.union.upper {
+            Some(upper) => upper.fs.statfs(),
+            None => self.union.lowers[0].fs.statfs(),
+        }
+    }
+
+    fn features(&self) -> FsFeatures {
+        let union = &self.union;
+        match &union.upper {
+            Some(upper) => upper.fs.features() - FsFeatures::RENAME_WHITEOUT,
+            None => {
+                (union.lowers[0].fs.features() - FsFeatures::RENAME_WHITEOUT)
+                    | FsFeatures::READ_ONLY
+            }
+        }
+    }
+}
+
+impl Union {
+    /// The union of `lowers` under `upper` (see [`OverlayFs::new`]).
+    fn new(
+        lowers: Vec<Layer>,
+        upper: Option<UpperLayer>,
+        options: OverlayOptions,
+    ) -> Result<Arc<Union>> {
         if lowers.is_empty() || lowers.len() > MAX_LOWERS {
             return Err(Errno::EINVAL);
         }
@@ -312,7 +414,7 @@ impl OverlayFs {
                 }
             }
         }
-        Ok(Arc::new_cyclic(|this| OverlayFs {
+        Ok(Arc::new_cyclic(|this| Union {
             this: this.clone(),
             lowers,
             upper,
@@ -323,21 +425,13 @@ impl OverlayFs {
             identities: Mutex::new(Identities::default()),
             groups_recorded: AtomicBool::new(false),
             next_temp: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            caching: AtomicBool::new(true),
         }))
     }
 
-    /// The lower layers, top first.
-    pub fn lowers(&self) -> &[Layer] {
-        &self.lowers
-    }
-
-    /// The upper layer, if the union is writable.
-    pub fn upper(&self) -> Option<&UpperLayer> {
-        self.upper.as_ref()
-    }
-
     /// The union's root directory as its own node type.
-    pub fn root_node(&self) -> Arc<OverlayInode> {
+    pub(crate) fn root_node(&self) -> Arc<OverlayInode> {
         let upper = self.upper.as_ref().map(|upper| upper.upper_dir.clone());
         let key = match &upper {
             Some(dir) => dir
@@ -350,6 +444,7 @@ impl OverlayFs {
             },
         };
         let state = NodeState {
+            lower_meta: None,
             upper,
             lowers: self.root_lowers.clone(),
             parent: None,
@@ -362,17 +457,21 @@ impl OverlayFs {
     /// The live node for `key`, refreshed with `state`, or a new one.
     fn node(&self, key: Key, kind: FileType, state: NodeState) -> Arc<OverlayInode> {
         let mut nodes = self.nodes.lock();
+        let mut replaced = None;
         if let Some(node) = nodes.get(&key).and_then(Weak::upgrade) {
             if node.kind() == kind {
                 node.refresh(state);
                 return node;
             }
+            // The entry was replaced (its real inode number reused): the old node leaves the
+            // table, so it must not keep a dentry cache only `drop_dentries` could empty.
+            replaced = Some(node.dentries.take());
         }
         let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
-        // An `OverlayFs` only exists inside the `Arc` that `new` returns, and its methods run
+        // A `Union` only exists inside the `Arc` that `new` returns, and its methods run
         // through that `Arc` (or a node's clone of it), so `this` upgrades here.
         let Some(fs) = self.this.upgrade() else {
-            unreachable!("an OverlayFs method ran after its last Arc was dropped")
+            unreachable!("a Union method ran after its last Arc was dropped")
         };
         let node = Arc::new_cyclic(|me| OverlayInode::new(fs, me.clone(), key, ino, kind, state));
         // Drop entries of nodes that are gone now and then, so the cache does not only grow.
@@ -380,6 +479,8 @@ impl OverlayFs {
             nodes.retain(|_, node| node.strong_count() > 0);
         }
         nodes.insert(key, Arc::downgrade(&node));
+        drop(nodes);
+        drop(replaced);
         node
     }
 
@@ -410,28 +511,6 @@ impl OverlayFs {
     /// The upper layer, or `EROFS` for a read-only union.
     fn writable(&self) -> Result<&UpperLayer> {
         self.upper.as_ref().ok_or(Errno::EROFS)
-    }
-}
-
-impl FileSystem for OverlayFs {
-    fn root(&self) -> Arc<dyn Inode> {
-        self.root_node()
-    }
-
-    fn statfs(&self) -> Result<StatFs> {
-        match &self.upper {
-            Some(upper) => upper.fs.statfs(),
-            None => self.lowers[0].fs.statfs(),
-        }
-    }
-
-    fn features(&self) -> FsFeatures {
-        match &self.upper {
-            Some(upper) => upper.fs.features() - FsFeatures::RENAME_WHITEOUT,
-            None => {
-                (self.lowers[0].fs.features() - FsFeatures::RENAME_WHITEOUT) | FsFeatures::READ_ONLY
-            }
-        }
     }
 }
 

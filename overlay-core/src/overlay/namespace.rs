@@ -12,11 +12,11 @@ use alloc::sync::Arc;
 use super::identity::{index_name, Key};
 use super::node::OverlayInode;
 use super::whiteout::{is_whiteout_device, whiteout_device, WhiteoutEncoding};
-use super::{check_new_name, clear_dir, OverlayFs, UpperLayer};
+use super::{check_new_name, clear_dir, Union, UpperLayer};
 use crate::error::{Errno, Result};
 use crate::vfs::{FileType, Inode, NewNode, RenameFlags};
 
-impl OverlayFs {
+impl Union {
     /// Creates `name` in `dir` as described by `new`.
     pub(crate) fn create_node(
         &self,
@@ -390,7 +390,7 @@ fn remove_upper_dir(
     upper: &UpperLayer,
     parent_upper: &Arc<dyn Inode>,
     name: &str,
-    fs: &OverlayFs,
+    fs: &Union,
 ) -> Result<()> {
     if !upper.renames {
         return remove_in_place(&**parent_upper, name, true);

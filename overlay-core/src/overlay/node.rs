@@ -9,10 +9,11 @@ use core::any::Any;
 
 use spin::Mutex;
 
+use super::dentries::Dentries;
 use super::identity::Key;
 use super::lookup::LowerDirs;
 use super::readdir::Listing;
-use super::{stored_xattr_name, visible_xattr_name, OverlayFs};
+use super::{stored_xattr_name, visible_xattr_name, Union};
 use crate::error::{Errno, Result};
 use crate::vfs::{
     DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags, SetAttr, XattrFlags,
@@ -20,6 +21,14 @@ use crate::vfs::{
 
 /// How many entries `readdir` takes from a listing at a time.
 const READDIR_BATCH: usize = 64;
+
+/// Where `stat` of a node gets its answer.
+enum Answer {
+    /// From the entry that answers reads.
+    Ask(Arc<dyn Inode>),
+    /// From the lower metadata kept in the node's state.
+    Known(Metadata),
+}
 
 /// A directory or entry of a lower layer that a union node is made of.
 #[derive(Clone)]
@@ -44,12 +53,16 @@ pub(crate) struct NodeState {
     pub(crate) name: String,
     /// Whether that name has been removed since.
     pub(crate) unlinked: bool,
+    /// The metadata of the top lower entry, read when the node was found, for a node with no
+    /// upper entry: lower layers never change, so `stat` answers from here without asking
+    /// the layer (and without touching its memory).
+    pub(crate) lower_meta: Option<Metadata>,
 }
 
-/// An entry of an [`OverlayFs`]. Every lookup of the same entry returns the same node while a
+/// An entry of an [`Union`]. Every lookup of the same entry returns the same node while a
 /// handle to it is alive, so a copy-up made through one handle is seen through all of them.
 pub struct OverlayInode {
-    pub(crate) fs: Arc<OverlayFs>,
+    pub(crate) fs: Arc<Union>,
     /// The node itself, for operations that hand it on (copy-up needs the parent chain).
     me: Weak<OverlayInode>,
     pub(crate) key: Key,
@@ -58,11 +71,13 @@ pub struct OverlayInode {
     state: Mutex<NodeState>,
     /// The merged listing of a directory, built on first use.
     pub(crate) listing: Mutex<Listing>,
+    /// The entries looked up in a directory (see `dentries`).
+    pub(crate) dentries: Dentries,
 }
 
 impl OverlayInode {
     pub(crate) fn new(
-        fs: Arc<OverlayFs>,
+        fs: Arc<Union>,
         me: Weak<OverlayInode>,
         key: Key,
         ino: Ino,
@@ -77,6 +92,7 @@ impl OverlayInode {
             kind,
             state: Mutex::new(state),
             listing: Mutex::new(Listing::default()),
+            dentries: Dentries::default(),
         }
     }
 
@@ -111,6 +127,17 @@ impl OverlayInode {
         (state.upper.clone(), state.lowers.clone())
     }
 
+    /// Whether the node was last found as `name` in `dir`, and that name still stands.
+    pub(crate) fn is_named(&self, dir: &OverlayInode, name: &str) -> bool {
+        let state = self.state.lock();
+        !state.unlinked
+            && state.name == name
+            && state
+                .parent
+                .as_ref()
+                .is_some_and(|parent| core::ptr::eq(&**parent, dir))
+    }
+
     /// The directory the node was last found in, and the name.
     pub(crate) fn position(&self) -> (Option<Arc<OverlayInode>>, String, bool) {
         let state = self.state.lock();
@@ -133,7 +160,9 @@ impl OverlayInode {
     }
 
     pub(crate) fn set_upper(&self, upper: Arc<dyn Inode>) {
-        self.state.lock().upper = Some(upper);
+        let mut state = self.state.lock();
+        state.upper = Some(upper);
+        state.lower_meta = None;
     }
 
     pub(crate) fn moved(&self, parent: Arc<OverlayInode>, name: &str) {
@@ -155,6 +184,8 @@ impl OverlayInode {
         }
         self.fs.writable()?;
         let _namespace = self.fs.namespace.write();
+        // Other names of a hard-linked file find the copy too (see `dentries`).
+        self.fs.invalidate_dentries();
         self.fs.copy_up(self, with_data)
     }
 
@@ -180,15 +211,19 @@ impl Inode for OverlayInode {
         let (real, in_upper, layers) = {
             let state = self.state.lock();
             let in_upper = state.upper.is_some();
-            let real = match (&state.upper, state.lowers.first()) {
-                (Some(upper), _) => upper.clone(),
-                (None, Some(lower)) => lower.inode.clone(),
+            let real = match (&state.upper, state.lowers.first(), state.lower_meta) {
+                (Some(upper), _, _) => Answer::Ask(upper.clone()),
+                (None, _, Some(meta)) => Answer::Known(meta),
+                (None, Some(lower), None) => Answer::Ask(lower.inode.clone()),
                 // A node is only made from a lookup that found an entry in some layer.
-                (None, None) => return Err(Errno::EIO),
+                (None, None, None) => return Err(Errno::EIO),
             };
             (real, in_upper, state.lowers.len() + usize::from(in_upper))
         };
-        let mut meta = real.metadata()?;
+        let mut meta = match real {
+            Answer::Ask(real) => real.metadata()?,
+            Answer::Known(meta) => meta,
+        };
         meta.ino = self.ino;
         meta.dev = self.fs.options.dev;
         if self.kind.is_dir() {
@@ -218,9 +253,13 @@ impl Inode for OverlayInode {
     }
 
     fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
-        let this = self.this()?;
         let _namespace = self.fs.namespace.read();
-        let node: Arc<dyn Inode> = self.fs.lookup_node(&this, name)?;
+        if let Some(node) = self.fs.cached_child(self, name) {
+            return Ok(node);
+        }
+        let this = self.this()?;
+        let node = self.fs.lookup_node(&this, name)?;
+        self.fs.cache_child(self, name, &node);
         Ok(node)
     }
 
@@ -242,18 +281,21 @@ impl Inode for OverlayInode {
         let this = self.this()?;
         let target = self.same_union(target)?.this()?;
         let _namespace = self.fs.namespace.write();
+        self.fs.invalidate_dentries();
         self.fs.link(&this, name, &target)
     }
 
     fn unlink(&self, name: &str) -> Result<()> {
         let this = self.this()?;
         let _namespace = self.fs.namespace.write();
+        self.fs.forget(self, name);
         self.fs.remove(&this, name, false)
     }
 
     fn rmdir(&self, name: &str) -> Result<()> {
         let this = self.this()?;
         let _namespace = self.fs.namespace.write();
+        self.fs.forget(self, name);
         self.fs.remove(&this, name, true)
     }
 
@@ -267,6 +309,9 @@ impl Inode for OverlayInode {
         let this = self.this()?;
         let new_dir = self.same_union(new_dir)?.this()?;
         let _namespace = self.fs.namespace.write();
+        self.fs.invalidate_dentries();
+        self.fs.forget(self, old_name);
+        self.fs.forget(&new_dir, new_name);
         self.fs.rename(&this, old_name, &new_dir, new_name, flags)
     }
 

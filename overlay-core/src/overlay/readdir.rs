@@ -22,7 +22,7 @@ use hashbrown::HashMap;
 use super::identity::Key;
 use super::lookup::NameIndex;
 use super::node::OverlayInode;
-use super::{OverlayFs, WhiteoutEncoding};
+use super::{Union, WhiteoutEncoding};
 use crate::error::Result;
 use crate::vfs::{FileType, Ino, Inode};
 
@@ -82,7 +82,7 @@ impl OverlayInode {
     }
 }
 
-impl OverlayFs {
+impl Union {
     /// Up to `max` entries of the union directory `dir` after `cookie`, in listing order. The
     /// caller holds the namespace lock (shared or exclusive).
     pub(crate) fn list_batch(
@@ -127,7 +127,7 @@ impl OverlayFs {
     /// Every name the union directory `dir` shows, with its kind and inode number.
     ///
     /// An entry's identity depends only on its topmost occurrence (see
-    /// [`OverlayFs::key_of`]), so the inode numbers here are the ones `stat` reports.
+    /// [`Union::key_of`]), so the inode numbers here are the ones `stat` reports.
     fn merge(&self, dir: &OverlayInode) -> Result<Merged> {
         // `None` marks a name deleted by a whiteout in a higher layer.
         let mut merged: Merged = HashMap::new();

@@ -14,11 +14,11 @@ use alloc::sync::Arc;
 use super::lookup::{lower_path, Resolved};
 use super::node::OverlayInode;
 use super::whiteout::REDIRECT_XATTR;
-use super::{check_new_name, OverlayFs};
+use super::{check_new_name, Union};
 use crate::error::{Errno, Result};
 use crate::vfs::{FsFeatures, Inode, RenameFlags, XattrFlags};
 
-impl OverlayFs {
+impl Union {
     /// Moves `old_name` of `old_dir` to `new_name` of `new_dir`, as [`Inode::rename`] says.
     pub(crate) fn rename(
         &self,

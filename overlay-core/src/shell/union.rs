@@ -29,7 +29,7 @@ impl UnionView for OverlayFs {
 
     fn origin_of(&self, inode: &dyn Inode) -> Option<Origin> {
         let node = inode.as_any().downcast_ref::<OverlayInode>()?;
-        if !core::ptr::eq(&*node.fs, self) {
+        if !self.owns(node) {
             return None;
         }
         Some(match node.origin_layer() {

@@ -1,0 +1,217 @@
+//! The dentry cache: each union directory keeps the nodes looked up in it, so looking a name
+//! up again costs one hash probe, with no layer asked and nothing allocated.
+//!
+//! Linux keeps dentries the same way. A cached entry is used only while nothing has changed
+//! it since it was cached:
+//! - removing or renaming a name drops its entry (`forget`), which also lets the node go, so
+//!   a deleted file's data is freed as soon as its last user closes it;
+//! - every other change that can alter what a lookup finds (a copy-up, which a hard link's
+//!   other names see; a link; a rename or removal anywhere) bumps the union's generation,
+//!   and entries cached before it are looked up afresh. Creating a name changes no cached
+//!   entry (only names that exist are cached), so it bumps nothing;
+//! - an entry is used only if the node still sits under that name in this directory: a node
+//!   with several names (hard links) records the one it was last found under, and a lookup
+//!   of another name goes through the layers and records that one.
+//!
+//! Cached nodes hold their parent and the union, so the cache lives only while the
+//! [`OverlayFs`](super::OverlayFs) handle does: dropping the handle (or calling
+//! [`drop_caches`](super::OverlayFs::drop_caches)) empties every directory's cache. Until
+//! then it holds each entry looked up and not removed since, like Linux's dcache with no
+//! memory pressure: at most the entries of the union's layers.
+
+use alloc::{sync::Arc, vec::Vec};
+use core::sync::atomic::Ordering;
+
+use hashbrown::HashMap;
+use spin::Mutex;
+
+use super::node::OverlayInode;
+use super::Union;
+
+/// The nodes a directory keeps from lookups, by name.
+#[derive(Default)]
+pub(crate) struct Dentries {
+    /// A leaf lock: nothing else is taken while it is held, and nodes it lets go are dropped
+    /// after it is released.
+    map: Mutex<HashMap<Arc<str>, Cached>>,
+}
+
+/// One cached lookup.
+pub(crate) struct Cached {
+    node: Arc<OverlayInode>,
+    /// The union's generation when it was looked up.
+    generation: u64,
+}
+
+impl Dentries {
+    /// Forgets everything, handing it to the caller to drop (with no lock held).
+    pub(crate) fn take(&self) -> HashMap<Arc<str>, Cached> {
+        core::mem::take(&mut *self.map.lock())
+    }
+}
+
+impl Union {
+    /// The node cached for `name` in `dir`, if it is still what a lookup would find. The
+    /// caller holds the namespace lock (shared).
+    pub(crate) fn cached_child(&self, dir: &OverlayInode, name: &str) -> Option<Arc<OverlayInode>> {
+        if !self.caching.load(Ordering::Acquire) {
+            return None;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let node = {
+            let map = dir.dentries.map.lock();
+            let cached = map.get(name)?;
+            if cached.generation != generation {
+                return None;
+            }
+            cached.node.clone()
+        };
+        node.is_named(dir, name).then_some(node)
+    }
+
+    /// Caches `node`, just looked up as `name` in `dir`. The caller holds the namespace lock
+    /// (shared), so the generation read here is the one the lookup saw.
+    pub(crate) fn cache_child(&self, dir: &OverlayInode, name: &str, node: &Arc<OverlayInode>) {
+        let cached = Cached {
+            node: node.clone(),
+            generation: self.generation.load(Ordering::Acquire),
+        };
+        let replaced = {
+            let mut map = dir.dentries.map.lock();
+            // Checked under the lock: `drop_dentries` turns caching off before it empties
+            // the maps, so nothing is cached after it has passed.
+            if !self.caching.load(Ordering::Acquire) {
+                return;
+            }
+            match map.get_mut(name) {
+                Some(slot) => Some(core::mem::replace(slot, cached)),
+                None => {
+                    map.insert(Arc::from(name), cached);
+                    None
+                }
+            }
+        };
+        drop(replaced);
+    }
+
+    /// Drops the entry cached for `name` in `dir`: the name was removed or renamed.
+    pub(crate) fn forget(&self, dir: &OverlayInode, name: &str) {
+        let removed = dir.dentries.map.lock().remove(name);
+        drop(removed);
+    }
+
+    /// Notes a change that may make cached lookups wrong: they are all looked up afresh.
+    /// The caller holds the namespace lock exclusively.
+    pub(crate) fn invalidate_dentries(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Empties every live directory's cache.
+    pub(crate) fn drop_dentries(&self) {
+        let live: Vec<Arc<OverlayInode>> = self
+            .nodes
+            .lock()
+            .values()
+            .filter_map(alloc::sync::Weak::upgrade)
+            .collect();
+        // Taken first and dropped after, so no node is dropped while a cache is locked.
+        let taken: Vec<_> = live.iter().map(|node| node.dentries.take()).collect();
+        drop(taken);
+        drop(live);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::{sync::Arc, vec};
+
+    use crate::error::Errno;
+    use crate::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
+    use crate::tmpfs::{TmpFs, TmpFsOptions};
+    use crate::vfs::{FileSystem, FileType, Inode, NewNode};
+
+    /// A union of one tmpfs lower holding `d/f` ("lower") and `d/g`, a hard link to it.
+    fn union() -> Arc<OverlayFs> {
+        let lower = TmpFs::new(TmpFsOptions::default());
+        let root = lower.root();
+        let dir = root
+            .create("d", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        let file = dir
+            .create("f", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
+        file.write_at(0, b"lower").unwrap();
+        dir.link("g", &*file).unwrap();
+        let upper = UpperLayer::new(TmpFs::new(TmpFsOptions::default())).unwrap();
+        OverlayFs::new(
+            vec![Layer::new(lower)],
+            Some(upper),
+            OverlayOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn read(inode: &dyn Inode) -> alloc::string::String {
+        let mut buf = [0; 16];
+        let len = inode.read_at(0, &mut buf).unwrap();
+        alloc::string::String::from_utf8(buf[..len].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_directory_keeps_what_was_looked_up_in_it() {
+        let fs = union();
+        let dir = fs.root().lookup("d").unwrap();
+        let file = dir.lookup("f").unwrap();
+        let kept = Arc::downgrade(&file);
+        drop(file);
+        let again = dir.lookup("f").unwrap();
+        assert!(kept
+            .upgrade()
+            .is_some_and(|node| Arc::ptr_eq(&node, &again)));
+        drop(again);
+        fs.drop_caches();
+        assert!(kept.upgrade().is_none(), "drop_caches lets it go");
+    }
+
+    #[test]
+    fn removed_names_are_forgotten_and_freed() {
+        let fs = union();
+        let dir = fs.root().lookup("d").unwrap();
+        let kept = Arc::downgrade(&dir.lookup("f").unwrap());
+        dir.unlink("f").unwrap();
+        assert!(
+            kept.upgrade().is_none(),
+            "the cache let the removed node go"
+        );
+        assert_eq!(dir.lookup("f").err(), Some(Errno::ENOENT));
+        dir.rename("g", &*dir, "h", Default::default()).unwrap();
+        assert_eq!(dir.lookup("g").err(), Some(Errno::ENOENT));
+        assert_eq!(read(&*dir.lookup("h").unwrap()), "lower");
+    }
+
+    #[test]
+    fn a_copy_up_is_seen_through_every_cached_name() {
+        let fs = union();
+        let dir = fs.root().lookup("d").unwrap();
+        let f = dir.lookup("f").unwrap();
+        assert_eq!(read(&*dir.lookup("g").unwrap()), "lower");
+        f.write_at(0, b"UP").unwrap();
+        assert_eq!(read(&*dir.lookup("g").unwrap()), "UPwer");
+        assert_eq!(read(&*dir.lookup("f").unwrap()), "UPwer");
+    }
+
+    #[test]
+    fn dropping_the_handle_frees_the_union_once_its_entries_are_gone() {
+        let fs = union();
+        let union = Arc::downgrade(&fs.union);
+        let file = fs.root().lookup("d").unwrap().lookup("f").unwrap();
+        drop(fs);
+        // The entry still works (its first write copies it and its parent up)...
+        file.write_at(0, b"U").unwrap();
+        assert_eq!(read(&*file), "Uower");
+        assert!(union.upgrade().is_some());
+        // ...and nothing cached keeps the union alive after it.
+        drop(file);
+        assert!(union.upgrade().is_none());
+    }
+}
