@@ -58,20 +58,26 @@ impl Union {
             return None;
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let node = {
+        let (key, node) = {
             let map = dir.dentries.map.lock();
-            let cached = map.get(name)?;
+            let (key, cached) = map.get_key_value(name)?;
             if cached.generation != generation {
                 return None;
             }
-            cached.node.clone()
+            (key.clone(), cached.node.clone())
         };
-        node.is_named(dir, name).then_some(node)
+        node.still_named(dir, &key).then_some(node)
     }
 
     /// Caches `node`, just looked up as `name` in `dir`. The caller holds the namespace lock
     /// (shared), so the generation read here is the one the lookup saw.
     pub(crate) fn cache_child(&self, dir: &OverlayInode, name: &str, node: &Arc<OverlayInode>) {
+        // Keyed by the node's own name, so a hit compares names by pointer. A node found as
+        // `name` records that name unless a racing lookup of another of its names got in
+        // first; then it is not worth caching here.
+        let Some(key) = node.name_in(dir, name) else {
+            return;
+        };
         let cached = Cached {
             node: node.clone(),
             generation: self.generation.load(Ordering::Acquire),
@@ -83,13 +89,10 @@ impl Union {
             if !self.caching.load(Ordering::Acquire) {
                 return;
             }
-            match map.get_mut(name) {
-                Some(slot) => Some(core::mem::replace(slot, cached)),
-                None => {
-                    map.insert(Arc::from(name), cached);
-                    None
-                }
-            }
+            // Removed first: `insert` would keep the old key, and hits need the node's own.
+            let replaced = map.remove(name);
+            map.insert(key, cached);
+            replaced
         };
         drop(replaced);
     }

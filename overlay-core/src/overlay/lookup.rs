@@ -417,7 +417,7 @@ impl Union {
             upper,
             lowers: found.lowers,
             parent: Some(dir.clone()),
-            name: String::from(name),
+            name: Arc::from(name),
             unlinked: false,
         };
         self.node(key, found.kind, state)

@@ -448,7 +448,7 @@ impl Union {
             upper,
             lowers: self.root_lowers.clone(),
             parent: None,
-            name: String::new(),
+            name: Arc::from(""),
             unlinked: false,
         };
         self.node(key, FileType::Directory, state)

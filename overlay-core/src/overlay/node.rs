@@ -49,8 +49,9 @@ pub(crate) struct NodeState {
     pub(crate) lowers: Arc<LowerDirs>,
     /// The directory the node was last found in (`None` for the root).
     pub(crate) parent: Option<Arc<OverlayInode>>,
-    /// The name it was last found under.
-    pub(crate) name: String,
+    /// The name it was last found under (the same `Arc` is the key of the node's entry in
+    /// its directory's dentry cache, so a cache hit checks the name by pointer).
+    pub(crate) name: Arc<str>,
     /// Whether that name has been removed since.
     pub(crate) unlinked: bool,
     /// The metadata of the top lower entry, read when the node was found, for a node with no
@@ -127,11 +128,24 @@ impl OverlayInode {
         (state.upper.clone(), state.lowers.clone())
     }
 
-    /// Whether the node was last found as `name` in `dir`, and that name still stands.
-    pub(crate) fn is_named(&self, dir: &OverlayInode, name: &str) -> bool {
+    /// The node's name, if it was last found as `name` in `dir` and that name still stands.
+    pub(crate) fn name_in(&self, dir: &OverlayInode, name: &str) -> Option<Arc<str>> {
+        let state = self.state.lock();
+        let here = !state.unlinked
+            && &*state.name == name
+            && state
+                .parent
+                .as_ref()
+                .is_some_and(|parent| core::ptr::eq(&**parent, dir));
+        here.then(|| state.name.clone())
+    }
+
+    /// Whether the node still has the name `name` (an `Arc` [`OverlayInode::name_in`]
+    /// returned) in `dir`: it was not found under another name, moved or removed since.
+    pub(crate) fn still_named(&self, dir: &OverlayInode, name: &Arc<str>) -> bool {
         let state = self.state.lock();
         !state.unlinked
-            && state.name == name
+            && Arc::ptr_eq(&state.name, name)
             && state
                 .parent
                 .as_ref()
@@ -139,7 +153,7 @@ impl OverlayInode {
     }
 
     /// The directory the node was last found in, and the name.
-    pub(crate) fn position(&self) -> (Option<Arc<OverlayInode>>, String, bool) {
+    pub(crate) fn position(&self) -> (Option<Arc<OverlayInode>>, Arc<str>, bool) {
         let state = self.state.lock();
         (state.parent.clone(), state.name.clone(), state.unlinked)
     }
@@ -168,7 +182,7 @@ impl OverlayInode {
     pub(crate) fn moved(&self, parent: Arc<OverlayInode>, name: &str) {
         let mut state = self.state.lock();
         state.parent = Some(parent);
-        state.name = String::from(name);
+        state.name = Arc::from(name);
         state.unlinked = false;
     }
 
