@@ -39,6 +39,8 @@ pub(crate) struct Dentries {
 /// One cached lookup.
 pub(crate) struct Cached {
     node: Arc<OverlayInode>,
+    /// The node's name when it was cached (its own `Arc`): a hit compares it by pointer.
+    name: Arc<str>,
     /// The union's generation when it was looked up.
     generation: u64,
 }
@@ -58,49 +60,44 @@ impl Union {
             return None;
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let (key, node) = {
-            let map = dir.dentries.map.lock();
-            let (key, cached) = map.get_key_value(name)?;
-            if cached.generation != generation {
-                return None;
-            }
-            (key.clone(), cached.node.clone())
-        };
-        node.still_named(dir, &key).then_some(node)
+        let map = dir.made_dir_parts()?.dentries.map.lock();
+        let cached = map.get(name)?;
+        // The node's state lock is taken under the cache's: nothing takes them the other way.
+        let valid = cached.generation == generation && cached.node.still_named(dir, &cached.name);
+        valid.then(|| cached.node.clone())
     }
 
     /// Caches `node`, just looked up as `name` in `dir`. The caller holds the namespace lock
     /// (shared), so the generation read here is the one the lookup saw.
     pub(crate) fn cache_child(&self, dir: &OverlayInode, name: &str, node: &Arc<OverlayInode>) {
-        // Keyed by the node's own name, so a hit compares names by pointer. A node found as
-        // `name` records that name unless a racing lookup of another of its names got in
-        // first; then it is not worth caching here.
-        let Some(key) = node.name_in(dir, name) else {
+        // A node found as `name` records that name, unless a racing lookup of another of
+        // its names got in first; then it is not worth caching here.
+        let Some(own_name) = node.name_in(dir, name) else {
             return;
         };
         let cached = Cached {
             node: node.clone(),
+            name: own_name.clone(),
             generation: self.generation.load(Ordering::Acquire),
         };
         let replaced = {
-            let mut map = dir.dentries.map.lock();
+            let mut map = dir.dir_parts().dentries.map.lock();
             // Checked under the lock: `drop_dentries` turns caching off before it empties
             // the maps, so nothing is cached after it has passed.
             if !self.caching.load(Ordering::Acquire) {
                 return;
             }
-            // Removed first: `insert` would keep the old key, and hits need the node's own.
-            let replaced = map.remove(name);
-            map.insert(key, cached);
-            replaced
+            map.insert(own_name, cached)
         };
         drop(replaced);
     }
 
     /// Drops the entry cached for `name` in `dir`: the name was removed or renamed.
     pub(crate) fn forget(&self, dir: &OverlayInode, name: &str) {
-        let removed = dir.dentries.map.lock().remove(name);
-        drop(removed);
+        if let Some(parts) = dir.made_dir_parts() {
+            let removed = parts.dentries.map.lock().remove(name);
+            drop(removed);
+        }
     }
 
     /// Notes a change that may make cached lookups wrong: they are all looked up afresh.
@@ -118,7 +115,11 @@ impl Union {
             .filter_map(alloc::sync::Weak::upgrade)
             .collect();
         // Taken first and dropped after, so no node is dropped while a cache is locked.
-        let taken: Vec<_> = live.iter().map(|node| node.dentries.take()).collect();
+        let taken: Vec<_> = live
+            .iter()
+            .filter_map(|node| node.made_dir_parts())
+            .map(|parts| parts.dentries.take())
+            .collect();
         drop(taken);
         drop(live);
     }

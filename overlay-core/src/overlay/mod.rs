@@ -465,7 +465,7 @@ impl Union {
             }
             // The entry was replaced (its real inode number reused): the old node leaves the
             // table, so it must not keep a dentry cache only `drop_dentries` could empty.
-            replaced = Some(node.dentries.take());
+            replaced = node.made_dir_parts().map(|parts| parts.dentries.take());
         }
         let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
         // A `Union` only exists inside the `Arc` that `new` returns, and its methods run

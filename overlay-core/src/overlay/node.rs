@@ -1,13 +1,14 @@
 //! The union's inode: one per entry identity, shared by every handle to that entry.
 
 use alloc::{
+    boxed::Box,
     string::String,
     sync::{Arc, Weak},
     vec::Vec,
 };
 use core::any::Any;
 
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 use super::dentries::Dentries;
 use super::identity::Key;
@@ -70,9 +71,18 @@ pub struct OverlayInode {
     ino: Ino,
     kind: FileType,
     state: Mutex<NodeState>,
-    /// The merged listing of a directory, built on first use.
+    /// What only a directory needs, made on first use (so never for a file: nodes stay
+    /// small, and more of them fit in the CPU's caches).
+    dir: Once<Box<DirParts>>,
+}
+
+/// The parts of a directory node.
+#[derive(Default)]
+pub(crate) struct DirParts {
+    /// The merged listing, when the directory has no lower directories to keep it with
+    /// (see `readdir`).
     pub(crate) listing: Mutex<Listing>,
-    /// The entries looked up in a directory (see `dentries`).
+    /// The entries looked up in the directory (see `dentries`).
     pub(crate) dentries: Dentries,
 }
 
@@ -92,9 +102,18 @@ impl OverlayInode {
             ino,
             kind,
             state: Mutex::new(state),
-            listing: Mutex::new(Listing::default()),
-            dentries: Dentries::default(),
+            dir: Once::new(),
         }
+    }
+
+    /// The directory parts, made now if they were not yet.
+    pub(crate) fn dir_parts(&self) -> &DirParts {
+        self.dir.call_once(Box::default)
+    }
+
+    /// The directory parts, if they were ever made.
+    pub(crate) fn made_dir_parts(&self) -> Option<&DirParts> {
+        self.dir.get().map(|parts| &**parts)
     }
 
     /// The entry's kind.

@@ -71,7 +71,9 @@ pub(crate) struct LayerEntries {
 impl OverlayInode {
     /// Marks the listing as out of date after a change in this directory.
     pub(crate) fn invalidate_listing(&self) {
-        self.listing.lock().stale = true;
+        if let Some(parts) = self.made_dir_parts() {
+            parts.listing.lock().stale = true;
+        }
         let lowers = self.lowers();
         if let Some(kept) = lowers.kept_listing() {
             let mut kept = kept.lock();
@@ -93,7 +95,7 @@ impl Union {
     ) -> Result<Vec<ListedEntry>> {
         let lowers = dir.lowers();
         let mut listing = if lowers.is_empty() {
-            dir.listing.lock()
+            dir.dir_parts().listing.lock()
         } else {
             lowers.listing().lock()
         };
