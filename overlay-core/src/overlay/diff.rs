@@ -64,7 +64,7 @@ impl Union {
         let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) else {
             return Ok(());
         };
-        let layer = read_layer(&*upper_dir, upper.encoding, |_| {})?;
+        let layer = read_layer(&*upper_dir, upper.encoding)?;
         let dir_lowers = dir.lowers();
         for name in layer.whiteouts {
             // A whiteout over nothing (the lower name is gone too) deletes nothing.

@@ -22,7 +22,7 @@
 //! does, even when no node of the directory is alive; the cache holds at most one entry per
 //! name of the lower layers, so it is bounded by the size of the image.
 
-use alloc::{boxed::Box, string::String, sync::Arc, vec, vec::Vec};
+use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
 use core::ops::Deref;
 
 use hashbrown::HashMap;
@@ -66,9 +66,15 @@ pub(crate) struct LowerFound {
 /// a directory, or the one lower entry of anything else; and, for directories, the cache of
 /// what they hold by name (see the [module docs](self)). Never changed once made.
 pub(crate) struct LowerDirs {
-    entries: Vec<LowerEntry>,
+    entries: Entries,
     /// What only directories need, made on first use (so never for a file's lower entry).
     dir: Once<Box<DirCache>>,
+}
+
+/// Lower entries, the single one of a file (the common case) kept without an allocation.
+enum Entries {
+    One([LowerEntry; 1]),
+    Many(Vec<LowerEntry>),
 }
 
 /// The caches of one set of lower directories.
@@ -88,14 +94,28 @@ pub(crate) struct NameIndex {
 }
 
 impl NameIndex {
-    /// Notes `name`, listed by the lower directory at `position` (directories noted top
-    /// first), whose layer uses `encoding`: the name itself, and the name it hides if it is a
-    /// whiteout (noting more names than needed is harmless: the search from there finds what
-    /// is really there).
-    pub(crate) fn note(&mut self, name: &Arc<str>, position: usize, encoding: WhiteoutEncoding) {
+    /// An empty index with room for `names` names.
+    pub(crate) fn with_capacity(names: usize) -> NameIndex {
+        NameIndex {
+            names: HashMap::with_capacity(names),
+        }
+    }
+
+    /// Notes `name`, which the lower directory at `position` holds or deletes (directories
+    /// are noted top first).
+    pub(crate) fn note(&mut self, name: &Arc<str>, position: usize) {
         self.names
             .entry(name.clone())
             .or_insert(Slot::From(position));
+    }
+
+    /// Notes a name as a lower directory at `position` lists it, in its layer's `encoding`:
+    /// the name itself, and the name it hides if it is a whiteout (noting more names than
+    /// needed is harmless: the search from there finds what is really there).
+    fn note_listed(&mut self, name: &str, position: usize, encoding: WhiteoutEncoding) {
+        if !self.names.contains_key(name) {
+            self.names.insert(Arc::from(name), Slot::From(position));
+        }
         if let Some(target) = encoding.whiteout_target(name) {
             if !self.names.contains_key(target) {
                 self.names.insert(Arc::from(target), Slot::From(position));
@@ -117,15 +137,19 @@ enum Slot {
 impl LowerDirs {
     /// Lower entries with an empty cache.
     pub(crate) fn new(entries: Vec<LowerEntry>) -> Arc<LowerDirs> {
+        LowerDirs::from_entries(Entries::Many(entries))
+    }
+
+    /// One lower entry.
+    fn one(entry: LowerEntry) -> Arc<LowerDirs> {
+        LowerDirs::from_entries(Entries::One([entry]))
+    }
+
+    fn from_entries(entries: Entries) -> Arc<LowerDirs> {
         Arc::new(LowerDirs {
             entries,
             dir: Once::new(),
         })
-    }
-
-    /// No lower entries: an entry of the upper layer alone.
-    pub(crate) fn none() -> Arc<LowerDirs> {
-        LowerDirs::new(Vec::new())
     }
 
     fn cache(&self) -> &DirCache {
@@ -167,7 +191,10 @@ impl Deref for LowerDirs {
     type Target = [LowerEntry];
 
     fn deref(&self) -> &[LowerEntry] {
-        &self.entries
+        match &self.entries {
+            Entries::One(one) => one,
+            Entries::Many(many) => many,
+        }
     }
 }
 
@@ -195,7 +222,7 @@ impl Union {
                             kind: meta.kind,
                             upper: Some(inode),
                             top: meta,
-                            lowers: LowerDirs::none(),
+                            lowers: self.no_lowers.clone(),
                         }));
                     }
                     upper_dir_found = Some((inode, meta));
@@ -216,7 +243,7 @@ impl Union {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
-                lowers: lower.map_or_else(LowerDirs::none, |found| found.lowers.clone()),
+                lowers: lower.map_or_else(|| self.no_lowers.clone(), |found| found.lowers.clone()),
             }),
             (None, Some(found)) => Resolved::Found(Found {
                 kind: found.kind,
@@ -304,7 +331,7 @@ impl Union {
                 dir.inode.readdir(cookie, &mut |entry| {
                     listed += 1;
                     cookie = entry.next_cookie;
-                    index.note(&Arc::from(entry.name), position, encoding);
+                    index.note_listed(entry.name, position, encoding);
                     true
                 })?;
                 if listed == 0 {
@@ -318,7 +345,8 @@ impl Union {
     /// The search itself: what the lower directories `dirs` (top first) hold under `name`,
     /// as if nothing had been found above.
     fn search_layers(&self, dirs: &[LowerEntry], name: &str) -> Result<Option<LowerFound>> {
-        let mut found: Option<(FileType, Metadata, Vec<LowerEntry>)> = None;
+        // The first entry found, and the directories merged with it below.
+        let mut found: Option<(FileType, Metadata, LowerEntry, Vec<LowerEntry>)> = None;
         for dir in dirs {
             let encoding = self.lowers[dir.layer].encoding;
             match encoding.lookup(&*dir.inode, name)? {
@@ -335,8 +363,8 @@ impl Union {
                         inode,
                     };
                     match &mut found {
-                        Some((_, _, lowers)) => lowers.push(entry),
-                        None => found = Some((meta.kind, meta, vec![entry])),
+                        Some((_, _, _, below)) => below.push(entry),
+                        None => found = Some((meta.kind, meta, entry, Vec::new())),
                     }
                     if !is_dir || opaque {
                         break;
@@ -344,10 +372,17 @@ impl Union {
                 }
             }
         }
-        Ok(found.map(|(kind, top, lowers)| LowerFound {
+        Ok(found.map(|(kind, top, first, below)| LowerFound {
             kind,
             top,
-            lowers: LowerDirs::new(lowers),
+            lowers: if below.is_empty() {
+                LowerDirs::one(first)
+            } else {
+                let mut all = Vec::with_capacity(below.len() + 1);
+                all.push(first);
+                all.extend(below);
+                LowerDirs::new(all)
+            },
         }))
     }
 

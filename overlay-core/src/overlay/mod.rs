@@ -275,6 +275,8 @@ pub(crate) struct Union {
     /// The lower roots merged at the union's root (up to the first opaque one), with the
     /// cache of their names, which lives as long as the union.
     root_lowers: Arc<LowerDirs>,
+    /// No lower entries, shared by every entry of the upper layer alone.
+    no_lowers: Arc<LowerDirs>,
     /// Shared by lookups and listings, exclusive for every change of the namespace.
     namespace: RwLock<()>,
     /// Live nodes by identity, so every handle to an entry shares one state (a copy-up is seen
@@ -420,6 +422,7 @@ impl Union {
             upper,
             options,
             root_lowers: LowerDirs::new(root_lowers),
+            no_lowers: LowerDirs::new(Vec::new()),
             namespace: RwLock::new(()),
             nodes: Mutex::new(HashMap::new()),
             identities: Mutex::new(Identities::default()),

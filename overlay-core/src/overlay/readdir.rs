@@ -19,7 +19,7 @@ use alloc::{sync::Arc, vec::Vec};
 
 use hashbrown::HashMap;
 
-use super::identity::Key;
+use super::identity::{Identities, Key};
 use super::lookup::NameIndex;
 use super::node::OverlayInode;
 use super::{Union, WhiteoutEncoding};
@@ -126,54 +126,75 @@ impl Union {
         Ok(batch)
     }
 
-    /// Every name the union directory `dir` shows, with its kind and inode number.
+    /// Every name the union directory `dir` shows, with its kind and inode number, in no
+    /// particular order.
     ///
     /// An entry's identity depends only on its topmost occurrence (see
     /// [`Union::key_of`]), so the inode numbers here are the ones `stat` reports.
-    fn merge(&self, dir: &OverlayInode) -> Result<Merged> {
-        // `None` marks a name deleted by a whiteout in a higher layer.
-        let mut merged: Merged = HashMap::new();
-        if let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) {
-            let layer = read_layer(&*upper_dir, upper.encoding, |_| {})?;
-            let mut identities = self.identities.lock();
-            for (name, kind, real_ino) in layer.entries {
-                let key = identities.key_of_upper(real_ino);
-                merged.insert(name, Some((kind, identities.ino(key))));
-            }
-            drop(identities);
-            for name in layer.whiteouts {
-                merged.entry(name).or_insert(None);
-            }
-        }
-        let lowers = dir.lowers();
-        // The lower directories are read whole here: note their names for lookups too.
-        let mut index = lowers.names_unknown().then(NameIndex::default);
-        for (position, lower) in lowers.iter().enumerate() {
+    fn merge(&self, dir: &OverlayInode) -> Result<Vec<LiveEntry>> {
+        let (upper_dir, lowers) = dir.layers();
+        let upper_layer = match (&self.upper, upper_dir) {
+            (Some(upper), Some(upper_dir)) => Some(read_layer(&*upper_dir, upper.encoding)?),
+            _ => None,
+        };
+        let mut lower_layers = Vec::with_capacity(lowers.len());
+        for lower in lowers.iter() {
             let encoding = self.lowers[lower.layer].encoding;
-            let layer = read_layer(&*lower.inode, encoding, |name| {
-                if let Some(index) = &mut index {
-                    index.note(name, position, encoding);
-                }
-            })?;
-            let mut identities = self.identities.lock();
-            for (name, kind, real_ino) in layer.entries {
-                merged.entry(name).or_insert_with(|| {
-                    let key = Key::Lower {
-                        layer: lower.layer,
-                        ino: real_ino,
-                    };
-                    Some((kind, identities.ino(key)))
-                });
-            }
-            drop(identities);
-            for name in layer.whiteouts {
-                merged.entry(name).or_insert(None);
-            }
+            lower_layers.push((lower.layer, read_layer(&*lower.inode, encoding)?));
         }
-        if let Some(index) = index {
+        // The lower directories were read whole: note their names for lookups too.
+        if lowers.names_unknown() {
+            let names: usize = lower_layers
+                .iter()
+                .map(|(_, layer)| layer.entries.len() + layer.whiteouts.len())
+                .sum();
+            let mut index = NameIndex::with_capacity(names);
+            for (position, (_, layer)) in lower_layers.iter().enumerate() {
+                for (name, _, _) in &layer.entries {
+                    index.note(name, position);
+                }
+                for name in &layer.whiteouts {
+                    index.note(name, position);
+                }
+            }
             lowers.install_names(index);
         }
-        Ok(merged)
+
+        let mut identities = self.identities.lock();
+        // A directory of one layer (the common case in an image) needs no merging: its
+        // whiteouts hide nothing below it.
+        match (upper_layer, lower_layers.len()) {
+            (None, 1) => {
+                let (layer, entries) = lower_layers.swap_remove(0);
+                Ok(lower_entries(&mut identities, layer, entries.entries).collect())
+            }
+            (Some(upper), 0) => Ok(upper_entries(&mut identities, upper.entries).collect()),
+            (upper_layer, _) => {
+                // `None` marks a name deleted by a whiteout in a higher layer.
+                let mut merged: HashMap<Arc<str>, Option<(FileType, Ino)>> = HashMap::new();
+                if let Some(layer) = upper_layer {
+                    for (name, kind, ino) in upper_entries(&mut identities, layer.entries) {
+                        merged.insert(name, Some((kind, ino)));
+                    }
+                    for name in layer.whiteouts {
+                        merged.entry(name).or_insert(None);
+                    }
+                }
+                for (layer, entries) in lower_layers {
+                    for (name, kind, ino) in lower_entries(&mut identities, layer, entries.entries)
+                    {
+                        merged.entry(name).or_insert(Some((kind, ino)));
+                    }
+                    for name in entries.whiteouts {
+                        merged.entry(name).or_insert(None);
+                    }
+                }
+                Ok(merged
+                    .into_iter()
+                    .filter_map(|(name, entry)| entry.map(|(kind, ino)| (name, kind, ino)))
+                    .collect())
+            }
+        }
     }
 }
 
@@ -186,11 +207,7 @@ impl Listing {
     /// lists it twice (Linux gets the same from a snapshot per open directory). Tombstones
     /// are dropped when there are many more of them than live names, which bounds the memory
     /// a directory with a lot of churn can hold.
-    fn update(&mut self, merged: Merged) {
-        let mut live: Vec<(Arc<str>, FileType, Ino)> = merged
-            .into_iter()
-            .filter_map(|(name, entry)| entry.map(|(kind, ino)| (name, kind, ino)))
-            .collect();
+    fn update(&mut self, mut live: Vec<LiveEntry>) {
         live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // Every name this listing ever gave an offset to: the old entries and the tombstones.
         // A first listing has none, and needs no map at all.
@@ -225,25 +242,39 @@ impl Listing {
     }
 }
 
-/// A directory's names merged from its layers: each name's topmost occurrence, `None` where
-/// that is a whiteout.
-type Merged = HashMap<Arc<str>, Option<(FileType, Ino)>>;
+/// A name a directory shows: its name, kind and inode number in the union.
+type LiveEntry = (Arc<str>, FileType, Ino);
 
-/// Reads one layer's directory: its real entries and the names its whiteouts delete. Every
-/// name as the layer lists it (markers and whiteouts included) also goes to `each_name`.
-pub(crate) fn read_layer(
-    dir: &dyn Inode,
-    encoding: WhiteoutEncoding,
-    mut each_name: impl FnMut(&Arc<str>),
-) -> Result<LayerEntries> {
+/// The entries of an upper directory, with their union inode numbers.
+fn upper_entries<'a>(
+    identities: &'a mut Identities,
+    entries: Vec<(Arc<str>, FileType, Ino)>,
+) -> impl Iterator<Item = LiveEntry> + 'a {
+    entries.into_iter().map(|(name, kind, real_ino)| {
+        let key = identities.key_of_upper(real_ino);
+        (name, kind, identities.ino(key))
+    })
+}
+
+/// The entries of a directory of lower layer `layer`, with their union inode numbers.
+fn lower_entries<'a>(
+    identities: &'a mut Identities,
+    layer: usize,
+    entries: Vec<(Arc<str>, FileType, Ino)>,
+) -> impl Iterator<Item = LiveEntry> + 'a {
+    entries
+        .into_iter()
+        .map(move |(name, kind, ino)| (name, kind, identities.ino(Key::Lower { layer, ino })))
+}
+
+/// Reads one layer's directory: its real entries and the names its whiteouts delete.
+pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerEntries> {
     let mut raw: Vec<(Arc<str>, FileType, Ino)> = Vec::new();
     let mut cookie = 0;
     loop {
         let before = raw.len();
         dir.readdir(cookie, &mut |entry| {
-            let name = Arc::from(entry.name);
-            each_name(&name);
-            raw.push((name, entry.kind, entry.ino));
+            raw.push((Arc::from(entry.name), entry.kind, entry.ino));
             cookie = entry.next_cookie;
             true
         })?;
@@ -252,7 +283,7 @@ pub(crate) fn read_layer(
         }
     }
     let mut layer = LayerEntries {
-        entries: Vec::new(),
+        entries: Vec::with_capacity(raw.len()),
         whiteouts: Vec::new(),
     };
     for (name, kind, ino) in raw {
