@@ -11,8 +11,10 @@
 //! directory and kept in the directory's [`LowerDirs`]: the first lookup in a directory lists
 //! each of its lower directories once and notes, for every name, the topmost layer that has
 //! it or a whiteout for it; the first lookup of a name then searches from that layer down and
-//! keeps the answer (the entry, or nothing) under the name. After that a lookup costs one hash
-//! lookup whatever the number of layers, and a name that no layer has costs the same.
+//! keeps the answer under the name when it was worth a search: a directory (merged from every
+//! layer below that has it) or nothing (a whiteout). A file costs one lookup in the layer its
+//! slot points at. So a lookup costs one hash lookup and at most one layer's lookup, whatever
+//! the number of layers, and a name that no layer has costs one hash lookup.
 //!
 //! Everything a change through the union makes (an entry created, copied up, renamed or
 //! removed, a whiteout, an opaque directory, a redirect) is in the upper layer, which every
@@ -243,13 +245,13 @@ impl Union {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
-                lowers: lower.map_or_else(|| self.no_lowers.clone(), |found| found.lowers.clone()),
+                lowers: lower.map_or_else(|| self.no_lowers.clone(), |found| found.lowers),
             }),
             (None, Some(found)) => Resolved::Found(Found {
                 kind: found.kind,
                 upper: None,
                 top: found.top,
-                lowers: found.lowers.clone(),
+                lowers: found.lowers,
             }),
             (None, None) => Resolved::Missing {
                 upper_whiteout: false,
@@ -265,7 +267,7 @@ impl Union {
         dir_lowers: &Arc<LowerDirs>,
         name: &str,
         below_dir: bool,
-    ) -> Result<Option<Arc<LowerFound>>> {
+    ) -> Result<Option<LowerFound>> {
         if dir_lowers.is_empty() {
             return Ok(None);
         }
@@ -277,7 +279,7 @@ impl Union {
 
     /// What `dirs` hold under `name`, searched as if nothing had been found above: from the
     /// cache, filling it as needed.
-    fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<Arc<LowerFound>>> {
+    fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
         check_name(name)?;
         let cached = dirs
             .cache()
@@ -300,20 +302,27 @@ impl Union {
         };
         match slot {
             None => Ok(None),
-            Some(Slot::Known(found)) => Ok(found),
+            Some(Slot::Known(found)) => Ok(found.as_deref().cloned()),
             Some(Slot::From(position)) => {
                 let below = dirs.get(position..).unwrap_or_default();
-                let found = self.search_layers(below, name)?.map(Arc::new);
+                let found = self.search_layers(below, name)?;
+                // A non-directory costs one lookup in the layer the slot points at: not worth
+                // keeping. A directory's merge (and its `LowerDirs`, which its listing and
+                // names are kept with) is, and so is a whiteout's nothing.
+                if found.as_ref().is_some_and(|found| !found.kind.is_dir()) {
+                    return Ok(found);
+                }
+                let found = found.map(Arc::new);
                 let mut names = dirs.cache().names.lock();
                 match names.as_mut().and_then(|names| names.get_mut(name)) {
                     // A lookup racing this one got there first: keep its answer, so every
                     // node of a directory shares one `LowerDirs` (and one listing).
-                    Some(Slot::Known(known)) => Ok(known.clone()),
+                    Some(Slot::Known(known)) => Ok(known.as_deref().cloned()),
                     Some(slot) => {
                         *slot = Slot::Known(found.clone());
-                        Ok(found)
+                        Ok(found.as_deref().cloned())
                     }
-                    None => Ok(found),
+                    None => Ok(found.as_deref().cloned()),
                 }
             }
         }
@@ -388,8 +397,8 @@ impl Union {
 
     /// What the lower layers hold as directories at the absolute `path` (a redirect), merged
     /// as a lookup from the root would merge them.
-    pub(crate) fn search_lower_path(&self, path: &str) -> Result<Option<Arc<LowerFound>>> {
-        let mut current: Option<Arc<LowerFound>> = None;
+    pub(crate) fn search_lower_path(&self, path: &str) -> Result<Option<LowerFound>> {
+        let mut current: Option<LowerFound> = None;
         for part in path.split('/').filter(|part| !part.is_empty()) {
             let dirs = match &current {
                 Some(found) => found.lowers.clone(),
@@ -793,11 +802,17 @@ mod cache_tests {
         assert_eq!(dirs.len(), 3);
         assert!(dirs.dir.get().is_none(), "nothing looked up in d yet");
         d.lookup("a").unwrap();
+        d.lookup("sub").unwrap();
         assert_eq!(d.lookup("zz").err(), Some(Errno::ENOENT));
         let names = dirs.cache().names.lock();
         let names = names.as_ref().unwrap();
-        // a, b (and its whiteout's name), c, sub: each noted once, a already searched.
-        assert!(matches!(names.get("a"), Some(super::Slot::Known(Some(_)))));
+        // a, b (and its whiteout's name), c, sub: each noted once; the directory sub's merge
+        // kept, the file a's one-layer search not.
+        assert!(matches!(
+            names.get("sub"),
+            Some(super::Slot::Known(Some(_)))
+        ));
+        assert!(matches!(names.get("a"), Some(super::Slot::From(0))));
         assert!(matches!(names.get("c"), Some(super::Slot::From(1))));
         assert!(matches!(names.get("b"), Some(super::Slot::From(1))));
         assert!(!names.contains_key("zz"));
