@@ -54,6 +54,8 @@ pub(crate) struct Found {
     pub(crate) top: Metadata,
     /// Merged lower directories, or the one lower non-directory.
     pub(crate) lowers: Arc<LowerDirs>,
+    /// The name, if the lower-name cache already holds it as an `Arc` (the node shares it).
+    pub(crate) name: Option<Arc<str>>,
 }
 
 /// What the lower layers alone hold under a name.
@@ -62,6 +64,8 @@ pub(crate) struct LowerFound {
     pub(crate) kind: FileType,
     pub(crate) top: Metadata,
     pub(crate) lowers: Arc<LowerDirs>,
+    /// The name as the lower-name cache holds it (the same `Arc` the listing shows).
+    pub(crate) name: Option<Arc<str>>,
 }
 
 /// The lower entries a union node is made of (top first): the lower directories merged into
@@ -225,6 +229,7 @@ impl Union {
                             upper: Some(inode),
                             top: meta,
                             lowers: self.no_lowers.clone(),
+                            name: None,
                         }));
                     }
                     upper_dir_found = Some((inode, meta));
@@ -246,12 +251,14 @@ impl Union {
                 upper: Some(inode),
                 top: meta,
                 lowers: lower.map_or_else(|| self.no_lowers.clone(), |found| found.lowers),
+                name: None,
             }),
             (None, Some(found)) => Resolved::Found(Found {
                 kind: found.kind,
                 upper: None,
                 top: found.top,
                 lowers: found.lowers,
+                name: found.name,
             }),
             (None, None) => Resolved::Missing {
                 upper_whiteout: false,
@@ -281,18 +288,19 @@ impl Union {
     /// cache, filling it as needed.
     fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
         check_name(name)?;
-        let cached = dirs
-            .cache()
-            .names
-            .lock()
-            .as_ref()
-            .map(|names| names.get(name).cloned());
+        let cached = dirs.cache().names.lock().as_ref().map(|names| {
+            names
+                .get_key_value(name)
+                .map(|(key, slot)| (key.clone(), slot.clone()))
+        });
         let slot = match cached {
             Some(slot) => slot,
             None => {
                 // Listed with no lock held; two lookups racing here both list, one keeps it.
                 let built = self.index_names(dirs)?.names;
-                let slot = built.get(name).cloned();
+                let slot = built
+                    .get_key_value(name)
+                    .map(|(key, slot)| (key.clone(), slot.clone()));
                 let mut names = dirs.cache().names.lock();
                 if names.is_none() {
                     *names = Some(built);
@@ -300,12 +308,17 @@ impl Union {
                 slot
             }
         };
+        let Some((key, slot)) = slot else {
+            return Ok(None);
+        };
         match slot {
-            None => Ok(None),
-            Some(Slot::Known(found)) => Ok(found.as_deref().cloned()),
-            Some(Slot::From(position)) => {
+            Slot::Known(found) => Ok(found.as_deref().cloned()),
+            Slot::From(position) => {
                 let below = dirs.get(position..).unwrap_or_default();
-                let found = self.search_layers(below, name)?;
+                let found = self.search_layers(below, name)?.map(|found| LowerFound {
+                    name: Some(key),
+                    ..found
+                });
                 // A non-directory costs one lookup in the layer the slot points at: not worth
                 // keeping. A directory's merge (and its `LowerDirs`, which its listing and
                 // names are kept with) is, and so is a whiteout's nothing.
@@ -384,6 +397,7 @@ impl Union {
         Ok(found.map(|(kind, top, first, below)| LowerFound {
             kind,
             top,
+            name: None,
             lowers: if below.is_empty() {
                 LowerDirs::one(first)
             } else {
@@ -461,7 +475,7 @@ impl Union {
             upper,
             lowers: found.lowers,
             parent: Some(dir.clone()),
-            name: Arc::from(name),
+            name: found.name.unwrap_or_else(|| Arc::from(name)),
             unlinked: false,
         };
         self.node(key, found.kind, state)

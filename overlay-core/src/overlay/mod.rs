@@ -258,10 +258,11 @@ pub struct OverlayOptions {
 
 /// A union filesystem: lower layers (top first) under an optional upper layer.
 ///
-/// This is the handle the union's user holds. The union's entries hold the [`Union`] inside
-/// it, so an inode stays usable after the handle is gone; while the handle lives, each
-/// directory also keeps the entries looked up in it (the dentry cache, see `dentries`), and
-/// dropping the handle lets them go.
+/// This is the handle the union's user holds. The union's entries hold the union inside it,
+/// so an inode stays usable after the handle is gone. While the handle lives, each directory
+/// also keeps the entries looked up in it, as Linux's dentry cache does (a repeated lookup is
+/// one hash probe; removing or renaming a name drops its entry at once): dropping the handle,
+/// or [`OverlayFs::drop_caches`], lets them go.
 pub struct OverlayFs {
     union: Arc<Union>,
 }

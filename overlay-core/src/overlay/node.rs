@@ -61,7 +61,7 @@ pub(crate) struct NodeState {
     pub(crate) lower_meta: Option<Metadata>,
 }
 
-/// An entry of an [`Union`]. Every lookup of the same entry returns the same node while a
+/// An entry of an [`OverlayFs`](super::OverlayFs). Every lookup of the same entry returns the same node while a
 /// handle to it is alive, so a copy-up made through one handle is seen through all of them.
 pub struct OverlayInode {
     pub(crate) fs: Arc<Union>,
