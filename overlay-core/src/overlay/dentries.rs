@@ -31,8 +31,8 @@ use super::Union;
 /// The nodes a directory keeps from lookups, by name.
 #[derive(Default)]
 pub(crate) struct Dentries {
-    /// A leaf lock: nothing else is taken while it is held, and nodes it lets go are dropped
-    /// after it is released.
+    /// Under it, only the state lock of a node it holds is taken (to check the node's name);
+    /// nodes it lets go are dropped after it is released.
     map: Mutex<HashMap<Arc<str>, Cached>>,
 }
 
