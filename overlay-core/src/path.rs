@@ -233,6 +233,9 @@ impl<'a> Walker<'a> {
         path: &str,
         follow: bool,
     ) -> Result<(Arc<dyn Inode>, Metadata)> {
+        if let Plain::Resolved(resolved) = self.resolve_plain(path, follow) {
+            return resolved;
+        }
         let mut parent = self.parent(path)?;
         loop {
             let inode = self.lookup_last(&parent)?;
@@ -246,6 +249,51 @@ impl<'a> Walker<'a> {
             }
             return Ok((inode, metadata));
         }
+    }
+
+    /// The common case of [`Walker::resolve_with_metadata`], walked without allocating: a
+    /// path of ordinary names only, that meets no symlink it must follow. Each directory's
+    /// metadata is read once, for both its kind and its search permission. The checks come in
+    /// the full walk's order, so an error here is the one the full walk would give; anything
+    /// else (`.`, `..`, a trailing slash, a symlink) is left to the full walk, which starts
+    /// over (lookups change nothing).
+    fn resolve_plain(&self, path: &str, follow: bool) -> Plain {
+        if let Err(errno) = check_path(path) {
+            return Plain::Resolved(Err(errno));
+        }
+        if path.ends_with('/') {
+            return Plain::NeedsFullWalk;
+        }
+        let mut names = path.split('/').filter(|name| !name.is_empty()).peekable();
+        if names.peek().is_none() {
+            return Plain::NeedsFullWalk;
+        }
+        let mut dir = self.root.clone();
+        let mut dir_metadata = match dir.metadata() {
+            Ok(metadata) => metadata,
+            Err(errno) => return Plain::Resolved(Err(errno)),
+        };
+        while let Some(name) = names.next() {
+            if name == "." || name == ".." {
+                return Plain::NeedsFullWalk;
+            }
+            let step = searchable(&dir_metadata, self.creds)
+                .and_then(|()| check_component(name))
+                .and_then(|()| dir.lookup(name))
+                .and_then(|child| child.metadata().map(|metadata| (child, metadata)));
+            let (child, metadata) = match step {
+                Ok(found) => found,
+                Err(errno) => return Plain::Resolved(Err(errno)),
+            };
+            let last = names.peek().is_none();
+            match metadata.kind {
+                FileType::Symlink if follow || !last => return Plain::NeedsFullWalk,
+                _ if last => return Plain::Resolved(Ok((child, metadata))),
+                FileType::Directory => (dir, dir_metadata) = (child, metadata),
+                _ => return Plain::Resolved(Err(Errno::ENOTDIR)),
+            }
+        }
+        Plain::NeedsFullWalk
     }
 
     /// Walks `queue` (components in reverse order: the next one last) from `dir`, stopping
@@ -343,12 +391,25 @@ impl<'a> Walker<'a> {
 
     /// Search permission on `dir`.
     fn search(&self, dir: &Arc<dyn Inode>) -> Result<()> {
-        let metadata = dir.metadata()?;
-        if !metadata.kind.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        perm::check(&metadata, self.creds, Access::EXEC)
+        searchable(&dir.metadata()?, self.creds)
     }
+}
+
+/// What [`Walker::resolve_plain`] made of a path.
+enum Plain {
+    /// The path's entry and its metadata, or the error the full walk would give.
+    Resolved(Result<(Arc<dyn Inode>, Metadata)>),
+    /// The path needs what only the full walk does.
+    NeedsFullWalk,
+}
+
+/// Search permission on the directory described by `metadata`: `ENOTDIR` if it is none,
+/// `EACCES` without execute permission for `creds`.
+fn searchable(metadata: &Metadata, creds: &Credentials) -> Result<()> {
+    if !metadata.kind.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    perm::check(metadata, creds, Access::EXEC)
 }
 
 /// The existing entry `path` names, walked from `root` for `creds`; a final symlink is

@@ -471,14 +471,13 @@ impl Union {
         }
         let lower_meta = upper.is_none().then_some(found.top);
         let state = NodeState {
-            lower_meta,
             upper,
             lowers: found.lowers,
             parent: Some(dir.clone()),
             name: found.name.unwrap_or_else(|| Arc::from(name)),
             unlinked: false,
         };
-        self.node(key, found.kind, state)
+        self.node(key, found.kind, state, lower_meta)
     }
 
     /// `nlink` of the non-directory `node`, whose real entry (in the upper layer if

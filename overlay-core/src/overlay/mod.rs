@@ -69,7 +69,7 @@ use spin::{Mutex, RwLock};
 
 use crate::error::{Errno, Result};
 use crate::vfs::{
-    check_name, FileSystem, FileType, FsFeatures, Inode, NewNode, StatFs, XattrFlags,
+    check_name, FileSystem, FileType, FsFeatures, Inode, Metadata, NewNode, StatFs, XattrFlags,
 };
 pub use diff::{Change, ChangeKind};
 use identity::{Identities, Key};
@@ -449,18 +449,24 @@ impl Union {
             },
         };
         let state = NodeState {
-            lower_meta: None,
             upper,
             lowers: self.root_lowers.clone(),
             parent: None,
             name: Arc::from(""),
             unlinked: false,
         };
-        self.node(key, FileType::Directory, state)
+        self.node(key, FileType::Directory, state, None)
     }
 
-    /// The live node for `key`, refreshed with `state`, or a new one.
-    fn node(&self, key: Key, kind: FileType, state: NodeState) -> Arc<OverlayInode> {
+    /// The live node for `key`, refreshed with `state`, or a new one (which answers `stat`
+    /// from `lower_meta`, the top lower entry's metadata, while it has no upper entry).
+    fn node(
+        &self,
+        key: Key,
+        kind: FileType,
+        state: NodeState,
+        lower_meta: Option<Metadata>,
+    ) -> Arc<OverlayInode> {
         let mut nodes = self.nodes.lock();
         let mut replaced = None;
         if let Some(node) = nodes.get(&key).and_then(Weak::upgrade) {
@@ -478,7 +484,9 @@ impl Union {
         let Some(fs) = self.this.upgrade() else {
             unreachable!("a Union method ran after its last Arc was dropped")
         };
-        let node = Arc::new_cyclic(|me| OverlayInode::new(fs, me.clone(), key, ino, kind, state));
+        let node = Arc::new_cyclic(|me| {
+            OverlayInode::new(fs, me.clone(), key, ino, kind, state, lower_meta)
+        });
         // Drop entries of nodes that are gone now and then, so the cache does not only grow.
         if nodes.len() >= 1024 && nodes.len().is_power_of_two() {
             nodes.retain(|_, node| node.strong_count() > 0);

@@ -7,6 +7,7 @@ use alloc::{
     vec::Vec,
 };
 use core::any::Any;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -22,14 +23,6 @@ use crate::vfs::{
 
 /// How many entries `readdir` takes from a listing at a time.
 const READDIR_BATCH: usize = 64;
-
-/// Where `stat` of a node gets its answer.
-enum Answer {
-    /// From the entry that answers reads.
-    Ask(Arc<dyn Inode>),
-    /// From the lower metadata kept in the node's state.
-    Known(Metadata),
-}
 
 /// A directory or entry of a lower layer that a union node is made of.
 #[derive(Clone)]
@@ -55,10 +48,6 @@ pub(crate) struct NodeState {
     pub(crate) name: Arc<str>,
     /// Whether that name has been removed since.
     pub(crate) unlinked: bool,
-    /// The metadata of the top lower entry, read when the node was found, for a node with no
-    /// upper entry: lower layers never change, so `stat` answers from here without asking
-    /// the layer (and without touching its memory).
-    pub(crate) lower_meta: Option<Metadata>,
 }
 
 /// An entry of an [`OverlayFs`](super::OverlayFs). Every lookup of the same entry returns the same node while a
@@ -70,6 +59,12 @@ pub struct OverlayInode {
     pub(crate) key: Key,
     ino: Ino,
     kind: FileType,
+    /// What `stat` answers while the node has no upper entry: the top lower entry's metadata,
+    /// read when the node was made, with the union's inode number, device and directory link
+    /// count. Lower layers never change, so `stat` of an image file takes no lock at all.
+    lower_stat: Option<Metadata>,
+    /// Set once the node has an upper entry (it never loses it): from then on `stat` asks it.
+    in_upper: AtomicBool,
     state: Mutex<NodeState>,
     /// What only a directory needs, made on first use (so never for a file: nodes stay
     /// small, and more of them fit in the CPU's caches).
@@ -94,13 +89,26 @@ impl OverlayInode {
         ino: Ino,
         kind: FileType,
         state: NodeState,
+        lower_meta: Option<Metadata>,
     ) -> OverlayInode {
+        let in_upper = state.upper.is_some();
+        let lower_stat = lower_meta.filter(|_| !in_upper).map(|mut meta| {
+            meta.ino = ino;
+            meta.dev = fs.options.dev;
+            // Linux reports 1 for a directory that shows several layers at once.
+            if kind.is_dir() && state.lowers.len() > 1 {
+                meta.nlink = 1;
+            }
+            meta
+        });
         OverlayInode {
             fs,
             me,
             key,
             ino,
             kind,
+            lower_stat,
+            in_upper: AtomicBool::new(in_upper),
             state: Mutex::new(state),
             dir: Once::new(),
         }
@@ -189,13 +197,17 @@ impl OverlayInode {
     }
 
     pub(crate) fn refresh(&self, state: NodeState) {
-        *self.state.lock() = state;
+        let mut current = self.state.lock();
+        if state.upper.is_some() {
+            self.in_upper.store(true, Ordering::Release);
+        }
+        *current = state;
     }
 
     pub(crate) fn set_upper(&self, upper: Arc<dyn Inode>) {
         let mut state = self.state.lock();
         state.upper = Some(upper);
-        state.lower_meta = None;
+        self.in_upper.store(true, Ordering::Release);
     }
 
     pub(crate) fn moved(&self, parent: Arc<OverlayInode>, name: &str) {
@@ -239,24 +251,31 @@ impl OverlayInode {
 
 impl Inode for OverlayInode {
     fn metadata(&self) -> Result<Metadata> {
-        // One look at the state (stat is the hottest call there is): the entry that answers,
-        // whether it is in the upper layer, and how many layers a directory shows.
+        // Stat is the hottest call there is: an entry of the lower layers alone answers from
+        // what the node was made with.
+        if let Some(mut meta) = self
+            .lower_stat
+            .filter(|_| !self.in_upper.load(Ordering::Acquire))
+        {
+            if !self.kind.is_dir() {
+                meta.nlink = self.fs.nlink(self, meta.nlink, false);
+            }
+            return Ok(meta);
+        }
+        // One look at the state: the entry that answers, whether it is in the upper layer,
+        // and how many layers a directory shows.
         let (real, in_upper, layers) = {
             let state = self.state.lock();
             let in_upper = state.upper.is_some();
-            let real = match (&state.upper, state.lowers.first(), state.lower_meta) {
-                (Some(upper), _, _) => Answer::Ask(upper.clone()),
-                (None, _, Some(meta)) => Answer::Known(meta),
-                (None, Some(lower), None) => Answer::Ask(lower.inode.clone()),
+            let real = match (&state.upper, state.lowers.first()) {
+                (Some(upper), _) => upper.clone(),
+                (None, Some(lower)) => lower.inode.clone(),
                 // A node is only made from a lookup that found an entry in some layer.
-                (None, None, None) => return Err(Errno::EIO),
+                (None, None) => return Err(Errno::EIO),
             };
             (real, in_upper, state.lowers.len() + usize::from(in_upper))
         };
-        let mut meta = match real {
-            Answer::Ask(real) => real.metadata()?,
-            Answer::Known(meta) => meta,
-        };
+        let mut meta = real.metadata()?;
         meta.ino = self.ino;
         meta.dev = self.fs.options.dev;
         if self.kind.is_dir() {
