@@ -266,6 +266,11 @@ impl Union {
                 }
                 upper.encoding.create_whiteout(&**parent_upper, name)
             }
+            WhiteoutEncoding::Linux if !in_upper => {
+                // Nothing holds the name in the upper layer: making the whiteout there is one
+                // step, as atomic as renaming a staged one into place would be.
+                upper.encoding.create_whiteout(&**parent_upper, name)
+            }
             WhiteoutEncoding::Linux => {
                 // Stage the whiteout first: if that fails, nothing has changed.
                 let temp = self.temp_name();

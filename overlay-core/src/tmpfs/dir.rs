@@ -1,7 +1,7 @@
 //! Directories: their entries, and the namespace operations (lookup, create, symlink, link,
 //! unlink, rmdir, readdir) of [`TmpInode`].
 //!
-//! Entries are kept twice: by name, for lookup, and by offset, for listing. Every entry gets
+//! Entries are kept twice: by name (hashed), for lookup, and by offset, for listing. Every entry gets
 //! its offset from a per-directory counter when it is inserted, and a listing resumes after the
 //! offset of the last entry it returned, so entries created or removed between two `readdir`
 //! calls never make it skip or repeat an entry that stays (Linux tmpfs's stable offsets).
@@ -10,6 +10,8 @@
 
 use alloc::{collections::BTreeMap, string::String, sync::Arc, vec::Vec};
 use core::ops::Bound;
+
+use hashbrown::HashMap;
 
 use super::node::{Contents, NodeInit, TmpInode};
 use crate::error::{Errno, Result};
@@ -21,7 +23,7 @@ const READDIR_BATCH: usize = 32;
 
 /// The entries of one directory.
 pub(super) struct Directory {
-    by_name: BTreeMap<Arc<str>, Slot>,
+    by_name: HashMap<Arc<str>, Slot>,
     names_by_offset: BTreeMap<u64, Arc<str>>,
     /// The offset the next inserted entry gets; offsets start at 1 (cookie 0 is the start).
     next_offset: u64,
@@ -36,7 +38,7 @@ impl Directory {
     /// An empty directory.
     pub(super) fn new() -> Directory {
         Directory {
-            by_name: BTreeMap::new(),
+            by_name: HashMap::new(),
             names_by_offset: BTreeMap::new(),
             next_offset: 1,
         }
@@ -71,6 +73,7 @@ impl Directory {
             return Err(Errno::EEXIST);
         }
         self.check_room(1)?;
+        self.by_name.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         let offset = self.next_offset;
         self.next_offset += 1;
         let name: Arc<str> = Arc::from(name);
