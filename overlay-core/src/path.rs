@@ -169,6 +169,9 @@ impl<'a> Walker<'a> {
     /// on the way; `ELOOP` after too many symlinks; whatever the filesystem's `lookup`,
     /// `metadata` or `readlink` return.
     pub fn parent(&mut self, path: &str) -> Result<Parent> {
+        if let Plain::Done(parent) = self.parent_plain(path) {
+            return parent;
+        }
         check_path(path)?;
         let mut queue = Vec::new();
         push_components(&mut queue, 0, path);
@@ -233,7 +236,7 @@ impl<'a> Walker<'a> {
         path: &str,
         follow: bool,
     ) -> Result<(Arc<dyn Inode>, Metadata)> {
-        if let Plain::Resolved(resolved) = self.resolve_plain(path, follow) {
+        if let Plain::Done(resolved) = self.resolve_plain(path, follow) {
             return resolved;
         }
         let mut parent = self.parent(path)?;
@@ -251,48 +254,95 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// The common case of [`Walker::resolve_with_metadata`], walked without allocating: a
-    /// path of ordinary names only, that meets no symlink it must follow. Each directory's
-    /// metadata is read once, for both its kind and its search permission. The checks come in
-    /// the full walk's order, so an error here is the one the full walk would give; anything
-    /// else (`.`, `..`, a trailing slash, a symlink) is left to the full walk, which starts
-    /// over (lookups change nothing).
-    fn resolve_plain(&self, path: &str, follow: bool) -> Plain {
+    /// The common case of [`Walker::resolve_with_metadata`] (see [`Walker::walk_plain`]): the
+    /// final entry looked up too, unless it is a symlink to follow.
+    fn resolve_plain(&self, path: &str, follow: bool) -> Plain<(Arc<dyn Inode>, Metadata)> {
+        let (dir, name) = match self.walk_plain(path, None) {
+            Plain::Done(Ok(reached)) => reached,
+            Plain::Done(Err(errno)) => return Plain::Done(Err(errno)),
+            Plain::NeedsFullWalk => return Plain::NeedsFullWalk,
+        };
+        let found = dir
+            .lookup(name)
+            .and_then(|child| child.metadata().map(|metadata| (child, metadata)));
+        match found {
+            Ok((_, metadata)) if follow && metadata.kind == FileType::Symlink => {
+                Plain::NeedsFullWalk
+            }
+            found => Plain::Done(found),
+        }
+    }
+
+    /// The common case of [`Walker::parent`] (see [`Walker::walk_plain`]).
+    fn parent_plain(&self, path: &str) -> Plain<Parent> {
+        let mut ancestors = Vec::new();
+        match self.walk_plain(path, Some(&mut ancestors)) {
+            Plain::Done(Ok((dir, name))) => Plain::Done(Ok(Parent {
+                ancestors,
+                dir,
+                last: Last::Name(String::from(name)),
+                trailing_slash: false,
+            })),
+            Plain::Done(Err(errno)) => Plain::Done(Err(errno)),
+            Plain::NeedsFullWalk => Plain::NeedsFullWalk,
+        }
+    }
+
+    /// A walk up to the final component of a path of ordinary names that meets no symlink on
+    /// the way (the common case), with no queue of components: each directory's metadata is
+    /// read once, for both its kind and its search permission, and the directories passed
+    /// go to `ancestors` if given. Returns the directory holding the final component (search
+    /// permission on it checked) and that component (checked). The checks come in the full
+    /// walk's order, so an error here is the one it would give; anything else (`.`, `..`, a
+    /// trailing slash, a symlink on the way, the root itself) is left to the full walk, which
+    /// starts over (lookups change nothing).
+    fn walk_plain<'p>(
+        &self,
+        path: &'p str,
+        mut ancestors: Option<&mut Vec<Arc<dyn Inode>>>,
+    ) -> Plain<(Arc<dyn Inode>, &'p str)> {
         if let Err(errno) = check_path(path) {
-            return Plain::Resolved(Err(errno));
+            return Plain::Done(Err(errno));
         }
         if path.ends_with('/') {
             return Plain::NeedsFullWalk;
         }
         let mut names = path.split('/').filter(|name| !name.is_empty()).peekable();
-        if names.peek().is_none() {
-            return Plain::NeedsFullWalk;
-        }
         let mut dir = self.root.clone();
         let mut dir_metadata = match dir.metadata() {
             Ok(metadata) => metadata,
-            Err(errno) => return Plain::Resolved(Err(errno)),
+            Err(errno) => return Plain::Done(Err(errno)),
         };
         while let Some(name) = names.next() {
             if name == "." || name == ".." {
                 return Plain::NeedsFullWalk;
             }
-            let step = searchable(&dir_metadata, self.creds)
-                .and_then(|()| check_component(name))
-                .and_then(|()| dir.lookup(name))
+            if let Err(errno) = searchable(&dir_metadata, self.creds).and(check_component(name)) {
+                return Plain::Done(Err(errno));
+            }
+            if names.peek().is_none() {
+                return Plain::Done(Ok((dir, name)));
+            }
+            let step = dir
+                .lookup(name)
                 .and_then(|child| child.metadata().map(|metadata| (child, metadata)));
             let (child, metadata) = match step {
                 Ok(found) => found,
-                Err(errno) => return Plain::Resolved(Err(errno)),
+                Err(errno) => return Plain::Done(Err(errno)),
             };
-            let last = names.peek().is_none();
             match metadata.kind {
-                FileType::Symlink if follow || !last => return Plain::NeedsFullWalk,
-                _ if last => return Plain::Resolved(Ok((child, metadata))),
-                FileType::Directory => (dir, dir_metadata) = (child, metadata),
-                _ => return Plain::Resolved(Err(Errno::ENOTDIR)),
+                FileType::Directory => {
+                    let passed = core::mem::replace(&mut dir, child);
+                    if let Some(ancestors) = ancestors.as_deref_mut() {
+                        ancestors.push(passed);
+                    }
+                    dir_metadata = metadata;
+                }
+                FileType::Symlink => return Plain::NeedsFullWalk,
+                _ => return Plain::Done(Err(Errno::ENOTDIR)),
             }
         }
+        // No component at all: the path names the root.
         Plain::NeedsFullWalk
     }
 
@@ -395,10 +445,10 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// What [`Walker::resolve_plain`] made of a path.
-enum Plain {
-    /// The path's entry and its metadata, or the error the full walk would give.
-    Resolved(Result<(Arc<dyn Inode>, Metadata)>),
+/// What a walk of the common case ([`Walker::walk_plain`]) made of a path.
+enum Plain<T> {
+    /// What the full walk would give, success or error.
+    Done(Result<T>),
     /// The path needs what only the full walk does.
     NeedsFullWalk,
 }
