@@ -190,13 +190,15 @@ impl Union {
         }
         let lower_nlink = found.lowers.first().map(|_| found.top.nlink);
         let in_upper = found.upper.is_some();
+        // An entry of the lower layers alone was found under this name in them.
+        let lower_only = !in_upper && !found.lowers.is_empty();
         let child = self.node_for(dir, name, found);
         if want_dir && !self.is_empty_dir(&child)? {
             return Err(Errno::ENOTEMPTY);
         }
         let parent_upper = self.copy_up(dir, false)?;
-        let dir_lowers = dir.lowers();
-        let lower_has_name = self.search_lowers(&dir_lowers, name, false)?.is_some();
+        let lower_has_name =
+            lower_only || self.search_lowers(&dir.lowers(), name, false)?.is_some();
         let removed_upper = if in_upper { child.upper() } else { None };
 
         if lower_has_name {
