@@ -93,7 +93,9 @@
 //!    its own modes and owners (see [`overlay::UpperLayer`]). ArceOS filesystems need no
 //!    code: `adapters::arceos::ArceosLayer` (feature `arceos`) wraps any of them.
 //! 2. **The union.** [`overlay::OverlayFs::new`] with your lowers (top first, like Linux's
-//!    `lowerdir=`) and an [`overlay::UpperLayer`] (or none, for a read-only union).
+//!    `lowerdir=`) and an [`overlay::UpperLayer`] (or none, for a read-only union). Keep the
+//!    handle it returns while the union is mounted: directories keep the entries looked up in
+//!    them (a dentry cache) as long as it lives.
 //! 3. **Mount it.** The union is an `Arc<dyn FileSystem>`: wrap its root [`vfs::Inode`] in
 //!    your VFS's node type (for ArceOS, `adapters::arceos::ArceosUnion` is that wrapper, a
 //!    `VfsOps`), or use [`posix::Namespace`] as your system-call layer (it walks paths and
