@@ -9,9 +9,10 @@
 //!   other names see; a link; a rename or removal anywhere) bumps the union's generation,
 //!   and entries cached before it are looked up afresh. Creating a name changes no cached
 //!   entry (only names that exist are cached), so it bumps nothing;
-//! - an entry is used only if the node still sits under that name in this directory: a node
-//!   with several names (hard links) records the one it was last found under, and a lookup
-//!   of another name goes through the layers and records that one.
+//! - an entry is used only if the node still sits under that name in this directory (its
+//!   position count has not moved since): a node with several names (hard links) records the
+//!   one it was last found under, and a lookup of another name goes through the layers and
+//!   records that one.
 //!
 //! Cached nodes hold their parent and the union, so the cache lives only while the
 //! [`OverlayFs`](super::OverlayFs) handle does: dropping the handle (or calling
@@ -31,16 +32,17 @@ use super::Union;
 /// The nodes a directory keeps from lookups, by name.
 #[derive(Default)]
 pub(crate) struct Dentries {
-    /// Under it, only the state lock of a node it holds is taken (to check the node's name);
-    /// nodes it lets go are dropped after it is released.
+    /// A leaf lock: nothing else is taken while it is held, and nodes it lets go are dropped
+    /// after it is released.
     map: Mutex<HashMap<Arc<str>, Cached>>,
 }
 
 /// One cached lookup.
 pub(crate) struct Cached {
     node: Arc<OverlayInode>,
-    /// The node's name when it was cached (its own `Arc`): a hit compares it by pointer.
-    name: Arc<str>,
+    /// The node's position count when it was cached under this name (see
+    /// [`OverlayInode::still_at`]).
+    position: u64,
     /// The union's generation when it was looked up.
     generation: u64,
 }
@@ -62,8 +64,7 @@ impl Union {
         let generation = self.generation.load(Ordering::Acquire);
         let map = dir.made_dir_parts()?.dentries.map.lock();
         let cached = map.get(name)?;
-        // The node's state lock is taken under the cache's: nothing takes them the other way.
-        let valid = cached.generation == generation && cached.node.still_named(dir, &cached.name);
+        let valid = cached.generation == generation && cached.node.still_at(cached.position);
         valid.then(|| cached.node.clone())
     }
 
@@ -72,12 +73,12 @@ impl Union {
     pub(crate) fn cache_child(&self, dir: &OverlayInode, name: &str, node: &Arc<OverlayInode>) {
         // A node found as `name` records that name, unless a racing lookup of another of
         // its names got in first; then it is not worth caching here.
-        let Some(own_name) = node.name_in(dir, name) else {
+        let Some((own_name, position)) = node.name_in(dir, name) else {
             return;
         };
         let cached = Cached {
             node: node.clone(),
-            name: own_name.clone(),
+            position,
             generation: self.generation.load(Ordering::Acquire),
         };
         let replaced = {

@@ -26,8 +26,9 @@
 //! 1. the union's namespace lock;
 //! 2. one directory's listing lock (on its node, or kept with its lower directories: see
 //!    `readdir`), held while that directory's layers are read;
-//! 3. the node cache, then one directory's dentry cache (see `dentries`; no node is dropped
-//!    while it is held), then one node's state lock (never two nodes' state at once);
+//! 3. the node cache, then one directory's dentry cache (see `dentries`; nothing is taken and
+//!    no node dropped while it is held), or one node's state lock (never two nodes' state at
+//!    once);
 //! 4. the identity table (inode numbers, origins), innermost.
 //!
 //! The cache of what the lower layers hold by name (see `lookup`) has one leaf lock per set

@@ -7,7 +7,7 @@ use alloc::{
     vec::Vec,
 };
 use core::any::Any;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -52,19 +52,25 @@ pub(crate) struct NodeState {
 
 /// An entry of an [`OverlayFs`](super::OverlayFs). Every lookup of the same entry returns the same node while a
 /// handle to it is alive, so a copy-up made through one handle is seen through all of them.
+// Laid out in this order (`repr(C)`) so that what a cached lookup and `stat` of an image file
+// read, the first three fields, shares the `Arc`'s first two cache lines with its counts.
+#[repr(C)]
 pub struct OverlayInode {
-    pub(crate) fs: Arc<Union>,
-    /// The node itself, for operations that hand it on (copy-up needs the parent chain).
-    me: Weak<OverlayInode>,
-    pub(crate) key: Key,
-    ino: Ino,
-    kind: FileType,
+    /// Bumped, under the state lock, whenever the node's parent, name or unlinked flag
+    /// changes: a dentry cache hit compares it instead of taking the lock.
+    position: AtomicU64,
+    /// Set once the node has an upper entry (it never loses it): from then on `stat` asks it.
+    in_upper: AtomicBool,
     /// What `stat` answers while the node has no upper entry: the top lower entry's metadata,
     /// read when the node was made, with the union's inode number, device and directory link
     /// count. Lower layers never change, so `stat` of an image file takes no lock at all.
     lower_stat: Option<Metadata>,
-    /// Set once the node has an upper entry (it never loses it): from then on `stat` asks it.
-    in_upper: AtomicBool,
+    kind: FileType,
+    ino: Ino,
+    pub(crate) key: Key,
+    pub(crate) fs: Arc<Union>,
+    /// The node itself, for operations that hand it on (copy-up needs the parent chain).
+    me: Weak<OverlayInode>,
     state: Mutex<NodeState>,
     /// What only a directory needs, made on first use (so never for a file: nodes stay
     /// small, and more of them fit in the CPU's caches).
@@ -102,13 +108,14 @@ impl OverlayInode {
             meta
         });
         OverlayInode {
+            position: AtomicU64::new(0),
+            in_upper: AtomicBool::new(in_upper),
+            lower_stat,
+            kind,
+            ino,
+            key,
             fs,
             me,
-            key,
-            ino,
-            kind,
-            lower_stat,
-            in_upper: AtomicBool::new(in_upper),
             state: Mutex::new(state),
             dir: Once::new(),
         }
@@ -156,7 +163,9 @@ impl OverlayInode {
     }
 
     /// The node's name, if it was last found as `name` in `dir` and that name still stands.
-    pub(crate) fn name_in(&self, dir: &OverlayInode, name: &str) -> Option<Arc<str>> {
+    /// The node's name and its position count, if it was last found as `name` in `dir` and
+    /// that name still stands.
+    pub(crate) fn name_in(&self, dir: &OverlayInode, name: &str) -> Option<(Arc<str>, u64)> {
         let state = self.state.lock();
         let here = !state.unlinked
             && &*state.name == name
@@ -164,19 +173,19 @@ impl OverlayInode {
                 .parent
                 .as_ref()
                 .is_some_and(|parent| core::ptr::eq(&**parent, dir));
-        here.then(|| state.name.clone())
+        here.then(|| (state.name.clone(), self.position.load(Ordering::Acquire)))
     }
 
-    /// Whether the node still has the name `name` (an `Arc` [`OverlayInode::name_in`]
-    /// returned) in `dir`: it was not found under another name, moved or removed since.
-    pub(crate) fn still_named(&self, dir: &OverlayInode, name: &Arc<str>) -> bool {
-        let state = self.state.lock();
-        !state.unlinked
-            && Arc::ptr_eq(&state.name, name)
-            && state
-                .parent
-                .as_ref()
-                .is_some_and(|parent| core::ptr::eq(&**parent, dir))
+    /// Whether the node's parent, name and unlinked flag are what they were when
+    /// [`OverlayInode::name_in`] returned `position`.
+    pub(crate) fn still_at(&self, position: u64) -> bool {
+        self.position.load(Ordering::Acquire) == position
+    }
+
+    /// Notes a change of the node's parent, name or unlinked flag; the caller holds the
+    /// state lock.
+    fn moved_on(&self) {
+        self.position.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The directory the node was last found in, and the name.
@@ -202,6 +211,7 @@ impl OverlayInode {
             self.in_upper.store(true, Ordering::Release);
         }
         *current = state;
+        self.moved_on();
     }
 
     pub(crate) fn set_upper(&self, upper: Arc<dyn Inode>) {
@@ -215,10 +225,13 @@ impl OverlayInode {
         state.parent = Some(parent);
         state.name = Arc::from(name);
         state.unlinked = false;
+        self.moved_on();
     }
 
     pub(crate) fn mark_unlinked(&self) {
-        self.state.lock().unlinked = true;
+        let mut state = self.state.lock();
+        state.unlinked = true;
+        self.moved_on();
     }
 
     /// Copies the entry up (with its data unless `with_data` is false) if it is not yet in
