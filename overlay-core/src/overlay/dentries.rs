@@ -5,10 +5,11 @@
 //! it since it was cached:
 //! - removing or renaming a name drops its entry (`forget`), which also lets the node go, so
 //!   a deleted file's data is freed as soon as its last user closes it;
-//! - every other change that can alter what a lookup finds (a copy-up, which a hard link's
-//!   other names see; a link; a rename or removal anywhere) bumps the union's generation,
-//!   and entries cached before it are looked up afresh. Creating a name changes no cached
-//!   entry (only names that exist are cached), so it bumps nothing;
+//! - every other change that can alter what a lookup finds elsewhere (a copy-up, which a hard
+//!   link's other names see; a link; a rename, which moves a whole subtree) bumps the union's
+//!   generation, and entries cached before it are looked up afresh. Creating a name changes
+//!   no cached entry (only names that exist are cached), and removing one changes only its
+//!   own, so neither bumps it;
 //! - an entry is used only if the node still sits under that name in this directory (its
 //!   position count has not moved since): a node with several names (hard links) records the
 //!   one it was last found under, and a lookup of another name goes through the layers and
