@@ -640,6 +640,67 @@ mod tests {
         (root, Credentials::root())
     }
 
+    /// The walk without a queue (`walk_plain`) gives what the full walk gives, error for
+    /// error: each path is resolved as written and with a `./` inserted, which sends it
+    /// through the full walk.
+    #[test]
+    fn the_plain_walk_agrees_with_the_full_walk() {
+        use crate::vfs::NewNode;
+        let (root, _) = tree();
+        let a = root.lookup("a").unwrap();
+        let locked = a
+            .create("locked", &NewNode::new(FileType::Directory, 0o700, 0, 0))
+            .unwrap();
+        locked
+            .create("inside", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+            .unwrap();
+        a.create("dir", &NewNode::new(FileType::Directory, 0o755, 0, 0))
+            .unwrap();
+        a.symlink("link", "f", 0, 0).unwrap();
+        let long = "n".repeat(NAME_MAX + 1);
+        let paths = [
+            "/a/f",
+            "a/f",
+            "/a//f",
+            "/a/dir",
+            "/a/missing",
+            "/missing/f",
+            "/a/f/x",
+            "/a/locked/inside",
+            "/a/link",
+            "/a/up/a/f",
+            "/a/up/missing",
+        ];
+        let user = Credentials::user(1000, 1000);
+        for creds in [Credentials::root(), user] {
+            for follow in [false, true] {
+                let mut paths: Vec<String> = paths.iter().map(|p| String::from(*p)).collect();
+                paths.push(alloc::format!("/a/{long}"));
+                for path in paths {
+                    let full = match path.split_once("a/") {
+                        Some((head, tail)) => alloc::format!("{head}a/./{tail}"),
+                        None => path.clone(),
+                    };
+                    let walk = |path: &str| {
+                        Walker::new(root.clone(), &creds)
+                            .resolve_with_metadata(path, follow)
+                            .map(|(_, meta)| (meta.ino, meta.kind))
+                    };
+                    assert_eq!(walk(&path), walk(&full), "{path} ({creds:?}, {follow})");
+                }
+            }
+        }
+        let walk_parent = |path: &str| {
+            let parent = resolve_parent(&root, &Credentials::user(1000, 1000), path)?;
+            let depth = parent.chain().count();
+            Ok::<_, Errno>((parent.dir().metadata()?.ino, parent.last, depth))
+        };
+        for path in ["/a/f", "/a/dir/new", "/a/locked/x", "/a/f/x", "/a/up/a/f"] {
+            let full = path.replacen("a/", "a/./", 1);
+            assert_eq!(walk_parent(path), walk_parent(&full), "{path}");
+        }
+    }
+
     #[test]
     fn parent_reports_the_final_component() {
         let (root, creds) = tree();
