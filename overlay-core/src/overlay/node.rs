@@ -43,15 +43,16 @@ pub(crate) struct NodeState {
     pub(crate) lowers: Arc<LowerDirs>,
     /// The directory the node was last found in (`None` for the root).
     pub(crate) parent: Option<Arc<OverlayInode>>,
-    /// The name it was last found under (the same `Arc` is the key of the node's entry in
-    /// its directory's dentry cache, so a cache hit checks the name by pointer).
+    /// The name it was last found under (the listing's and the lower-name cache's own `Arc`
+    /// when it came from them, so it costs no allocation).
     pub(crate) name: Arc<str>,
     /// Whether that name has been removed since.
     pub(crate) unlinked: bool,
 }
 
-/// An entry of an [`OverlayFs`](super::OverlayFs). Every lookup of the same entry returns the same node while a
-/// handle to it is alive, so a copy-up made through one handle is seen through all of them.
+/// An entry of an [`OverlayFs`](super::OverlayFs). Every lookup of the same entry returns the
+/// same node while a handle to it is alive, so a copy-up made through one handle is seen
+/// through all of them.
 // Laid out in this order (`repr(C)`) so that what a cached lookup and `stat` of an image file
 // read, the first three fields, shares the `Arc`'s first two cache lines with its counts.
 #[repr(C)]
@@ -162,7 +163,6 @@ impl OverlayInode {
         (state.upper.clone(), state.lowers.clone())
     }
 
-    /// The node's name, if it was last found as `name` in `dir` and that name still stands.
     /// The node's name and its position count, if it was last found as `name` in `dir` and
     /// that name still stands.
     pub(crate) fn name_in(&self, dir: &OverlayInode, name: &str) -> Option<(Arc<str>, u64)> {

@@ -1,10 +1,11 @@
 //! Directories: their entries, and the namespace operations (lookup, create, symlink, link,
 //! unlink, rmdir, readdir) of [`TmpInode`].
 //!
-//! Entries are kept twice: by name (hashed), for lookup, and by offset, for listing. Every entry gets
-//! its offset from a per-directory counter when it is inserted, and a listing resumes after the
-//! offset of the last entry it returned, so entries created or removed between two `readdir`
-//! calls never make it skip or repeat an entry that stays (Linux tmpfs's stable offsets).
+//! Entries are kept twice: by name (hashed), for lookup, and by offset, for listing. Every
+//! entry gets its offset from a per-directory counter when it is inserted, and a listing
+//! resumes after the offset of the last entry it returned, so entries created or removed
+//! between two `readdir` calls never make it skip or repeat an entry that stays (Linux
+//! tmpfs's stable offsets).
 //!
 //! Lock order (see also `rename.rs`): a directory's lock before the lock of an inode inside it.
 
