@@ -165,6 +165,7 @@ impl Union {
         // whiteouts hide nothing below it.
         match (upper_layer, lower_layers.len()) {
             (None, 1) => {
+                // One element: index 0 is there.
                 let (layer, entries) = lower_layers.swap_remove(0);
                 Ok(lower_entries(&mut identities, layer, entries.entries).collect())
             }
