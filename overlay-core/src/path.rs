@@ -558,6 +558,20 @@ pub fn split_last(path: &str) -> (&str, &str) {
     }
 }
 
+/// `path` as a listing (such as the shell's `tree`) shows it: without trailing slashes, and
+/// `/` for the root however many slashes name it (`"/etc/"` is `"/etc"`, `"///"` is `"/"`).
+/// For display; the walker does not use it.
+pub fn display(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() && path.starts_with('/') {
+        "/"
+    } else if trimmed.is_empty() {
+        path
+    } else {
+        trimmed
+    }
+}
+
 /// Joins a directory path and a name with one slash: `join("/a", "b")` and `join("/a/", "b")`
 /// are `"/a/b"`, `join("", "b")` is `"b"`.
 pub fn join(dir: &str, name: &str) -> String {
@@ -763,6 +777,15 @@ mod tests {
         let parent = walker.parent("/a/f").unwrap();
         let file = walker.lookup_last(&parent).unwrap();
         assert_eq!(walker.follow(parent, &*file).unwrap_err(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn displayed_paths_drop_trailing_slashes() {
+        assert_eq!(display("/"), "/");
+        assert_eq!(display("///"), "/");
+        assert_eq!(display("/etc/"), "/etc");
+        assert_eq!(display("etc"), "etc");
+        assert_eq!(display(""), "");
     }
 
     #[test]

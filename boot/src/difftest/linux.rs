@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{anyhow, Context, Result};
-use overlay_core::path::join;
+use overlay_core::path::{self, join};
 use overlay_core::shell::lexer::escape_bytes;
 use rustix::fs::{AtFlags, FileType as HostFileType, Mode, OFlags, RenameFlags, Stat, CWD};
 use rustix::mount::{MountFlags, UnmountFlags};
@@ -575,7 +575,7 @@ impl Executor {
     fn tree(&mut self, path: &str) -> Sys<Vec<String>> {
         let start = stat(path, false)?;
         let mut lines: Vec<(String, String)> = Vec::new();
-        let mut pending = vec![(display_path(path).to_string(), start)];
+        let mut pending = vec![(path::display(path).to_string(), start)];
         while let Some((entry_path, st)) = pending.pop() {
             if HostFileType::from_raw_mode(st.st_mode) == HostFileType::Directory {
                 for name in list_dir(&entry_path)? {
@@ -705,18 +705,6 @@ fn stat_line(st: &Stat, layer: &str, path: &str) -> String {
 /// Whether `st` is a Linux whiteout: a character device 0/0.
 pub fn is_whiteout(st: &Stat) -> bool {
     HostFileType::from_raw_mode(st.st_mode) == HostFileType::CharacterDevice && st.st_rdev == 0
-}
-
-/// `path` as `tree` prints it: without trailing slashes, except the root itself.
-fn display_path(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() && path.starts_with('/') {
-        "/"
-    } else if trimmed.is_empty() {
-        path
-    } else {
-        trimmed
-    }
 }
 
 fn push_line(out: &mut String, line: &str) {

@@ -6,7 +6,7 @@ use core::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
-use crate::path::join;
+use crate::path::{self, join};
 use crate::posix::Namespace;
 use crate::vfs::{Credentials, FileType, Metadata, OpenFlags, MODE_PERMISSIONS};
 
@@ -52,7 +52,7 @@ pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
     let root = Credentials::root();
     let start = namespace.lstat(&root, path)?;
     let mut lines: Vec<(String, String)> = Vec::new();
-    let mut pending = Vec::from([(String::from(display_path(path)), start)]);
+    let mut pending = Vec::from([(String::from(path::display(path)), start)]);
     while let Some((entry_path, metadata)) = pending.pop() {
         if metadata.kind.is_dir() {
             for entry in namespace.read_dir(&root, &entry_path)? {
@@ -142,18 +142,6 @@ pub(super) fn stat_line(metadata: &Metadata, layer: &str, path: &str) -> String 
     line
 }
 
-/// `path` as `tree` prints it: without trailing slashes, except the root itself.
-fn display_path(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() && path.starts_with('/') {
-        "/"
-    } else if trimmed.is_empty() {
-        path
-    } else {
-        trimmed
-    }
-}
-
 /// The short digest of the regular file at `path`, read in chunks.
 fn content_digest(namespace: &Namespace, creds: &Credentials, path: &str) -> Result<String> {
     let mut file = namespace.open(creds, path, OpenFlags::READ | OpenFlags::NOFOLLOW, 0)?;
@@ -188,13 +176,5 @@ mod tests {
         assert_eq!(short_digest(&Sha256::digest(b"abc")), "ba7816bf8f01cfea");
         // SHA-256("") = e3b0c44298fc1c14...
         assert_eq!(short_digest(&Sha256::digest(b"")), "e3b0c44298fc1c14");
-    }
-
-    #[test]
-    fn display_paths_drop_trailing_slashes() {
-        assert_eq!(display_path("/"), "/");
-        assert_eq!(display_path("///"), "/");
-        assert_eq!(display_path("/etc/"), "/etc");
-        assert_eq!(display_path("etc"), "etc");
     }
 }
