@@ -209,7 +209,67 @@ fn w1(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
             table.put(&format!("w1-{count}-warm"), name, &warm, paths.len());
             table.put(&format!("w1-{count}-missing"), name, &absent, missing.len());
         }
+        if count == 1 || count == 64 {
+            w1_one_tmpfs(systems, table, repeats, count, &layers);
+        }
     }
+}
+
+/// W1's files of `count` layers in one directory of one tmpfs of this engine, no union: what
+/// the number of files costs by itself, to set beside what the layers cost.
+fn w1_one_tmpfs(
+    systems: &[Box<dyn System>],
+    table: &mut Table,
+    repeats: usize,
+    count: usize,
+    layers: &[spec::Tree],
+) {
+    if !systems.iter().any(|s| s.name() == COLUMNS[0]) {
+        return;
+    }
+    let paths = spec::w1_paths(count);
+    for (step, what) in [("warm", "warm"), ("missing", "missing names")] {
+        table.row(
+            &format!("w1-{count}-one-{step}"),
+            &format!("W1 one tmpfs, {} files, {what}", paths.len()),
+            Unit::PerItem("lookup"),
+        );
+    }
+    let missing = spec::w1_missing();
+    let system = ours::PlainTmpfs;
+    let Some(prepared) = prepare(&system, layers, "W1", table) else {
+        return;
+    };
+    let [warm, absent] = repeat(&system, &*prepared, repeats, "W1", table, |tmpfs| {
+        let pass = || {
+            time(|| {
+                for path in &paths {
+                    assert!(tmpfs.stat(path), "{path} missing");
+                }
+            })
+        };
+        pass();
+        let warm = pass();
+        let absent = time(|| {
+            for path in &missing {
+                assert!(!tmpfs.stat(path), "{path} found");
+            }
+        });
+        [warm, absent]
+    });
+    // A baseline of this engine: it goes in its column.
+    table.put(
+        &format!("w1-{count}-one-warm"),
+        COLUMNS[0],
+        &warm,
+        paths.len(),
+    );
+    table.put(
+        &format!("w1-{count}-one-missing"),
+        COLUMNS[0],
+        &absent,
+        missing.len(),
+    );
 }
 
 fn w2(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
@@ -439,17 +499,24 @@ fn goals(table: &Table) {
         let many = table.median(&format!("w1-64-{step}"), ours);
         if let (Some(one), Some(many)) = (one, many) {
             let ratio = many / one;
-            // 64 layers also mean 64 times the files: the plain directory shows what that
-            // costs by itself.
-            let floor = match (
-                table.median(&format!("w1-1-{step}"), COLUMNS[3]),
-                table.median(&format!("w1-64-{step}"), COLUMNS[3]),
-            ) {
-                (Some(one), Some(many)) => format!(
-                    " (Linux tmpfs, the same files in one directory: {}x)",
-                    short(many / one)
-                ),
-                _ => String::new(),
+            // 64 layers also mean 64 times the files: a plain directory holding them shows
+            // what that costs by itself, in this engine's tmpfs and in Linux's.
+            let mut floors = Vec::new();
+            for (column, what, one_key, many_key) in [
+                (ours, "this engine's tmpfs", "w1-1-one", "w1-64-one"),
+                (COLUMNS[3], "Linux tmpfs", "w1-1", "w1-64"),
+            ] {
+                if let (Some(one), Some(many)) = (
+                    table.median(&format!("{one_key}-{step}"), column),
+                    table.median(&format!("{many_key}-{step}"), column),
+                ) {
+                    floors.push(format!("{what} {}x", short(many / one)));
+                }
+            }
+            let floor = if floors.is_empty() {
+                String::new()
+            } else {
+                format!(" (the same files in one directory: {})", floors.join(", "))
             };
             println!(
                 "  W1: warm lookups, {what}: 64 layers cost {}x 1 layer{floor} (goal: at most \
@@ -462,7 +529,7 @@ fn goals(table: &Table) {
     let compared: Vec<String> = table
         .rows()
         .map(|row| row.key.clone())
-        .filter(|key| !key.starts_with("w3") && !key.starts_with("w5-one"))
+        .filter(|key| !key.starts_with("w3") && !key.contains("-one"))
         .collect();
     for (peer, goal, wanted) in [
         (COLUMNS[2], "faster than Linux overlayfs", 1.0),
