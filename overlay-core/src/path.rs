@@ -92,48 +92,10 @@ impl core::fmt::Debug for Parent {
     }
 }
 
-/// One component still to walk: where its name is (a byte range of the walk's path, or of
-/// one of the symlink targets it met), and whether a slash followed it. Ranges rather than
-/// strings, so a walk allocates nothing per component.
-#[derive(Clone, Copy)]
+/// One component still to walk, and whether a slash followed it.
 struct Component {
-    /// 0 for the path being walked, `n` for the `n`th symlink target met (see [`Texts`]).
-    text: usize,
-    start: usize,
-    end: usize,
+    name: String,
     slash_after: bool,
-}
-
-/// The strings a walk takes component names from: the path it was given and the targets of
-/// the symlinks it followed (kept until the walk ends, as later components point into them).
-struct Texts<'p> {
-    path: &'p str,
-    targets: Vec<String>,
-}
-
-impl<'p> Texts<'p> {
-    fn new(path: &'p str) -> Texts<'p> {
-        Texts {
-            path,
-            targets: Vec::new(),
-        }
-    }
-
-    /// The name `component` stands for.
-    fn name(&self, component: Component) -> &str {
-        let text = match component.text {
-            0 => self.path,
-            n => self.targets.get(n - 1).map_or("", String::as_str),
-        };
-        text.get(component.start..component.end).unwrap_or("")
-    }
-
-    /// Keeps a symlink target and queues its components (see [`push_components`]).
-    fn push_target(&mut self, queue: &mut Vec<Component>, target: String) {
-        self.targets.push(target);
-        let text = self.targets.len();
-        push_components(queue, text, &self.targets[text - 1]);
-    }
 }
 
 /// A path walk in progress: the root, the caller, and how many symlinks were followed so far
@@ -174,14 +136,8 @@ impl<'a> Walker<'a> {
         }
         check_path(path)?;
         let mut queue = Vec::new();
-        push_components(&mut queue, 0, path);
-        self.walk(
-            self.root.clone(),
-            Vec::new(),
-            Texts::new(path),
-            queue,
-            false,
-        )
+        push_components(&mut queue, path);
+        self.walk(self.root.clone(), Vec::new(), queue, false)
     }
 
     /// Follows the symlink `link`, which is the final component of `parent`, and walks its
@@ -198,9 +154,8 @@ impl<'a> Walker<'a> {
             ..
         } = parent;
         let mut queue = Vec::new();
-        let mut texts = Texts::new("");
-        self.enter_link(&mut dir, &mut ancestors, &mut texts, &mut queue, link)?;
-        self.walk(dir, ancestors, texts, queue, trailing_slash)
+        self.enter_link(&mut dir, &mut ancestors, &mut queue, link)?;
+        self.walk(dir, ancestors, queue, trailing_slash)
     }
 
     /// The entry `parent` names, without following it if it is a symlink and without checking
@@ -352,7 +307,6 @@ impl<'a> Walker<'a> {
         &mut self,
         mut dir: Arc<dyn Inode>,
         mut ancestors: Vec<Arc<dyn Inode>>,
-        mut texts: Texts<'_>,
         mut queue: Vec<Component>,
         trailing_slash: bool,
     ) -> Result<Parent> {
@@ -369,14 +323,13 @@ impl<'a> Walker<'a> {
             };
             // Linux checks search permission before every component, `.` and `..` included.
             self.search(&dir)?;
-            let name = texts.name(component);
             if queue.is_empty() {
-                let last = match name {
+                let last = match component.name.as_str() {
                     "." => Last::Dot,
                     ".." => Last::DotDot,
                     name => {
                         check_component(name)?;
-                        Last::Name(String::from(name))
+                        Last::Name(component.name)
                     }
                 };
                 let trailing_slash = trailing_slash || component.slash_after;
@@ -387,7 +340,7 @@ impl<'a> Walker<'a> {
                     trailing_slash,
                 });
             }
-            match name {
+            match component.name.as_str() {
                 "." => {}
                 ".." => {
                     if let Some(up) = ancestors.pop() {
@@ -399,13 +352,9 @@ impl<'a> Walker<'a> {
                     let child = dir.lookup(name)?;
                     match child.metadata()?.kind {
                         FileType::Directory => ancestors.push(core::mem::replace(&mut dir, child)),
-                        FileType::Symlink => self.enter_link(
-                            &mut dir,
-                            &mut ancestors,
-                            &mut texts,
-                            &mut queue,
-                            &*child,
-                        )?,
+                        FileType::Symlink => {
+                            self.enter_link(&mut dir, &mut ancestors, &mut queue, &*child)?
+                        }
                         _ => return Err(Errno::ENOTDIR),
                     }
                 }
@@ -419,7 +368,6 @@ impl<'a> Walker<'a> {
         &mut self,
         dir: &mut Arc<dyn Inode>,
         ancestors: &mut Vec<Arc<dyn Inode>>,
-        texts: &mut Texts<'_>,
         queue: &mut Vec<Component>,
         link: &dyn Inode,
     ) -> Result<()> {
@@ -435,7 +383,7 @@ impl<'a> Walker<'a> {
             ancestors.clear();
             *dir = self.root.clone();
         }
-        texts.push_target(queue, target);
+        push_components(queue, &target);
         Ok(())
     }
 
@@ -513,32 +461,29 @@ fn check_component(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Pushes the components of `path` (text number `text` of the walk, see [`Texts`]) on
-/// `queue` so that its first component is popped next.
-fn push_components(queue: &mut Vec<Component>, text: usize, path: &str) {
-    let first = queue.len();
-    let mut start = 0;
-    while start < path.len() {
-        let (end, slash_after) = match path[start..].find('/') {
-            Some(at) => (start + at, true),
-            None => (path.len(), false),
+/// Pushes the components of `path` on `queue` so that its first component is popped next.
+fn push_components(queue: &mut Vec<Component>, path: &str) {
+    let start = queue.len();
+    let mut rest = path;
+    while !rest.is_empty() {
+        let (name, slash_after, next) = match rest.find('/') {
+            Some(at) => (&rest[..at], true, &rest[at + 1..]),
+            None => (rest, false, ""),
         };
-        if end > start {
+        if !name.is_empty() {
             queue.push(Component {
-                text,
-                start,
-                end,
+                name: String::from(name),
                 slash_after,
             });
-        } else if slash_after && queue.len() > first {
+        } else if slash_after && queue.len() > start {
             // `a//`: the slash after an empty component still trails the previous name.
             if let Some(previous) = queue.last_mut() {
                 previous.slash_after = true;
             }
         }
-        start = end + 1;
+        rest = next;
     }
-    queue[first..].reverse();
+    queue[start..].reverse();
 }
 
 /// Splits a path into the part before its final component and that component, ignoring
@@ -590,12 +535,11 @@ mod tests {
 
     fn components(path: &str) -> Vec<(String, bool)> {
         let mut queue = Vec::new();
-        push_components(&mut queue, 0, path);
-        let texts = Texts::new(path);
+        push_components(&mut queue, path);
         queue
             .into_iter()
             .rev()
-            .map(|c| (String::from(texts.name(c)), c.slash_after))
+            .map(|c| (c.name, c.slash_after))
             .collect()
     }
 
@@ -620,15 +564,10 @@ mod tests {
     #[test]
     fn components_go_before_what_is_queued() {
         let mut queue = Vec::new();
-        let mut texts = Texts::new("x/y");
-        push_components(&mut queue, 0, "x/y");
+        push_components(&mut queue, "x/y");
         queue.pop();
-        texts.push_target(&mut queue, String::from("l1/l2"));
-        let order: Vec<String> = queue
-            .into_iter()
-            .rev()
-            .map(|c| String::from(texts.name(c)))
-            .collect();
+        push_components(&mut queue, "l1/l2");
+        let order: Vec<String> = queue.into_iter().rev().map(|c| c.name).collect();
         assert_eq!(order, ["l1", "l2", "y"]);
     }
 
