@@ -32,8 +32,8 @@ use spin::{Mutex, Once};
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
-use super::readdir::Listing;
-use super::whiteout::{LayerEntry, WhiteoutEncoding, REDIRECT_XATTR};
+use super::readdir::{read_layer, LayerEntries, Listing};
+use super::whiteout::{LayerEntry, REDIRECT_XATTR};
 use super::Union;
 use crate::error::{Errno, Result};
 use crate::vfs::{check_name, FileType, Inode, Metadata};
@@ -94,39 +94,26 @@ struct DirCache {
 
 /// A name cache being built: every name some lower directory lists, with the position of
 /// the topmost directory listing it (or a whiteout for it).
-#[derive(Default)]
 pub(crate) struct NameIndex {
     names: HashMap<Arc<str>, Slot>,
 }
 
 impl NameIndex {
-    /// An empty index with room for `names` names.
-    pub(crate) fn with_capacity(names: usize) -> NameIndex {
-        NameIndex {
-            names: HashMap::with_capacity(names),
-        }
-    }
-
-    /// Notes `name`, which the lower directory at `position` holds or deletes (directories
-    /// are noted top first).
-    pub(crate) fn note(&mut self, name: &Arc<str>, position: usize) {
-        self.names
-            .entry(name.clone())
-            .or_insert(Slot::From(position));
-    }
-
-    /// Notes a name as a lower directory at `position` lists it, in its layer's `encoding`:
-    /// the name itself, and the name it hides if it is a whiteout (noting more names than
-    /// needed is harmless: the search from there finds what is really there).
-    fn note_listed(&mut self, name: &str, position: usize, encoding: WhiteoutEncoding) {
-        if !self.names.contains_key(name) {
-            self.names.insert(Arc::from(name), Slot::From(position));
-        }
-        if let Some(target) = encoding.whiteout_target(name) {
-            if !self.names.contains_key(target) {
-                self.names.insert(Arc::from(target), Slot::From(position));
+    /// The index of lower directories read whole, top first: every name each of them holds
+    /// or deletes, with the position of the topmost one that does.
+    pub(crate) fn of_layers(layers: &[&LayerEntries]) -> NameIndex {
+        let count = layers
+            .iter()
+            .map(|layer| layer.entries.len() + layer.whiteouts.len())
+            .sum();
+        let mut names = HashMap::with_capacity(count);
+        for (position, layer) in layers.iter().enumerate() {
+            let held = layer.entries.iter().map(|(name, _, _)| name);
+            for name in held.chain(&layer.whiteouts) {
+                names.entry(name.clone()).or_insert(Slot::From(position));
             }
         }
+        NameIndex { names }
     }
 }
 
@@ -297,14 +284,12 @@ impl Union {
             Some(slot) => slot,
             None => {
                 // Listed with no lock held; two lookups racing here both list, one keeps it.
-                let built = self.index_names(dirs)?.names;
+                let built = self.index_names(dirs)?;
                 let slot = built
+                    .names
                     .get_key_value(name)
                     .map(|(key, slot)| (key.clone(), slot.clone()));
-                let mut names = dirs.cache().names.lock();
-                if names.is_none() {
-                    *names = Some(built);
-                }
+                dirs.install_names(built);
                 slot
             }
         };
@@ -344,24 +329,11 @@ impl Union {
     /// Every name the directories `dirs` hold (and every name one of their whiteouts hides),
     /// with the position of the topmost directory that has it.
     fn index_names(&self, dirs: &LowerDirs) -> Result<NameIndex> {
-        let mut index = NameIndex::default();
-        for (position, dir) in dirs.iter().enumerate() {
-            let encoding = self.lowers[dir.layer].encoding;
-            let mut cookie = 0;
-            loop {
-                let mut listed = 0usize;
-                dir.inode.readdir(cookie, &mut |entry| {
-                    listed += 1;
-                    cookie = entry.next_cookie;
-                    index.note_listed(entry.name, position, encoding);
-                    true
-                })?;
-                if listed == 0 {
-                    break;
-                }
-            }
-        }
-        Ok(index)
+        let layers = dirs
+            .iter()
+            .map(|dir| read_layer(&*dir.inode, self.lowers[dir.layer].encoding))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(NameIndex::of_layers(&layers.iter().collect::<Vec<_>>()))
     }
 
     /// The search itself: what the lower directories `dirs` (top first) hold under `name`,

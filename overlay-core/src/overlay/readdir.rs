@@ -144,20 +144,8 @@ impl Union {
         }
         // The lower directories were read whole: note their names for lookups too.
         if lowers.names_unknown() {
-            let names: usize = lower_layers
-                .iter()
-                .map(|(_, layer)| layer.entries.len() + layer.whiteouts.len())
-                .sum();
-            let mut index = NameIndex::with_capacity(names);
-            for (position, (_, layer)) in lower_layers.iter().enumerate() {
-                for (name, _, _) in &layer.entries {
-                    index.note(name, position);
-                }
-                for name in &layer.whiteouts {
-                    index.note(name, position);
-                }
-            }
-            lowers.install_names(index);
+            let layers: Vec<&LayerEntries> = lower_layers.iter().map(|(_, layer)| layer).collect();
+            lowers.install_names(NameIndex::of_layers(&layers));
         }
 
         let mut identities = self.identities.lock();
