@@ -189,20 +189,7 @@ fn w1(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
             };
             let [cold, warm, absent] =
                 repeat(&**system, &*prepared, repeats, "W1", table, |union| {
-                    let pass = || {
-                        time(|| {
-                            for path in &paths {
-                                assert!(union.stat(path), "{path} missing");
-                            }
-                        })
-                    };
-                    let (cold, warm) = (pass(), pass());
-                    let absent = time(|| {
-                        for path in &missing {
-                            assert!(!union.stat(path), "{path} found");
-                        }
-                    });
-                    [cold, warm, absent]
+                    w1_passes(union, &paths, &missing)
                 });
             let name = system.name();
             table.put(&format!("w1-{count}-cold"), name, &cold, paths.len());
@@ -213,6 +200,25 @@ fn w1(systems: &[Box<dyn System>], table: &mut Table, repeats: usize) {
             w1_one_tmpfs(systems, table, repeats, count, &layers);
         }
     }
+}
+
+/// W1's timed passes over one mount: every path (cold), every path again (warm), then the
+/// names that exist nowhere.
+fn w1_passes(union: &dyn system::Mounted, paths: &[String], missing: &[String]) -> [f64; 3] {
+    let pass = || {
+        time(|| {
+            for path in paths {
+                assert!(union.stat(path), "{path} missing");
+            }
+        })
+    };
+    let (cold, warm) = (pass(), pass());
+    let absent = time(|| {
+        for path in missing {
+            assert!(!union.stat(path), "{path} found");
+        }
+    });
+    [cold, warm, absent]
 }
 
 /// W1's files of `count` layers in one directory of one tmpfs of this engine, no union: what
@@ -240,22 +246,8 @@ fn w1_one_tmpfs(
     let Some(prepared) = prepare(&system, layers, "W1", table) else {
         return;
     };
-    let [warm, absent] = repeat(&system, &*prepared, repeats, "W1", table, |tmpfs| {
-        let pass = || {
-            time(|| {
-                for path in &paths {
-                    assert!(tmpfs.stat(path), "{path} missing");
-                }
-            })
-        };
-        pass();
-        let warm = pass();
-        let absent = time(|| {
-            for path in &missing {
-                assert!(!tmpfs.stat(path), "{path} found");
-            }
-        });
-        [warm, absent]
+    let [_, warm, absent] = repeat(&system, &*prepared, repeats, "W1", table, |tmpfs| {
+        w1_passes(tmpfs, &paths, &missing)
     });
     // A baseline of this engine: it goes in its column.
     table.put(
