@@ -50,6 +50,46 @@ pub struct LowerFacts {
     pub whiteouts: BTreeSet<String>,
     /// Paths of regular files with more than one link in their lower layer.
     pub hard_links: BTreeSet<String>,
+    /// Symlinks of the lower layers and their targets (the topmost layer's, where several
+    /// layers have one at the same path); the union shows those `top_types` marks `l`.
+    pub symlinks: BTreeMap<String, String>,
+}
+
+/// How many symlinks [`LowerFacts::follow_symlinks`] follows before it gives up (Linux's
+/// limit for one path).
+const MAX_SYMLINKS: usize = 40;
+
+impl LowerFacts {
+    /// The union path `path` names once the symlinks the lower layers show along it (the
+    /// last component's too) are followed; `..` components are kept as they are.
+    pub fn follow_symlinks(&self, path: &str) -> String {
+        let mut path = union_path(path);
+        for _ in 0..MAX_SYMLINKS {
+            let names: Vec<&str> = path.split('/').filter(|name| !name.is_empty()).collect();
+            let mut prefix = String::new();
+            let mut followed = None;
+            for (depth, name) in names.iter().enumerate() {
+                let parent = prefix.clone();
+                prefix = format!("{prefix}/{name}");
+                let shown = self.top_types.get(&prefix) == Some(&'l');
+                if let Some(target) = self.symlinks.get(&prefix).filter(|_| shown) {
+                    let base = if target.starts_with('/') {
+                        String::new()
+                    } else {
+                        parent
+                    };
+                    let rest = names[depth + 1..].join("/");
+                    followed = Some(union_path(&format!("{base}/{target}/{rest}")));
+                    break;
+                }
+            }
+            match followed {
+                Some(next) => path = next,
+                None => return path,
+            }
+        }
+        path
+    }
 }
 
 /// What a known difference looks at.
@@ -153,7 +193,7 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                 (None, "tree") => "/".to_string(),
                 _ => return false,
             };
-            let under = union_path(&listed);
+            let under = context.lowers.follow_symlinks(&listed);
             let whiteouts_below = context
                 .lowers
                 .whiteouts
@@ -226,8 +266,16 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                     .any(|p| p.starts_with(&under));
                 if holds_link && ours.starts_with("d ") && linux.starts_with("d ") {
                     // The upper directory's size counts its entries; Linux's holds the names
-                    // it linked, the project's does not.
-                    let (a, b) = (without_size(ours), without_size(linux));
+                    // it linked, the project's does not. Linking a name in copies the
+                    // directory up on Linux, so there it may be upper (and merged: nlink 1)
+                    // where the project still shows it from its lower layer.
+                    let linked_in = linux.contains(" layer=upper ") && ours.contains(" layer=lower:");
+                    let masked: &[&str] = if linked_in {
+                        &["size=", "nlink=", "layer="]
+                    } else {
+                        &["size="]
+                    };
+                    let (a, b) = (masked_words(ours, masked), masked_words(linux, masked));
                     let changed = a != *ours;
                     (*ours, *linux) = (a, b);
                     return changed;
@@ -296,15 +344,15 @@ fn path_of(line: &str) -> &str {
 }
 
 /// A `stat` line with its `size=` value replaced by `?`.
-fn without_size(line: &str) -> String {
+/// `line` with the value of each `key=value` word whose key `masked` names replaced by `?`.
+fn masked_words(line: &str, masked: &[&str]) -> String {
     line.split(' ')
-        .map(|word| {
-            if word.starts_with("size=") {
-                "size=?"
-            } else {
-                word
-            }
-        })
+        .map(
+            |word| match masked.iter().find(|key| word.starts_with(*key)) {
+                Some(key) => format!("{key}?"),
+                None => word.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -514,6 +562,71 @@ mod tests {
             tree.verdict,
             Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"])
         );
+    }
+
+    #[test]
+    fn lower_symlinks_are_followed() {
+        let mut lowers = LowerFacts::default();
+        for (link, target) in [
+            ("/c", "/b"),
+            ("/b/up", "../a"),
+            ("/loop", "/loop"),
+            ("/d", "/b"),
+        ] {
+            lowers.symlinks.insert(link.into(), target.into());
+            lowers.top_types.insert(link.into(), 'l');
+        }
+        // A directory of a higher layer hides the symlink.
+        lowers.top_types.insert("/d".into(), 'd');
+        assert_eq!(lowers.follow_symlinks("/c/"), "/b");
+        assert_eq!(lowers.follow_symlinks("c/x/y"), "/b/x/y");
+        assert_eq!(lowers.follow_symlinks("/c/up/z"), "/b/../a/z");
+        assert_eq!(lowers.follow_symlinks("/a/c"), "/a/c");
+        assert_eq!(lowers.follow_symlinks("/loop/x"), "/loop/x");
+        assert_eq!(lowers.follow_symlinks("/d/x"), "/d/x");
+    }
+
+    #[test]
+    fn whiteouts_listed_through_a_symlink_are_known() {
+        let mut lowers = LowerFacts::default();
+        lowers.whiteouts.insert("/b/x".into());
+        lowers.symlinks.insert("/c".into(), "/b".into());
+        lowers.top_types.insert("/c".into(), 'l');
+        let ls = compare_line(7, "ls /c/", String::new(), "x\n".into(), Some('l'), &lowers);
+        assert_eq!(
+            ls.verdict,
+            Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"])
+        );
+        lowers.symlinks.clear();
+        let ls = compare_line(7, "ls /c/", String::new(), "x\n".into(), Some('l'), &lowers);
+        assert_eq!(ls.verdict, Verdict::Divergent);
+    }
+
+    #[test]
+    fn a_directory_linux_copied_up_to_link_a_name_into_is_known() {
+        let mut lowers = LowerFacts::default();
+        lowers.hard_links.insert("/a/s/z".into());
+        let stat = |ours: &str, linux: &str| {
+            compare_line(
+                3,
+                "stat /a/s",
+                ours.into(),
+                linux.into(),
+                Some('d'),
+                &lowers,
+            )
+            .verdict
+        };
+        let ours = "d 0755 0:0 size=60 nlink=2 ino=#1 layer=lower:2 /a/s\n";
+        let linux = "d 0755 0:0 size=80 nlink=1 ino=#1 layer=upper /a/s\n";
+        assert_eq!(
+            stat(ours, linux),
+            Verdict::Known(vec!["hard-link-copy-up-in-memory"])
+        );
+        // The other way round is not explained by Linux's linking.
+        assert_eq!(stat(linux, ours), Verdict::Divergent);
+        let other_mode = "d 0700 0:0 size=80 nlink=1 ino=#1 layer=upper /a/s\n";
+        assert_eq!(stat(ours, other_mode), Verdict::Divergent);
     }
 
     #[test]
