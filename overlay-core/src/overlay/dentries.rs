@@ -96,10 +96,18 @@ impl Union {
 
     /// Drops the entry cached for `name` in `dir`: the name was removed or renamed.
     pub(crate) fn forget(&self, dir: &OverlayInode, name: &str) {
-        if let Some(parts) = dir.made_dir_parts() {
-            let removed = parts.dentries.map.lock().remove(name);
-            drop(removed);
-        }
+        drop(self.take_child(dir, name));
+    }
+
+    /// Drops the entry cached for `name` in `dir`, as [`Union::forget`] does, and hands back
+    /// its node if it was still what a lookup would find. The caller holds the namespace lock
+    /// exclusively, so it stays so until the caller lets go.
+    pub(crate) fn take_child(&self, dir: &OverlayInode, name: &str) -> Option<Arc<OverlayInode>> {
+        let cached = dir.made_dir_parts()?.dentries.map.lock().remove(name)?;
+        let valid = self.caching.load(Ordering::Acquire)
+            && cached.generation == self.generation.load(Ordering::Acquire)
+            && cached.node.still_at(cached.position);
+        valid.then_some(cached.node)
     }
 
     /// Notes a change that may make cached lookups wrong: they are all looked up afresh.

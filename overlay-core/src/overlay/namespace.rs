@@ -177,22 +177,40 @@ impl Union {
     }
 
     /// Removes `name` from `dir`: a directory if `want_dir`, else anything but a directory.
-    pub(crate) fn remove(&self, dir: &Arc<OverlayInode>, name: &str, want_dir: bool) -> Result<()> {
+    /// `cached` is the node the dentry cache held for the name, if it was still valid.
+    pub(crate) fn remove(
+        &self,
+        dir: &Arc<OverlayInode>,
+        name: &str,
+        want_dir: bool,
+        cached: Option<Arc<OverlayInode>>,
+    ) -> Result<()> {
         let upper = self.writable()?;
-        let found = match self.resolve(dir, name)? {
-            super::lookup::Resolved::Found(found) => found,
-            super::lookup::Resolved::Missing { .. } => return Err(Errno::ENOENT),
+        let (child, in_upper, lower_nlink) = match cached.filter(|node| node.upper().is_none()) {
+            // A valid cached node is what a lookup would find now (see `dentries`), and one
+            // with no upper entry was found in the lower layers alone: no layer need be asked
+            // again (the common case: a name looked up just before it is removed).
+            Some(child) => {
+                let lower_nlink = child.lower_nlink();
+                (child, false, lower_nlink)
+            }
+            None => {
+                let found = match self.resolve(dir, name)? {
+                    super::lookup::Resolved::Found(found) => found,
+                    super::lookup::Resolved::Missing { .. } => return Err(Errno::ENOENT),
+                };
+                let lower_nlink = found.lowers.first().map(|_| found.top.nlink);
+                let in_upper = found.upper.is_some();
+                (self.node_for(dir, name, found), in_upper, lower_nlink)
+            }
         };
-        match (want_dir, found.kind.is_dir()) {
+        match (want_dir, child.kind().is_dir()) {
             (true, false) => return Err(Errno::ENOTDIR),
             (false, true) => return Err(Errno::EISDIR),
             _ => {}
         }
-        let lower_nlink = found.lowers.first().map(|_| found.top.nlink);
-        let in_upper = found.upper.is_some();
         // An entry of the lower layers alone was found under this name in them.
-        let lower_only = !in_upper && !found.lowers.is_empty();
-        let child = self.node_for(dir, name, found);
+        let lower_only = !in_upper && lower_nlink.is_some();
         if want_dir && !self.is_empty_dir(&child)? {
             return Err(Errno::ENOTEMPTY);
         }

@@ -152,6 +152,12 @@ impl OverlayInode {
         self.state.lock().upper.clone()
     }
 
+    /// The link count of the top lower entry, as read when the node was made, if the node
+    /// was made without an upper entry.
+    pub(crate) fn lower_nlink(&self) -> Option<u32> {
+        self.lower_stat.map(|meta| meta.nlink)
+    }
+
     /// The lower entries (see [`NodeState::lowers`]).
     pub(crate) fn lowers(&self) -> Arc<LowerDirs> {
         self.state.lock().lowers.clone()
@@ -353,15 +359,15 @@ impl Inode for OverlayInode {
     fn unlink(&self, name: &str) -> Result<()> {
         let this = self.this()?;
         let _namespace = self.fs.namespace.write();
-        self.fs.forget(self, name);
-        self.fs.remove(&this, name, false)
+        let cached = self.fs.take_child(self, name);
+        self.fs.remove(&this, name, false, cached)
     }
 
     fn rmdir(&self, name: &str) -> Result<()> {
         let this = self.this()?;
         let _namespace = self.fs.namespace.write();
-        self.fs.forget(self, name);
-        self.fs.remove(&this, name, true)
+        let cached = self.fs.take_child(self, name);
+        self.fs.remove(&this, name, true, cached)
     }
 
     fn rename(
