@@ -53,7 +53,7 @@ pub(crate) struct Found {
     /// Metadata of the topmost entry.
     pub(crate) top: Metadata,
     /// Merged lower directories, or the one lower non-directory.
-    pub(crate) lowers: Arc<LowerDirs>,
+    pub(crate) lowers: Lowers,
     /// The name, if the lower-name cache already holds it as an `Arc` (the node shares it).
     pub(crate) name: Option<Arc<str>>,
 }
@@ -63,21 +63,53 @@ pub(crate) struct Found {
 pub(crate) struct LowerFound {
     pub(crate) kind: FileType,
     pub(crate) top: Metadata,
-    pub(crate) lowers: Arc<LowerDirs>,
+    pub(crate) lowers: Lowers,
     /// The name as the lower-name cache holds it (the same `Arc` the listing shows).
     pub(crate) name: Option<Arc<str>>,
 }
 
-/// The lower entries a union node is made of (top first): the lower directories merged into
-/// a directory, or the one lower entry of anything else; and, for directories, the cache of
-/// what they hold by name (see the [module docs](self)). Never changed once made.
+/// The lower entries a union node is made of (top first).
+#[derive(Clone)]
+pub(crate) enum Lowers {
+    /// A directory's: the lower directories merged into it, shared with their caches (none
+    /// for a directory of the upper layer alone).
+    Dirs(Arc<LowerDirs>),
+    /// The one lower entry of anything else, held in place: a file's node costs no
+    /// allocation for it (a cold walk makes one such node per file).
+    Entry(LowerEntry),
+}
+
+impl Lowers {
+    /// The lower directories with their caches; `None` for a non-directory's entry.
+    pub(crate) fn dirs(&self) -> Option<&Arc<LowerDirs>> {
+        match self {
+            Lowers::Dirs(dirs) => Some(dirs),
+            Lowers::Entry(_) => None,
+        }
+    }
+}
+
+impl Deref for Lowers {
+    type Target = [LowerEntry];
+
+    fn deref(&self) -> &[LowerEntry] {
+        match self {
+            Lowers::Dirs(dirs) => dirs,
+            Lowers::Entry(entry) => core::slice::from_ref(entry),
+        }
+    }
+}
+
+/// The lower directories merged into a union directory (top first), with the cache of what
+/// they hold by name (see the [module docs](self)) and the directory's listing. Never changed
+/// once made.
 pub(crate) struct LowerDirs {
     entries: Entries,
     /// What only directories need, made on first use (so never for a file's lower entry).
     dir: Once<Box<DirCache>>,
 }
 
-/// Lower entries, the single one of a file (the common case) kept without an allocation.
+/// Lower directories, a single one (the common case) kept without an allocation.
 enum Entries {
     One([LowerEntry; 1]),
     Many(Vec<LowerEntry>),
@@ -133,7 +165,7 @@ impl LowerDirs {
         LowerDirs::from_entries(Entries::Many(entries))
     }
 
-    /// One lower entry.
+    /// One lower directory.
     fn one(entry: LowerEntry) -> Arc<LowerDirs> {
         LowerDirs::from_entries(Entries::One([entry]))
     }
@@ -215,7 +247,7 @@ impl Union {
                             kind: meta.kind,
                             upper: Some(inode),
                             top: meta,
-                            lowers: self.no_lowers.clone(),
+                            lowers: Lowers::Dirs(self.no_lowers.clone()),
                             name: None,
                         }));
                     }
@@ -237,7 +269,10 @@ impl Union {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
-                lowers: lower.map_or_else(|| self.no_lowers.clone(), |found| found.lowers),
+                lowers: lower.map_or_else(
+                    || Lowers::Dirs(self.no_lowers.clone()),
+                    |found| found.lowers,
+                ),
                 name: None,
             }),
             (None, Some(found)) => Resolved::Found(Found {
@@ -258,14 +293,15 @@ impl Union {
     /// join it.
     pub(crate) fn search_lowers(
         &self,
-        dir_lowers: &Arc<LowerDirs>,
+        dir_lowers: &Lowers,
         name: &str,
         below_dir: bool,
     ) -> Result<Option<LowerFound>> {
-        if dir_lowers.is_empty() {
+        // A non-directory's lower entry holds no names.
+        let Some(dirs) = dir_lowers.dirs().filter(|dirs| !dirs.is_empty()) else {
             return Ok(None);
-        }
-        let found = self.lower_name(dir_lowers, name)?;
+        };
+        let found = self.lower_name(dirs, name)?;
         // Below a directory, a non-directory ends the search with nothing; from a directory
         // on, the search is the same either way.
         Ok(found.filter(|found| !below_dir || found.kind.is_dir()))
@@ -370,13 +406,16 @@ impl Union {
             kind,
             top,
             name: None,
-            lowers: if below.is_empty() {
-                LowerDirs::one(first)
+            lowers: if !kind.is_dir() {
+                // Only a directory has entries below it.
+                Lowers::Entry(first)
+            } else if below.is_empty() {
+                Lowers::Dirs(LowerDirs::one(first))
             } else {
                 let mut all = Vec::with_capacity(below.len() + 1);
                 all.push(first);
                 all.extend(below);
-                LowerDirs::new(all)
+                Lowers::Dirs(LowerDirs::new(all))
             },
         }))
     }
@@ -388,7 +427,7 @@ impl Union {
         for part in path.split('/').filter(|part| !part.is_empty()) {
             let dirs = match &current {
                 Some(found) => found.lowers.clone(),
-                None => self.root_lowers.clone(),
+                None => Lowers::Dirs(self.root_lowers.clone()),
             };
             match self.search_lowers(&dirs, part, true)? {
                 Some(found) if found.kind.is_dir() => current = Some(found),
@@ -783,7 +822,7 @@ mod cache_tests {
         let warm = union(&lowers, &upper, false);
         let d = walk(&warm, "d").unwrap();
         let node = d.as_any().downcast_ref::<super::OverlayInode>().unwrap();
-        let dirs = node.lowers();
+        let dirs = node.lowers().dirs().unwrap().clone();
         assert_eq!(dirs.len(), 3);
         assert!(dirs.dir.get().is_none(), "nothing looked up in d yet");
         d.lookup("a").unwrap();
@@ -807,7 +846,7 @@ mod cache_tests {
             .as_any()
             .downcast_ref::<super::OverlayInode>()
             .unwrap();
-        assert!(Arc::ptr_eq(&again.lowers(), &dirs));
+        assert!(Arc::ptr_eq(again.lowers().dirs().unwrap(), &dirs));
     }
     fn names_of(dir: &dyn Inode, cookie: u64, max: usize) -> Vec<(String, u64)> {
         let mut names = Vec::new();
@@ -838,7 +877,7 @@ mod cache_tests {
         // No node of `d` is alive now; its listing is kept with its lower directories.
         let d = walk(&warm, "d").unwrap();
         let node = d.as_any().downcast_ref::<super::OverlayInode>().unwrap();
-        let dirs = node.lowers();
+        let dirs = node.lowers().dirs().unwrap().clone();
         assert!(dirs.listing().lock().built);
         drop(d);
         file(&walk(&warm, "d").unwrap(), "new", "n");

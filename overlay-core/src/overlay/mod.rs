@@ -74,7 +74,7 @@ use crate::vfs::{
 };
 pub use diff::{Change, ChangeKind};
 use identity::{Identities, Key};
-use lookup::LowerDirs;
+use lookup::{LowerDirs, Lowers};
 pub use node::OverlayInode;
 use node::{LowerEntry, NodeState};
 pub use whiteout::WhiteoutEncoding;
@@ -451,7 +451,7 @@ impl Union {
         };
         let state = NodeState {
             upper,
-            lowers: self.root_lowers.clone(),
+            lowers: Lowers::Dirs(self.root_lowers.clone()),
             parent: None,
             name: Arc::from(""),
             unlinked: false,

@@ -13,7 +13,7 @@ use spin::{Mutex, Once};
 
 use super::dentries::Dentries;
 use super::identity::Key;
-use super::lookup::LowerDirs;
+use super::lookup::Lowers;
 use super::readdir::Listing;
 use super::{stored_xattr_name, visible_xattr_name, Union};
 use crate::error::{Errno, Result};
@@ -40,7 +40,7 @@ pub(crate) struct NodeState {
     /// For a directory, the lower directories merged into it, top first (with their cache of
     /// names, see `lookup`); for anything else, the lower entry it shows (or was copied up
     /// from), if any.
-    pub(crate) lowers: Arc<LowerDirs>,
+    pub(crate) lowers: Lowers,
     /// The directory the node was last found in (`None` for the root).
     pub(crate) parent: Option<Arc<OverlayInode>>,
     /// The name it was last found under (the listing's and the lower-name cache's own `Arc`
@@ -159,12 +159,12 @@ impl OverlayInode {
     }
 
     /// The lower entries (see [`NodeState::lowers`]).
-    pub(crate) fn lowers(&self) -> Arc<LowerDirs> {
+    pub(crate) fn lowers(&self) -> Lowers {
         self.state.lock().lowers.clone()
     }
 
     /// The upper entry and the lower entries, in one look at the state.
-    pub(crate) fn layers(&self) -> (Option<Arc<dyn Inode>>, Arc<LowerDirs>) {
+    pub(crate) fn layers(&self) -> (Option<Arc<dyn Inode>>, Lowers) {
         let state = self.state.lock();
         (state.upper.clone(), state.lowers.clone())
     }

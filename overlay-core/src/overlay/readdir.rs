@@ -75,7 +75,7 @@ impl OverlayInode {
             parts.listing.lock().stale = true;
         }
         let lowers = self.lowers();
-        if let Some(kept) = lowers.kept_listing() {
+        if let Some(kept) = lowers.dirs().and_then(|dirs| dirs.kept_listing()) {
             let mut kept = kept.lock();
             if kept.owner == Some(self.key) {
                 kept.stale = true;
@@ -94,12 +94,12 @@ impl Union {
         max: usize,
     ) -> Result<Vec<ListedEntry>> {
         let lowers = dir.lowers();
-        let mut listing = if lowers.is_empty() {
-            dir.dir_parts().listing.lock()
-        } else {
-            lowers.listing().lock()
+        let kept_with = lowers.dirs().filter(|dirs| !dirs.is_empty());
+        let mut listing = match kept_with {
+            Some(dirs) => dirs.listing().lock(),
+            None => dir.dir_parts().listing.lock(),
         };
-        if !lowers.is_empty() && listing.owner != Some(dir.key) {
+        if kept_with.is_some() && listing.owner != Some(dir.key) {
             *listing = Listing {
                 owner: Some(dir.key),
                 ..Listing::default()
@@ -108,6 +108,7 @@ impl Union {
         if !listing.built || listing.stale {
             let merged = self.merge(dir)?;
             listing.update(merged);
+            dir.dir_parts().dentries.listed(listing.entries.len());
         }
         let start = listing
             .entries
@@ -143,9 +144,9 @@ impl Union {
             lower_layers.push((lower.layer, read_layer(&*lower.inode, encoding)?));
         }
         // The lower directories were read whole: note their names for lookups too.
-        if lowers.names_unknown() {
+        if let Some(dirs) = lowers.dirs().filter(|dirs| dirs.names_unknown()) {
             let layers: Vec<&LayerEntries> = lower_layers.iter().map(|(_, layer)| layer).collect();
-            lowers.install_names(NameIndex::of_layers(&layers));
+            dirs.install_names(NameIndex::of_layers(&layers));
         }
 
         let mut identities = self.identities.lock();
