@@ -28,10 +28,13 @@
 //! [`WhiteoutEncoding::Oci`]: crate::overlay::WhiteoutEncoding::Oci
 //! [`Layer::with_encoding`]: crate::overlay::Layer::with_encoding
 
+mod children;
+
 use alloc::{collections::BTreeMap, string::String, sync::Arc, vec, vec::Vec};
 use core::any::Any;
 use core::ops::Range;
 
+use self::children::Children;
 use super::bytes::Bytes;
 use super::tar::{EntryKind, TarEntry, TarError, TarReader};
 use crate::error::{Errno, Result};
@@ -97,7 +100,7 @@ enum Content {
     File(Range<usize>),
     Symlink(String),
     /// Entries sorted by name, with their node indices.
-    Directory(Vec<(String, usize)>),
+    Directory(Children),
 }
 
 impl ImageLayerFs {
@@ -211,7 +214,7 @@ impl ImageInode {
         }
     }
 
-    fn children(&self) -> Result<&[(String, usize)]> {
+    fn children(&self) -> Result<&Children> {
         match &self.node().content {
             Content::Directory(children) => Ok(children),
             _ => Err(Errno::ENOTDIR),
@@ -279,12 +282,10 @@ impl Inode for ImageInode {
     fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
         let children = self.children()?;
         check_name(name)?;
-        let found = children
-            .binary_search_by(|(child, _)| child.as_str().cmp(name))
-            .map_err(|_| Errno::ENOENT)?;
+        let index = children.find(name).ok_or(Errno::ENOENT)?;
         Ok(Arc::new(ImageInode {
             tree: self.tree.clone(),
-            index: children[found].1,
+            index,
         }))
     }
 
@@ -730,12 +731,12 @@ fn finish_node(node: BuildNode, name_count: u32, renumbered: &[Option<usize>]) -
         BuildContent::Nothing => Content::Nothing,
         BuildContent::File(range) => Content::File(range),
         BuildContent::Symlink(target) => Content::Symlink(target),
-        BuildContent::Directory(children) => Content::Directory(
+        BuildContent::Directory(children) => Content::Directory(Children::from_sorted(
             children
                 .into_iter()
                 .filter_map(|(name, old)| Some((name, renumbered[old]?)))
                 .collect(),
-        ),
+        )),
     };
     Node {
         kind: node.kind,
