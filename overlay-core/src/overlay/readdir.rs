@@ -209,7 +209,13 @@ impl Listing {
         );
         let mut entries = Vec::with_capacity(live.len());
         for (name, kind, ino) in live {
-            let offset = known.remove(&name).unwrap_or_else(|| {
+            // A first listing knows no names: no need to hash each one to find that out.
+            let old_offset = if known.is_empty() {
+                None
+            } else {
+                known.remove(&name)
+            };
+            let offset = old_offset.unwrap_or_else(|| {
                 self.next_offset += 1;
                 self.next_offset
             });
