@@ -30,7 +30,7 @@ pub fn run(manager: Arc<ContainerManager>, container: &str) -> Result<(), overla
     println!(
         "shell: and `images`, `history IMAGE`, `run IMAGE NAME`, `use NAME`, `commit NAME IMAGE`,"
     );
-    println!("shell: `df`, `rmi IMAGE`, `ps`; the commands are overlay-core's shell language; `exit` leaves");
+    println!("shell: `df`, `rmi IMAGE`, `rmc NAME`, `ps`; the commands are overlay-core's shell language; `exit` leaves");
     loop {
         print!("{PROMPT}");
         let Some(line) = read_line() else {

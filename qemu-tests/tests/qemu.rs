@@ -323,7 +323,7 @@ rm /etc/hostname\nmkdir /tmp2\ncat /etc/motd\ndiff\nexit\n";
 /// container is its own; `commit` makes it an image whose containers show it (the deletion
 /// too); `df` counts shared layers once; `rmi` drops only what nothing else uses.
 #[test]
-fn shell_session_images_containers_commit_and_rmi() {
+fn shell_session_images_containers_commit_rmi_and_rmc() {
     let ramdisk = default_ramdisk("bios-shell-images").expect("write the RAM disk");
     let layout = boot::oci::default_layout().expect("build the default images");
     let size_of = |name: &str| -> (usize, u64) {
@@ -351,7 +351,7 @@ write /etc/config \"changed in root\\n\"\nrm /etc/hostname\nmkdir /data\n\
 write /data/note \"hello\\n\"\ndiff\nuse web2\ncat /etc/config\ndiff\nuse root\n\
 commit root greeter:1.1\ndiff\nhistory greeter:1.1\nrun greeter:1.1 web3\nuse web3\n\
 cat /etc/config\ncat /etc/hostname\ncat /data/note\nlayers\nps\ndf\nrmi counter:1.0\n\
-rmi greeter:1.1\ndf\nexit\n";
+rmi greeter:1.1\ndf\nuse web2\nrmc root\nrmc web3\nps\nexit\n";
     let booted = boot(&Boot {
         name: "bios-shell-images",
         firmware: Firmware::Bios,
@@ -457,7 +457,7 @@ rmi greeter:1.1\ndf\nexit\n";
         "{context}"
     );
     assert!(
-        df.contains("\nreclaimed by rmi: 0 bytes in 0 layers\n"),
+        df.contains("\nreclaimed by rmi and rmc: 0 bytes in 0 layers\n"),
         "{context}"
     );
     // rmi counter:1.0: its own four layers go, the two shared ones stay.
@@ -484,12 +484,25 @@ rmi greeter:1.1\ndf\nexit\n";
         rmi.contains("(used by container root, container web3)"),
         "{context}"
     );
-    let reclaimed = format!("\nreclaimed by rmi: {counter_own} bytes in 4 layers\n");
+    let reclaimed = format!("\nreclaimed by rmi and rmc: {counter_own} bytes in 4 layers\n");
     assert!(out(25).contains(&reclaimed), "{context}");
     assert!(
         out(25).contains("\nheld for containers only: "),
         "{context}"
     );
+    // rmc: the committed layer stays while web3 stacks it, and goes with web3.
+    assert_eq!(out(26), "", "{context}");
+    assert_eq!(out(27), "Removed: root\n", "{context}");
+    let removed: Vec<&str> = out(28).lines().collect();
+    assert_eq!(removed.len(), 2, "{context}");
+    assert_eq!(removed[0], "Removed: web3", "{context}");
+    assert!(
+        removed[1].starts_with(&format!("Deleted: {short} ")),
+        "{context}"
+    );
+    let ps: Vec<&str> = out(29).lines().collect();
+    assert_eq!(ps.len(), 2, "{context}");
+    assert!(ps[1].starts_with("*  web2 "), "{context}");
 }
 
 /// The digests of the layers of the default image `name`.

@@ -413,4 +413,8 @@ impl ContainerEngine for ContainerManager {
     fn remove_image(&self, image: &str) -> Result<Removal> {
         ContainerManager::remove_image(self, image)
     }
+
+    fn remove_container(&self, container: &str) -> Result<Vec<(String, u64)>> {
+        ContainerManager::remove_container(self, container)
+    }
 }

@@ -151,7 +151,8 @@ pub struct StoreUsage {
     pub unused_bytes: u64,
     /// What the images would take as separate copies: the sum of their `total_bytes`.
     pub unshared_bytes: u64,
-    /// Layers dropped by `remove_image` so far, and their bytes.
+    /// Layers dropped so far (by `remove_image`, and by `prune` once the last container
+    /// stacking them went away), and their bytes.
     pub reclaimed_layers: usize,
     /// See `reclaimed_layers`.
     pub reclaimed_bytes: u64,

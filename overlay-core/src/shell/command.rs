@@ -105,6 +105,7 @@ pub(super) enum Command<'a> {
         image: &'a str,
     },
     Rmi(&'a str),
+    Rmc(&'a str),
 }
 
 /// Parses the words of one non-empty line.
@@ -227,6 +228,7 @@ pub(super) fn parse(words: &[String]) -> Result<Command<'_>> {
         ("use", [container]) => Command::Use(container),
         ("commit", [container, image]) => Command::Commit { container, image },
         ("rmi", [image]) => Command::Rmi(image),
+        ("rmc", [container]) => Command::Rmc(container),
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -407,6 +409,8 @@ mod tests {
             })
         );
         assert_eq!(parsed("rmi app:2"), Ok(Command::Rmi("app:2")));
+        assert_eq!(parsed("rmc c1"), Ok(Command::Rmc("c1")));
+        assert_eq!(parsed("rmc"), Err(Errno::EINVAL));
     }
 
     #[test]

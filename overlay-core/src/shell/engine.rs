@@ -1,5 +1,5 @@
 //! [`ContainerEngine`]: what the shell's image and container commands call (`images`,
-//! `history`, `df`, `ps`, `run`, `use`, `commit`, `rmi`), and how they print.
+//! `history`, `df`, `ps`, `run`, `use`, `commit`, `rmi`, `rmc`), and how they print.
 //!
 //! The shell knows nothing of image stores or RAM disks: an engine answers in these plain
 //! types, and the shell formats them. [`crate::containers::ContainerManager`] is the engine
@@ -115,6 +115,14 @@ pub trait ContainerEngine: Send + Sync {
     /// # Errors
     /// `ENOENT` if there is no such image.
     fn remove_image(&self, image: &str) -> Result<Removal>;
+
+    /// Removes `container` and its writable layer, then every layer that no image and no
+    /// other container uses any more; returns those layers' digests and bytes, in the
+    /// engine's order.
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such container.
+    fn remove_container(&self, container: &str) -> Result<Vec<(String, u64)>>;
 }
 
 /// A table: one row per line, each column as wide as its widest cell plus two blanks; cells
@@ -217,7 +225,7 @@ pub(super) fn df_lines(usage: &StoreUsage, containers: &[ContainerSummary]) -> V
         ));
     }
     lines.push(format!(
-        "reclaimed by rmi: {} bytes in {} layers",
+        "reclaimed by rmi and rmc: {} bytes in {} layers",
         usage.reclaimed_bytes, usage.reclaimed_layers
     ));
     let upper_bytes: u64 = containers.iter().map(|c| c.upper_bytes).sum();
@@ -265,6 +273,16 @@ pub(super) fn removal_lines(removal: &Removal) -> Vec<String> {
             kept.size,
             users.join(", ")
         ));
+    }
+    lines
+}
+
+/// `rmc`'s lines: `Removed: NAME`, then `Deleted: LAYER SIZE` for each layer that went with
+/// the container.
+pub(super) fn container_removal_lines(name: &str, deleted: &[(String, u64)]) -> Vec<String> {
+    let mut lines = vec![format!("Removed: {name}")];
+    for (digest, size) in deleted {
+        lines.push(format!("Deleted: {} {size}", short_digest(digest)));
     }
     lines
 }

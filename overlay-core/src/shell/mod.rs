@@ -17,7 +17,7 @@
 //! `setxattr P NAME VALUE`, `rmxattr P NAME`, `su UID GID`. Whole view: `tree [P]`, `layers`,
 //! `diff`. Images and containers (with a [`ContainerEngine`], see [`Shell::with_engine`]):
 //! `images`, `history IMAGE`, `df`, `ps`, `run IMAGE NAME`, `use NAME`, `commit NAME IMAGE`,
-//! `rmi IMAGE`. Extensions: `ls`/`ls -l` without P list `/`; `mv -n A B` (no replace) and
+//! `rmi IMAGE`, `rmc NAME`. Extensions: `ls`/`ls -l` without P list `/`; `mv -n A B` (no replace) and
 //! `mv -x A B` (exchange); `mknod P p` without numbers; `chown UID: P` / `chown :GID P` change
 //! one id; the `open` flag `nofollow`.
 //!
@@ -64,7 +64,8 @@
 //!   stored, each once however many images share it), then the lines
 //!   `stored: N bytes in L layers, each once; without sharing: M bytes`,
 //!   `held for containers only: N bytes (no image uses them)` (only when there are such),
-//!   `reclaimed by rmi: N bytes in L layers` and `containers: C, writable layers N bytes`.
+//!   `reclaimed by rmi and rmc: N bytes in L layers` (the layers dropped so far) and
+//!   `containers: C, writable layers N bytes`.
 //! - `ps`: `CONTAINER IMAGE LAYERS UPPER`, one row per container, the one the shell is in
 //!   marked `*` in a first column; UPPER is the bytes its writable layer holds.
 //! - `run IMAGE NAME`: makes container NAME: the image's layers (the same objects every
@@ -81,6 +82,10 @@
 //!   for each of its layers nothing else uses (its memory is freed) and
 //!   `Kept: LAYER SIZE (used by IMAGE..., container NAME...)` for each that another image or a
 //!   container still uses.
+//! - `rmc NAME`: removes container NAME and its writable layer (`docker rm`): `Removed: NAME`,
+//!   then `Deleted: LAYER SIZE` for each layer that only it still used (an image removed
+//!   while the container ran kept them). `EBUSY` for the container the shell is in (`use`
+//!   another first).
 //!
 //! Names of images and containers are 1 to 128 ASCII letters, digits and `._-:/@`, starting
 //! with a letter or digit (`EINVAL` otherwise); a missing image or container is `ENOENT`, a
@@ -423,6 +428,15 @@ impl Shell {
             Command::Rmi(image) => {
                 let removal = self.engine()?.remove_image(image)?;
                 print_lines(output, engine::removal_lines(&removal));
+            }
+            Command::Rmc(container) => {
+                let engine = self.engine()?;
+                // Like `docker rm` of a running container: the shell works in it.
+                if self.container() == Some(container) {
+                    return Err(Errno::EBUSY);
+                }
+                let deleted = engine.remove_container(container)?;
+                print_lines(output, engine::container_removal_lines(container, &deleted));
             }
         }
         Ok(())

@@ -88,7 +88,7 @@ fn images_history_and_df_show_the_store() {
             3 * shared + a + b
         )
     );
-    assert_eq!(lines[6], "reclaimed by rmi: 0 bytes in 0 layers");
+    assert_eq!(lines[6], "reclaimed by rmi and rmc: 0 bytes in 0 layers");
     assert_eq!(lines[7], "containers: 1, writable layers 0 bytes");
     assert_eq!(lines.len(), 8);
 }
@@ -161,8 +161,13 @@ fn the_seeds_story_run_change_diff_commit_run_df_rmi() {
         lines.iter().all(|line| !line.starts_with("Deleted")),
         "{out}"
     );
-    // The app layer of svc-b goes once nothing uses it: remove its container first.
-    manager.remove_container("other").unwrap();
+    // The app layer of svc-b goes once nothing uses it: remove its container first. The
+    // image still holds every layer of it, so none goes with the container.
+    assert_eq!(
+        run(&mut shell, "rmc other\nps").lines().next(),
+        Some("Removed: other")
+    );
+    assert!(manager.containers().iter().all(|c| c.name != "other"));
     let out = run(&mut shell, "rmi svc-b");
     let app_b = short_digest(&sha256_digest(&app_layer("b"))).to_owned();
     assert!(
@@ -175,7 +180,7 @@ fn the_seeds_story_run_change_diff_commit_run_df_rmi() {
     );
     let df = run(&mut shell, "df");
     let reclaimed = format!(
-        "reclaimed by rmi: {} bytes in 1 layers",
+        "reclaimed by rmi and rmc: {} bytes in 1 layers",
         size(app_layer("b"))
     );
     assert!(df.contains(&reclaimed), "{df}");
@@ -184,21 +189,42 @@ fn the_seeds_story_run_change_diff_commit_run_df_rmi() {
         df.contains("\ncontainers: 2, writable layers 0 bytes\n"),
         "{df}"
     );
+    // svc-a:3 is gone, so its own layer goes with `second`, the last container using it
+    // (not while the shell is in it: from `root`).
+    let kept_for_second = lines[1]
+        .strip_prefix("Kept: ")
+        .and_then(|kept| kept.split(' ').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(run(&mut shell, "rmc second"), "error: EBUSY: rmc second\n");
+    let out = run(&mut shell, "use root\nrmc second");
+    let removed: Vec<&str> = out.lines().collect();
+    assert_eq!(removed[0], "Removed: second", "{out}");
+    assert_eq!(removed.len(), 2, "{out}");
+    assert!(
+        removed[1].starts_with(&format!("Deleted: {kept_for_second} ")),
+        "{out}"
+    );
+    assert_eq!(
+        run(&mut shell, "ps"),
+        "   CONTAINER  IMAGE    LAYERS  UPPER\n*  root       svc-a:2       4      0\n"
+    );
 }
 
 #[test]
 fn mistakes_print_one_error_line() {
     let (_, mut shell) = shell();
     let script = "use nope\nrun nope x\nrun svc-a root\nrun svc-a \"a b\"\nhistory nope\n\
-                  commit nope x\ncommit root svc-b\nrmi nope\nimages extra";
+                  commit nope x\ncommit root svc-b\nrmi nope\nimages extra\nrmc nope\nrmc root";
     let expected = "error: ENOENT: use nope\nerror: ENOENT: run nope x\n\
                     error: EEXIST: run svc-a root\nerror: EINVAL: run svc-a \"a b\"\n\
                     error: ENOENT: history nope\nerror: ENOENT: commit nope x\n\
                     error: EEXIST: commit root svc-b\nerror: ENOENT: rmi nope\n\
-                    error: EINVAL: images extra\n";
+                    error: EINVAL: images extra\nerror: ENOENT: rmc nope\n\
+                    error: EBUSY: rmc root\n";
     assert_eq!(run(&mut shell, script), expected);
     assert_eq!(shell.container(), Some("root"));
-    assert_eq!(shell.failures(), 9);
+    assert_eq!(shell.failures(), 11);
 }
 
 #[test]
@@ -224,6 +250,7 @@ fn without_an_engine_the_image_commands_are_enotsup() {
         "use x",
         "commit x y",
         "rmi x",
+        "rmc x",
     ] {
         assert_eq!(
             run(&mut shell, command),
@@ -240,7 +267,7 @@ fn random_image_commands_never_panic_and_keep_the_store_consistent() {
         "svc-a", "svc-b", "java:8", "root", "c1", "c2", "img:1", "img:2", "bad name", "",
     ];
     let commands = [
-        "images", "history", "df", "ps", "run", "use", "commit", "rmi", "write", "rm",
+        "images", "history", "df", "ps", "run", "use", "commit", "rmi", "rmc", "write", "rm",
     ];
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move |n: usize| {
@@ -253,7 +280,7 @@ fn random_image_commands_never_panic_and_keep_the_store_consistent() {
         let command = commands[next(commands.len())];
         let (a, b) = (words[next(words.len())], words[next(words.len())]);
         let line = match command {
-            "history" | "use" | "rmi" => format!("{command} \"{a}\""),
+            "history" | "use" | "rmi" | "rmc" => format!("{command} \"{a}\""),
             "run" | "commit" => format!("{command} \"{a}\" \"{b}\""),
             "write" => format!("write /f{} x", next(3)),
             "rm" => format!("rm /f{}", next(3)),
