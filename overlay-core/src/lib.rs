@@ -200,6 +200,7 @@ pub mod adapters;
 pub mod containers;
 pub mod error;
 pub mod image;
+mod name_order;
 pub mod overlay;
 pub mod path;
 pub mod posix;

@@ -160,8 +160,16 @@ impl Union {
             }
             (Some(upper), 0) => Ok(upper_entries(&mut identities, upper.entries).collect()),
             (upper_layer, _) => {
-                // `None` marks a name deleted by a whiteout in a higher layer.
-                let mut merged: HashMap<Arc<str>, Option<(FileType, Ino)>> = HashMap::new();
+                // `None` marks a name deleted by a whiteout in a higher layer. Sized for every
+                // name each layer holds, shared ones counted once per layer: no regrowth.
+                let held = upper_layer
+                    .iter()
+                    .chain(lower_layers.iter().map(|(_, layer)| layer));
+                let names = held
+                    .map(|layer| layer.entries.len() + layer.whiteouts.len())
+                    .sum();
+                let mut merged: HashMap<Arc<str>, Option<(FileType, Ino)>> =
+                    HashMap::with_capacity(names);
                 if let Some(layer) = upper_layer {
                     for (name, kind, ino) in upper_entries(&mut identities, layer.entries) {
                         merged.insert(name, Some((kind, ino)));
@@ -198,7 +206,7 @@ impl Listing {
     /// are dropped when there are many more of them than live names, which bounds the memory
     /// a directory with a lot of churn can hold.
     fn update(&mut self, mut live: Vec<LiveEntry>) {
-        live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        crate::name_order::sort_by_name(&mut live, |entry| &entry.0);
         // Every name this listing ever gave an offset to: the old entries and the tombstones.
         // A first listing has none, and needs no map at all.
         let mut known = core::mem::take(&mut self.vanished);
