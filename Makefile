@@ -67,7 +67,9 @@ FUZZ_TARGETS := shell union_ops image_tar image_oci
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	cd overlay-core/fuzz && for target in $(FUZZ_TARGETS); do \
-	    $(CARGO) fuzz run $$target -- -max_total_time=$(SECS) -rss_limit_mb=4096 || exit 1; done
+	    mkdir -p corpus/$$target; seeds=; [ -d seeds/$$target ] && seeds=seeds/$$target; \
+	    $(CARGO) fuzz run $$target corpus/$$target $$seeds -- \
+	        -max_total_time=$(SECS) -rss_limit_mb=4096 || exit 1; done
 
 # Differential tests against Linux overlayfs (needs root): N random cases from seed SEED.
 N ?= 1000

@@ -1,5 +1,6 @@
 //! One layer tar: any bytes either fail to parse with an error or give a filesystem that can
-//! be walked and read whole, never a panic.
+//! be walked and read whole, whose lookups find exactly the names its listings show, never a
+//! panic.
 #![no_main]
 
 use std::sync::Arc;
@@ -29,10 +30,21 @@ fn walk(inode: &Arc<dyn Inode>, depth: usize) {
                 names.push(entry.name.to_string());
                 true
             });
-            for name in names {
-                if let Ok(child) = inode.lookup(&name) {
-                    walk(&child, depth + 1);
+            // Lookups agree with the listing: every listed name is found, and a name next
+            // to it in the directory's order (one character longer, or one shorter) only if
+            // it is listed too.
+            for name in &names {
+                let mut shorter = name.clone();
+                shorter.pop();
+                for near in [format!("{name}\u{1}"), shorter] {
+                    if !near.is_empty() && !names.contains(&near) {
+                        assert!(inode.lookup(&near).is_err(), "{near:?} is not listed");
+                    }
                 }
+            }
+            for name in names {
+                let child = inode.lookup(&name).expect("a listed name is found");
+                walk(&child, depth + 1);
             }
         }
         FileType::Regular => {

@@ -38,6 +38,8 @@
 //! [`FileSystem`]: crate::vfs::FileSystem
 
 pub mod bytes;
+#[cfg(test)]
+mod fuzz_seeds;
 pub mod layer;
 pub mod oci;
 pub mod store;
