@@ -71,8 +71,8 @@ pub(crate) struct LowerFound {
 /// The lower entries a union node is made of (top first).
 #[derive(Clone)]
 pub(crate) enum Lowers {
-    /// A directory's: the lower directories merged into it, shared with their caches (none
-    /// for a directory of the upper layer alone).
+    /// A directory's: the lower directories merged into it, shared with their caches. An
+    /// entry of the upper layer alone, directory or not, holds the union's one empty set.
     Dirs(Arc<LowerDirs>),
     /// The one lower entry of anything else, held in place: a file's node costs no
     /// allocation for it (a cold walk makes one such node per file).
@@ -105,7 +105,7 @@ impl Deref for Lowers {
 /// once made.
 pub(crate) struct LowerDirs {
     entries: Entries,
-    /// What only directories need, made on first use (so never for a file's lower entry).
+    /// The caches, made on first use (a directory nothing lists or looks into needs none).
     dir: Once<Box<DirCache>>,
 }
 
