@@ -50,45 +50,24 @@ pub struct LowerFacts {
     pub whiteouts: BTreeSet<String>,
     /// Paths of regular files with more than one link in their lower layer.
     pub hard_links: BTreeSet<String>,
-    /// Symlinks of the lower layers and their targets (the topmost layer's, where several
-    /// layers have one at the same path); the union shows those `top_types` marks `l`.
-    pub symlinks: BTreeMap<String, String>,
 }
 
-/// How many symlinks [`LowerFacts::follow_symlinks`] follows before it gives up (Linux's
-/// limit for one path).
-const MAX_SYMLINKS: usize = 40;
+/// The entry a command's first path named on Linux before the command ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Its type letter (symlinks followed); `None` if it did not exist or could not be seen.
+    pub kind: Option<char>,
+    /// Its path in the union with every symlink followed, as Linux resolved it.
+    pub path: Option<String>,
+}
 
-impl LowerFacts {
-    /// The union path `path` names once the symlinks the lower layers show along it (the
-    /// last component's too) are followed; `..` components are kept as they are.
-    pub fn follow_symlinks(&self, path: &str) -> String {
-        let mut path = union_path(path);
-        for _ in 0..MAX_SYMLINKS {
-            let names: Vec<&str> = path.split('/').filter(|name| !name.is_empty()).collect();
-            let mut prefix = String::new();
-            let mut followed = None;
-            for (depth, name) in names.iter().enumerate() {
-                let parent = prefix.clone();
-                prefix = format!("{prefix}/{name}");
-                let shown = self.top_types.get(&prefix) == Some(&'l');
-                if let Some(target) = self.symlinks.get(&prefix).filter(|_| shown) {
-                    let base = if target.starts_with('/') {
-                        String::new()
-                    } else {
-                        parent
-                    };
-                    let rest = names[depth + 1..].join("/");
-                    followed = Some(union_path(&format!("{base}/{target}/{rest}")));
-                    break;
-                }
-            }
-            match followed {
-                Some(next) => path = next,
-                None => return path,
-            }
+impl Target {
+    /// A target of type `kind` at an unknown path.
+    pub fn of_kind(kind: char) -> Target {
+        Target {
+            kind: Some(kind),
+            path: None,
         }
-        path
     }
 }
 
@@ -96,8 +75,8 @@ impl LowerFacts {
 pub struct Context<'a> {
     /// The command, if the line was one (`None` for a final listing).
     pub command: Option<&'a Command>,
-    /// The type letter of the entry the command's first path named on Linux before it ran.
-    pub target_type: Option<char>,
+    /// What the command's first path named on Linux before it ran.
+    pub target: &'a Target,
     /// Which final listing this is: `tree` or `upper` (empty for a command).
     pub listing: &'a str,
     /// The lower layers.
@@ -138,7 +117,7 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                         | Command::Truncate { .. }
                 )
             );
-            if opens && matches!(context.target_type, Some('c' | 'b' | 'p')) {
+            if opens && matches!(context.target.kind, Some('c' | 'b' | 'p')) {
                 *linux = ours.clone();
                 return true;
             }
@@ -193,7 +172,12 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                 (None, "tree") => "/".to_string(),
                 _ => return false,
             };
-            let under = context.lowers.follow_symlinks(&listed);
+            // A symlink listed is its target's listing.
+            let under = context
+                .target
+                .path
+                .clone()
+                .unwrap_or_else(|| union_path(&listed));
             let whiteouts_below = context
                 .lowers
                 .whiteouts
@@ -405,14 +389,14 @@ pub fn compare_line(
     line: &str,
     ours: String,
     linux: String,
-    target_type: Option<char>,
+    target: &Target,
     lowers: &LowerFacts,
 ) -> Comparison {
     let parsed = command::parse(line.trim_matches([' ', '\t', '\r', '\n'])).ok();
     let ours = unknown_layers_as_linux(&ours, &linux);
     let context = Context {
         command: parsed.as_ref(),
-        target_type,
+        target,
         listing: "",
         lowers,
     };
@@ -435,7 +419,7 @@ pub fn compare_listing(
 ) -> Comparison {
     let context = Context {
         command: None,
-        target_type: None,
+        target: &Target::default(),
         listing,
         lowers,
     };
@@ -511,20 +495,26 @@ mod tests {
     #[test]
     fn differences_are_known_or_divergent() {
         let lowers = LowerFacts::default();
-        let line = |n, text, ours: &str, linux: &str, kind| {
-            compare_line(n, text, ours.into(), linux.into(), kind, &lowers).verdict
+        let line = |n, text, ours: &str, linux: &str, target: Target| {
+            compare_line(n, text, ours.into(), linux.into(), &target, &lowers).verdict
         };
-        assert_eq!(line(1, "cat /x", "a\n", "a\n", None), Verdict::Same);
         assert_eq!(
-            line(2, "cat /x", "a\n", "b\n", Some('f')),
+            line(1, "cat /x", "a\n", "a\n", Target::default()),
+            Verdict::Same
+        );
+        assert_eq!(
+            line(2, "cat /x", "a\n", "b\n", Target::of_kind('f')),
             Verdict::Divergent
         );
         let denied = "error: EACCES: cat /p\n";
         assert_eq!(
-            line(3, "cat /p", "", denied, Some('c')),
+            line(3, "cat /p", "", denied, Target::of_kind('c')),
             Verdict::Known(vec!["device-open"])
         );
-        assert_eq!(line(4, "cat /p", "", denied, Some('f')), Verdict::Divergent);
+        assert_eq!(
+            line(4, "cat /p", "", denied, Target::of_kind('f')),
+            Verdict::Divergent
+        );
     }
 
     #[test]
@@ -536,7 +526,7 @@ mod tests {
             "ls /a",
             "x\n".into(),
             "s\nx\n".into(),
-            Some('d'),
+            &Target::of_kind('d'),
             &lowers,
         );
         assert_eq!(
@@ -548,7 +538,7 @@ mod tests {
             "ls /a",
             "x\n".into(),
             "t\nx\n".into(),
-            Some('d'),
+            &Target::of_kind('d'),
             &lowers,
         );
         assert_eq!(other.verdict, Verdict::Divergent);
@@ -565,41 +555,23 @@ mod tests {
     }
 
     #[test]
-    fn lower_symlinks_are_followed() {
-        let mut lowers = LowerFacts::default();
-        for (link, target) in [
-            ("/c", "/b"),
-            ("/b/up", "../a"),
-            ("/loop", "/loop"),
-            ("/d", "/b"),
-        ] {
-            lowers.symlinks.insert(link.into(), target.into());
-            lowers.top_types.insert(link.into(), 'l');
-        }
-        // A directory of a higher layer hides the symlink.
-        lowers.top_types.insert("/d".into(), 'd');
-        assert_eq!(lowers.follow_symlinks("/c/"), "/b");
-        assert_eq!(lowers.follow_symlinks("c/x/y"), "/b/x/y");
-        assert_eq!(lowers.follow_symlinks("/c/up/z"), "/b/../a/z");
-        assert_eq!(lowers.follow_symlinks("/a/c"), "/a/c");
-        assert_eq!(lowers.follow_symlinks("/loop/x"), "/loop/x");
-        assert_eq!(lowers.follow_symlinks("/d/x"), "/d/x");
-    }
-
-    #[test]
     fn whiteouts_listed_through_a_symlink_are_known() {
         let mut lowers = LowerFacts::default();
         lowers.whiteouts.insert("/b/x".into());
-        lowers.symlinks.insert("/c".into(), "/b".into());
-        lowers.top_types.insert("/c".into(), 'l');
-        let ls = compare_line(7, "ls /c/", String::new(), "x\n".into(), Some('l'), &lowers);
+        let through = |path: Option<&str>| {
+            let target = Target {
+                kind: Some('d'),
+                path: path.map(String::from),
+            };
+            compare_line(7, "ls /c/", String::new(), "x\n".into(), &target, &lowers).verdict
+        };
+        // `/c` is a symlink to `/b`, which Linux lists with its whiteout.
         assert_eq!(
-            ls.verdict,
+            through(Some("/b")),
             Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"])
         );
-        lowers.symlinks.clear();
-        let ls = compare_line(7, "ls /c/", String::new(), "x\n".into(), Some('l'), &lowers);
-        assert_eq!(ls.verdict, Verdict::Divergent);
+        assert_eq!(through(None), Verdict::Divergent);
+        assert_eq!(through(Some("/a")), Verdict::Divergent);
     }
 
     #[test]
@@ -612,7 +584,7 @@ mod tests {
                 "stat /a/s",
                 ours.into(),
                 linux.into(),
-                Some('d'),
+                &Target::of_kind('d'),
                 &lowers,
             )
             .verdict

@@ -37,6 +37,7 @@ use rustix::thread::UnshareFlags;
 use rustix::{fs::Gid, fs::Uid};
 
 use super::command::{self, Command, MvMode, NodeKind, NotACommand};
+use super::compare::Target;
 use super::listing::{short_digest, type_letter};
 
 /// An errno number.
@@ -251,9 +252,8 @@ pub struct LinuxLine {
     pub is_command: bool,
     /// Whether the command has a Linux equivalent (`layers` and `diff` do not).
     pub comparable: bool,
-    /// The type letter of the entry the command's first path names (symlinks followed), as
-    /// it was before the command ran; `None` if it did not exist or could not be seen.
-    pub target_type: Option<char>,
+    /// What the command's first path named before the command ran.
+    pub target: Target,
 }
 
 fn run_chrooted(
@@ -312,15 +312,21 @@ impl Executor {
                     output: format!("error: EINVAL: {line}\n"),
                     is_command: true,
                     comparable: true,
-                    target_type: None,
+                    target: Target::default(),
                 }
             }
         };
         let comparable = !matches!(command, Command::Layers | Command::Diff);
-        let target_type = command
-            .first_path()
-            .and_then(|path| self.as_root(|_| stat(path, true)).ok())
-            .map(|st| type_letter(HostFileType::from_raw_mode(st.st_mode)));
+        let first_path = command.first_path();
+        let target = Target {
+            kind: first_path
+                .and_then(|path| self.as_root(|_| stat(path, true)).ok())
+                .map(|st| type_letter(HostFileType::from_raw_mode(st.st_mode))),
+            // Resolved inside the chroot: the union's own path, symlinks followed.
+            path: first_path
+                .and_then(|path| self.as_root(|_| canonical(path)).ok())
+                .and_then(|path| path.to_str().map(String::from)),
+        };
         let output = if comparable {
             match self.execute(&command) {
                 Ok(output) => output,
@@ -333,7 +339,7 @@ impl Executor {
             output,
             is_command: true,
             comparable,
-            target_type,
+            target,
         }
     }
 
@@ -735,6 +741,12 @@ fn stat(path: &str, follow: bool) -> Sys<Stat> {
         AtFlags::SYMLINK_NOFOLLOW
     };
     rustix::fs::statat(CWD, path, flags).map_err(sys)
+}
+
+/// `path` with every symlink followed and `.`/`..` resolved (`realpath`; inside the chroot,
+/// a path of the union).
+fn canonical(path: &str) -> Sys<PathBuf> {
+    fs::canonicalize(path).map_err(io_errno)
 }
 
 fn readlink(path: &str) -> Sys<Vec<u8>> {

@@ -152,10 +152,6 @@ pub fn lower_facts(lowers: &[std::path::PathBuf]) -> Result<LowerFacts> {
                     facts.whiteouts.insert(child.clone());
                 } else if kind.is_file() && meta.nlink() > 1 {
                     facts.hard_links.insert(child.clone());
-                } else if kind.is_symlink() {
-                    let target = fs::read_link(entry.path())?;
-                    let target = target.to_string_lossy().into_owned();
-                    facts.symlinks.entry(child.clone()).or_insert(target);
                 }
             }
         }

@@ -212,7 +212,7 @@ fn run_in(
             line,
             ours_inos.apply(our_output),
             linux_inos.apply(&linux_line.output),
-            linux_line.target_type,
+            &linux_line.target,
             &lower_facts,
         ));
     }
