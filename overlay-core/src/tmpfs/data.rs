@@ -216,50 +216,54 @@ impl FileData {
         let end = write_end(offset, buf.len())?;
         let first = offset / PAGE_BYTES;
         let last = (end - 1) / PAGE_BYTES;
-        // Make every page that is not owned yet first (zeros for a hole, a copy for a shared
-        // page; straight from `buf` when the write covers the whole page), so a failed
-        // allocation leaves the file untouched.
+        // Make every page that is not owned yet first, so a failed allocation leaves the file
+        // untouched: straight from `buf` when the write covers the whole page, else zeros for
+        // a hole or a copy of a shared page (the write's part goes in below).
         let mut new_pages = Vec::new();
-        // Pages made from `buf` already hold what the write puts there.
-        let mut filled = Vec::new();
         let mut index = first;
         while index <= last {
-            let whole = whole_page_of(offset, buf, index);
-            let made = match (self.entry_covering(index), whole) {
+            let page = match (self.entry_covering(index), whole_page_of(offset, buf, index)) {
                 (Some((_, Page::Owned(_))), _) => None,
-                (_, Some(bytes)) => {
-                    filled.try_reserve(1)?;
-                    filled.push(index);
-                    Some(Page::copied(bytes)?)
-                }
+                (_, Some(bytes)) => Some(Page::copied(bytes)?),
                 (Some((key, Page::Shared(bytes))), None) => {
                     Some(Page::copy_of_shared(bytes, key, index)?)
                 }
                 (None, None) => Some(Page::zeroed()?),
             };
-            if let Some(page) = made {
+            if let Some(page) = page {
                 new_pages.try_reserve(1)?;
                 new_pages.push((index, page));
             }
             index += 1;
         }
-        for (index, page) in new_pages {
-            self.cut_out(index, index);
-            self.pages.insert(index, page);
-        }
 
+        // Nothing fails from here on. Each part of `buf` goes into its page: a new one (in
+        // `new_pages`, in page order like the parts) unless made from `buf` whole, or one the
+        // file owned already.
+        let mut made = new_pages.iter_mut().peekable();
         let mut done = 0;
         while done < buf.len() {
             let (index, within) = split(offset + done as u64);
             let chunk = (PAGE_SIZE - within).min(buf.len() - done);
-            if filled.binary_search(&index).is_err() {
-                // Every page in first..=last is owned now.
-                let Some(Page::Owned(page)) = self.pages.get_mut(&index) else {
-                    return Err(Errno::EIO);
-                };
-                page[within..within + chunk].copy_from_slice(&buf[done..done + chunk]);
-            }
+            let part = &buf[done..done + chunk];
             done += chunk;
+            let page = match made.next_if(|(new, _)| *new == index) {
+                Some(_) if chunk == PAGE_SIZE => continue,
+                Some((_, page)) => page,
+                None => match self.pages.get_mut(&index) {
+                    Some(page) => page,
+                    // Every page in first..=last is owned or new.
+                    None => return Err(Errno::EIO),
+                },
+            };
+            let Page::Owned(bytes) = page else {
+                return Err(Errno::EIO);
+            };
+            bytes[within..within + chunk].copy_from_slice(part);
+        }
+        for (index, page) in new_pages {
+            self.cut_out(index, index);
+            self.pages.insert(index, page);
         }
         self.size_bytes = self.size_bytes.max(end);
         Ok(())
