@@ -10,6 +10,7 @@
 use alloc::sync::Arc;
 
 use super::identity::{index_name, Key};
+use super::lookup::{Found, Lowers};
 use super::node::OverlayInode;
 use super::whiteout::{is_whiteout_device, whiteout_device, WhiteoutEncoding};
 use super::{check_new_name, clear_dir, Union, UpperLayer};
@@ -65,11 +66,23 @@ impl Union {
         let parent_upper = self.copy_up(dir, false)?;
         if replaces_whiteout {
             self.make_over_whiteout(upper, &parent_upper, name, kind, make)?;
-        } else {
-            make(&*parent_upper, name)?;
+            dir.invalidate_listing();
+            return self.lookup_node(dir, name);
         }
+        let made = make(&*parent_upper, name)?;
         dir.invalidate_listing();
-        self.lookup_node(dir, name)
+        // What a lookup would find now, without one: the new upper entry, with nothing of
+        // the lower layers under it (the search above found nothing there, and no whiteout
+        // hid anything).
+        let top = made.metadata()?;
+        let found = Found {
+            kind: top.kind,
+            upper: Some(made),
+            top,
+            lowers: Lowers::Dirs(self.no_lowers.clone()),
+            name: None,
+        };
+        Ok(self.node_for(dir, name, found))
     }
 
     /// Makes `name` of `parent_upper`, where the upper layer holds a whiteout for it, with
