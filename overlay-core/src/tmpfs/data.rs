@@ -222,7 +222,10 @@ impl FileData {
         let mut new_pages = Vec::new();
         let mut index = first;
         while index <= last {
-            let page = match (self.entry_covering(index), whole_page_of(offset, buf, index)) {
+            let page = match (
+                self.entry_covering(index),
+                whole_page_of(offset, buf, index),
+            ) {
                 (Some((_, Page::Owned(_))), _) => None,
                 (_, Some(bytes)) => Some(Page::copied(bytes)?),
                 (Some((key, Page::Shared(bytes))), None) => {
