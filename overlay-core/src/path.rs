@@ -262,7 +262,17 @@ impl<'a> Walker<'a> {
         if path.ends_with('/') {
             return Plain::NeedsFullWalk;
         }
-        let mut names = path.split('/').filter(|name| !name.is_empty()).peekable();
+        // Split by a closure, not by the `char`: that searches with `memchr`, whose set-up
+        // costs more than scanning a path's few bytes (~140 of a warm stat's ~1 470
+        // instructions, measured with callgrind).
+        #[expect(
+            clippy::manual_pattern_char_comparison,
+            reason = "measured faster than the char pattern for short paths"
+        )]
+        let mut names = path
+            .split(|c: char| c == '/')
+            .filter(|name| !name.is_empty())
+            .peekable();
         let mut dir = self.root.clone();
         let mut dir_metadata = match dir.metadata() {
             Ok(metadata) => metadata,
