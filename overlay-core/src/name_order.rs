@@ -19,17 +19,32 @@ pub(crate) fn prefix(name: &str) -> u64 {
 }
 
 /// Sorts `items` by the name `name_of` gives each, bytewise (as `str`'s `Ord` does).
+///
+/// What moves while sorting is a 16-byte (prefix, position) pair per item, not the item;
+/// the items are put in order once at the end.
 pub(crate) fn sort_by_name<T>(items: &mut Vec<T>, name_of: impl Fn(&T) -> &str) {
-    let mut keyed: Vec<(u64, T)> = items
-        .drain(..)
-        .map(|item| (prefix(name_of(&item)), item))
+    // A directory of one layer usually comes sorted already (an image layer lists its names
+    // in order): seen in one pass, which stops at the first name out of order otherwise.
+    if items.is_sorted_by(|a, b| name_of(a) <= name_of(b)) {
+        return;
+    }
+    let mut order: Vec<(u64, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(position, item)| (prefix(name_of(item)), position))
         .collect();
-    keyed.sort_unstable_by(|(a_prefix, a), (b_prefix, b)| {
+    order.sort_unstable_by(|(a_prefix, a), (b_prefix, b)| {
         a_prefix
             .cmp(b_prefix)
-            .then_with(|| name_of(a).cmp(name_of(b)))
+            .then_with(|| name_of(&items[*a]).cmp(name_of(&items[*b])))
     });
-    items.extend(keyed.into_iter().map(|(_, item)| item));
+    let mut unsorted: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    // Each position appears once in `order`, so every item is taken exactly once.
+    items.extend(
+        order
+            .iter()
+            .filter_map(|&(_, position)| unsorted.get_mut(position).and_then(Option::take)),
+    );
 }
 
 #[cfg(test)]
@@ -93,5 +108,14 @@ mod tests {
         let mut empty: Vec<String> = vec![];
         sort_by_name(&mut empty, |name| name);
         assert!(empty.is_empty());
+        // Sorted already, and sorted but for the last two.
+        let mut sorted = expected.clone();
+        sort_by_name(&mut sorted, |name| name);
+        assert_eq!(sorted, expected);
+        let mut late = expected.clone();
+        let last = late.len() - 1;
+        late.swap(last - 1, last);
+        sort_by_name(&mut late, |name| name);
+        assert_eq!(late, expected);
     }
 }
