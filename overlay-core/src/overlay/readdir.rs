@@ -273,35 +273,43 @@ fn lower_entries<'a>(
 
 /// Reads one layer's directory: its real entries and the names its whiteouts delete.
 pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerEntries> {
-    let mut raw: Vec<(Arc<str>, FileType, Ino)> = Vec::new();
+    let mut layer = LayerEntries {
+        entries: Vec::new(),
+        whiteouts: Vec::new(),
+    };
+    // Character devices of a layer with Linux whiteouts: whether each is a whiteout takes a
+    // lookup, made once the listing is read (not from inside `readdir`'s callback).
+    let mut devices = Vec::new();
     let mut cookie = 0;
+    let mut seen = 0usize;
     loop {
-        let before = raw.len();
+        let before = seen;
         dir.readdir(cookie, &mut |entry| {
-            raw.push((Arc::from(entry.name), entry.kind, entry.ino));
             cookie = entry.next_cookie;
+            seen += 1;
+            if let Some(target) = encoding.whiteout_target(entry.name) {
+                layer.whiteouts.push(Arc::from(target));
+            } else if encoding.is_reserved_name(entry.name) {
+                // A marker (an opaque directory's): no entry.
+            } else if entry.kind == FileType::CharDevice && encoding == WhiteoutEncoding::Linux {
+                devices.push((Arc::from(entry.name), entry.kind, entry.ino));
+            } else {
+                layer
+                    .entries
+                    .push((Arc::from(entry.name), entry.kind, entry.ino));
+            }
             true
         })?;
-        if raw.len() == before {
+        if seen == before {
             break;
         }
     }
-    let mut layer = LayerEntries {
-        entries: Vec::with_capacity(raw.len()),
-        whiteouts: Vec::new(),
-    };
-    for (name, kind, ino) in raw {
-        if let Some(target) = encoding.whiteout_target(&name) {
-            layer.whiteouts.push(Arc::from(target));
-        } else if encoding.is_reserved_name(&name) {
-            continue;
-        } else if kind == FileType::CharDevice
-            && encoding == WhiteoutEncoding::Linux
-            && dir
-                .lookup(&name)?
-                .metadata()
-                .is_ok_and(|meta| encoding.is_whiteout_node(&meta))
-        {
+    for (name, kind, ino) in devices {
+        let whiteout = dir
+            .lookup(&name)?
+            .metadata()
+            .is_ok_and(|meta| encoding.is_whiteout_node(&meta));
+        if whiteout {
             layer.whiteouts.push(name);
         } else {
             layer.entries.push((name, kind, ino));
