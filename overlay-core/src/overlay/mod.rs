@@ -65,6 +65,7 @@ pub mod whiteout;
 use alloc::{string::String, sync::Arc, sync::Weak, vec::Vec};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 use spin::{Mutex, RwLock};
 
@@ -470,14 +471,19 @@ impl Union {
     ) -> Arc<OverlayInode> {
         let mut nodes = self.nodes.lock();
         let mut replaced = None;
-        if let Some(node) = nodes.get(&key).and_then(Weak::upgrade) {
-            if node.kind() == kind {
-                node.refresh(state);
-                return node;
+        // One search of the table, whether the node is found or a new one goes in.
+        let slot = nodes.entry(key);
+        if let Entry::Occupied(found) = &slot {
+            if let Some(node) = found.get().upgrade() {
+                if node.kind() == kind {
+                    node.refresh(state);
+                    return node;
+                }
+                // The entry was replaced (its real inode number reused): the old node leaves
+                // the table, so it must not keep a dentry cache only `drop_dentries` could
+                // empty.
+                replaced = node.made_dir_parts().map(|parts| parts.dentries.take());
             }
-            // The entry was replaced (its real inode number reused): the old node leaves the
-            // table, so it must not keep a dentry cache only `drop_dentries` could empty.
-            replaced = node.made_dir_parts().map(|parts| parts.dentries.take());
         }
         let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
         // A `Union` only exists inside the `Arc` that `new` returns, and its methods run
@@ -488,11 +494,11 @@ impl Union {
         let node = Arc::new_cyclic(|me| {
             OverlayInode::new(fs, me.clone(), key, ino, kind, state, lower_meta)
         });
-        // Drop entries of nodes that are gone now and then, so the cache does not only grow.
-        if nodes.len() >= 1024 && nodes.len().is_power_of_two() {
+        slot.insert(Arc::downgrade(&node));
+        // Drop entries of nodes that are gone now and then, so the table does not only grow.
+        if nodes.len() > 1024 && (nodes.len() - 1).is_power_of_two() {
             nodes.retain(|_, node| node.strong_count() > 0);
         }
-        nodes.insert(key, Arc::downgrade(&node));
         drop(nodes);
         drop(replaced);
         node
