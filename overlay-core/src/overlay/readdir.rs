@@ -26,6 +26,9 @@ use super::{Union, WhiteoutEncoding};
 use crate::error::Result;
 use crate::vfs::{FileType, Ino, Inode};
 
+/// How many entries of a layer's directory [`read_layer`] makes room for before it reads any.
+const LAYER_ENTRIES_AT_ONCE: usize = 32;
+
 /// Vanished names a listing remembers the offset of, beyond twice its live names.
 const MAX_TOMBSTONES: usize = 1024;
 
@@ -274,7 +277,9 @@ fn lower_entries<'a>(
 /// Reads one layer's directory: its real entries and the names its whiteouts delete.
 pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerEntries> {
     let mut layer = LayerEntries {
-        entries: Vec::new(),
+        // Room for a typical directory at once: the list only lives until it is merged, and
+        // growing it from nothing took a few reallocations per directory.
+        entries: Vec::with_capacity(LAYER_ENTRIES_AT_ONCE),
         whiteouts: Vec::new(),
     };
     // Character devices of a layer with Linux whiteouts: whether each is a whiteout takes a
