@@ -48,12 +48,13 @@ pub(crate) fn sort_by_name<T>(items: &mut Vec<T>, name_of: impl Fn(&T) -> &str) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use alloc::{borrow::ToOwned, format, string::String, vec};
 
     use super::*;
 
-    fn awkward_names() -> Vec<String> {
+    /// Names whose order is easy to get wrong, for the tests of whatever orders names.
+    pub(crate) fn awkward_names() -> Vec<String> {
         // Ties on the first eight bytes, names shorter than eight bytes that begin others,
         // bytes above 0x7f (UTF-8), a control byte.
         let mut names: Vec<String> = [
