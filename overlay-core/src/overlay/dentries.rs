@@ -61,6 +61,15 @@ pub(crate) struct Cached {
     generation: u64,
 }
 
+impl Cached {
+    /// Whether the entry is still what a lookup in `union` would find: nothing that could
+    /// change a lookup happened since it was cached, and the node still sits under its name.
+    fn current(&self, union: &Union) -> bool {
+        self.generation == union.generation.load(Ordering::Acquire)
+            && self.node.still_at(self.position)
+    }
+}
+
 impl Dentries {
     /// Notes that the directory's listing shows `count` names.
     pub(crate) fn listed(&self, count: usize) {
@@ -80,11 +89,9 @@ impl Union {
         if !self.caching.load(Ordering::Acquire) {
             return None;
         }
-        let generation = self.generation.load(Ordering::Acquire);
         let map = dir.made_dir_parts()?.dentries.map.lock();
         let cached = map.get(name)?;
-        let valid = cached.generation == generation && cached.node.still_at(cached.position);
-        valid.then(|| cached.node.clone())
+        cached.current(self).then(|| cached.node.clone())
     }
 
     /// Caches `node`, just looked up as `name` in `dir`. The caller holds the namespace lock
@@ -131,9 +138,7 @@ impl Union {
             .map
             .lock()
             .swap_remove(name)?;
-        let valid = self.caching.load(Ordering::Acquire)
-            && cached.generation == self.generation.load(Ordering::Acquire)
-            && cached.node.still_at(cached.position);
+        let valid = self.caching.load(Ordering::Acquire) && cached.current(self);
         valid.then_some(cached.node)
     }
 
