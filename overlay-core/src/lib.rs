@@ -136,7 +136,13 @@
 //!     }
 //!     fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry<'_>) -> bool) -> Result<()> {
 //!         if cookie == 0 {
-//!             sink(DirEntry { name: "motd", ino: 2, kind: FileType::Regular, next_cookie: 1 });
+//!             sink(DirEntry {
+//!                 name: "motd",
+//!                 shared_name: None,
+//!                 ino: 2,
+//!                 kind: FileType::Regular,
+//!                 next_cookie: 1,
+//!             });
 //!         }
 //!         Ok(())
 //!     }

@@ -216,12 +216,26 @@ impl NewNode {
 pub struct DirEntry<'a> {
     /// The entry's name (never `.` or `..`: listings leave those to the caller).
     pub name: &'a str,
+    /// The same name as the filesystem keeps it, if it keeps it as a shared `Arc<str>`
+    /// (`None` otherwise): a caller that keeps the names it is handed (a union's merged
+    /// listing) then takes a reference instead of a copy (see [`DirEntry::name_arc`]).
+    pub shared_name: Option<&'a Arc<str>>,
     /// Its inode number.
     pub ino: Ino,
     /// Its kind.
     pub kind: FileType,
     /// The cookie that resumes the listing just after this entry.
     pub next_cookie: u64,
+}
+
+impl DirEntry<'_> {
+    /// The name as an `Arc<str>`: the filesystem's own if it shares it, else a copy.
+    pub fn name_arc(&self) -> Arc<str> {
+        match self.shared_name {
+            Some(shared) => shared.clone(),
+            None => Arc::from(self.name),
+        }
+    }
 }
 
 /// The caller of an operation: whose permissions are checked and who owns what is created.

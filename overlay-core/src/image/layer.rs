@@ -381,6 +381,7 @@ impl Inode for ImageInode {
         for (position, (name, index)) in children.iter().enumerate().skip(start) {
             let entry = DirEntry {
                 name,
+                shared_name: Some(name),
                 ino: *index as Ino + 1,
                 kind: self.tree.nodes[*index].kind,
                 next_cookie: position as u64 + 1,
@@ -473,7 +474,7 @@ enum BuildContent {
     Nothing,
     File(Range<usize>),
     Symlink(String),
-    Directory(BTreeMap<String, usize>),
+    Directory(BTreeMap<Arc<str>, usize>),
 }
 
 impl BuildNode {
@@ -498,7 +499,7 @@ impl Builder {
         }
     }
 
-    fn children(&mut self, dir: usize) -> Option<&mut BTreeMap<String, usize>> {
+    fn children(&mut self, dir: usize) -> Option<&mut BTreeMap<Arc<str>, usize>> {
         match &mut self.nodes[dir].content {
             BuildContent::Directory(children) => Some(children),
             _ => None,
@@ -528,7 +529,7 @@ impl Builder {
             match children.get(component) {
                 Some(&child) => current = child,
                 None => {
-                    children.insert(String::from(component), next);
+                    children.insert(Arc::from(component), next);
                     self.nodes.push(BuildNode::implied_dir());
                     current = next;
                 }
@@ -606,7 +607,7 @@ impl Builder {
                 let index = self.nodes.len();
                 self.nodes.push(node);
                 if let Some(children) = self.children(parent) {
-                    children.insert(String::from(name), index);
+                    children.insert(Arc::from(name), index);
                 }
             }
         }
@@ -635,7 +636,7 @@ impl Builder {
         let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent = self.directory(parent_path)?;
         if let Some(children) = self.children(parent) {
-            children.insert(String::from(name), linked);
+            children.insert(Arc::from(name), linked);
         }
         Ok(())
     }

@@ -426,6 +426,7 @@ impl Inode for OverlayInode {
             for entry in &batch {
                 let entry = DirEntry {
                     name: &entry.name,
+                    shared_name: Some(&entry.name),
                     ino: entry.ino,
                     kind: entry.kind,
                     next_cookie: entry.cookie,

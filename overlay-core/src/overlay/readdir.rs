@@ -297,11 +297,12 @@ pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<
             } else if encoding.is_reserved_name(entry.name) {
                 // A marker (an opaque directory's): no entry.
             } else if entry.kind == FileType::CharDevice && encoding == WhiteoutEncoding::Linux {
-                devices.push((Arc::from(entry.name), entry.kind, entry.ino));
+                devices.push((entry.name_arc(), entry.kind, entry.ino));
             } else {
+                // The layer's own `Arc` where it shares one: no copy of each name per read.
                 layer
                     .entries
-                    .push((Arc::from(entry.name), entry.kind, entry.ino));
+                    .push((entry.name_arc(), entry.kind, entry.ino));
             }
             true
         })?;

@@ -338,6 +338,7 @@ impl TmpInode {
             for (offset, name, ino, kind) in &batch {
                 if !sink(DirEntry {
                     name,
+                    shared_name: Some(name),
                     ino: *ino,
                     kind: *kind,
                     next_cookie: *offset,

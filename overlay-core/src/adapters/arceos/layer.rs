@@ -431,6 +431,7 @@ impl Inode for ArceosInode {
             };
             sink(DirEntry {
                 name,
+                shared_name: None,
                 ino,
                 kind,
                 next_cookie: next_index as u64,

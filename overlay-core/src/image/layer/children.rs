@@ -4,20 +4,20 @@
 //! (usually one), where a plain binary search over the names would read a different string,
 //! often a cache miss, at every step.
 
-use alloc::{string::String, vec::Vec};
+use alloc::{sync::Arc, vec::Vec};
 
 use crate::name_order::prefix;
 
 /// A directory's entries: names with the index of the node each names, sorted by name.
 pub(super) struct Children {
-    entries: Vec<(String, usize)>,
+    entries: Vec<(Arc<str>, usize)>,
     /// `prefix(name)` of each entry, in the same order.
     prefixes: Vec<u64>,
 }
 
 impl Children {
     /// The entries of `sorted`, which is sorted by name (as a `BTreeMap` iterates).
-    pub(super) fn from_sorted(sorted: Vec<(String, usize)>) -> Children {
+    pub(super) fn from_sorted(sorted: Vec<(Arc<str>, usize)>) -> Children {
         let prefixes = sorted.iter().map(|(name, _)| prefix(name)).collect();
         Children {
             entries: sorted,
@@ -31,7 +31,7 @@ impl Children {
     }
 
     /// The entries in name order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &(String, usize)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &(Arc<str>, usize)> {
         self.entries.iter()
     }
 
@@ -43,7 +43,7 @@ impl Children {
         let end = start + tied.partition_point(|&other| other == key);
         let run = self.entries.get(start..end).unwrap_or_default();
         let found = run
-            .binary_search_by(|(other, _)| other.as_str().cmp(name))
+            .binary_search_by(|(other, _)| (**other).cmp(name))
             .ok()?;
         run.get(found).map(|&(_, index)| index)
     }
@@ -51,15 +51,15 @@ impl Children {
 
 #[cfg(test)]
 mod tests {
-    use alloc::{collections::BTreeMap, string::ToString};
+    use alloc::{collections::BTreeMap, string::String};
 
     use super::*;
 
     fn children(names: &[&str]) -> Children {
-        let sorted: BTreeMap<String, usize> = names
+        let sorted: BTreeMap<Arc<str>, usize> = names
             .iter()
             .enumerate()
-            .map(|(index, name)| (name.to_string(), index))
+            .map(|(index, name)| (Arc::from(*name), index))
             .collect();
         Children::from_sorted(sorted.into_iter().collect())
     }
