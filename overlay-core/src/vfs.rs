@@ -658,6 +658,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn name_arc_shares_the_filesystems_name_or_copies_it() {
+        let kept: Arc<str> = Arc::from("motd");
+        let mut entry = DirEntry {
+            name: &kept,
+            shared_name: Some(&kept),
+            ino: 2,
+            kind: FileType::Regular,
+            next_cookie: 1,
+        };
+        assert!(Arc::ptr_eq(&entry.name_arc(), &kept));
+        entry.shared_name = None;
+        let copy = entry.name_arc();
+        assert_eq!(&*copy, "motd");
+        assert!(!Arc::ptr_eq(&copy, &kept));
+    }
+
+    #[test]
     fn mode_bits_round_trip() {
         for kind in [
             FileType::Regular,

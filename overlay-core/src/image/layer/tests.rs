@@ -518,3 +518,47 @@ fn random_layers_never_panic() {
         }
     }
 }
+
+/// The names a listing of `dir` hands out as shared `Arc`s, by their text.
+fn shared_names(dir: &dyn Inode) -> Vec<(String, Option<Arc<str>>)> {
+    let mut found = Vec::new();
+    dir.readdir(0, &mut |entry| {
+        found.push((entry.name.to_string(), entry.shared_name.cloned()));
+        true
+    })
+    .unwrap();
+    found
+}
+
+#[test]
+fn listings_hand_out_the_layers_own_names() {
+    let layer = parse(base_layer());
+    let etc = walk(&layer, "etc").unwrap();
+    let first = shared_names(&*etc);
+    let again = shared_names(&*etc);
+    assert_eq!(first.len(), 4);
+    for ((name, shared), (_, shared_again)) in first.iter().zip(&again) {
+        let (Some(shared), Some(shared_again)) = (shared, shared_again) else {
+            panic!("{name} handed out without its shared name");
+        };
+        assert_eq!(&**shared, name.as_str());
+        assert!(Arc::ptr_eq(shared, shared_again), "{name} copied");
+    }
+    // A union's listing of the directory takes the layer's names, not copies of them.
+    let (union, _ns) = container(&[&layer]);
+    let through = shared_names(&*union.root().lookup("etc").unwrap());
+    assert_eq!(through.len(), first.len());
+    for (name, shared) in &through {
+        let own = first
+            .iter()
+            .find(|(other, _)| other == name)
+            .and_then(|(_, own)| own.as_ref())
+            .unwrap();
+        assert!(
+            shared
+                .as_ref()
+                .is_some_and(|shared| Arc::ptr_eq(shared, own)),
+            "{name}"
+        );
+    }
+}
