@@ -37,7 +37,7 @@ fn ls(ns: &Namespace, path: &str) -> Vec<String> {
         .read_dir(&Credentials::root(), path)
         .unwrap()
         .into_iter()
-        .map(|entry| entry.name)
+        .map(|entry| String::from(&*entry.name))
         .collect();
     names.sort();
     names

@@ -79,7 +79,7 @@ fn list(union: &Arc<OverlayFs>, path: &str) -> Result<Vec<String>, String> {
         .read_dir(&root(), path)
         .map_err(|errno| format!("ls {path}: {errno}"))?
         .into_iter()
-        .map(|entry| entry.name)
+        .map(|entry| String::from(&*entry.name))
         .collect();
     names.sort();
     Ok(names)

@@ -27,6 +27,8 @@
 //!
 //! # Example: a container over two image layers
 //! ```
+//! use std::sync::Arc;
+//!
 //! use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
 //! use overlay_core::posix::Namespace;
 //! use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
@@ -53,8 +55,9 @@
 //! // POSIX calls on the union, as root.
 //! let ns = Namespace::with_filesystem(union.clone());
 //! let root = Credentials::root();
-//! let names: Vec<String> = ns.read_dir(&root, "/")?.into_iter().map(|e| e.name).collect();
-//! assert_eq!(names.len(), 2); // `app` and `etc`, merged from both layers
+//! let mut names: Vec<_> = ns.read_dir(&root, "/")?.into_iter().map(|e| e.name).collect();
+//! names.sort();
+//! assert_eq!(names, [Arc::from("app"), Arc::from("etc")]); // merged from both layers
 //!
 //! // The first write copies the lower file up; the lower layer keeps its bytes.
 //! let file = ns.open(&root, "/etc/config", OpenFlags::WRITE, 0)?;

@@ -193,7 +193,7 @@ fn churn_while_listing(each_name_once: bool) {
                         .read_dir(&root(), "/d")
                         .expect("list")
                         .into_iter()
-                        .map(|entry| entry.name)
+                        .map(|entry| String::from(&*entry.name))
                         .collect();
                     if each_name_once {
                         let unique: BTreeSet<&String> = names.iter().collect();
@@ -232,7 +232,7 @@ fn churn_while_listing(each_name_once: bool) {
             .read_dir(&root(), "/d")
             .expect("list")
             .into_iter()
-            .map(|entry| entry.name)
+            .map(|entry| String::from(&*entry.name))
             .collect();
         names.sort();
         assert_eq!(names, expected);
@@ -313,12 +313,12 @@ fn a_name_made_again_between_pieces_of_a_listing_is_listed_once() {
         let Some(entry) = batch.into_iter().next() else {
             break;
         };
-        if entry.name == "new1" {
+        if &*entry.name == "new1" {
             ns.unlink(&root(), "/d/new1").expect("unlink");
             ns.open(&root(), "/d/new1", flags, 0o644)
                 .expect("create again");
         }
-        names.push(entry.name);
+        names.push(String::from(&*entry.name));
         assert!(names.len() < 50, "the listing does not end: {names:?}");
     }
     let times = names.iter().filter(|name| *name == "new1").count();

@@ -175,7 +175,7 @@ fn apply_union(ns: &overlay_core::posix::Namespace, op: &Op) -> Outcome {
             let mut names: Vec<String> = ns
                 .read_dir(&root, p(*a))?
                 .into_iter()
-                .map(|entry| entry.name)
+                .map(|entry| String::from(&*entry.name))
                 .collect();
             names.sort();
             Ok(Some(names))

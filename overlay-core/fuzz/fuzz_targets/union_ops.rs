@@ -100,7 +100,7 @@ fn check(ns: &Namespace, root: &Credentials) {
     let mut pending = vec!["/".to_string()];
     while let Some(dir) = pending.pop() {
         let entries = ns.read_dir(root, &dir).expect("listing a directory");
-        let mut names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
+        let mut names: Vec<&str> = entries.iter().map(|entry| &*entry.name).collect();
         names.sort_unstable();
         let count = names.len();
         names.dedup();

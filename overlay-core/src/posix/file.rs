@@ -1,6 +1,6 @@
 //! [`File`]: an open file or directory, with its offset and the access it was opened for.
 
-use alloc::{string::String, sync::Arc, vec::Vec};
+use alloc::{sync::Arc, vec::Vec};
 
 use crate::error::{Errno, Result};
 use crate::vfs::{
@@ -18,11 +18,15 @@ pub enum SeekFrom {
     End(i64),
 }
 
-/// One entry of a directory listing, owning its name.
+/// How many entries [`File::read_dir`] makes room for before it reads any.
+const ENTRIES_AT_ONCE: usize = 64;
+
+/// One entry of a directory listing. Its name is shared with the filesystem where that keeps
+/// it as an `Arc<str>` (see [`crate::vfs::DirEntry::shared_name`]), so a listing copies none.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
     /// The entry's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Its inode number.
     pub ino: Ino,
     /// Its kind.
@@ -192,10 +196,12 @@ impl File {
         if max_entries == 0 {
             return Ok(entries);
         }
+        // Room for a batch at once (a listing read whole grew it a doubling at a time).
+        entries.try_reserve(max_entries.min(ENTRIES_AT_ONCE))?;
         let mut next_cookie = self.offset;
         self.inode.readdir(self.offset, &mut |entry| {
             entries.push(Entry {
-                name: String::from(entry.name),
+                name: entry.name_arc(),
                 ino: entry.ino,
                 kind: entry.kind,
             });

@@ -1039,7 +1039,7 @@ fn directories_list_in_pieces() {
         .read_dir(&root(), "/big")
         .unwrap()
         .into_iter()
-        .map(|entry| entry.name)
+        .map(|entry| String::from(&*entry.name))
         .collect();
     names.sort();
     assert_eq!(names.len(), 150);
@@ -1064,6 +1064,24 @@ fn directories_list_in_pieces() {
         ns.read_dir(&root(), "/big/f000").map(drop),
         Err(Errno::ENOTDIR)
     );
+}
+
+#[test]
+fn listings_share_the_filesystems_names() {
+    let ns = namespace();
+    for name in ["a", "b"] {
+        write_file(&ns, &root(), &alloc::format!("/{name}"), b"");
+    }
+    let first = ns.read_dir(&root(), "/").unwrap();
+    let again = ns.read_dir(&root(), "/").unwrap();
+    assert_eq!(first.len(), 2);
+    for (entry, same) in first.iter().zip(&again) {
+        assert!(
+            Arc::ptr_eq(&entry.name, &same.name),
+            "{} copied",
+            entry.name
+        );
+    }
 }
 
 #[test]

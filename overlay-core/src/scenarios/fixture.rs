@@ -353,7 +353,7 @@ impl Fixture {
             .ns
             .read_dir(&self.root, path)?
             .into_iter()
-            .map(|entry| entry.name)
+            .map(|entry| String::from(&*entry.name))
             .collect();
         names.sort_unstable();
         Ok(names)

@@ -98,7 +98,7 @@ pub(super) fn ls(
     let mut names: Vec<String> = namespace
         .read_dir(creds, path)?
         .into_iter()
-        .map(|entry| entry.name)
+        .map(|entry| String::from(&*entry.name))
         .collect();
     names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     if !long {

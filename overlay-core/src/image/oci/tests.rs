@@ -228,7 +228,7 @@ fn the_image_stacks_into_a_container() {
         .read_dir(&root, "/etc")
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|e| String::from(&*e.name))
         .collect();
     names.sort();
     assert_eq!(names, ["config", "os-release"]);
