@@ -218,7 +218,8 @@ pub struct DirEntry<'a> {
     pub name: &'a str,
     /// The same name as the filesystem keeps it, if it keeps it as a shared `Arc<str>`
     /// (`None` otherwise): a caller that keeps the names it is handed (a union's merged
-    /// listing) then takes a reference instead of a copy (see [`DirEntry::name_arc`]).
+    /// listing) then takes a reference instead of a copy (see [`DirEntry::name_arc`]). It
+    /// holds the same text as `name` (usually `name` points into it).
     pub shared_name: Option<&'a Arc<str>>,
     /// Its inode number.
     pub ino: Ino,
@@ -229,11 +230,15 @@ pub struct DirEntry<'a> {
 }
 
 impl DirEntry<'_> {
-    /// The name as an `Arc<str>`: the filesystem's own if it shares it, else a copy.
+    /// The name as an `Arc<str>`: the filesystem's own if it shares it, else a copy. A
+    /// shared name whose text is not `name` (a filesystem's mistake) is not used: `name` is.
     pub fn name_arc(&self) -> Arc<str> {
         match self.shared_name {
-            Some(shared) => shared.clone(),
-            None => Arc::from(self.name),
+            // The same bytes (the usual case, checked without reading them), or equal ones.
+            Some(shared) if core::ptr::eq(&**shared, self.name) || **shared == *self.name => {
+                shared.clone()
+            }
+            _ => Arc::from(self.name),
         }
     }
 }
@@ -672,6 +677,13 @@ mod tests {
         let copy = entry.name_arc();
         assert_eq!(&*copy, "motd");
         assert!(!Arc::ptr_eq(&copy, &kept));
+        // A shared name that does not match is ignored, whatever the filesystem meant.
+        let other: Arc<str> = Arc::from("issue");
+        entry.shared_name = Some(&other);
+        assert_eq!(&*entry.name_arc(), "motd");
+        let equal: Arc<str> = Arc::from("motd");
+        entry.shared_name = Some(&equal);
+        assert!(Arc::ptr_eq(&entry.name_arc(), &equal));
     }
 
     #[test]
