@@ -232,6 +232,7 @@ pub struct DirEntry<'a> {
 impl DirEntry<'_> {
     /// The name as an `Arc<str>`: the filesystem's own if it shares it, else a copy. A
     /// shared name whose text is not `name` (a filesystem's mistake) is not used: `name` is.
+    #[inline]
     pub fn name_arc(&self) -> Arc<str> {
         match self.shared_name {
             // The same bytes (the usual case, checked without reading them), or equal ones.
