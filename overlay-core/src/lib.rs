@@ -93,8 +93,11 @@
 //!    xattrs gets `.wh.` name whiteouts (see [`overlay::whiteout`]); one without
 //!    [`vfs::FsFeatures::RENAME`] gets its copy-ups built in place, not atomically, and
 //!    rename through the union is `EXDEV`; one without [`vfs::FsFeatures::SET_ATTR`] keeps
-//!    its own modes and owners (see [`overlay::UpperLayer`]). ArceOS filesystems need no
-//!    code: `adapters::arceos::ArceosLayer` (feature `arceos`) wraps any of them.
+//!    its own modes and owners (see [`overlay::UpperLayer`]). If your filesystem keeps its
+//!    names as `Arc<str>`, hand them out ([`vfs::DirEntry::shared_name`],
+//!    [`vfs::Inode::lookup_shared`]): the union then shares them instead of copying each one.
+//!    ArceOS filesystems need no code: `adapters::arceos::ArceosLayer` (feature `arceos`)
+//!    wraps any of them.
 //! 2. **The union.** [`overlay::OverlayFs::new`] with your lowers (top first, like Linux's
 //!    `lowerdir=`) and an [`overlay::UpperLayer`] (or none, for a read-only union). Keep the
 //!    handle it returns while the union is mounted: directories keep the entries looked up in

@@ -244,6 +244,10 @@ impl DirEntry<'_> {
     }
 }
 
+/// An entry found by [`Inode::lookup_shared`]: its inode, and its name as the filesystem
+/// keeps it if that is a shared `Arc<str>` (`None` otherwise).
+pub type NamedInode = (Arc<dyn Inode>, Option<Arc<str>>);
+
 /// The caller of an operation: whose permissions are checked and who owns what is created.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Credentials {
@@ -439,6 +443,16 @@ pub trait Inode: Send + Sync + Any {
     fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
         let _ = name;
         Err(Errno::ENOTDIR)
+    }
+
+    /// [`Inode::lookup`], handing back with the entry its name as the filesystem keeps it, if
+    /// it keeps it as a shared `Arc<str>` (as [`DirEntry::shared_name`] does for a listing):
+    /// a caller that keeps names (a union's nodes) then takes a reference, not a copy.
+    ///
+    /// # Errors
+    /// As [`Inode::lookup`]. The default is [`Inode::lookup`], with no shared name.
+    fn lookup_shared(&self, name: &str) -> Result<NamedInode> {
+        Ok((self.lookup(name)?, None))
     }
 
     /// Creates `name` in this directory as described by `node` (any kind but a symlink).

@@ -41,7 +41,7 @@ use crate::error::{Errno, Result};
 use crate::overlay::whiteout::{OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX};
 use crate::vfs::{
     check_name, DeviceId, DirEntry, FileSystem, FileType, FsFeatures, Ino, Inode, Metadata,
-    NewNode, OpenFlags, RenameFlags, SetAttr, StatFs, Timespec, XattrFlags, NAME_MAX,
+    NamedInode, NewNode, OpenFlags, RenameFlags, SetAttr, StatFs, Timespec, XattrFlags, NAME_MAX,
 };
 
 /// The size a directory reports: this much per entry, `.` and `..` included (as tmpfs).
@@ -280,13 +280,19 @@ impl Inode for ImageInode {
 
     /// `ENOTDIR` for a non-directory; `EINVAL`/`ENAMETOOLONG` for a bad name; `ENOENT`.
     fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
+        self.lookup_shared(name).map(|(inode, _)| inode)
+    }
+
+    /// The entry with the layer's own `Arc` of its name.
+    fn lookup_shared(&self, name: &str) -> Result<NamedInode> {
         let children = self.children()?;
         check_name(name)?;
-        let index = children.find(name).ok_or(Errno::ENOENT)?;
-        Ok(Arc::new(ImageInode {
+        let (shared, index) = children.find_entry(name).ok_or(Errno::ENOENT)?;
+        let inode = Arc::new(ImageInode {
             tree: self.tree.clone(),
-            index,
-        }))
+            index: *index,
+        });
+        Ok((inode, Some(shared.clone())))
     }
 
     /// `ENOTDIR` for a non-directory, else `EROFS`.

@@ -16,6 +16,12 @@
 //! slot points at. So a lookup costs one hash lookup and at most one layer's lookup, whatever
 //! the number of layers, and a name that no layer has costs one hash lookup.
 //!
+//! A merged directory of a single lower directory (most of an image's directories: each is in
+//! one layer only) keeps no such index: the layer's own lookup is that one search, and a name
+//! it does not have is absent (a whiteout there hides nothing, as nothing lies below it). Its
+//! cache holds only the subdirectories found, so that every node of one of them shares one
+//! [`LowerDirs`]. Listing it or looking a name up in it builds no table of its names.
+//!
 //! Everything a change through the union makes (an entry created, copied up, renamed or
 //! removed, a whiteout, an opaque directory, a redirect) is in the upper layer, which every
 //! lookup still asks first, before the cache: so no change can leave the cache wrong, and none
@@ -54,7 +60,8 @@ pub(crate) struct Found {
     pub(crate) top: Metadata,
     /// Merged lower directories, or the one lower non-directory.
     pub(crate) lowers: Lowers,
-    /// The name, if the lower-name cache already holds it as an `Arc` (the node shares it).
+    /// The name as an `Arc` the lower-name cache or the layer keeps (the node shares it), if
+    /// one of them does.
     pub(crate) name: Option<Arc<str>>,
 }
 
@@ -64,7 +71,7 @@ pub(crate) struct LowerFound {
     pub(crate) kind: FileType,
     pub(crate) top: Metadata,
     pub(crate) lowers: Lowers,
-    /// The name as the lower-name cache holds it (the same `Arc` the listing shows).
+    /// The name as the lower-name cache or the layer keeps it (the `Arc` the listing shows).
     pub(crate) name: Option<Arc<str>>,
 }
 
@@ -117,7 +124,8 @@ enum Entries {
 
 /// The caches of one set of lower directories.
 struct DirCache {
-    /// Built on the first lookup; a leaf lock, never held while a layer is called.
+    /// Built on the first lookup; a leaf lock, never held while a layer is called. For a
+    /// single lower directory, only the subdirectories found (see the [module docs](self)).
     names: Mutex<Option<HashMap<Arc<str>, Slot>>>,
     /// The merged listing of the directory these are the lower directories of (see
     /// `readdir`), kept here so that it outlives the directory's nodes.
@@ -191,9 +199,10 @@ impl LowerDirs {
         &self.cache().listing
     }
 
-    /// Whether the name cache is still to be built (by the first lookup or listing).
+    /// Whether the name cache is still to be built (by the first lookup or listing); never
+    /// for a single directory, which keeps none.
     pub(crate) fn names_unknown(&self) -> bool {
-        self.cache().names.lock().is_none()
+        self.len() > 1 && self.cache().names.lock().is_none()
     }
 
     /// Installs `index` as the name cache, unless one was built meanwhile. A listing that
@@ -240,7 +249,7 @@ impl Union {
                     })
                 }
                 LayerEntry::Absent => {}
-                LayerEntry::Found(inode, meta) => {
+                LayerEntry::Found(inode, meta, shared_name) => {
                     let opaque = meta.kind.is_dir() && upper.encoding.is_opaque(&*inode)?;
                     if !meta.kind.is_dir() || opaque {
                         return Ok(Resolved::Found(Found {
@@ -248,16 +257,16 @@ impl Union {
                             upper: Some(inode),
                             top: meta,
                             lowers: Lowers::Dirs(self.no_lowers.clone()),
-                            name: None,
+                            name: shared_name,
                         }));
                     }
-                    upper_dir_found = Some((inode, meta));
+                    upper_dir_found = Some((inode, meta, shared_name));
                 }
             }
         }
         let below_dir = upper_dir_found.is_some();
         let redirect = match &upper_dir_found {
-            Some((inode, _)) => read_redirect(&**inode)?,
+            Some((inode, _, _)) => read_redirect(&**inode)?,
             None => None,
         };
         let lower = match redirect {
@@ -265,7 +274,7 @@ impl Union {
             None => self.search_lowers(&dir_lowers, name, below_dir)?,
         };
         Ok(match (upper_dir_found, lower) {
-            (Some((inode, meta)), lower) => Resolved::Found(Found {
+            (Some((inode, meta, shared_name)), lower) => Resolved::Found(Found {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
@@ -273,7 +282,7 @@ impl Union {
                     || Lowers::Dirs(self.no_lowers.clone()),
                     |found| found.lowers,
                 ),
-                name: None,
+                name: shared_name,
             }),
             (None, Some(found)) => Resolved::Found(Found {
                 kind: found.kind,
@@ -311,6 +320,9 @@ impl Union {
     /// cache, filling it as needed.
     fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
         check_name(name)?;
+        if dirs.len() == 1 {
+            return self.single_dir_name(dirs, name);
+        }
         let cached = dirs.cache().names.lock().as_ref().map(|names| {
             names
                 .get_key_value(name)
@@ -362,6 +374,41 @@ impl Union {
         }
     }
 
+    /// What the single lower directory `dirs` holds under `name`: its own lookup, unless the
+    /// name is a subdirectory found before (kept, so its nodes share one [`LowerDirs`]).
+    fn single_dir_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
+        let known = dirs.cache().names.lock().as_ref().and_then(|names| {
+            names.get(name).map(|slot| match slot {
+                Slot::Known(found) => found.as_deref().cloned(),
+                // Never noted for a single directory; searched below if it were.
+                Slot::From(_) => None,
+            })
+        });
+        if let Some(found @ Some(_)) = known {
+            return Ok(found);
+        }
+        let found = match self.search_layers(dirs, name)? {
+            Some(found) if found.kind.is_dir() => found,
+            // A non-directory costs this one search again, nothing costs nothing.
+            other => return Ok(other),
+        };
+        let key = found.name.clone().unwrap_or_else(|| Arc::from(name));
+        let found = Arc::new(LowerFound {
+            name: Some(key.clone()),
+            ..found
+        });
+        let mut names = dirs.cache().names.lock();
+        let names = names.get_or_insert_with(HashMap::new);
+        // A lookup racing this one may have kept its own: use that one, as `lower_name` does.
+        let kept = names
+            .entry(key)
+            .or_insert_with(|| Slot::Known(Some(found.clone())));
+        Ok(match kept {
+            Slot::Known(Some(kept)) => Some((**kept).clone()),
+            _ => Some((*found).clone()),
+        })
+    }
+
     /// Every name the directories `dirs` hold (and every name one of their whiteouts hides),
     /// with the position of the topmost directory that has it.
     fn index_names(&self, dirs: &LowerDirs) -> Result<NameIndex> {
@@ -375,14 +422,21 @@ impl Union {
     /// The search itself: what the lower directories `dirs` (top first) hold under `name`,
     /// as if nothing had been found above.
     fn search_layers(&self, dirs: &[LowerEntry], name: &str) -> Result<Option<LowerFound>> {
-        // The first entry found, and the directories merged with it below.
-        let mut found: Option<(FileType, Metadata, LowerEntry, Vec<LowerEntry>)> = None;
-        for dir in dirs {
+        // The first entry found (kind, metadata, shared name, entry), and the directories
+        // merged with it below.
+        let mut found: Option<(FileType, Metadata, Option<Arc<str>>, LowerEntry)> = None;
+        let mut below = Vec::new();
+        for (position, dir) in dirs.iter().enumerate() {
             let encoding = self.lowers[dir.layer].encoding;
-            match encoding.lookup(&*dir.inode, name)? {
+            let entry = if position + 1 == dirs.len() {
+                encoding.lookup_bottom(&*dir.inode, name)?
+            } else {
+                encoding.lookup(&*dir.inode, name)?
+            };
+            match entry {
                 LayerEntry::Absent => continue,
                 LayerEntry::Whiteout => break,
-                LayerEntry::Found(inode, meta) => {
+                LayerEntry::Found(inode, meta, shared_name) => {
                     let is_dir = meta.kind.is_dir();
                     if found.is_some() && !is_dir {
                         break;
@@ -392,9 +446,9 @@ impl Union {
                         layer: dir.layer,
                         inode,
                     };
-                    match &mut found {
-                        Some((_, _, _, below)) => below.push(entry),
-                        None => found = Some((meta.kind, meta, entry, Vec::new())),
+                    match found {
+                        Some(_) => below.push(entry),
+                        None => found = Some((meta.kind, meta, shared_name, entry)),
                     }
                     if !is_dir || opaque {
                         break;
@@ -402,10 +456,10 @@ impl Union {
                 }
             }
         }
-        Ok(found.map(|(kind, top, first, below)| LowerFound {
+        Ok(found.map(|(kind, top, name, first)| LowerFound {
             kind,
             top,
-            name: None,
+            name,
             lowers: if !kind.is_dir() {
                 // Only a directory has entries below it.
                 Lowers::Entry(first)
@@ -813,6 +867,40 @@ mod cache_tests {
             &upper,
             "mkdir where the moved directory was",
         );
+    }
+
+    #[test]
+    fn a_directory_of_one_layer_keeps_only_its_subdirectories() {
+        let lowers = [image_layer(&["d g", "d g/h", "f g/h/x x", "f g/y y"])];
+        let upper = TmpFs::new(TmpFsOptions::default());
+        let union = union(&lowers, &upper, false);
+        let g = walk(&union, "g").unwrap();
+        let node = g.as_any().downcast_ref::<super::OverlayInode>().unwrap();
+        let dirs = node.lowers().dirs().unwrap().clone();
+        assert_eq!(dirs.len(), 1);
+        g.lookup("y").unwrap();
+        assert_eq!(g.lookup("zz").err(), Some(Errno::ENOENT));
+        let h = walk(&union, "g/h").unwrap();
+        assert_eq!(names_of(&*g, 0, 10).len(), 2);
+        {
+            let names = dirs.cache().names.lock();
+            let names = names.as_ref().unwrap();
+            assert_eq!(names.len(), 1, "only the subdirectory is kept");
+            assert!(matches!(names.get("h"), Some(super::Slot::Known(Some(_)))));
+        }
+        // Found again after every node is gone, `h` brings the same lower directories (and
+        // their cache and listing).
+        let h_dirs = lowers_of(&*h);
+        drop((h, g));
+        union.drop_caches();
+        let again = walk(&union, "g/h").unwrap();
+        assert!(Arc::ptr_eq(&lowers_of(&*again), &h_dirs));
+        assert_eq!(names_of(&*again, 0, 10).len(), 1);
+    }
+
+    fn lowers_of(dir: &dyn Inode) -> Arc<super::LowerDirs> {
+        let node = dir.as_any().downcast_ref::<super::OverlayInode>().unwrap();
+        node.lowers().dirs().unwrap().clone()
     }
 
     #[test]

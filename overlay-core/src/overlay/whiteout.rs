@@ -37,8 +37,9 @@ pub(crate) enum LayerEntry {
     Absent,
     /// A whiteout: the name is deleted for every layer below.
     Whiteout,
-    /// A real entry.
-    Found(Arc<dyn Inode>, Metadata),
+    /// A real entry, with its metadata and, if the layer shares it, its name as the layer
+    /// keeps it (see [`Inode::lookup_shared`]).
+    Found(Arc<dyn Inode>, Metadata, Option<Arc<str>>),
 }
 
 impl WhiteoutEncoding {
@@ -74,20 +75,33 @@ impl WhiteoutEncoding {
 
     /// What `dir` holds under `name` in this encoding.
     pub(crate) fn lookup(self, dir: &dyn Inode, name: &str) -> Result<LayerEntry> {
+        self.lookup_in(dir, name, true)
+    }
+
+    /// [`WhiteoutEncoding::lookup`] in a directory that nothing lies below (the last of a
+    /// merge): a whiteout there would hide nothing, so a name it does not hold is
+    /// [`LayerEntry::Absent`] without a search for its whiteout.
+    pub(crate) fn lookup_bottom(self, dir: &dyn Inode, name: &str) -> Result<LayerEntry> {
+        self.lookup_in(dir, name, false)
+    }
+
+    /// `anything_below`: whether a whiteout in `dir` can hide something.
+    fn lookup_in(self, dir: &dyn Inode, name: &str, anything_below: bool) -> Result<LayerEntry> {
         if self.is_reserved_name(name) {
             return Ok(LayerEntry::Absent);
         }
-        match dir.lookup(name) {
-            Ok(inode) => {
+        match dir.lookup_shared(name) {
+            Ok((inode, shared_name)) => {
                 let meta = inode.metadata()?;
                 if self.is_whiteout_node(&meta) {
                     Ok(LayerEntry::Whiteout)
                 } else {
-                    Ok(LayerEntry::Found(inode, meta))
+                    Ok(LayerEntry::Found(inode, meta, shared_name))
                 }
             }
             Err(Errno::ENOENT) => match self {
                 WhiteoutEncoding::Linux => Ok(LayerEntry::Absent),
+                WhiteoutEncoding::Oci if !anything_below => Ok(LayerEntry::Absent),
                 // A whiteout name that cannot exist (too long) means there is no whiteout.
                 WhiteoutEncoding::Oci => match dir.lookup(&oci_whiteout_name(name)) {
                     Ok(_) => Ok(LayerEntry::Whiteout),

@@ -60,6 +60,13 @@ impl Directory {
         self.by_name.get(name).map(|slot| &slot.node)
     }
 
+    /// The inode named `name`, with the name as kept here.
+    fn get_entry(&self, name: &str) -> Option<(&Arc<str>, &Arc<TmpInode>)> {
+        self.by_name
+            .get_key_value(name)
+            .map(|(name, slot)| (name, &slot.node))
+    }
+
     /// `EOVERFLOW` unless `count` more entries can get offsets (they are never reused).
     pub(super) fn check_room(&self, count: u64) -> Result<()> {
         self.next_offset
@@ -150,6 +157,15 @@ impl TmpInode {
         self.check_dir()?;
         let state = self.state.read();
         state.directory()?.get(name).cloned().ok_or(Errno::ENOENT)
+    }
+
+    /// [`TmpInode::lookup_child`], with the directory's own `Arc` of the name.
+    pub(super) fn lookup_child_shared(&self, name: &str) -> Result<(Arc<TmpInode>, Arc<str>)> {
+        check_name(name)?;
+        self.check_dir()?;
+        let state = self.state.read();
+        let (shared, node) = state.directory()?.get_entry(name).ok_or(Errno::ENOENT)?;
+        Ok((node.clone(), shared.clone()))
     }
 
     pub(super) fn create_child(&self, name: &str, node: &NewNode) -> Result<Arc<TmpInode>> {

@@ -13,8 +13,8 @@ use core::any::Any;
 use super::{data::FileData, dir::Directory, xattr::Xattrs, Shared};
 use crate::error::{Errno, Result};
 use crate::vfs::{
-    Bytes, DeviceId, DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags,
-    SetAttr, Timespec, XattrFlags, MODE_PERMISSIONS,
+    Bytes, DeviceId, DirEntry, FileType, Ino, Inode, Metadata, NamedInode, NewNode, OpenFlags,
+    RenameFlags, SetAttr, Timespec, XattrFlags, MODE_PERMISSIONS,
 };
 
 /// Size Linux tmpfs reports per directory entry, `.` and `..` included (`BOGO_DIRENT_SIZE`).
@@ -316,6 +316,11 @@ impl Inode for TmpInode {
 
     fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>> {
         Ok(self.lookup_child(name)?)
+    }
+
+    fn lookup_shared(&self, name: &str) -> Result<NamedInode> {
+        let (node, shared) = self.lookup_child_shared(name)?;
+        Ok((node, Some(shared)))
     }
 
     fn create(&self, name: &str, node: &NewNode) -> Result<Arc<dyn Inode>> {

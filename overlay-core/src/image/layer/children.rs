@@ -35,8 +35,8 @@ impl Children {
         self.entries.iter()
     }
 
-    /// The node index `name` names, if it is an entry.
-    pub(super) fn find(&self, name: &str) -> Option<usize> {
+    /// The entry `name` names (the name as kept here, the node index), if there is one.
+    pub(super) fn find_entry(&self, name: &str) -> Option<&(Arc<str>, usize)> {
         let key = prefix(name);
         let start = self.prefixes.partition_point(|&other| other < key);
         let tied = self.prefixes.get(start..).unwrap_or_default();
@@ -45,7 +45,7 @@ impl Children {
         let found = run
             .binary_search_by(|(other, _)| (**other).cmp(name))
             .ok()?;
-        run.get(found).map(|&(_, index)| index)
+        run.get(found)
     }
 }
 
@@ -54,6 +54,10 @@ mod tests {
     use alloc::{collections::BTreeMap, string::String};
 
     use super::*;
+
+    fn index_of(dir: &Children, name: &str) -> Option<usize> {
+        dir.find_entry(name).map(|&(_, index)| index)
+    }
 
     fn children(names: &[&str]) -> Children {
         let sorted: BTreeMap<Arc<str>, usize> = names
@@ -71,7 +75,7 @@ mod tests {
         let dir = children(&names);
         assert_eq!(dir.len(), names.len());
         for (index, name) in names.iter().enumerate() {
-            assert_eq!(dir.find(name), Some(index), "{name}");
+            assert_eq!(index_of(&dir, name), Some(index), "{name}");
         }
         for absent in [
             "",
@@ -84,7 +88,7 @@ mod tests {
             "zzz",
             "e",
         ] {
-            assert_eq!(dir.find(absent), None, "{absent}");
+            assert_eq!(index_of(&dir, absent), None, "{absent}");
         }
     }
 
@@ -92,7 +96,7 @@ mod tests {
     fn an_empty_directory_finds_nothing() {
         let dir = Children::from_sorted(Vec::new());
         assert_eq!(dir.len(), 0);
-        assert_eq!(dir.find("a"), None);
+        assert_eq!(index_of(&dir, "a"), None);
         assert_eq!(dir.iter().count(), 0);
     }
 }
