@@ -875,8 +875,7 @@ mod cache_tests {
         let upper = TmpFs::new(TmpFsOptions::default());
         let union = union(&lowers, &upper, false);
         let g = walk(&union, "g").unwrap();
-        let node = g.as_any().downcast_ref::<super::OverlayInode>().unwrap();
-        let dirs = node.lowers().dirs().unwrap().clone();
+        let dirs = lowers_of(&*g);
         assert_eq!(dirs.len(), 1);
         g.lookup("y").unwrap();
         assert_eq!(g.lookup("zz").err(), Some(Errno::ENOENT));
@@ -909,8 +908,7 @@ mod cache_tests {
         let upper = TmpFs::new(TmpFsOptions::default());
         let warm = union(&lowers, &upper, false);
         let d = walk(&warm, "d").unwrap();
-        let node = d.as_any().downcast_ref::<super::OverlayInode>().unwrap();
-        let dirs = node.lowers().dirs().unwrap().clone();
+        let dirs = lowers_of(&*d);
         assert_eq!(dirs.len(), 3);
         assert!(dirs.dir.get().is_none(), "nothing looked up in d yet");
         d.lookup("a").unwrap();
@@ -930,12 +928,9 @@ mod cache_tests {
         assert!(!names.contains_key("zz"));
         // The same directory found again brings the same cache.
         let again = walk(&warm, "d").unwrap();
-        let again = again
-            .as_any()
-            .downcast_ref::<super::OverlayInode>()
-            .unwrap();
-        assert!(Arc::ptr_eq(again.lowers().dirs().unwrap(), &dirs));
+        assert!(Arc::ptr_eq(&lowers_of(&*again), &dirs));
     }
+
     fn names_of(dir: &dyn Inode, cookie: u64, max: usize) -> Vec<(String, u64)> {
         let mut names = Vec::new();
         dir.readdir(cookie, &mut |entry| {
