@@ -214,24 +214,6 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
         },
     },
     KnownDifference {
-        id: "protected-hardlinks",
-        reason: "`ln` by a user who does not own the source file and cannot both read and \
-                 write it: Linux's fs.protected_hardlinks=1 (the default) refuses with EPERM; \
-                 the project does not apply that restriction (overlay_core::posix docs), so \
-                 it goes on to the directory permission check and fails there (EACCES); \
-                 a link the project makes where Linux refuses would still be a divergence",
-        reconcile: |context, ours, linux| {
-            // Only where the project refuses too: a link it made would change what follows.
-            let refused =
-                linux.starts_with("error: EPERM: ") && ours.starts_with("error: EACCES: ");
-            if matches!(context.command, Some(Command::Ln { .. })) && refused {
-                *linux = ours.clone();
-                return true;
-            }
-            false
-        },
-    },
-    KnownDifference {
         id: "hard-link-copy-up-in-memory",
         reason: "after one name of a lower hard-link group is copied up, the project serves \
                  the group's other names from that copy through its in-memory identity table \

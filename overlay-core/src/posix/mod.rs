@@ -12,7 +12,6 @@
 //! paths are resolved from the root too.
 //!
 //! Where this module knowingly differs from Linux:
-//! - `link` does not apply Linux's `fs.protected_hardlinks` restriction.
 //! - Opening with `APPEND` but without `WRITE` passes `APPEND` on to [`Inode::open`] only when
 //!   the handle is writable, so a read-only open never triggers a copy-up.
 //! - `O_CREAT | O_DIRECTORY` is `EINVAL`, as on Linux 6.4 and later.

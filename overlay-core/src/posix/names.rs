@@ -104,12 +104,15 @@ impl Namespace {
     ///
     /// # Errors
     /// `ENOENT` if `old` is absent; `EEXIST` if `new` exists; `EROFS` on a read-only
-    /// filesystem; `EACCES` without write and search permission on `new`'s parent; `EPERM`
-    /// if `old` is a directory; the path errors of [`Namespace::lookup`] for both; what the
-    /// filesystem's `link` returns (`EXDEV`, `EMLINK`, `ENOSPC`).
+    /// filesystem; `EPERM` if the caller may not pin `old` (see [`perm::may_link`], Linux's
+    /// `fs.protected_hardlinks`); `EACCES` without write and search permission on `new`'s
+    /// parent; `EPERM` if `old` is a directory; the path errors of [`Namespace::lookup`] for
+    /// both; what the filesystem's `link` returns (`EXDEV`, `EMLINK`, `ENOSPC`).
     pub fn link(&self, creds: &Credentials, old: &str, new: &str) -> Result<()> {
         let (target, target_metadata) = self.walker(creds).resolve_with_metadata(old, false)?;
-        let new = self.new_name(creds, new, false)?;
+        let new = self.new_name_where(creds, new, false, || {
+            perm::may_link(&target_metadata, creds)
+        })?;
         if target_metadata.kind.is_dir() {
             return Err(Errno::EPERM);
         }
@@ -288,6 +291,18 @@ impl Namespace {
     /// `may_create` checks. `is_dir` says whether a directory is created (a trailing slash is
     /// only allowed then).
     fn new_name(&self, creds: &Credentials, path: &str, is_dir: bool) -> Result<NewName> {
+        self.new_name_where(creds, path, is_dir, || Ok(()))
+    }
+
+    /// [`Namespace::new_name`] with `first` checked just before `may_create`, where Linux
+    /// checks what is particular to the call (`link`'s `may_linkat`).
+    fn new_name_where(
+        &self,
+        creds: &Credentials,
+        path: &str,
+        is_dir: bool,
+        first: impl FnOnce() -> Result<()>,
+    ) -> Result<NewName> {
         let parent = self.walker(creds).parent(path)?;
         let Last::Name(name) = &parent.last else {
             return Err(Errno::EEXIST);
@@ -301,6 +316,7 @@ impl Namespace {
             return Err(Errno::ENOENT);
         }
         self.check_writable_fs()?;
+        first()?;
         let dir_metadata = parent.dir().metadata()?;
         perm::may_create(&dir_metadata, creds)?;
         Ok(NewName {

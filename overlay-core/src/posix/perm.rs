@@ -6,7 +6,7 @@
 use bitflags::bitflags;
 
 use crate::error::{Errno, Result};
-use crate::vfs::{Credentials, Metadata, S_ISVTX};
+use crate::vfs::{Credentials, FileType, Metadata, S_ISGID, S_ISUID, S_ISVTX};
 
 bitflags! {
     /// What a caller wants to do with an entry, as the `rwx` bits say it.
@@ -75,6 +75,26 @@ pub fn sticky_forbids(dir: &Metadata, victim: &Metadata, creds: &Credentials) ->
 /// `EACCES` without write and search permission on `dir`.
 pub fn may_create(dir: &Metadata, creds: &Credentials) -> Result<()> {
     check(dir, creds, Access::WRITE | Access::EXEC)
+}
+
+/// Checks that `creds` may make a new hard link to `target`, as Linux's
+/// `fs.protected_hardlinks=1` (its default) has it: the owner and root may link anything;
+/// anyone else only a regular file that is neither set-user-id nor executable set-group-id
+/// and that they may both read and write, so that nobody can pin a file they could not use.
+///
+/// # Errors
+/// `EPERM` otherwise.
+pub fn may_link(target: &Metadata, creds: &Credentials) -> Result<()> {
+    let executable_setgid = target.mode & S_ISGID != 0 && target.mode & 0o010 != 0;
+    let safe = target.kind == FileType::Regular
+        && target.mode & S_ISUID == 0
+        && !executable_setgid
+        && permits(target, creds, Access::READ | Access::WRITE);
+    if owns(target, creds) || safe {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
 }
 
 /// Checks that `creds` may remove `victim` from `dir` (Linux's `may_delete`), where `want_dir`

@@ -791,6 +791,36 @@ fn link_rules() {
     assert_eq!(ino(&ns, "/hl"), ino(&ns, "/l"));
 }
 
+#[test]
+fn links_follow_protected_hardlinks() {
+    // `/` is world-writable here, so only the source decides.
+    let ns = namespace();
+    let alice = user(1000);
+    write_file(&ns, &root(), "/readable", b"");
+    write_file(&ns, &root(), "/shared", b"");
+    ns.chmod(&root(), "/shared", 0o666).unwrap();
+    write_file(&ns, &root(), "/setuid", b"");
+    ns.chmod(&root(), "/setuid", 0o4666).unwrap();
+    write_file(&ns, &root(), "/setgid", b"");
+    ns.chmod(&root(), "/setgid", 0o2676).unwrap();
+    write_file(&ns, &alice, "/own", b"");
+    ns.chmod(&alice, "/own", 0o400).unwrap();
+    ns.symlink(&root(), "/shared", "/link").unwrap();
+    ns.mkdir(&root(), "/closed", 0o755).unwrap();
+    // Not the owner, and not allowed to read and write it (or not a plain file): EPERM.
+    for source in ["/readable", "/setuid", "/setgid", "/link"] {
+        assert_eq!(ns.link(&alice, source, "/x"), Err(Errno::EPERM), "{source}");
+    }
+    // ...checked before the directory's permissions, as Linux's `may_linkat`.
+    assert_eq!(ns.link(&alice, "/readable", "/closed/x"), Err(Errno::EPERM));
+    assert_eq!(ns.link(&alice, "/shared", "/closed/x"), Err(Errno::EACCES));
+    // A file they may read and write, their own (whatever its mode), anything for root.
+    ns.link(&alice, "/shared", "/a").unwrap();
+    ns.link(&alice, "/own", "/b").unwrap();
+    ns.link(&root(), "/readable", "/c").unwrap();
+    assert_eq!(ino(&ns, "/a"), ino(&ns, "/shared"));
+}
+
 // ---- attributes ----------------------------------------------------------------------------
 
 #[test]
