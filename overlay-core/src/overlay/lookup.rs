@@ -377,15 +377,18 @@ impl Union {
     /// What the single lower directory `dirs` holds under `name`: its own lookup, unless the
     /// name is a subdirectory found before (kept, so its nodes share one [`LowerDirs`]).
     fn single_dir_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
-        let known = dirs.cache().names.lock().as_ref().and_then(|names| {
-            names.get(name).map(|slot| match slot {
-                Slot::Known(found) => found.as_deref().cloned(),
-                // Never noted for a single directory; searched below if it were.
-                Slot::From(_) => None,
-            })
-        });
-        if let Some(found @ Some(_)) = known {
-            return Ok(found);
+        // A single directory's cache holds subdirectories only (`Known(Some)`).
+        let known = dirs
+            .cache()
+            .names
+            .lock()
+            .as_ref()
+            .and_then(|names| match names.get(name) {
+                Some(Slot::Known(Some(found))) => Some((**found).clone()),
+                _ => None,
+            });
+        if known.is_some() {
+            return Ok(known);
         }
         let found = match self.search_layers(dirs, name)? {
             Some(found) if found.kind.is_dir() => found,

@@ -153,19 +153,26 @@ impl TmpInode {
     }
 
     pub(super) fn lookup_child(&self, name: &str) -> Result<Arc<TmpInode>> {
-        check_name(name)?;
-        self.check_dir()?;
-        let state = self.state.read();
-        state.directory()?.get(name).cloned().ok_or(Errno::ENOENT)
+        self.with_child(name, |_, node| node.clone())
     }
 
     /// [`TmpInode::lookup_child`], with the directory's own `Arc` of the name.
     pub(super) fn lookup_child_shared(&self, name: &str) -> Result<(Arc<TmpInode>, Arc<str>)> {
+        self.with_child(name, |shared, node| (node.clone(), shared.clone()))
+    }
+
+    /// `found` applied to the entry `name` (its name as kept here, its inode) under the lock:
+    /// `EINVAL`/`ENAMETOOLONG` for a bad name, `ENOTDIR`, `ENOENT`.
+    fn with_child<T>(
+        &self,
+        name: &str,
+        found: impl FnOnce(&Arc<str>, &Arc<TmpInode>) -> T,
+    ) -> Result<T> {
         check_name(name)?;
         self.check_dir()?;
         let state = self.state.read();
         let (shared, node) = state.directory()?.get_entry(name).ok_or(Errno::ENOENT)?;
-        Ok((node.clone(), shared.clone()))
+        Ok(found(shared, node))
     }
 
     pub(super) fn create_child(&self, name: &str, node: &NewNode) -> Result<Arc<TmpInode>> {
