@@ -30,11 +30,11 @@
 //! does, even when no node of the directory is alive; the cache holds at most one entry per
 //! name of the lower layers, so it is bounded by the size of the image.
 
-use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
+use alloc::{string::String, sync::Arc, vec::Vec};
 use core::ops::Deref;
 
 use hashbrown::HashMap;
-use spin::{Mutex, Once};
+use spin::Mutex;
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
@@ -112,8 +112,9 @@ impl Deref for Lowers {
 /// once made.
 pub(crate) struct LowerDirs {
     entries: Entries,
-    /// The caches, made on first use (a directory nothing lists or looks into needs none).
-    dir: Once<Box<DirCache>>,
+    /// The caches, in place: a directory is found to be looked into or listed, and a box made
+    /// on first use cost a cold walk an allocation per directory.
+    cache: DirCache,
 }
 
 /// Lower directories, a single one (the common case) kept without an allocation.
@@ -181,43 +182,37 @@ impl LowerDirs {
     fn from_entries(entries: Entries) -> Arc<LowerDirs> {
         Arc::new(LowerDirs {
             entries,
-            dir: Once::new(),
-        })
-    }
-
-    fn cache(&self) -> &DirCache {
-        self.dir.call_once(|| {
-            Box::new(DirCache {
+            cache: DirCache {
                 names: Mutex::new(None),
                 listing: Mutex::new(Listing::default()),
-            })
+            },
         })
     }
 
     /// The merged listing kept with these lower directories (see `readdir`).
     pub(crate) fn listing(&self) -> &Mutex<Listing> {
-        &self.cache().listing
+        &self.cache.listing
     }
 
     /// Whether the name cache is still to be built (by the first lookup or listing); never
     /// for a single directory, which keeps none.
     pub(crate) fn names_unknown(&self) -> bool {
-        self.len() > 1 && self.cache().names.lock().is_none()
+        self.len() > 1 && self.cache.names.lock().is_none()
     }
 
     /// Installs `index` as the name cache, unless one was built meanwhile. A listing that
     /// reads every lower directory anyway hands its names over this way, so the first lookup
     /// after it does not read them all again.
     pub(crate) fn install_names(&self, index: NameIndex) {
-        let mut names = self.cache().names.lock();
+        let mut names = self.cache.names.lock();
         if names.is_none() {
             *names = Some(index.names);
         }
     }
 
-    /// The listing kept here, if one was ever made.
-    pub(crate) fn kept_listing(&self) -> Option<&Mutex<Listing>> {
-        self.dir.get().map(|cache| &cache.listing)
+    /// The listing kept here (empty and owned by no directory until one is listed).
+    pub(crate) fn kept_listing(&self) -> &Mutex<Listing> {
+        &self.cache.listing
     }
 }
 
@@ -323,7 +318,7 @@ impl Union {
         if dirs.len() == 1 {
             return self.single_dir_name(dirs, name);
         }
-        let cached = dirs.cache().names.lock().as_ref().map(|names| {
+        let cached = dirs.cache.names.lock().as_ref().map(|names| {
             names
                 .get_key_value(name)
                 .map(|(key, slot)| (key.clone(), slot.clone()))
@@ -359,7 +354,7 @@ impl Union {
                     return Ok(found);
                 }
                 let found = found.map(Arc::new);
-                let mut names = dirs.cache().names.lock();
+                let mut names = dirs.cache.names.lock();
                 match names.as_mut().and_then(|names| names.get_mut(name)) {
                     // A lookup racing this one got there first: keep its answer, so every
                     // node of a directory shares one `LowerDirs` (and one listing).
@@ -379,7 +374,7 @@ impl Union {
     fn single_dir_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
         // A single directory's cache holds subdirectories only (`Known(Some)`).
         let known = dirs
-            .cache()
+            .cache
             .names
             .lock()
             .as_ref()
@@ -400,7 +395,7 @@ impl Union {
             name: Some(key.clone()),
             ..found
         });
-        let mut names = dirs.cache().names.lock();
+        let mut names = dirs.cache.names.lock();
         let names = names.get_or_insert_with(HashMap::new);
         // A lookup racing this one may have kept its own: use that one, as `lower_name` does.
         let kept = names
@@ -885,7 +880,7 @@ mod cache_tests {
         let h = walk(&union, "g/h").unwrap();
         assert_eq!(names_of(&*g, 0, 10).len(), 2);
         {
-            let names = dirs.cache().names.lock();
+            let names = dirs.cache.names.lock();
             let names = names.as_ref().unwrap();
             assert_eq!(names.len(), 1, "only the subdirectory is kept");
             assert!(matches!(names.get("h"), Some(super::Slot::Known(Some(_)))));
@@ -913,11 +908,14 @@ mod cache_tests {
         let d = walk(&warm, "d").unwrap();
         let dirs = lowers_of(&*d);
         assert_eq!(dirs.len(), 3);
-        assert!(dirs.dir.get().is_none(), "nothing looked up in d yet");
+        assert!(
+            dirs.cache.names.lock().is_none(),
+            "nothing looked up in d yet"
+        );
         d.lookup("a").unwrap();
         d.lookup("sub").unwrap();
         assert_eq!(d.lookup("zz").err(), Some(Errno::ENOENT));
-        let names = dirs.cache().names.lock();
+        let names = dirs.cache.names.lock();
         let names = names.as_ref().unwrap();
         // a, b (and its whiteout's name), c, sub: each noted once; the directory sub's merge
         // kept, the file a's one-layer search not.

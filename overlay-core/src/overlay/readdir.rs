@@ -78,8 +78,8 @@ impl OverlayInode {
             parts.listing.lock().stale = true;
         }
         let lowers = self.lowers();
-        if let Some(kept) = lowers.dirs().and_then(|dirs| dirs.kept_listing()) {
-            let mut kept = kept.lock();
+        if let Some(dirs) = lowers.dirs() {
+            let mut kept = dirs.kept_listing().lock();
             if kept.owner == Some(self.key) {
                 kept.stale = true;
             }
