@@ -34,6 +34,8 @@ use alloc::{collections::BTreeMap, string::String, sync::Arc, vec, vec::Vec};
 use core::any::Any;
 use core::ops::Range;
 
+use spin::RwLock;
+
 use self::children::Children;
 use super::bytes::Bytes;
 use super::tar::{EntryKind, TarEntry, TarError, TarReader};
@@ -78,6 +80,24 @@ struct Tree {
     bytes: Bytes,
     nodes: Vec<Node>,
     stats: LayerStats,
+    /// Every node's inode, by index, made when the layer is parsed: a lookup hands out a
+    /// reference to one instead of allocating it (a union's first walk looks up every entry).
+    /// Each holds the tree, so the [`ImageLayerFs`] empties this when it goes; inodes still
+    /// held after that make their children's on each lookup.
+    inodes: RwLock<Vec<Arc<ImageInode>>>,
+}
+
+impl Tree {
+    /// The inode of node `index`.
+    fn inode(self: &Arc<Tree>, index: usize) -> Arc<ImageInode> {
+        let made = self.inodes.read().get(index).cloned();
+        made.unwrap_or_else(|| {
+            Arc::new(ImageInode {
+                tree: self.clone(),
+                index,
+            })
+        })
+    }
 }
 
 struct Node {
@@ -122,10 +142,17 @@ impl ImageLayerFs {
                 reason,
             })?;
         }
-        let tree = builder.freeze(bytes);
-        Ok(Arc::new(ImageLayerFs {
-            tree: Arc::new(tree),
-        }))
+        let tree = Arc::new(builder.freeze(bytes));
+        let inodes = (0..tree.nodes.len())
+            .map(|index| {
+                Arc::new(ImageInode {
+                    tree: tree.clone(),
+                    index,
+                })
+            })
+            .collect();
+        *tree.inodes.write() = inodes;
+        Ok(Arc::new(ImageLayerFs { tree }))
     }
 
     /// Counts of what the layer holds.
@@ -140,10 +167,15 @@ impl ImageLayerFs {
 
     /// The root directory as this filesystem's own inode type.
     pub fn root_inode(&self) -> Arc<ImageInode> {
-        Arc::new(ImageInode {
-            tree: self.tree.clone(),
-            index: 0,
-        })
+        self.tree.inode(0)
+    }
+}
+
+impl Drop for ImageLayerFs {
+    /// Lets the tree go once the last inode handed out goes (the ones it keeps hold it).
+    fn drop(&mut self) {
+        let inodes = core::mem::take(&mut *self.tree.inodes.write());
+        drop(inodes);
     }
 }
 
@@ -288,11 +320,7 @@ impl Inode for ImageInode {
         let children = self.children()?;
         check_name(name)?;
         let (shared, index) = children.find_entry(name).ok_or(Errno::ENOENT)?;
-        let inode = Arc::new(ImageInode {
-            tree: self.tree.clone(),
-            index: *index,
-        });
-        Ok((inode, Some(shared.clone())))
+        Ok((self.tree.inode(*index), Some(shared.clone())))
     }
 
     /// `ENOTDIR` for a non-directory, else `EROFS`.
@@ -710,6 +738,7 @@ impl Builder {
             bytes,
             nodes,
             stats,
+            inodes: RwLock::new(Vec::new()),
         }
     }
 }

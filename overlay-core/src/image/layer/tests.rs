@@ -562,3 +562,23 @@ fn listings_hand_out_the_layers_own_names() {
         );
     }
 }
+
+#[test]
+fn lookups_share_the_inodes_made_at_parse_and_the_tree_goes_with_the_last_one() {
+    let fs = parse(base_layer());
+    let first = walk(&fs, "etc/os-release").unwrap();
+    let again = walk(&fs, "etc/os-release").unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "one inode per entry");
+    let tree = Arc::downgrade(&fs.tree);
+    let etc = walk(&fs, "etc").unwrap();
+    drop((fs, first, again));
+    // What is still held works on (its lookups make inodes now), and holds the tree.
+    let config = etc.lookup("config").unwrap();
+    assert_eq!(read_all(&*config), b"debug=0\n");
+    assert!(tree.upgrade().is_some());
+    drop((etc, config));
+    assert!(
+        tree.upgrade().is_none(),
+        "the tree went with its last inode"
+    );
+}
