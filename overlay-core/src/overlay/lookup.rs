@@ -369,22 +369,12 @@ impl Union {
         }
     }
 
-    /// What the single lower directory `dirs` holds under `name`: its own lookup, unless the
-    /// name is a subdirectory found before (kept, so its nodes share one [`LowerDirs`]).
+    /// What the single lower directory `dirs` holds under `name`: its own lookup, and for a
+    /// subdirectory the one found before, if any (kept, so its nodes share one
+    /// [`LowerDirs`]).
     fn single_dir_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
-        // A single directory's cache holds subdirectories only (`Known(Some)`).
-        let known = dirs
-            .cache
-            .names
-            .lock()
-            .as_ref()
-            .and_then(|names| match names.get(name) {
-                Some(Slot::Known(Some(found))) => Some((**found).clone()),
-                _ => None,
-            });
-        if known.is_some() {
-            return Ok(known);
-        }
+        // The layer is asked first: most names are files, which the cache does not hold (a
+        // probe of it for each cost more than the layer's search it saves a directory).
         let found = match self.search_layers(dirs, name)? {
             Some(found) if found.kind.is_dir() => found,
             // A non-directory costs this one search again, nothing costs nothing.
