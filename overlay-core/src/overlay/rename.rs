@@ -156,7 +156,11 @@ impl Union {
         }
 
         if let Some(target_node) = &target_node {
-            if let Some(replaced) = target_node.upper() {
+            // A name of a lower hard-link group whose data was copied up through another name
+            // has the group's upper inode without being in the upper directory: replacing it
+            // covers one more lower name (difftest seed 1912055), as removing it does.
+            let replaced_upper = target_node.upper().filter(|_| target_in_upper);
+            if let Some(replaced) = replaced_upper {
                 if let Ok(meta) = replaced.metadata() {
                     if meta.nlink == 0 {
                         self.identities.lock().forget_upper(meta.ino);

@@ -433,6 +433,20 @@ fn lower_hard_link_group_stays_together_on_copy_up() {
 }
 
 #[test]
+fn renaming_over_a_lower_hard_link_covers_it() {
+    // The group is copied up through `a`; `b` is still only a lower name when it is replaced.
+    let u = union(&[&["f a shared", "h b a", "f c other"]]);
+    walk(&u.root, "a").unwrap().write_at(0, b"SHARED").unwrap();
+    assert_eq!(meta(&u.root, "a").nlink, 2);
+    u.root
+        .rename("c", &*u.root, "b", RenameFlags::empty())
+        .unwrap();
+    assert_eq!(meta(&u.root, "a").nlink, 1, "b no longer names the file");
+    assert_eq!(read(&u.root, "b").unwrap(), "other");
+    assert_eq!(read(&u.root, "a").unwrap(), "SHARED");
+}
+
+#[test]
 fn no_upper_means_erofs() {
     let lower = tmpfs_layer(BASE);
     let fs = OverlayFs::new(vec![Layer::new(lower)], None, OverlayOptions::default()).unwrap();
