@@ -181,6 +181,16 @@ fn regression_finding_04_hard_link_name_after_copied_name_is_gone() {
     }
 }
 
+/// Regression test for difftest finding 7 (fixed; see notes/difftest-findings.md).
+#[test]
+fn regression_finding_07_rename_over_hard_link_of_copied_group() {
+    if linux_overlay_available() {
+        assert_clean(&run_file(
+            "findings/07-rename-over-hard-link-of-copied-group.case",
+        ));
+    }
+}
+
 /// A case whose two sides do differ (Linux lists a whiteout of an unmerged lower directory,
 /// the project does not) is reported as that known difference, by name, not as the same.
 #[test]
