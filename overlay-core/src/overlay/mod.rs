@@ -53,6 +53,7 @@
 
 mod copy_up;
 mod dentries;
+mod dentry_name;
 mod diff;
 mod identity;
 mod lookup;
