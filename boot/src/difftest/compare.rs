@@ -196,13 +196,16 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                 } else {
                     under.clone()
                 };
+                // A name ours lists too is a real entry here, even if a whiteout of that path
+                // sits in some other layer (difftest seed 2007725).
                 let kept: String = linux
                     .lines()
                     .filter(|name| {
-                        !context
-                            .lowers
-                            .whiteouts
-                            .contains(&format!("{prefix}/{name}"))
+                        ours.lines().any(|listed| listed == *name)
+                            || !context
+                                .lowers
+                                .whiteouts
+                                .contains(&format!("{prefix}/{name}"))
                     })
                     .map(|name| format!("{name}\n"))
                     .collect();
@@ -524,6 +527,29 @@ mod tests {
             &lowers,
         );
         assert_eq!(other.verdict, Verdict::Divergent);
+        // A whiteout of /a/x in another layer does not excuse Linux leaving x out.
+        lowers.whiteouts.insert("/a/x".into());
+        let missing = compare_line(
+            3,
+            "ls /a",
+            "x\n".into(),
+            "s\n".into(),
+            &Target::of_kind('d'),
+            &lowers,
+        );
+        assert_eq!(missing.verdict, Verdict::Divergent);
+        let both = compare_line(
+            4,
+            "ls /a",
+            "x\n".into(),
+            "s\nx\n".into(),
+            &Target::of_kind('d'),
+            &lowers,
+        );
+        assert_eq!(
+            both.verdict,
+            Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"])
+        );
         let tree = compare_listing(
             "tree",
             "d 0755 0:0 - - /\n".into(),
