@@ -23,7 +23,7 @@ pub(crate) enum DentryName {
 }
 
 impl DentryName {
-    /// The key for `name`, inline if it is short enough, else a reference to `shared`.
+    /// The key for `name`: its bytes if it is short enough, else another reference to it.
     pub(crate) fn new(name: &Arc<str>) -> DentryName {
         let text = name.as_bytes();
         match u8::try_from(text.len()) {

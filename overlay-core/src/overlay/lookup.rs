@@ -112,8 +112,8 @@ impl Deref for Lowers {
 /// once made.
 pub(crate) struct LowerDirs {
     entries: Entries,
-    /// The caches, in place: a directory is found to be looked into or listed, and a box made
-    /// on first use cost a cold walk an allocation per directory.
+    /// The caches, held in place: a directory that is found is nearly always looked into or
+    /// listed next, and a box made on first use cost a cold walk an allocation per directory.
     cache: DirCache,
 }
 
@@ -189,7 +189,8 @@ impl LowerDirs {
         })
     }
 
-    /// The merged listing kept with these lower directories (see `readdir`).
+    /// The merged listing kept with these lower directories (see `readdir`; empty and owned
+    /// by no directory until one is listed).
     pub(crate) fn listing(&self) -> &Mutex<Listing> {
         &self.cache.listing
     }
@@ -208,11 +209,6 @@ impl LowerDirs {
         if names.is_none() {
             *names = Some(index.names);
         }
-    }
-
-    /// The listing kept here (empty and owned by no directory until one is listed).
-    pub(crate) fn kept_listing(&self) -> &Mutex<Listing> {
-        &self.cache.listing
     }
 }
 

@@ -79,7 +79,7 @@ impl OverlayInode {
         }
         let lowers = self.lowers();
         if let Some(dirs) = lowers.dirs() {
-            let mut kept = dirs.kept_listing().lock();
+            let mut kept = dirs.listing().lock();
             if kept.owner == Some(self.key) {
                 kept.stale = true;
             }
