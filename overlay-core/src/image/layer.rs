@@ -92,11 +92,14 @@ impl Tree {
     /// The inode of node `index`.
     fn inode(self: &Arc<Tree>, index: usize) -> Arc<ImageInode> {
         let made = self.inodes.read().get(index).cloned();
-        made.unwrap_or_else(|| {
-            Arc::new(ImageInode {
-                tree: self.clone(),
-                index,
-            })
+        made.unwrap_or_else(|| self.new_inode(index))
+    }
+
+    /// A new inode of node `index`, holding the tree.
+    fn new_inode(self: &Arc<Tree>, index: usize) -> Arc<ImageInode> {
+        Arc::new(ImageInode {
+            tree: self.clone(),
+            index,
         })
     }
 }
@@ -145,12 +148,7 @@ impl ImageLayerFs {
         }
         let tree = Arc::new(builder.freeze(bytes));
         let inodes = (0..tree.nodes.len())
-            .map(|index| {
-                Arc::new(ImageInode {
-                    tree: tree.clone(),
-                    index,
-                })
-            })
+            .map(|index| tree.new_inode(index))
             .collect();
         *tree.inodes.write() = inodes;
         Ok(Arc::new(ImageLayerFs { tree }))
