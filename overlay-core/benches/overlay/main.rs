@@ -435,12 +435,10 @@ fn w5(systems: &[Box<dyn System>], table: &mut Table, repeats: usize, rust_src: 
         let Some(prepared) = prepare(&**system, &tree.layers, "W5", table) else {
             continue;
         };
-        let [cold, warm, recold] = repeat(&**system, &*prepared, repeats, "W5", table, |union| {
+        let figures = repeat(&**system, &*prepared, repeats, "W5", table, |union| {
             walks(union, system.name())
         });
-        table.put("w5-cold", system.name(), &cold, expected as usize);
-        table.put("w5-warm", system.name(), &warm, expected as usize);
-        table.put("w5-recold", system.name(), &recold, expected as usize);
+        put_walks(table, "w5", system.name(), &figures, expected);
     }
     // This engine and its single-layer baseline take turns, one repetition each, so both
     // meet the same state of the process and the machine (heap, caches): their ratio is a
@@ -470,14 +468,23 @@ fn w5(systems: &[Box<dyn System>], table: &mut Table, repeats: usize, rust_src: 
     }
     // The single-layer baseline is this engine's too: it goes in its column.
     for (_, key, _, figures) in &prepared {
-        for (step, figure) in ["cold", "warm", "recold"].iter().zip(figures) {
-            table.put(
-                &format!("{key}-{step}"),
-                COLUMNS[0],
-                figure,
-                expected as usize,
-            );
-        }
+        put_walks(table, key, COLUMNS[0], figures, expected);
+    }
+}
+
+/// W5's three walks per mount (see `w5`), in the order they are timed: row `{key}-{step}`.
+const W5_WALKS: [&str; 3] = ["cold", "warm", "recold"];
+
+/// Puts the figures of W5's walks (in [`W5_WALKS`] order) in `column`, rows `{key}-{step}`.
+fn put_walks(
+    table: &mut Table,
+    key: &str,
+    column: &'static str,
+    figures: &[Vec<f64>; 3],
+    entries: u64,
+) {
+    for (step, figure) in W5_WALKS.iter().zip(figures) {
+        table.put(&format!("{key}-{step}"), column, figure, entries as usize);
     }
 }
 
