@@ -57,6 +57,7 @@ mod dentry_name;
 mod diff;
 mod identity;
 mod lookup;
+mod lower_stat;
 mod namespace;
 mod node;
 mod readdir;

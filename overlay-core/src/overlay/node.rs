@@ -15,6 +15,7 @@ use super::dentries::Dentries;
 use super::dentry_name::DentryName;
 use super::identity::Key;
 use super::lookup::Lowers;
+use super::lower_stat::LowerStat;
 use super::readdir::Listing;
 use super::{stored_xattr_name, visible_xattr_name, Union};
 use crate::error::{Errno, Result};
@@ -55,7 +56,7 @@ pub(crate) struct NodeState {
 /// same node while a handle to it is alive, so a copy-up made through one handle is seen
 /// through all of them.
 // Laid out in this order (`repr(C)`) so that all a cached lookup and `stat` of an image file
-// read, the first five fields, follows the `Arc`'s counts in 120 bytes: two cache lines, or
+// read, the first six fields, follows the `Arc`'s counts in 110 bytes: two cache lines, or
 // three when the allocation straddles one more (a cache miss each in a large directory).
 #[repr(C)]
 pub struct OverlayInode {
@@ -63,14 +64,15 @@ pub struct OverlayInode {
     /// changes: a dentry cache hit compares it instead of taking the lock.
     position: AtomicU64,
     pub(crate) fs: Arc<Union>,
+    ino: Ino,
+    /// What `stat` answers while the node has no upper entry: the top lower entry's metadata,
+    /// read when the node was made, with the directory link count the union reports (the
+    /// inode number and device are the node's and the union's). Lower layers never change,
+    /// so `stat` of an image file takes no lock at all.
+    lower_stat: Option<LowerStat>,
     /// Set once the node has an upper entry (it never loses it): from then on `stat` asks it.
     in_upper: AtomicBool,
     kind: FileType,
-    /// What `stat` answers while the node has no upper entry: the top lower entry's metadata,
-    /// read when the node was made, with the union's inode number, device and directory link
-    /// count. Lower layers never change, so `stat` of an image file takes no lock at all.
-    lower_stat: Option<Metadata>,
-    ino: Ino,
     pub(crate) key: Key,
     /// The node itself, for operations that hand it on (copy-up needs the parent chain).
     me: Weak<OverlayInode>,
@@ -102,13 +104,11 @@ impl OverlayInode {
     ) -> OverlayInode {
         let in_upper = state.upper.is_some();
         let lower_stat = lower_meta.filter(|_| !in_upper).map(|mut meta| {
-            meta.ino = ino;
-            meta.dev = fs.options.dev;
             // Linux reports 1 for a directory that shows several layers at once.
             if kind.is_dir() && state.lowers.len() > 1 {
                 meta.nlink = 1;
             }
-            meta
+            LowerStat::new(&meta)
         });
         OverlayInode {
             position: AtomicU64::new(0),
@@ -157,7 +157,7 @@ impl OverlayInode {
     /// The link count of the top lower entry, as read when the node was made, if the node
     /// was made without an upper entry.
     pub(crate) fn lower_nlink(&self) -> Option<u32> {
-        self.lower_stat.map(|meta| meta.nlink)
+        self.lower_stat.map(|stat| stat.nlink())
     }
 
     /// The lower entries (see [`NodeState::lowers`]).
@@ -277,10 +277,11 @@ impl Inode for OverlayInode {
     fn metadata(&self) -> Result<Metadata> {
         // Stat is the hottest call there is: an entry of the lower layers alone answers from
         // what the node was made with.
-        if let Some(mut meta) = self
+        if let Some(stat) = self
             .lower_stat
             .filter(|_| !self.in_upper.load(Ordering::Acquire))
         {
+            let mut meta = stat.metadata(self.ino, self.fs.options.dev);
             if !self.kind.is_dir() {
                 meta.nlink = self.fs.nlink(self, meta.nlink, false);
             }
