@@ -412,7 +412,8 @@ impl Union {
         let mut below = Vec::new();
         for (position, dir) in dirs.iter().enumerate() {
             let encoding = self.lowers[dir.layer].encoding;
-            let entry = if position + 1 == dirs.len() {
+            let bottom = position + 1 == dirs.len();
+            let entry = if bottom {
                 encoding.lookup_bottom(&*dir.inode, name)?
             } else {
                 encoding.lookup(&*dir.inode, name)?
@@ -425,7 +426,9 @@ impl Union {
                     if found.is_some() && !is_dir {
                         break;
                     }
-                    let opaque = is_dir && encoding.is_opaque(&*inode)?;
+                    // Opacity hides the directories below; the bottom one has none (most
+                    // directories an image walk finds: a look for the marker each saved).
+                    let opaque = is_dir && !bottom && encoding.is_opaque(&*inode)?;
                     let entry = LowerEntry {
                         layer: dir.layer,
                         inode,
