@@ -151,6 +151,11 @@ impl Namespace {
             let Last::Name(name) = &parent.last else {
                 break (walker.lookup_last(&parent)?, false);
             };
+            if exclusive {
+                if let Some(inode) = self.create_free_name(creds, parent.dir(), name, mode) {
+                    break (inode, true);
+                }
+            }
             match parent.dir().lookup(name) {
                 Ok(inode) => {
                     let follow = !flags.contains(OpenFlags::NOFOLLOW) || parent.trailing_slash;
@@ -186,6 +191,26 @@ impl Namespace {
             inode.set_len(0)?;
         }
         Ok(File::new(inode, flags, creds))
+    }
+
+    /// `open` with `CREATE | EXCLUSIVE` asks for a name that is free, as it nearly always is:
+    /// the file is made at once, without a lookup that would only find nothing (in a union,
+    /// a search of the layers that the filesystem's `create` repeats anyway). `None` if that
+    /// does not work out (the name exists, the filesystem is read-only, the caller may not
+    /// create in `dir`, it is full, ...): nothing was made, and `open` goes the full way,
+    /// which reports the error in Linux's order (`EEXIST` before `EROFS` or `EACCES`).
+    fn create_free_name(
+        &self,
+        creds: &Credentials,
+        dir: &Arc<dyn Inode>,
+        name: &str,
+        mode: u16,
+    ) -> Option<Arc<dyn Inode>> {
+        self.check_writable_fs().ok()?;
+        let dir_metadata = dir.metadata().ok()?;
+        perm::may_create(&dir_metadata, creds).ok()?;
+        let node = self.new_node(creds, &dir_metadata, FileType::Regular, mode);
+        dir.create(name, &node).ok()
     }
 
     /// The checks Linux's `do_open` and `may_open` make on an entry that already exists.

@@ -250,6 +250,33 @@ fn exclusive_create_refuses_any_existing_name() {
 }
 
 #[test]
+fn exclusive_create_reports_an_existing_name_before_a_refusal() {
+    // `open` makes a free name at once; when that fails, the error must still be Linux's:
+    // an existing name before the caller's missing permission or a read-only filesystem.
+    let writable = tmpfs();
+    let ns = Namespace::with_filesystem(writable.clone());
+    ns.mkdir(&root(), "/locked", 0o755).unwrap();
+    write_file(&ns, &root(), "/locked/f", b"x");
+    let alice = user(1000);
+    fn open(ns: &Namespace, creds: &Credentials, path: &str) -> crate::Result<()> {
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
+        ns.open(creds, path, flags, 0o644).map(drop)
+    }
+    assert_eq!(open(&ns, &alice, "/locked/f"), Err(Errno::EEXIST));
+    assert_eq!(open(&ns, &alice, "/locked/g"), Err(Errno::EACCES));
+    assert_eq!(ns.lstat(&root(), "/locked/g"), Err(Errno::ENOENT));
+    let read_only = Namespace::with_filesystem(Arc::new(ReadOnly(writable)));
+    assert_eq!(open(&read_only, &root(), "/locked/f"), Err(Errno::EEXIST));
+    assert_eq!(open(&read_only, &root(), "/locked/g"), Err(Errno::EROFS));
+    assert_eq!(ns.lstat(&root(), "/locked/g"), Err(Errno::ENOENT));
+    ns.mkdir(&root(), "/open", 0o777).unwrap();
+    ns.chmod(&root(), "/open", 0o777).unwrap();
+    assert_eq!(open(&ns, &alice, "/open/g"), Ok(()));
+    assert_eq!(ns.lstat(&root(), "/open/g").unwrap().uid, 1000);
+    assert_eq!(open(&ns, &alice, "/open/g"), Err(Errno::EEXIST));
+}
+
+#[test]
 fn create_through_a_dangling_symlink_creates_its_target() {
     let ns = namespace();
     ns.mkdir(&root(), "/d", 0o755).unwrap();
