@@ -9,12 +9,13 @@
 //!
 //! Lock order (see also `rename.rs`): a directory's lock before the lock of an inode inside it.
 
-use alloc::{collections::BTreeMap, string::String, sync::Arc, vec::Vec};
-use core::ops::Bound;
+use alloc::{string::String, sync::Arc, vec::Vec};
 
+use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 
 use super::node::{Contents, NodeInit, TmpInode};
+use super::offsets::Offsets;
 use crate::error::{Errno, Result};
 use crate::vfs::{check_name, DirEntry, FileType, Ino, Inode, NewNode, PATH_MAX};
 
@@ -25,7 +26,7 @@ const READDIR_BATCH: usize = 32;
 /// The entries of one directory.
 pub(super) struct Directory {
     by_name: HashMap<Arc<str>, Slot>,
-    names_by_offset: BTreeMap<u64, Arc<str>>,
+    names_by_offset: Offsets,
     /// The offset the next inserted entry gets; offsets start at 1 (cookie 0 is the start).
     next_offset: u64,
 }
@@ -40,7 +41,7 @@ impl Directory {
     pub(super) fn new() -> Directory {
         Directory {
             by_name: HashMap::new(),
-            names_by_offset: BTreeMap::new(),
+            names_by_offset: Offsets::default(),
             next_offset: 1,
         }
     }
@@ -77,23 +78,24 @@ impl Directory {
 
     /// Adds `name` at the next offset: `EEXIST` if present, `EOVERFLOW` out of offsets.
     pub(super) fn insert(&mut self, name: &str, node: Arc<TmpInode>) -> Result<()> {
-        if self.by_name.contains_key(name) {
-            return Err(Errno::EEXIST);
-        }
-        self.check_room(1)?;
+        // Room first (a growth can fail without anything changed), then one search of the
+        // table, which finds the name taken or leaves its place to fill.
         self.by_name.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        self.names_by_offset.try_reserve()?;
+        let Entry::Vacant(free) = self.by_name.entry(Arc::from(name)) else {
+            return Err(Errno::EEXIST);
+        };
         let offset = self.next_offset;
-        self.next_offset += 1;
-        let name: Arc<str> = Arc::from(name);
-        self.names_by_offset.insert(offset, name.clone());
-        self.by_name.insert(name, Slot { node, offset });
+        self.next_offset = offset.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+        self.names_by_offset.push(offset, free.key().clone());
+        free.insert(Slot { node, offset });
         Ok(())
     }
 
     /// Removes `name`, returning its inode.
     pub(super) fn remove(&mut self, name: &str) -> Option<Arc<TmpInode>> {
         let slot = self.by_name.remove(name)?;
-        self.names_by_offset.remove(&slot.offset);
+        self.names_by_offset.remove(slot.offset);
         Some(slot.node)
     }
 
@@ -108,12 +110,12 @@ impl Directory {
     /// Entries with an offset above `cookie`, in offset order.
     fn entries_after(&self, cookie: u64) -> impl Iterator<Item = (u64, &Arc<str>, &TmpInode)> {
         self.names_by_offset
-            .range((Bound::Excluded(cookie), Bound::Unbounded))
+            .after(cookie)
             .filter_map(|(offset, name)| {
                 // Both maps change together, so every offset has its name.
                 self.by_name
                     .get(name)
-                    .map(|slot| (*offset, name, &*slot.node))
+                    .map(|slot| (offset, name, &*slot.node))
             })
     }
 

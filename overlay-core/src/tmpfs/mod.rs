@@ -62,6 +62,7 @@
 mod data;
 mod dir;
 mod node;
+mod offsets;
 mod rename;
 #[cfg(test)]
 mod stress;
