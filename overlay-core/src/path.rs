@@ -28,7 +28,7 @@ use alloc::{string::String, sync::Arc, vec::Vec};
 
 use crate::error::{Errno, Result};
 use crate::posix::perm::{self, Access};
-use crate::vfs::{Credentials, FileType, Inode, Metadata, NAME_MAX, PATH_MAX};
+use crate::vfs::{Credentials, FileType, Inode, Metadata, Permissions, NAME_MAX, PATH_MAX};
 
 /// Most symlinks one walk may follow; one more gives `ELOOP` (Linux's `MAXSYMLINKS`).
 pub const MAX_SYMLINKS: usize = 40;
@@ -264,15 +264,16 @@ impl<'a> Walker<'a> {
         }
         let mut names = names_of(path).peekable();
         let mut dir = self.root.clone();
-        let mut dir_metadata = match dir.metadata() {
-            Ok(metadata) => metadata,
+        let mut dir_permissions = match dir.permissions() {
+            Ok(permissions) => permissions,
             Err(errno) => return Plain::Done(Err(errno)),
         };
         while let Some(name) = names.next() {
             if name == "." || name == ".." {
                 return Plain::NeedsFullWalk;
             }
-            if let Err(errno) = searchable(&dir_metadata, self.creds).and(check_component(name)) {
+            if let Err(errno) = searchable(&dir_permissions, self.creds).and(check_component(name))
+            {
                 return Plain::Done(Err(errno));
             }
             if names.peek().is_none() {
@@ -280,18 +281,18 @@ impl<'a> Walker<'a> {
             }
             let step = dir
                 .lookup(name)
-                .and_then(|child| child.metadata().map(|metadata| (child, metadata)));
-            let (child, metadata) = match step {
+                .and_then(|child| child.permissions().map(|permissions| (child, permissions)));
+            let (child, permissions) = match step {
                 Ok(found) => found,
                 Err(errno) => return Plain::Done(Err(errno)),
             };
-            match metadata.kind {
+            match permissions.kind {
                 FileType::Directory => {
                     let passed = core::mem::replace(&mut dir, child);
                     if let Some(ancestors) = ancestors.as_deref_mut() {
                         ancestors.push(passed);
                     }
-                    dir_metadata = metadata;
+                    dir_permissions = permissions;
                 }
                 FileType::Symlink => return Plain::NeedsFullWalk,
                 _ => return Plain::Done(Err(Errno::ENOTDIR)),
@@ -350,7 +351,7 @@ impl<'a> Walker<'a> {
                 name => {
                     check_component(name)?;
                     let child = dir.lookup(name)?;
-                    match child.metadata()?.kind {
+                    match child.permissions()?.kind {
                         FileType::Directory => ancestors.push(core::mem::replace(&mut dir, child)),
                         FileType::Symlink => {
                             self.enter_link(&mut dir, &mut ancestors, &mut queue, &*child)?
@@ -389,7 +390,7 @@ impl<'a> Walker<'a> {
 
     /// Search permission on `dir`.
     fn search(&self, dir: &Arc<dyn Inode>) -> Result<()> {
-        searchable(&dir.metadata()?, self.creds)
+        searchable(&dir.permissions()?, self.creds)
     }
 }
 
@@ -401,13 +402,13 @@ enum Plain<T> {
     NeedsFullWalk,
 }
 
-/// Search permission on the directory described by `metadata`: `ENOTDIR` if it is none,
+/// Search permission on the directory described by `permissions`: `ENOTDIR` if it is none,
 /// `EACCES` without execute permission for `creds`.
-fn searchable(metadata: &Metadata, creds: &Credentials) -> Result<()> {
-    if !metadata.kind.is_dir() {
+fn searchable(permissions: &Permissions, creds: &Credentials) -> Result<()> {
+    if !permissions.kind.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    perm::check(metadata, creds, Access::EXEC)
+    perm::check_permissions(permissions, creds, Access::EXEC)
 }
 
 /// The existing entry `path` names, walked from `root` for `creds`; a final symlink is

@@ -166,6 +166,30 @@ impl Metadata {
     pub fn unix_mode(&self) -> u32 {
         self.kind.mode_bits() | u32::from(self.mode & MODE_PERMISSIONS)
     }
+
+    /// The kind, permission bits and owner.
+    pub fn permissions(&self) -> Permissions {
+        Permissions {
+            kind: self.kind,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+}
+
+/// The part of [`Metadata`] a path walk reads of every entry it passes through: the kind (a
+/// directory to enter, a symlink to follow) and what a permission check reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Permissions {
+    /// The kind of entry.
+    pub kind: FileType,
+    /// Permission bits ([`MODE_PERMISSIONS`]).
+    pub mode: u16,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
 }
 
 /// A change of metadata; `None` fields stay as they are. The filesystem sets `ctime` itself.
@@ -424,6 +448,17 @@ pub trait Inode: Send + Sync + Any {
     /// # Errors
     /// `ESTALE` if the entry was removed and its storage released.
     fn metadata(&self) -> Result<Metadata>;
+
+    /// The entry's kind, permission bits and owner, as [`Inode::metadata`] reports them: what
+    /// a path walk reads of each directory it passes, so a filesystem that can answer this
+    /// without making the whole [`Metadata`] saves that on every step. The default takes
+    /// them from `metadata`.
+    ///
+    /// # Errors
+    /// As [`Inode::metadata`].
+    fn permissions(&self) -> Result<Permissions> {
+        self.metadata().map(|metadata| metadata.permissions())
+    }
 
     /// Changes mode, owner or times; the filesystem updates `ctime`.
     ///

@@ -6,7 +6,7 @@
 //! and each timestamp pads 12 bytes to 16. Kept without them, the answer takes 72 bytes, and
 //! with the fields a cached lookup reads it fits in two lines more often than in three.
 
-use crate::vfs::{DeviceId, FileType, Ino, Metadata, Timespec};
+use crate::vfs::{DeviceId, FileType, Ino, Metadata, Permissions, Timespec};
 
 /// [`Metadata`] without its inode number and device, timestamps split in seconds and
 /// nanoseconds. Aligned to 4 bytes, not 8, so that it ends on the 68th byte and the node's
@@ -45,6 +45,16 @@ impl LowerStat {
     /// The link count.
     pub(crate) fn nlink(&self) -> u32 {
         self.nlink
+    }
+
+    /// The kind, permission bits and owner.
+    pub(crate) fn permissions(&self) -> Permissions {
+        Permissions {
+            kind: self.kind,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+        }
     }
 
     /// The whole metadata, with inode number `ino` on device `dev`.
@@ -101,6 +111,7 @@ mod tests {
         };
         let packed = LowerStat::new(&meta);
         assert_eq!(packed.metadata(77, 9), meta);
+        assert_eq!(packed.permissions(), meta.permissions());
         assert_eq!(packed.nlink(), 3);
         let moved = packed.metadata(5, 6);
         assert_eq!((moved.ino, moved.dev), (5, 6));

@@ -20,7 +20,8 @@ use super::readdir::Listing;
 use super::{stored_xattr_name, visible_xattr_name, Union};
 use crate::error::{Errno, Result};
 use crate::vfs::{
-    DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, RenameFlags, SetAttr, XattrFlags,
+    DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, Permissions, RenameFlags,
+    SetAttr, XattrFlags,
 };
 
 /// How many entries `readdir` takes from a listing at a time.
@@ -312,6 +313,18 @@ impl Inode for OverlayInode {
             meta.nlink = self.fs.nlink(self, meta.nlink, in_upper);
         }
         Ok(meta)
+    }
+
+    fn permissions(&self) -> Result<Permissions> {
+        // What a path walk asks of every directory it passes: of an image directory, read
+        // from the node without a lock. Nothing the union changes in `metadata` is here.
+        match self
+            .lower_stat
+            .filter(|_| !self.in_upper.load(Ordering::Acquire))
+        {
+            Some(stat) => Ok(stat.permissions()),
+            None => self.real()?.permissions(),
+        }
     }
 
     fn set_attr(&self, attr: &SetAttr) -> Result<()> {

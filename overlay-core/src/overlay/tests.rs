@@ -192,6 +192,39 @@ fn write_copies_up_and_leaves_lower_alone() {
 }
 
 #[test]
+fn permissions_are_those_of_metadata_before_and_after_changes() {
+    let u = union(&[&["d etc", "f etc/motd hi"], BASE]);
+    let same = |path: &str| {
+        let node = walk(&u.root, path).unwrap();
+        assert_eq!(
+            node.permissions().unwrap(),
+            node.metadata().unwrap().permissions(),
+            "{path}"
+        );
+        node
+    };
+    // An image file, a merged directory, a symlink, the root.
+    for path in ["etc/motd", "etc", "bin/link", ""] {
+        same(path);
+    }
+    let chmod = |path: &str, mode| {
+        let node = same(path);
+        node.set_attr(&SetAttr {
+            mode: Some(mode),
+            uid: Some(5),
+            ..SetAttr::default()
+        })
+        .unwrap();
+        let after = same(path).permissions().unwrap();
+        assert_eq!((after.mode, after.uid), (mode, 5), "{path}");
+    };
+    // Copied up by the change: the upper entry answers from then on.
+    chmod("etc/motd", 0o600);
+    chmod("etc", 0o700);
+    chmod("bin", 0o711);
+}
+
+#[test]
 fn copy_up_keeps_metadata_and_xattrs() {
     let lower = tmpfs_layer(BASE);
     let file = walk(&lower.root(), "etc/config").unwrap();

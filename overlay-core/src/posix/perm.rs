@@ -6,7 +6,7 @@
 use bitflags::bitflags;
 
 use crate::error::{Errno, Result};
-use crate::vfs::{Credentials, FileType, Metadata, S_ISGID, S_ISUID, S_ISVTX};
+use crate::vfs::{Credentials, FileType, Metadata, Permissions, S_ISGID, S_ISUID, S_ISVTX};
 
 bitflags! {
     /// What a caller wants to do with an entry, as the `rwx` bits say it.
@@ -28,6 +28,11 @@ bitflags! {
 /// even if the group bits would allow). Root passes, except that executing a non-directory
 /// needs at least one `x` bit set.
 pub fn permits(metadata: &Metadata, creds: &Credentials, want: Access) -> bool {
+    permissions_permit(&metadata.permissions(), creds, want)
+}
+
+/// [`permits`], from the entry's [`Permissions`] alone.
+pub fn permissions_permit(metadata: &Permissions, creds: &Credentials, want: Access) -> bool {
     if creds.is_root() {
         return !want.contains(Access::EXEC)
             || metadata.kind.is_dir()
@@ -49,7 +54,19 @@ pub fn permits(metadata: &Metadata, creds: &Credentials, want: Access) -> bool {
 /// # Errors
 /// `EACCES` if the mode bits deny `want`.
 pub fn check(metadata: &Metadata, creds: &Credentials, want: Access) -> Result<()> {
-    if permits(metadata, creds, want) {
+    check_permissions(&metadata.permissions(), creds, want)
+}
+
+/// [`check`], from the entry's [`Permissions`] alone.
+///
+/// # Errors
+/// `EACCES` if the mode bits deny `want`.
+pub fn check_permissions(
+    permissions: &Permissions,
+    creds: &Credentials,
+    want: Access,
+) -> Result<()> {
+    if permissions_permit(permissions, creds, want) {
         Ok(())
     } else {
         Err(Errno::EACCES)

@@ -14,7 +14,7 @@ use super::{data::FileData, dir::Directory, xattr::Xattrs, Shared};
 use crate::error::{Errno, Result};
 use crate::vfs::{
     Bytes, DeviceId, DirEntry, FileType, Ino, Inode, Metadata, NamedInode, NewNode, OpenFlags,
-    RenameFlags, SetAttr, Timespec, XattrFlags, MODE_PERMISSIONS,
+    Permissions, RenameFlags, SetAttr, Timespec, XattrFlags, MODE_PERMISSIONS,
 };
 
 /// Size Linux tmpfs reports per directory entry, `.` and `..` included (`BOGO_DIRENT_SIZE`).
@@ -289,6 +289,16 @@ impl Inode for TmpInode {
             atime: state.atime,
             mtime: state.mtime,
             ctime: state.ctime,
+        })
+    }
+
+    fn permissions(&self) -> Result<Permissions> {
+        let state = self.state.read();
+        Ok(Permissions {
+            kind: self.kind,
+            mode: state.mode,
+            uid: state.uid,
+            gid: state.gid,
         })
     }
 
