@@ -280,6 +280,7 @@ impl Inode for OverlayInode {
         // what the node was made with.
         if let Some(stat) = self
             .lower_stat
+            .as_ref()
             .filter(|_| !self.in_upper.load(Ordering::Acquire))
         {
             let mut meta = stat.metadata(self.ino, self.fs.options.dev);
@@ -320,6 +321,7 @@ impl Inode for OverlayInode {
         // from the node without a lock. Nothing the union changes in `metadata` is here.
         match self
             .lower_stat
+            .as_ref()
             .filter(|_| !self.in_upper.load(Ordering::Acquire))
         {
             Some(stat) => Ok(stat.permissions()),
