@@ -8,8 +8,6 @@
 //! and the text only when they tie, gives exactly the bytewise order, with an integer
 //! comparison in most steps.
 
-use alloc::vec::Vec;
-
 /// The first eight bytes of `name` as a big-endian integer, zero-padded.
 pub(crate) fn prefix(name: &str) -> u64 {
     let mut bytes = [0u8; 8];
@@ -18,38 +16,9 @@ pub(crate) fn prefix(name: &str) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
-/// Sorts `items` by the name `name_of` gives each, bytewise (as `str`'s `Ord` does).
-///
-/// What moves while sorting is a 16-byte (prefix, position) pair per item, not the item;
-/// the items are put in order once at the end.
-pub(crate) fn sort_by_name<T>(items: &mut Vec<T>, name_of: impl Fn(&T) -> &str) {
-    // A directory of one layer usually comes sorted already (an image layer lists its names
-    // in order): seen in one pass, which stops at the first name out of order otherwise.
-    if items.is_sorted_by(|a, b| name_of(a) <= name_of(b)) {
-        return;
-    }
-    let mut order: Vec<(u64, usize)> = items
-        .iter()
-        .enumerate()
-        .map(|(position, item)| (prefix(name_of(item)), position))
-        .collect();
-    order.sort_unstable_by(|(a_prefix, a), (b_prefix, b)| {
-        a_prefix
-            .cmp(b_prefix)
-            .then_with(|| name_of(&items[*a]).cmp(name_of(&items[*b])))
-    });
-    let mut unsorted: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    // Each position appears once in `order`, so every item is taken exactly once.
-    items.extend(
-        order
-            .iter()
-            .filter_map(|&(_, position)| unsorted.get_mut(position).and_then(Option::take)),
-    );
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
-    use alloc::{borrow::ToOwned, format, string::String, vec};
+    use alloc::{borrow::ToOwned, format, string::String};
 
     use super::*;
 
@@ -91,32 +60,5 @@ pub(crate) mod tests {
         for pair in names.windows(2) {
             assert!(prefix(&pair[0]) <= prefix(&pair[1]), "{pair:?}");
         }
-    }
-
-    #[test]
-    fn sorting_by_name_sorts_bytewise() {
-        let mut expected = awkward_names();
-        expected.sort();
-        let mut items: Vec<(String, usize)> = awkward_names()
-            .into_iter()
-            .rev()
-            .enumerate()
-            .map(|(index, name)| (name, index))
-            .collect();
-        sort_by_name(&mut items, |(name, _)| name);
-        let sorted: Vec<String> = items.into_iter().map(|(name, _)| name).collect();
-        assert_eq!(sorted, expected);
-        let mut empty: Vec<String> = vec![];
-        sort_by_name(&mut empty, |name| name);
-        assert!(empty.is_empty());
-        // Sorted already, and sorted but for the last two.
-        let mut sorted = expected.clone();
-        sort_by_name(&mut sorted, |name| name);
-        assert_eq!(sorted, expected);
-        let mut late = expected.clone();
-        let last = late.len() - 1;
-        late.swap(last - 1, last);
-        sort_by_name(&mut late, |name| name);
-        assert_eq!(late, expected);
     }
 }

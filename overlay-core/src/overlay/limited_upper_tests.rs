@@ -264,6 +264,7 @@ fn name_based_upper_hides_and_refuses_whiteout_names() {
         true
     })
     .unwrap();
+    names.sort();
     assert_eq!(names, [".wh.b", "b"]);
     // The lower's `.wh.b` is an ordinary file there, but it cannot be copied up: in the upper
     // it would delete `b`.

@@ -33,6 +33,7 @@
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::ops::Deref;
 
+use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 use spin::Mutex;
 
@@ -42,7 +43,7 @@ use super::readdir::{read_layer, LayerEntries, Listing};
 use super::whiteout::{LayerEntry, REDIRECT_XATTR};
 use super::Union;
 use crate::error::{Errno, Result};
-use crate::vfs::{check_name, FileType, Inode, Metadata};
+use crate::vfs::{check_name, FileType, Ino, Inode, Metadata};
 
 /// What a name resolves to in a union directory.
 pub(crate) enum Resolved {
@@ -143,14 +144,29 @@ impl NameIndex {
     /// The index of lower directories read whole, top first: every name each of them holds
     /// or deletes, with the position of the topmost one that does.
     pub(crate) fn of_layers(layers: &[&LayerEntries]) -> NameIndex {
+        NameIndex::of_layers_and_tops(layers, |_, _| {})
+    }
+
+    /// [`NameIndex::of_layers`], handing `top` each entry that is the topmost of its name
+    /// (no whiteout or entry of a directory above has the name), with the position of its
+    /// directory: what a listing of the lower directories shows, from the same pass.
+    pub(crate) fn of_layers_and_tops<'a>(
+        layers: &[&'a LayerEntries],
+        mut top: impl FnMut(usize, &'a (Arc<str>, FileType, Ino)),
+    ) -> NameIndex {
         let count = layers
             .iter()
             .map(|layer| layer.entries.len() + layer.whiteouts.len())
             .sum();
         let mut names = HashMap::with_capacity(count);
         for (position, layer) in layers.iter().enumerate() {
-            let held = layer.entries.iter().map(|(name, _, _)| name);
-            for name in held.chain(&layer.whiteouts) {
+            for entry in &layer.entries {
+                if let Entry::Vacant(free) = names.entry(entry.0.clone()) {
+                    free.insert(Slot::From(position));
+                    top(position, entry);
+                }
+            }
+            for name in &layer.whiteouts {
                 names.entry(name.clone()).or_insert(Slot::From(position));
             }
         }
