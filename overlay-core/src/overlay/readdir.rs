@@ -171,39 +171,22 @@ impl Union {
                 Ok(lower_entries(&mut identities, layer, entries.entries).collect())
             }
             (Some(upper), 0, _) => Ok(upper_entries(&mut identities, upper.entries).collect()),
-            (upper_layer, _, Some(tops)) => {
-                // The upper directory's entries, and the lower tops it neither holds nor
-                // whites out.
-                let mut shown = Vec::with_capacity(tops.len());
-                let mut upper_names = HashSet::new();
-                if let Some(upper) = upper_layer {
-                    upper_names.extend(upper.whiteouts);
-                    for (name, kind, ino) in upper_entries(&mut identities, upper.entries) {
-                        upper_names.insert(name.clone());
-                        shown.push((name, kind, ino));
-                    }
-                }
-                for (position, name, kind, ino) in tops {
-                    let Some(&(layer, _)) = lower_layers.get(position) else {
-                        continue;
-                    };
-                    if upper_names.is_empty() || !upper_names.contains(&name) {
-                        shown.push((name, kind, identities.ino(Key::Lower { layer, ino })));
-                    }
-                }
-                Ok(shown)
-            }
-            (upper_layer, _, None) => {
-                // Each name once, where the topmost layer has it; a name a whiteout deletes
-                // is seen there, so the layers below do not show it. Sized for every name
-                // each layer holds, shared ones counted once per layer: no regrowth.
-                let held = upper_layer
-                    .iter()
-                    .chain(lower_layers.iter().map(|(_, layer)| layer));
-                let names = held
-                    .map(|layer| layer.entries.len() + layer.whiteouts.len())
-                    .sum();
-                let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(names);
+            (upper_layer, _, lower_tops) => {
+                // The upper directory's names first; then each lower directory's that no
+                // directory above holds or deletes: the tops of the pass above, or a pass
+                // here that sees each name once where the topmost layer has it.
+                let below = match lower_tops {
+                    Some(_) => 0,
+                    None => lower_layers
+                        .iter()
+                        .map(|(_, layer)| layer.entries.len() + layer.whiteouts.len())
+                        .sum(),
+                };
+                let above = upper_layer
+                    .as_ref()
+                    .map_or(0, |layer| layer.entries.len() + layer.whiteouts.len());
+                // Sized for every name it will hold, shared ones counted once per layer.
+                let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(above + below);
                 let mut shown = Vec::new();
                 if let Some(layer) = upper_layer {
                     for (name, kind, ino) in upper_entries(&mut identities, layer.entries) {
@@ -212,13 +195,28 @@ impl Union {
                     }
                     seen.extend(layer.whiteouts);
                 }
-                for (layer, entries) in lower_layers {
-                    for (name, kind, ino) in entries.entries {
-                        if seen.insert(name.clone()) {
-                            shown.push((name, kind, identities.ino(Key::Lower { layer, ino })));
+                match lower_tops {
+                    Some(tops) => {
+                        for (position, name, kind, ino) in tops {
+                            let Some(&(layer, _)) = lower_layers.get(position) else {
+                                continue;
+                            };
+                            if seen.is_empty() || !seen.contains(&name) {
+                                shown.push((name, kind, identities.ino(Key::Lower { layer, ino })));
+                            }
                         }
                     }
-                    seen.extend(entries.whiteouts);
+                    None => {
+                        for (layer, entries) in lower_layers {
+                            for (name, kind, ino) in entries.entries {
+                                if seen.insert(name.clone()) {
+                                    let ino = identities.ino(Key::Lower { layer, ino });
+                                    shown.push((name, kind, ino));
+                                }
+                            }
+                            seen.extend(entries.whiteouts);
+                        }
+                    }
                 }
                 Ok(shown)
             }
