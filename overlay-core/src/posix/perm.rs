@@ -32,20 +32,20 @@ pub fn permits(metadata: &Metadata, creds: &Credentials, want: Access) -> bool {
 }
 
 /// [`permits`], from the entry's [`Permissions`] alone.
-pub fn permissions_permit(metadata: &Permissions, creds: &Credentials, want: Access) -> bool {
+pub fn permissions_permit(permissions: &Permissions, creds: &Credentials, want: Access) -> bool {
     if creds.is_root() {
         return !want.contains(Access::EXEC)
-            || metadata.kind.is_dir()
-            || metadata.mode & 0o111 != 0;
+            || permissions.kind.is_dir()
+            || permissions.mode & 0o111 != 0;
     }
-    let shift = if creds.uid == metadata.uid {
+    let shift = if creds.uid == permissions.uid {
         6
-    } else if creds.in_group(metadata.gid) {
+    } else if creds.in_group(permissions.gid) {
         3
     } else {
         0
     };
-    let granted = (metadata.mode >> shift) & 0o7;
+    let granted = (permissions.mode >> shift) & 0o7;
     granted & want.bits() == want.bits()
 }
 
