@@ -390,7 +390,8 @@ fn whiteout_names_never_show_and_cannot_be_created() {
         Err(VfsError::InvalidInput)
     );
     let listed = list(&etc);
-    assert_eq!(listed, [".", "..", "kept", "new"]);
+    // The upper directory's names first, then the lower one's (Linux's order).
+    assert_eq!(listed, [".", "..", "new", "kept"]);
 }
 
 #[test]
@@ -660,9 +661,10 @@ fn exported_paths_resolve_like_ramfs() {
     );
     let sub = root.clone().lookup("etc/sub").unwrap();
     let etc = sub.parent().unwrap();
+    // In the order the tmpfs layer lists them: the order they were made.
     assert_eq!(
         list(&etc),
-        [".", "..", "config", "link", "os-release", "sub"]
+        [".", "..", "config", "os-release", "sub", "link"]
     );
     // Before a mount, `..` of the root is the root; after it, the mount point's parent.
     assert!(root.parent().is_none());
@@ -741,7 +743,7 @@ fn exported_changes_go_through_the_union() {
         "a lower directory cannot move without redirects"
     );
     let etc = root.clone().lookup("etc").unwrap();
-    assert_eq!(list(&etc), [".", "..", "config", "link", "sub"]);
+    assert_eq!(list(&etc), [".", "..", "config", "sub", "link"]);
     let changes: Vec<String> = union
         .diff()
         .unwrap()
@@ -791,15 +793,15 @@ fn exported_listing_resumes_while_the_directory_changes() {
     assert_eq!(
         rest,
         [
-            b"link".to_vec(),
             b"os-release".to_vec(),
             b"sub".to_vec(),
+            b"link".to_vec(),
             b"zz".to_vec()
         ]
     );
     // From index 0 a fresh listing shows the new state.
     let again = list(&etc);
-    assert_eq!(again, [".", "..", "link", "os-release", "sub", "zz"]);
+    assert_eq!(again, [".", "..", "os-release", "sub", "link", "zz"]);
 }
 
 #[test]
@@ -812,7 +814,7 @@ fn exported_long_names_are_left_out_of_listings_only() {
     let etc = root.clone().lookup("etc").unwrap();
     assert_eq!(
         list(&etc),
-        [".", "..", "config", "link", "os-release", "sub"]
+        [".", "..", "config", "os-release", "sub", "link"]
     );
     assert!(root.clone().lookup(&alloc::format!("etc/{long}")).is_ok());
     let too_long = "x".repeat(300);
