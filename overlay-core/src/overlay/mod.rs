@@ -73,7 +73,7 @@ use spin::{Mutex, RwLock};
 
 use crate::error::{Errno, Result};
 use crate::vfs::{
-    check_name, FileSystem, FileType, FsFeatures, Inode, Metadata, NewNode, StatFs, XattrFlags,
+    check_name, FileSystem, FileType, FsFeatures, Ino, Inode, Metadata, NewNode, StatFs, XattrFlags,
 };
 pub use diff::{Change, ChangeKind};
 use identity::{Identities, Key};
@@ -286,8 +286,9 @@ pub(crate) struct Union {
     /// Shared by lookups and listings, exclusive for every change of the namespace.
     namespace: RwLock<()>,
     /// Live nodes by identity, so every handle to an entry shares one state (a copy-up is seen
-    /// by handles opened before it).
-    nodes: Mutex<HashMap<Key, Weak<OverlayInode>>>,
+    /// by handles opened before it). Keyed by the union's inode number, which stands for the
+    /// identity one to one (see `identity::tagged_ino`) in half the room of a [`Key`].
+    nodes: Mutex<HashMap<Ino, Weak<OverlayInode>>>,
     /// Inode numbers, origins and copied-up hard-link groups.
     identities: Mutex<Identities>,
     /// Whether a hard-link group was ever recorded in `identities` (none is ever removed):
@@ -471,10 +472,11 @@ impl Union {
         state: NodeState,
         lower_meta: Option<Metadata>,
     ) -> Arc<OverlayInode> {
+        let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
         let mut nodes = self.nodes.lock();
         let mut replaced = None;
         // One search of the table, whether the node is found or a new one goes in.
-        let slot = nodes.entry(key);
+        let slot = nodes.entry(ino);
         if let Entry::Occupied(found) = &slot {
             if let Some(node) = found.get().upgrade() {
                 if node.kind() == kind {
@@ -487,7 +489,6 @@ impl Union {
                 replaced = node.made_dir_parts().map(|parts| parts.dentries.take());
             }
         }
-        let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
         // A `Union` only exists inside the `Arc` that `new` returns, and its methods run
         // through that `Arc` (or a node's clone of it), so `this` upgrades here.
         let Some(fs) = self.this.upgrade() else {
