@@ -3,7 +3,7 @@
 //! A warm `stat` of a file in a large directory reads the node from memory, not from the CPU's
 //! caches, one 64-byte line at a time: every line the answer spans is a miss. A [`Metadata`]
 //! takes 96 bytes, of which the inode number and device are the node's and the union's own,
-//! and each timestamp pads 12 bytes to 16. Kept without them, the answer takes 72 bytes, and
+//! and each timestamp pads 12 bytes to 16. Kept without them, the answer takes 68 bytes, and
 //! with the fields a cached lookup reads it fits in two lines more often than in three.
 
 use crate::vfs::{DeviceId, FileType, Ino, Metadata, Permissions, Timespec};
