@@ -151,8 +151,13 @@ impl Namespace {
             let Last::Name(name) = &parent.last else {
                 break (walker.lookup_last(&parent)?, false);
             };
+            // `CREATE | EXCLUSIVE` asks for a name that is free, as it nearly always is: the
+            // file is made at once, without a lookup that would only find nothing (in a
+            // union, a search of the layers that the filesystem's `create` repeats anyway).
+            // If that fails nothing was made, and the full way below reports the error in
+            // Linux's order (`EEXIST` before `EROFS` or `EACCES`).
             if exclusive {
-                if let Some(inode) = self.create_free_name(creds, parent.dir(), name, mode) {
+                if let Ok(inode) = self.create_file(creds, parent.dir(), name, mode) {
                     break (inode, true);
                 }
             }
@@ -166,11 +171,7 @@ impl Namespace {
                     break (inode, false);
                 }
                 Err(Errno::ENOENT) if flags.contains(OpenFlags::CREATE) => {
-                    self.check_writable_fs()?;
-                    let dir_metadata = parent.dir().metadata()?;
-                    perm::may_create(&dir_metadata, creds)?;
-                    let node = self.new_node(creds, &dir_metadata, FileType::Regular, mode);
-                    break (parent.dir().create(name, &node)?, true);
+                    break (self.create_file(creds, parent.dir(), name, mode)?, true);
                 }
                 Err(errno) => return Err(errno),
             }
@@ -193,24 +194,20 @@ impl Namespace {
         Ok(File::new(inode, flags, creds))
     }
 
-    /// `open` with `CREATE | EXCLUSIVE` asks for a name that is free, as it nearly always is:
-    /// the file is made at once, without a lookup that would only find nothing (in a union,
-    /// a search of the layers that the filesystem's `create` repeats anyway). `None` if that
-    /// does not work out (the name exists, the filesystem is read-only, the caller may not
-    /// create in `dir`, it is full, ...): nothing was made, and `open` goes the full way,
-    /// which reports the error in Linux's order (`EEXIST` before `EROFS` or `EACCES`).
-    fn create_free_name(
+    /// Creates the regular file `name` in `dir` for `open`, with the checks Linux makes
+    /// before it: a writable filesystem, then write and search permission on `dir`.
+    fn create_file(
         &self,
         creds: &Credentials,
         dir: &Arc<dyn Inode>,
         name: &str,
         mode: u16,
-    ) -> Option<Arc<dyn Inode>> {
-        self.check_writable_fs().ok()?;
-        let dir_metadata = dir.metadata().ok()?;
-        perm::may_create(&dir_metadata, creds).ok()?;
+    ) -> Result<Arc<dyn Inode>> {
+        self.check_writable_fs()?;
+        let dir_metadata = dir.metadata()?;
+        perm::may_create(&dir_metadata, creds)?;
         let node = self.new_node(creds, &dir_metadata, FileType::Regular, mode);
-        dir.create(name, &node).ok()
+        dir.create(name, &node)
     }
 
     /// The checks Linux's `do_open` and `may_open` make on an entry that already exists.
