@@ -169,6 +169,14 @@ impl OverlayInode {
         self.lower_stat.map(|stat| stat.nlink())
     }
 
+    /// What `stat` answers while the node has no upper entry (see `lower_stat`), read
+    /// without a lock; `None` once it has one.
+    fn image_stat(&self) -> Option<&LowerStat> {
+        self.lower_stat
+            .as_ref()
+            .filter(|_| !self.in_upper.load(Ordering::Acquire))
+    }
+
     /// The lower entries (see [`NodeState::lowers`]).
     pub(crate) fn lowers(&self) -> Lowers {
         self.state.lock().lowers.clone()
@@ -286,11 +294,7 @@ impl Inode for OverlayInode {
     fn metadata(&self) -> Result<Metadata> {
         // Stat is the hottest call there is: an entry of the lower layers alone answers from
         // what the node was made with.
-        if let Some(stat) = self
-            .lower_stat
-            .as_ref()
-            .filter(|_| !self.in_upper.load(Ordering::Acquire))
-        {
+        if let Some(stat) = self.image_stat() {
             let mut meta = stat.metadata(self.ino, self.fs.options.dev);
             if !self.kind.is_dir() {
                 meta.nlink = self.fs.nlink(self, meta.nlink, false);
@@ -327,11 +331,7 @@ impl Inode for OverlayInode {
     fn permissions(&self) -> Result<Permissions> {
         // What a path walk asks of every directory it passes: of an image directory, read
         // from the node without a lock. Nothing the union changes in `metadata` is here.
-        match self
-            .lower_stat
-            .as_ref()
-            .filter(|_| !self.in_upper.load(Ordering::Acquire))
-        {
+        match self.image_stat() {
             Some(stat) => Ok(stat.permissions()),
             None => self.real()?.permissions(),
         }
