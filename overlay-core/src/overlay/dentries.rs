@@ -24,22 +24,19 @@
 use alloc::{sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use hashbrown::DefaultHashBuilder;
-use indexmap::IndexMap;
 use spin::Mutex;
 
-use super::dentry_name::{DentryName, NameRef};
+use super::dentry_table::DentryTable;
 use super::node::OverlayInode;
 use super::Union;
 
-/// A directory's cached lookups. An `IndexMap` keeps the entries in a `Vec`, in the order
-/// they were cached, and hashes only their indices: in a large directory a probe then touches
-/// a table a fifth the size of a map holding the entries themselves, and the entry it finds
-/// sits next to the ones looked up before and after it (a walk looks names up again in the
-/// order it first did). Through 64 layers of 1000 files in one directory this took a warm
-/// `stat` from about 2.05x to 1.6x the cost through one layer (the bench's W1).
-/// Names up to 22 bytes are kept in the entry (see `dentry_name`).
-type Table = IndexMap<DentryName, Cached, DefaultHashBuilder>;
+/// A directory's cached lookups, in the order they were cached (see `dentry_table`): in a
+/// large directory the entry a probe finds sits next to the ones looked up before and after
+/// it, as a walk looks names up again in the order it first did. Through 64 layers of 1000
+/// files in one directory, keeping entries in order took a warm `stat` from about 2.05x to
+/// 1.6x the cost through one layer (the bench's W1), when entries had been kept in the hash
+/// table itself. Names up to 22 bytes are kept in the entry (see `dentry_name`).
+type Table = DentryTable<Cached>;
 
 /// The nodes a directory keeps from lookups, by name.
 #[derive(Default)]
@@ -92,7 +89,7 @@ impl Union {
             return None;
         }
         let map = dir.made_dir_parts()?.dentries.map.lock();
-        let cached = map.get(&NameRef(name))?;
+        let cached = map.get(name)?;
         cached.current(self).then(|| cached.node.clone())
     }
 
@@ -139,7 +136,7 @@ impl Union {
             .dentries
             .map
             .lock()
-            .swap_remove(&NameRef(name))?;
+            .swap_remove(name)?;
         let valid = self.caching.load(Ordering::Acquire) && cached.current(self);
         valid.then_some(cached.node)
     }

@@ -6,9 +6,6 @@
 //! name of up to [`INLINE_BYTES`] bytes is copied into the entry, where the probe already is.
 
 use alloc::sync::Arc;
-use core::hash::{Hash, Hasher};
-
-use indexmap::Equivalent;
 
 /// The longest name kept inline: with its length and the variant's tag, as large as the
 /// `Arc<str>` it stands in for plus its padding (24 bytes).
@@ -36,7 +33,8 @@ impl DentryName {
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    /// The name's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {
             DentryName::Inline { len, bytes } => &bytes[..usize::from(*len)],
             DentryName::Shared(name) => name.as_bytes(),
@@ -44,55 +42,14 @@ impl DentryName {
     }
 }
 
-/// Hashed as a [`NameRef`] of the same text is, so lookups by `&str` find it.
-impl Hash for DentryName {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_name(self.as_bytes(), state);
-    }
-}
-
-impl PartialEq for DentryName {
-    fn eq(&self, other: &DentryName) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for DentryName {}
-
-/// A name being looked up in the cache.
-#[derive(Clone, Copy)]
-pub(crate) struct NameRef<'a>(pub(crate) &'a str);
-
-impl Hash for NameRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_name(self.0.as_bytes(), state);
-    }
-}
-
-impl Equivalent<DentryName> for NameRef<'_> {
-    fn equivalent(&self, key: &DentryName) -> bool {
-        self.0.as_bytes() == key.as_bytes()
-    }
-}
-
-/// The bytes, then `0xff` (as `str`'s `Hash` does), so no name hashes as a prefix of another.
-fn hash_name<H: Hasher>(bytes: &[u8], state: &mut H) {
-    state.write(bytes);
-    state.write_u8(0xff);
-}
-
 #[cfg(test)]
 mod tests {
     use alloc::string::String;
-    use core::hash::BuildHasher;
-
-    use hashbrown::DefaultHashBuilder;
 
     use super::*;
 
     #[test]
-    fn short_names_go_inline_and_every_name_finds_itself() {
-        let hasher = DefaultHashBuilder::default();
+    fn short_names_go_inline_and_keep_their_bytes() {
         for len in [0, 1, INLINE_BYTES - 1, INLINE_BYTES, INLINE_BYTES + 1, 255] {
             let text: String = core::iter::repeat_n('é', len / 2)
                 .chain(core::iter::repeat_n('x', len % 2))
@@ -105,9 +62,6 @@ mod tests {
                 "{len} bytes"
             );
             assert_eq!(key.as_bytes(), text.as_bytes());
-            assert!(NameRef(&text).equivalent(&key));
-            assert!(!NameRef("other").equivalent(&key));
-            assert_eq!(hasher.hash_one(NameRef(&text)), hasher.hash_one(&key));
         }
     }
 }

@@ -54,6 +54,7 @@
 mod copy_up;
 mod dentries;
 mod dentry_name;
+mod dentry_table;
 mod diff;
 mod identity;
 mod lookup;
