@@ -50,7 +50,8 @@ impl<V> DentryTable<V> {
 
     /// The value kept for `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&V> {
-        let at = self.position(name.as_bytes())?;
+        let name = name.as_bytes();
+        let at = self.position(self.hasher.hash_one(name), name)?;
         self.entries.get(at).map(|(_, value)| value)
     }
 
@@ -66,7 +67,8 @@ impl<V> DentryTable<V> {
     /// Keeps `value` for `key`. Hands back the value it replaces, or `value` itself if the
     /// table cannot count one more entry in 4 bytes (it is a cache: not keeping is allowed).
     pub(crate) fn insert(&mut self, key: DentryName, value: V) -> Option<V> {
-        if let Some(at) = self.position(key.as_bytes()) {
+        let hash = self.hasher.hash_one(key.as_bytes());
+        if let Some(at) = self.position(hash, key.as_bytes()) {
             return self
                 .entries
                 .get_mut(at)
@@ -75,7 +77,6 @@ impl<V> DentryTable<V> {
         let Ok(at) = u32::try_from(self.entries.len()) else {
             return Some(value);
         };
-        let hash = self.hasher.hash_one(key.as_bytes());
         self.entries.push((key, value));
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.slots
@@ -111,9 +112,8 @@ impl<V> DentryTable<V> {
         Some(value)
     }
 
-    /// Where the entry for `name` sits in `entries`.
-    fn position(&self, name: &[u8]) -> Option<usize> {
-        let hash = self.hasher.hash_one(name);
+    /// Where the entry for `name`, which hashes to `hash`, sits in `entries`.
+    fn position(&self, hash: u64, name: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.slots
             .find(hash, |&at| named(entries, at, name))
