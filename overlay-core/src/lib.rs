@@ -213,6 +213,7 @@ pub mod containers;
 pub mod error;
 pub mod image;
 mod name_order;
+mod name_table;
 pub mod overlay;
 pub mod path;
 pub mod posix;

@@ -26,17 +26,18 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 
-use super::dentry_table::DentryTable;
+use super::dentry_name::DentryName;
 use super::node::OverlayInode;
 use super::Union;
+use crate::name_table::NameTable;
 
-/// A directory's cached lookups, in the order they were cached (see `dentry_table`): in a
+/// A directory's cached lookups, in the order they were cached (see `crate::name_table`): in a
 /// large directory the entry a probe finds sits next to the ones looked up before and after
 /// it, as a walk looks names up again in the order it first did. Through 64 layers of 1000
 /// files in one directory, keeping entries in order took a warm `stat` from about 2.05x to
 /// 1.6x the cost through one layer (the bench's W1), when entries had been kept in the hash
 /// table itself. Names up to 22 bytes are kept in the entry (see `dentry_name`).
-type Table = DentryTable<Cached>;
+type Table = NameTable<DentryName, Cached>;
 
 /// The nodes a directory keeps from lookups, by name.
 #[derive(Default)]
@@ -131,12 +132,7 @@ impl Union {
     /// its node if it was still what a lookup would find. The caller holds the namespace lock
     /// exclusively, so it stays so until the caller lets go.
     pub(crate) fn take_child(&self, dir: &OverlayInode, name: &str) -> Option<Arc<OverlayInode>> {
-        let cached = dir
-            .made_dir_parts()?
-            .dentries
-            .map
-            .lock()
-            .swap_remove(name)?;
+        let cached = dir.made_dir_parts()?.dentries.map.lock().remove(name)?;
         let valid = self.caching.load(Ordering::Acquire) && cached.current(self);
         valid.then_some(cached.node)
     }

@@ -7,6 +7,8 @@
 
 use alloc::sync::Arc;
 
+use crate::name_table::Name;
+
 /// The longest name kept inline: with its length and the variant's tag, as large as the
 /// `Arc<str>` it stands in for plus its padding (24 bytes).
 const INLINE_BYTES: usize = 22;
@@ -39,6 +41,12 @@ impl DentryName {
             DentryName::Inline { len, bytes } => &bytes[..usize::from(*len)],
             DentryName::Shared(name) => name.as_bytes(),
         }
+    }
+}
+
+impl Name for DentryName {
+    fn bytes(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 

@@ -54,7 +54,6 @@
 mod copy_up;
 mod dentries;
 mod dentry_name;
-mod dentry_table;
 mod diff;
 mod identity;
 mod lookup;

@@ -11,12 +11,10 @@
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 
-use hashbrown::hash_map::Entry;
-use hashbrown::HashMap;
-
 use super::node::{Contents, NodeInit, TmpInode};
 use super::offsets::Offsets;
 use crate::error::{Errno, Result};
+use crate::name_table::{NameTable, Refused};
 use crate::vfs::{check_name, DirEntry, FileType, Ino, Inode, NewNode, PATH_MAX};
 
 /// How many entries `readdir` copies out per lock hold, so the sink runs unlocked (and may
@@ -25,7 +23,7 @@ const READDIR_BATCH: usize = 32;
 
 /// The entries of one directory.
 pub(super) struct Directory {
-    by_name: HashMap<Arc<str>, Slot>,
+    by_name: NameTable<Arc<str>, Slot>,
     names_by_offset: Offsets,
     /// The offset the next inserted entry gets; offsets start at 1 (cookie 0 is the start).
     next_offset: u64,
@@ -40,7 +38,7 @@ impl Directory {
     /// An empty directory.
     pub(super) fn new() -> Directory {
         Directory {
-            by_name: HashMap::new(),
+            by_name: NameTable::default(),
             names_by_offset: Offsets::default(),
             next_offset: 1,
         }
@@ -82,13 +80,24 @@ impl Directory {
         // table, which finds the name taken or leaves its place to fill.
         self.by_name.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         self.names_by_offset.try_reserve()?;
-        let Entry::Vacant(free) = self.by_name.entry(Arc::from(name)) else {
-            return Err(Errno::EEXIST);
-        };
         let offset = self.next_offset;
-        self.next_offset = offset.checked_add(1).ok_or(Errno::EOVERFLOW)?;
-        self.names_by_offset.push(offset, free.key().clone());
-        free.insert(Slot { node, offset });
+        let Some(next_offset) = offset.checked_add(1) else {
+            // Out of offsets; a name that is there is still `EEXIST` first.
+            return Err(match self.by_name.get(name) {
+                Some(_) => Errno::EEXIST,
+                None => Errno::EOVERFLOW,
+            });
+        };
+        let key = self
+            .by_name
+            .insert_new(name, || (Arc::from(name), Slot { node, offset }))
+            .map_err(|refused| match refused {
+                Refused::Taken => Errno::EEXIST,
+                // More entries than 4 bytes count: as Linux's tmpfs out of inodes.
+                Refused::Full => Errno::ENOSPC,
+            })?;
+        self.names_by_offset.push(offset, key.clone());
+        self.next_offset = next_offset;
         Ok(())
     }
 
@@ -122,10 +131,7 @@ impl Directory {
     /// Empties the directory, returning the inodes it held.
     pub(super) fn take_nodes(&mut self) -> Vec<Arc<TmpInode>> {
         self.names_by_offset.clear();
-        core::mem::take(&mut self.by_name)
-            .into_values()
-            .map(|slot| slot.node)
-            .collect()
+        self.by_name.take_values().map(|slot| slot.node).collect()
     }
 }
 
