@@ -12,7 +12,8 @@
 //! second-level cache more often. Measured on the bench's W1 (warm stats through 64 layers
 //! of 1000 files in one directory), eight runs alternating with the `indexmap` build: a
 //! median of 151 ns per lookup instead of 180 (through one layer, 149 against 143: the runs
-//! are noisy).
+//! are noisy). A tmpfs directory of the same 64 000 files, kept in a `hashbrown::HashMap` of
+//! its entries before: a warm `stat` from about 500 ns to about 370.
 
 use alloc::{sync::Arc, vec::Vec};
 use core::hash::BuildHasher;

@@ -35,8 +35,7 @@ impl DentryName {
         }
     }
 
-    /// The name's bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    fn as_bytes(&self) -> &[u8] {
         match self {
             DentryName::Inline { len, bytes } => &bytes[..usize::from(*len)],
             DentryName::Shared(name) => name.as_bytes(),
