@@ -120,7 +120,7 @@ impl<K: Name, V> NameTable<K, V> {
         &mut self,
         name: &str,
         make: impl FnOnce() -> (K, V),
-    ) -> core::result::Result<&K, Refused> {
+    ) -> Result<&K, Refused> {
         let hash = self.hasher.hash_one(name.as_bytes());
         if self.position(hash, name.as_bytes()).is_some() {
             return Err(Refused::Taken);
@@ -137,19 +137,6 @@ impl<K: Name, V> NameTable<K, V> {
         core::mem::take(&mut self.entries)
             .into_iter()
             .map(|(_, value)| value)
-    }
-
-    /// Appends an entry whose name, hashing to `hash`, is not in the table; hands it back if
-    /// the table cannot count one more entry in 4 bytes.
-    fn push(&mut self, hash: u64, key: K, value: V) -> core::result::Result<(), (K, V)> {
-        let Ok(at) = u32::try_from(self.entries.len()) else {
-            return Err((key, value));
-        };
-        self.entries.push((key, value));
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.slots
-            .insert_unique(hash, at, |&at| hash_entry(hasher, entries, at));
-        Ok(())
     }
 
     /// Takes out the value kept for `name`, moving the last entry into its place.
@@ -178,6 +165,19 @@ impl<K: Name, V> NameTable<K, V> {
             }
         }
         Some(value)
+    }
+
+    /// Appends an entry whose name, hashing to `hash`, is not in the table; hands it back if
+    /// the table cannot count one more entry in 4 bytes.
+    fn push(&mut self, hash: u64, key: K, value: V) -> Result<(), (K, V)> {
+        let Ok(at) = u32::try_from(self.entries.len()) else {
+            return Err((key, value));
+        };
+        self.entries.push((key, value));
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.slots
+            .insert_unique(hash, at, |&at| hash_entry(hasher, entries, at));
+        Ok(())
     }
 
     /// Where the entry for `name`, which hashes to `hash`, sits in `entries`.
