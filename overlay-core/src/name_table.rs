@@ -77,15 +77,13 @@ impl<K: Name, V> NameTable<K, V> {
 
     /// The key and value kept for `name`.
     pub(crate) fn get_key_value(&self, name: &str) -> Option<(&K, &V)> {
-        let name = name.as_bytes();
-        let at = self.position(self.hasher.hash_one(name), name)?;
+        let at = self.find(name)?;
         self.entries.get(at).map(|(key, value)| (key, value))
     }
 
     /// The value kept for `name`, to change.
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut V> {
-        let name = name.as_bytes();
-        let at = self.position(self.hasher.hash_one(name), name)?;
+        let at = self.find(name)?;
         self.entries.get_mut(at).map(|(_, value)| value)
     }
 
@@ -178,6 +176,12 @@ impl<K: Name, V> NameTable<K, V> {
         self.slots
             .insert_unique(hash, at, |&at| hash_entry(hasher, entries, at));
         Ok(())
+    }
+
+    /// Where the entry for `name` sits in `entries`.
+    fn find(&self, name: &str) -> Option<usize> {
+        let name = name.as_bytes();
+        self.position(self.hasher.hash_one(name), name)
     }
 
     /// Where the entry for `name`, which hashes to `hash`, sits in `entries`.
