@@ -326,10 +326,11 @@ impl Union {
     /// What `dirs` hold under `name`, searched as if nothing had been found above: from the
     /// cache, filling it as needed.
     fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
-        check_name(name)?;
         if dirs.len() == 1 {
+            // The layer's own lookup checks the name (`Inode::lookup`'s contract).
             return self.single_dir_name(dirs, name);
         }
+        check_name(name)?;
         let cached = dirs.cache.names.lock().as_ref().map(|names| {
             names
                 .get_key_value(name)
@@ -422,6 +423,9 @@ impl Union {
     /// The search itself: what the lower directories `dirs` (top first) hold under `name`,
     /// as if nothing had been found above.
     fn search_layers(&self, dirs: &[LowerEntry], name: &str) -> Result<Option<LowerFound>> {
+        if let [dir] = dirs {
+            return self.search_bottom(dir, name);
+        }
         // The first entry found (kind, metadata, shared name, entry), and the directories
         // merged with it below.
         let mut found: Option<(FileType, Metadata, Option<Arc<str>>, LowerEntry)> = None;
@@ -474,6 +478,31 @@ impl Union {
                 all.extend(below);
                 Lowers::Dirs(LowerDirs::new(all))
             },
+        }))
+    }
+
+    /// [`Union::search_layers`] of one directory (most searches: a directory of one layer,
+    /// or a name only the bottom one of several has): that directory's lookup, with no
+    /// directory below it to merge with or to hide by opacity.
+    fn search_bottom(&self, dir: &LowerEntry, name: &str) -> Result<Option<LowerFound>> {
+        let encoding = self.lowers[dir.layer].encoding;
+        let LayerEntry::Found(inode, top, name) = encoding.lookup_bottom(&*dir.inode, name)? else {
+            return Ok(None);
+        };
+        let kind = top.kind;
+        let entry = LowerEntry {
+            layer: dir.layer,
+            inode,
+        };
+        let lowers = match kind.is_dir() {
+            true => Lowers::Dirs(LowerDirs::one(entry)),
+            false => Lowers::Entry(entry),
+        };
+        Ok(Some(LowerFound {
+            kind,
+            top,
+            lowers,
+            name,
         }))
     }
 
