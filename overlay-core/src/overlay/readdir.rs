@@ -43,10 +43,23 @@ pub(crate) struct ListedEntry {
 /// One entry of a merged listing. Names are shared (`Arc<str>`) between the listing and the
 /// entries handed out, so a name is allocated once, when a layer lists it.
 struct Listed {
+    /// Its cookie; 0 (no entry's) in a merge, until [`Listing::update`] places it.
     offset: u64,
     name: Arc<str>,
     ino: Ino,
     kind: FileType,
+}
+
+impl Listed {
+    /// An entry a merge shows, not placed in the listing yet.
+    fn unplaced(name: Arc<str>, kind: FileType, ino: Ino) -> Listed {
+        Listed {
+            offset: 0,
+            name,
+            ino,
+            kind,
+        }
+    }
 }
 
 /// The merged listing of a union directory.
@@ -137,7 +150,7 @@ impl Union {
     ///
     /// An entry's identity depends only on its topmost occurrence (see
     /// [`Union::key_of`]), so the inode numbers here are the ones `stat` reports.
-    fn merge(&self, dir: &OverlayInode) -> Result<Vec<LiveEntry>> {
+    fn merge(&self, dir: &OverlayInode) -> Result<Vec<Listed>> {
         let (upper_dir, lowers) = dir.layers();
         let upper_layer = match (&self.upper, upper_dir) {
             (Some(upper), Some(upper_dir)) => Some(read_layer(&*upper_dir, upper.encoding)?),
@@ -189,9 +202,9 @@ impl Union {
                 let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(above + below);
                 let mut shown = Vec::new();
                 if let Some(layer) = upper_layer {
-                    for (name, kind, ino) in upper_entries(&mut identities, layer.entries) {
-                        seen.insert(name.clone());
-                        shown.push((name, kind, ino));
+                    for entry in upper_entries(&mut identities, layer.entries) {
+                        seen.insert(entry.name.clone());
+                        shown.push(entry);
                     }
                     seen.extend(layer.whiteouts);
                 }
@@ -202,7 +215,8 @@ impl Union {
                                 continue;
                             };
                             if seen.is_empty() || !seen.contains(&name) {
-                                shown.push((name, kind, identities.ino(Key::Lower { layer, ino })));
+                                let ino = identities.ino(Key::Lower { layer, ino });
+                                shown.push(Listed::unplaced(name, kind, ino));
                             }
                         }
                     }
@@ -211,7 +225,7 @@ impl Union {
                             for (name, kind, ino) in entries.entries {
                                 if seen.insert(name.clone()) {
                                     let ino = identities.ino(Key::Lower { layer, ino });
-                                    shown.push((name, kind, ino));
+                                    shown.push(Listed::unplaced(name, kind, ino));
                                 }
                             }
                             seen.extend(entries.whiteouts);
@@ -225,15 +239,15 @@ impl Union {
 }
 
 impl Listing {
-    /// Replaces the listing's contents with `live`, keeping the offsets of surviving names;
-    /// new names get theirs in the order `live` has them (see [`Union::merge`]).
+    /// Replaces the listing's contents with `entries`, keeping the offsets of surviving names;
+    /// new names get theirs in the order `entries` has them (see [`Union::merge`]).
     ///
     /// Names that vanish keep their offset too, as tombstones: a name removed and made again
     /// while the directory is being listed comes back at its old place, so one pass never
     /// lists it twice (Linux gets the same from a snapshot per open directory). Tombstones
     /// are dropped when there are many more of them than live names, which bounds the memory
     /// a directory with a lot of churn can hold.
-    fn update(&mut self, live: Vec<LiveEntry>) {
+    fn update(&mut self, mut entries: Vec<Listed>) {
         // Every name this listing ever gave an offset to: the old entries and the tombstones.
         // A first listing has none, and needs no map at all.
         let mut known = core::mem::take(&mut self.vanished);
@@ -242,23 +256,16 @@ impl Listing {
                 .drain(..)
                 .map(|entry| (entry.name, entry.offset)),
         );
-        let mut entries = Vec::with_capacity(live.len());
-        for (name, kind, ino) in live {
+        for entry in &mut entries {
             // A first listing knows no names: no need to hash each one to find that out.
             let old_offset = if known.is_empty() {
                 None
             } else {
-                known.remove(&name)
+                known.remove(&entry.name)
             };
-            let offset = old_offset.unwrap_or_else(|| {
+            entry.offset = old_offset.unwrap_or_else(|| {
                 self.next_offset += 1;
                 self.next_offset
-            });
-            entries.push(Listed {
-                offset,
-                name,
-                ino,
-                kind,
             });
         }
         entries.sort_unstable_by_key(|entry| entry.offset);
@@ -273,17 +280,14 @@ impl Listing {
     }
 }
 
-/// A name a directory shows: its name, kind and inode number in the union.
-type LiveEntry = (Arc<str>, FileType, Ino);
-
 /// The entries of an upper directory, with their union inode numbers.
 fn upper_entries<'a>(
     identities: &'a mut Identities,
     entries: Vec<(Arc<str>, FileType, Ino)>,
-) -> impl Iterator<Item = LiveEntry> + 'a {
+) -> impl Iterator<Item = Listed> + 'a {
     entries.into_iter().map(|(name, kind, real_ino)| {
         let key = identities.key_of_upper(real_ino);
-        (name, kind, identities.ino(key))
+        Listed::unplaced(name, kind, identities.ino(key))
     })
 }
 
@@ -292,10 +296,10 @@ fn lower_entries<'a>(
     identities: &'a mut Identities,
     layer: usize,
     entries: Vec<(Arc<str>, FileType, Ino)>,
-) -> impl Iterator<Item = LiveEntry> + 'a {
-    entries
-        .into_iter()
-        .map(move |(name, kind, ino)| (name, kind, identities.ino(Key::Lower { layer, ino })))
+) -> impl Iterator<Item = Listed> + 'a {
+    entries.into_iter().map(move |(name, kind, ino)| {
+        Listed::unplaced(name, kind, identities.ino(Key::Lower { layer, ino }))
+    })
 }
 
 /// Reads one layer's directory: its real entries and the names its whiteouts delete.
