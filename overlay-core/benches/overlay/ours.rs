@@ -18,6 +18,9 @@ use crate::system::{Mounted, Prepared, System};
 pub struct Union;
 /// The same tree in one tmpfs of this engine, no union (W5's single-layer baseline).
 pub struct PlainTmpfs;
+/// The same tree as the one lower layer of a union (a read-only tmpfs, made once) under a
+/// tmpfs upper: W5's baseline for what the layers alone cost.
+pub struct OneLayerUnion;
 
 impl System for Union {
     fn name(&self) -> &'static str {
@@ -38,6 +41,20 @@ impl System for PlainTmpfs {
     fn prepare(&self, layers: &[Tree]) -> Result<Box<dyn Prepared>, String> {
         Ok(Box::new(PreparedTmpfs {
             tree: merge(layers),
+        }))
+    }
+}
+
+impl System for OneLayerUnion {
+    fn name(&self) -> &'static str {
+        "this engine, union of one tmpfs layer"
+    }
+
+    fn prepare(&self, layers: &[Tree]) -> Result<Box<dyn Prepared>, String> {
+        let fs = tmpfs_of(&merge(layers))?;
+        fs.set_read_only(true);
+        Ok(Box::new(PreparedUnion {
+            layers: vec![Layer::new(fs)],
         }))
     }
 }
@@ -86,24 +103,29 @@ struct PreparedTmpfs {
 
 impl Prepared for PreparedTmpfs {
     fn mount(&self) -> Result<Box<dyn Mounted>, String> {
-        let fs = TmpFs::new(TmpFsOptions::default());
-        let root = fs.root();
-        for node in &self.tree.nodes {
-            let (dir, name) = match node.path().rsplit_once('/') {
-                Some((dir, name)) => (walk_to(&root, dir), name),
-                None => (root.clone(), node.path()),
-            };
-            let made = match node {
-                Node::Dir(_) => dir.create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0)),
-                Node::File(_, data) => dir
-                    .create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0))
-                    .and_then(|file| file.write_at(0, data).map(|_| file)),
-                Node::Whiteout(_) => continue,
-            };
-            made.map_err(|errno| format!("tmpfs {}: {errno}", node.path()))?;
-        }
-        Ok(Box::new(Posix::new(fs)))
+        Ok(Box::new(Posix::new(tmpfs_of(&self.tree)?)))
     }
+}
+
+/// A tmpfs holding `tree` (whose whiteouts, if any, are left out).
+fn tmpfs_of(tree: &Tree) -> Result<Arc<TmpFs>, String> {
+    let fs = TmpFs::new(TmpFsOptions::default());
+    let root = fs.root();
+    for node in &tree.nodes {
+        let (dir, name) = match node.path().rsplit_once('/') {
+            Some((dir, name)) => (walk_to(&root, dir), name),
+            None => (root.clone(), node.path()),
+        };
+        let made = match node {
+            Node::Dir(_) => dir.create(name, &NewNode::new(FileType::Directory, 0o755, 0, 0)),
+            Node::File(_, data) => dir
+                .create(name, &NewNode::new(FileType::Regular, 0o644, 0, 0))
+                .and_then(|file| file.write_at(0, data).map(|_| file)),
+            Node::Whiteout(_) => continue,
+        };
+        made.map_err(|errno| format!("tmpfs {}: {errno}", node.path()))?;
+    }
+    Ok(fs)
 }
 
 fn walk_to(root: &Arc<dyn Inode>, path: &str) -> Arc<dyn Inode> {
