@@ -21,8 +21,8 @@
 //! - W5 real tree: the Rust standard library's sources (rust-src) as the base layer, a layer
 //!   changing 1% of its files and one deleting another 1% on top; a full walk stating every
 //!   entry (count checked), next to the same walk of the same tree in one tmpfs of this
-//!   engine: the first walk after mounting and a later one, each with the CPU caches cold,
-//!   and one warm.
+//!   engine, and in a union whose one lower layer is that tmpfs: the first walk after
+//!   mounting and a later one, each with the CPU caches cold, and one warm.
 //!
 //! Options: `--repeats N` (default 5), `--only W1,W3` (a subset of the workloads),
 //! `--systems ours,vfs,overlayfs,tmpfs` (a subset of the systems), `--rust-src DIR`.
