@@ -626,6 +626,10 @@ pub trait Inode: Send + Sync + Any {
     /// resumes after it. Entries added or removed between calls never make the listing skip
     /// or repeat an entry that existed throughout; `.` and `..` are not listed.
     ///
+    /// `sink` is called with no lock of the filesystem held, so it may call back into it: a
+    /// union lists a directory of one lower layer alone by handing its own caller's `sink`
+    /// to that layer's `readdir`.
+    ///
     /// # Errors
     /// `ENOTDIR` if `self` is not a directory (the default).
     fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry<'_>) -> bool) -> Result<()> {

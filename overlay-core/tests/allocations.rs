@@ -1,9 +1,9 @@
 //! What the union's common paths allocate, counted by an instrumented global allocator: the
 //! performance properties that do not depend on the machine or on the allocator a kernel
 //! brings. Warm lookups (found or not) and `stat`s allocate nothing; a cold lookup of a file
-//! allocates its node and nothing else; listing a directory already listed allocates one
-//! vector per batch handed out; a 1-byte write into a large lower file copies one page, not
-//! the file.
+//! allocates its node and nothing else; listing a directory of one layer allocates nothing
+//! (it is listed straight from the layer), and listing a merged one again one vector per
+//! batch handed out; a 1-byte write into a large lower file copies one page, not the file.
 //!
 //! The counts are the whole process's, so this binary holds one test, which runs the checks
 //! one after the other with nothing else running.
@@ -24,12 +24,14 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Directories of the base layer, and files in each.
 const DIRS: usize = 20;
 const FILES: usize = 5;
-/// Entries of a directory too large for one batch of a listing (64 entries).
+/// Files of a directory too large for one batch of a merged listing (64 entries): `big` in
+/// the base layer alone, `wide` in both layers.
 const BIG_DIR_FILES: usize = 200;
 /// Size of the lower file the copy-up check writes into.
 const LARGE_FILE_BYTES: usize = 4 << 20;
 
-/// The base layer: `d<i>/f<j>` for every directory and file, `big/f<j>`, and `large`.
+/// The base layer: `d<i>/f<j>` for every directory and file, `big/f<j>`, `wide/f<j>` and
+/// `large`.
 fn base_layer() -> Layer {
     let mut tar = TarWriter::new();
     let mut append = |path: &str, kind: EntryKind, data: &[u8]| {
@@ -47,22 +49,26 @@ fn base_layer() -> Layer {
             append(&format!("d{dir}/f{file}"), EntryKind::Regular, b"data");
         }
     }
-    append("big", EntryKind::Directory, &[]);
-    for file in 0..BIG_DIR_FILES {
-        append(&format!("big/f{file}"), EntryKind::Regular, b"data");
+    for dir in ["big", "wide"] {
+        append(dir, EntryKind::Directory, &[]);
+        for file in 0..BIG_DIR_FILES {
+            append(&format!("{dir}/f{file}"), EntryKind::Regular, b"data");
+        }
     }
     append("large", EntryKind::Regular, &vec![7u8; LARGE_FILE_BYTES]);
     image_layer(tar)
 }
 
-/// A layer on top that adds a file to `d0` (so `d0` is merged from two layers) and deletes
-/// `d0/f0`.
+/// A layer on top that adds a file to `d0` and `wide` (so they are merged from two layers)
+/// and deletes `d0/f0`.
 fn top_layer() -> Layer {
     let mut tar = TarWriter::new();
     for (path, kind) in [
         ("d0", EntryKind::Directory),
         ("d0/new", EntryKind::Regular),
         ("d0/.wh.f0", EntryKind::Regular),
+        ("wide", EntryKind::Directory),
+        ("wide/new", EntryKind::Regular),
     ] {
         tar.append(&NewEntry::new(path, kind, 0o755), b"")
             .expect("tar entry");
@@ -164,21 +170,27 @@ fn common_paths_allocate_what_they_must() {
     });
     assert_eq!(warm.allocations + warm.reallocations, 0, "{warm:?}");
 
-    // Listing a directory listed before: one vector per batch of entries handed out (the
-    // union does not hold its lock while the caller takes them), however large it is.
-    let big = root.lookup("big").expect("big");
-    assert_eq!(names(&big).len(), BIG_DIR_FILES);
-    let mut listed = 0;
-    let again = allocations(|| {
-        big.readdir(0, &mut |_| {
-            listed += 1;
-            true
-        })
-        .expect("readdir");
-    });
-    assert_eq!(listed, BIG_DIR_FILES);
-    assert_eq!(again.allocations, BIG_DIR_FILES.div_ceil(64), "{again:?}");
-    assert_eq!(again.reallocations, 0, "{again:?}");
+    // Listing a directory of one layer: straight from the layer, nothing kept or copied.
+    // Listing a merged directory listed before: one vector per batch of entries handed out
+    // (the union does not hold its lock while the caller takes them), however large it is.
+    let wide = root.lookup("wide").expect("wide");
+    assert_eq!(names(&wide).len(), BIG_DIR_FILES + 1);
+    for (dir, entries, batches) in [
+        (&dir, BIG_DIR_FILES, 0),
+        (&wide, BIG_DIR_FILES + 1, (BIG_DIR_FILES + 1).div_ceil(64)),
+    ] {
+        let mut listed = 0;
+        let again = allocations(|| {
+            dir.readdir(0, &mut |_| {
+                listed += 1;
+                true
+            })
+            .expect("readdir");
+        });
+        assert_eq!(listed, entries);
+        assert_eq!(again.allocations, batches, "{again:?}");
+        assert_eq!(again.reallocations, 0, "{again:?}");
+    }
 
     // A 1-byte write into a 4 MiB lower file: the copy-up shares the lower bytes and copies
     // the one page written, so it allocates a few KiB, not the file.

@@ -75,7 +75,8 @@ impl Union {
                 });
             }
         }
-        for (name, kind, _) in layer.entries {
+        for entry in layer.entries {
+            let (name, kind) = (entry.name, entry.kind);
             let child_path = format!("{path}/{name}");
             let in_lowers = self.search_lowers(&dir_lowers, &name, false)?.is_some();
             let change = if in_lowers {

@@ -39,11 +39,11 @@ use spin::Mutex;
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
-use super::readdir::{read_layer, LayerEntries, Listing};
+use super::readdir::{read_layer, LayerEntries, LayerName, Listing};
 use super::whiteout::{LayerEntry, REDIRECT_XATTR};
 use super::Union;
 use crate::error::{Errno, Result};
-use crate::vfs::{check_name, FileType, Ino, Inode, Metadata};
+use crate::vfs::{check_name, FileType, Inode, Metadata};
 
 /// What a name resolves to in a union directory.
 pub(crate) enum Resolved {
@@ -152,7 +152,7 @@ impl NameIndex {
     /// directory: what a listing of the lower directories shows, from the same pass.
     pub(crate) fn of_layers_and_tops<'a>(
         layers: &[&'a LayerEntries],
-        mut top: impl FnMut(usize, &'a (Arc<str>, FileType, Ino)),
+        mut top: impl FnMut(usize, &'a LayerName),
     ) -> NameIndex {
         let count = layers
             .iter()
@@ -161,7 +161,7 @@ impl NameIndex {
         let mut names = HashMap::with_capacity(count);
         for (position, layer) in layers.iter().enumerate() {
             for entry in &layer.entries {
-                if let Entry::Vacant(free) = names.entry(entry.0.clone()) {
+                if let Entry::Vacant(free) = names.entry(entry.name.clone()) {
                     free.insert(Slot::From(position));
                     top(position, entry);
                 }

@@ -441,6 +441,15 @@ impl Inode for OverlayInode {
         if !self.kind.is_dir() {
             return Err(Errno::ENOTDIR);
         }
+        // A directory of one lower directory alone is listed straight from it, with no lock
+        // held (the layer never changes).
+        let lone = {
+            let _namespace = self.fs.namespace.read();
+            self.fs.streamed_lower(self)
+        };
+        if let Some(lower) = lone {
+            return self.fs.stream_lone(self, &lower, cookie, sink);
+        }
         // Entries go to `sink` in batches with no lock held, so it may call back into the
         // union (even change this directory: the listing stays correct, see `readdir.rs`).
         let mut cookie = cookie;

@@ -14,23 +14,41 @@
 //! again is merged once, not once per open, even when no handle keeps its node alive between
 //! the opens. The listing there is tagged with the directory's identity, so it is never used
 //! for another directory that would share those lower directories (through a redirect).
+//!
+//! A directory that is one lower directory alone (no upper directory, one lower directory
+//! of a layer that marks whiteouts with names: most directories of an image) has no listing
+//! to build or keep: it is listed straight from that directory, at its cookies, as Linux
+//! lists a directory that is not merged. Once it gets an upper directory its listing is
+//! merged, and keeps those cookies for the lower directory's names (see [`LOWER_OFFSETS`]),
+//! so a listing read in pieces across the change still never skips or repeats a name.
 
 use alloc::{sync::Arc, vec::Vec};
 
 use hashbrown::{HashMap, HashSet};
 
-use super::identity::{Identities, Key};
-use super::lookup::NameIndex;
-use super::node::OverlayInode;
+use super::identity::{tagged_ino, Identities, Key};
+use super::lookup::{Lowers, NameIndex};
+use super::node::{LowerEntry, OverlayInode};
 use super::{Union, WhiteoutEncoding};
-use crate::error::Result;
-use crate::vfs::{FileType, Ino, Inode};
+use crate::error::{Errno, Result};
+use crate::vfs::{DirEntry, FileType, Ino, Inode};
 
 /// How many entries of a layer's directory [`read_layer`] makes room for before it reads any.
 const LAYER_ENTRIES_AT_ONCE: usize = 32;
 
 /// Vanished names a listing remembers the offset of, beyond twice its live names.
 const MAX_TOMBSTONES: usize = 1024;
+
+/// Offsets of a directory listed straight from its lone lower directory (see
+/// [`Union::stream_lone`]): a name of that directory at `LOWER_OFFSETS` plus its cookie
+/// there. Below them sit the names that only the upper directory had when a listing was
+/// first merged (Linux lists an upper directory's names first); every name given an offset
+/// later gets one from [`LATER_OFFSETS`] on, after all of them. No listing counts offsets
+/// into the range between.
+const LOWER_OFFSETS: u64 = 1 << 32;
+
+/// See [`LOWER_OFFSETS`]: past every lower directory's name.
+const LATER_OFFSETS: u64 = 1 << 62;
 
 /// An entry handed out of a listing, with the cookie that resumes after it.
 pub(crate) struct ListedEntry {
@@ -78,10 +96,33 @@ pub(crate) struct Listing {
 
 /// What one layer of the directory holds, before merging.
 pub(crate) struct LayerEntries {
-    /// Real entries: name, kind, the layer's inode number.
-    pub(crate) entries: Vec<(Arc<str>, FileType, Ino)>,
+    /// Real entries, in the layer's order.
+    pub(crate) entries: Vec<LayerName>,
     /// Names deleted by whiteouts of this layer.
     pub(crate) whiteouts: Vec<Arc<str>>,
+}
+
+/// A real entry of one layer's directory.
+pub(crate) struct LayerName {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: FileType,
+    /// The layer's inode number.
+    pub(crate) ino: Ino,
+    /// The layer's cookie that resumes its listing after the entry.
+    pub(crate) cookie: u64,
+}
+
+impl LayerName {
+    /// The entry a layer's listing handed out, with the layer's own `Arc` of its name where
+    /// it shares one (no copy of each name per read).
+    fn of(entry: &DirEntry<'_>) -> LayerName {
+        LayerName {
+            name: entry.name_arc(),
+            kind: entry.kind,
+            ino: entry.ino,
+            cookie: entry.next_cookie,
+        }
+    }
 }
 
 impl OverlayInode {
@@ -123,7 +164,8 @@ impl Union {
         }
         if !listing.built || listing.stale {
             let merged = self.merge(dir)?;
-            listing.update(merged);
+            let lone = self.lone_lower(&lowers).is_some();
+            listing.update(merged, lone);
             dir.dir_parts().dentries.listed(listing.entries.len());
         }
         let start = listing
@@ -143,6 +185,91 @@ impl Union {
         Ok(batch)
     }
 
+    /// The lower directory of `dir` if `dir` is listed straight from it (see
+    /// [`Union::stream_lone`]): `dir` has no upper directory and that one lower directory.
+    pub(crate) fn streamed_lower(&self, dir: &OverlayInode) -> Option<LowerEntry> {
+        let (upper, lowers) = dir.layers();
+        match upper {
+            Some(_) => None,
+            None => self.lone_lower(&lowers).cloned(),
+        }
+    }
+
+    /// The one lower directory in `lowers`, if there is one and its layer marks whiteouts
+    /// with names (OCI): a listing of it alone needs nothing but its names.
+    fn lone_lower<'l>(&self, lowers: &'l Lowers) -> Option<&'l LowerEntry> {
+        match lowers.dirs().map(|dirs| &***dirs) {
+            Some([lower]) if self.lowers[lower.layer].encoding == WhiteoutEncoding::Oci => {
+                Some(lower)
+            }
+            _ => None,
+        }
+    }
+
+    /// Lists the union directory `dir` from `cookie` straight from `lower`, its one lower
+    /// directory (see [`Union::streamed_lower`]), as Linux lists a directory that is not
+    /// merged: the layer's entries but its whiteouts and markers (which hide nothing when
+    /// nothing lies below), with their union inode numbers, at the layer's cookies. No
+    /// listing is built or kept. The caller holds no lock: the layer never changes.
+    ///
+    /// The listing that `dir` gets once it is merged with an upper directory keeps those
+    /// cookies for the lower directory's names (see [`Union::merge`]), so a listing read in
+    /// pieces across that change still never skips or repeats a name.
+    ///
+    /// # Errors
+    /// What the layer's `readdir` returns; `EIO` for a cookie of it that no listing could
+    /// keep.
+    pub(crate) fn stream_lone(
+        &self,
+        dir: &OverlayInode,
+        lower: &LowerEntry,
+        cookie: u64,
+        sink: &mut dyn FnMut(DirEntry<'_>) -> bool,
+    ) -> Result<()> {
+        if cookie >= LATER_OFFSETS {
+            // Past every name of the lower directory.
+            return Ok(());
+        }
+        // Before them come only names of an upper directory (which this one no longer has).
+        let cookie = cookie.saturating_sub(LOWER_OFFSETS);
+        let encoding = self.lowers[lower.layer].encoding;
+        let mut listed = 0;
+        let mut ended = true;
+        let mut bad_cookie = None;
+        lower.inode.readdir(cookie, &mut |entry| {
+            let next_cookie = match kept_cookie(entry.next_cookie) {
+                Ok(kept) => kept,
+                Err(errno) => {
+                    bad_cookie = Some(errno);
+                    return false;
+                }
+            };
+            if encoding.is_reserved_name(entry.name) {
+                return true;
+            }
+            listed += 1;
+            let key = Key::Lower {
+                layer: lower.layer,
+                ino: entry.ino,
+            };
+            let ino = tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
+            ended = sink(DirEntry {
+                ino,
+                next_cookie,
+                ..entry
+            });
+            ended
+        })?;
+        if let Some(errno) = bad_cookie {
+            return Err(errno);
+        }
+        if cookie == 0 && ended {
+            // A walk looks up every name it lists: size the directory's lookup cache for it.
+            dir.dir_parts().dentries.listed(listed);
+        }
+        Ok(())
+    }
+
     /// Every name the union directory `dir` shows, with its kind and inode number: the upper
     /// directory's names in the order it lists them, then each lower directory's, top first,
     /// as Linux lists a merged directory (and with no sort, which took a third of the time
@@ -150,8 +277,14 @@ impl Union {
     ///
     /// An entry's identity depends only on its topmost occurrence (see
     /// [`Union::key_of`]), so the inode numbers here are the ones `stat` reports.
+    ///
+    /// A directory listed straight from its lone lower directory (see [`Union::stream_lone`])
+    /// keeps that directory's cookies: every name the lower directory has is placed at its
+    /// cookie there (see [`LOWER_OFFSETS`]), whichever layer shows it; the names only the
+    /// upper directory has come first.
     fn merge(&self, dir: &OverlayInode) -> Result<Vec<Listed>> {
         let (upper_dir, lowers) = dir.layers();
+        let lone = self.lone_lower(&lowers).is_some();
         let upper_layer = match (&self.upper, upper_dir) {
             (Some(upper), Some(upper_dir)) => Some(read_layer(&*upper_dir, upper.encoding)?),
             _ => None,
@@ -167,8 +300,8 @@ impl Union {
         if let Some(dirs) = lowers.dirs().filter(|dirs| dirs.names_unknown()) {
             let layers: Vec<&LayerEntries> = lower_layers.iter().map(|(_, layer)| layer).collect();
             let mut tops = Vec::new();
-            let index = NameIndex::of_layers_and_tops(&layers, |position, (name, kind, ino)| {
-                tops.push((position, name.clone(), *kind, *ino));
+            let index = NameIndex::of_layers_and_tops(&layers, |position, entry| {
+                tops.push((position, entry.name.clone(), entry.kind, entry.ino));
             });
             dirs.install_names(index);
             lower_tops = Some(tops);
@@ -181,9 +314,42 @@ impl Union {
             (None, 1, _) => {
                 // One element: index 0 is there.
                 let (layer, entries) = lower_layers.swap_remove(0);
-                Ok(lower_entries(&mut identities, layer, entries.entries).collect())
+                lower_entries(&mut identities, layer, entries.entries, lone).collect()
             }
             (Some(upper), 0, _) => Ok(upper_entries(&mut identities, upper.entries).collect()),
+            (Some(upper), 1, _) if lone => {
+                // One element: index 0 is there.
+                let (layer, lower) = lower_layers.swap_remove(0);
+                let cookies: HashMap<&str, u64> = lower
+                    .entries
+                    .iter()
+                    .map(|entry| (&*entry.name, entry.cookie))
+                    .collect();
+                let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(
+                    upper.entries.len() + upper.whiteouts.len() + lower.entries.len(),
+                );
+                let mut shown = Vec::new();
+                for mut entry in upper_entries(&mut identities, upper.entries) {
+                    // A name the lower directory has keeps its place there (copied up, it
+                    // is still the name a listing in progress may have yet to show).
+                    if let Some(&cookie) = cookies.get(&*entry.name) {
+                        entry.offset = kept_cookie(cookie)?;
+                    }
+                    seen.insert(entry.name.clone());
+                    shown.push(entry);
+                }
+                drop(cookies);
+                seen.extend(upper.whiteouts);
+                let below: Vec<LayerName> = lower
+                    .entries
+                    .into_iter()
+                    .filter(|entry| !seen.contains(&entry.name))
+                    .collect();
+                for entry in lower_entries(&mut identities, layer, below, true) {
+                    shown.push(entry?);
+                }
+                Ok(shown)
+            }
             (upper_layer, _, lower_tops) => {
                 // The upper directory's names first; then each lower directory's that no
                 // directory above holds or deletes: the tops of the pass above, or a pass
@@ -222,10 +388,13 @@ impl Union {
                     }
                     None => {
                         for (layer, entries) in lower_layers {
-                            for (name, kind, ino) in entries.entries {
-                                if seen.insert(name.clone()) {
-                                    let ino = identities.ino(Key::Lower { layer, ino });
-                                    shown.push(Listed::unplaced(name, kind, ino));
+                            for entry in entries.entries {
+                                if seen.insert(entry.name.clone()) {
+                                    let ino = identities.ino(Key::Lower {
+                                        layer,
+                                        ino: entry.ino,
+                                    });
+                                    shown.push(Listed::unplaced(entry.name, entry.kind, ino));
                                 }
                             }
                             seen.extend(entries.whiteouts);
@@ -247,7 +416,12 @@ impl Listing {
     /// lists it twice (Linux gets the same from a snapshot per open directory). Tombstones
     /// are dropped when there are many more of them than live names, which bounds the memory
     /// a directory with a lot of churn can hold.
-    fn update(&mut self, mut entries: Vec<Listed>) {
+    ///
+    /// Entries the merge placed already (at their lower directory's cookie) keep that offset;
+    /// the others count on from the last offset given, skipping the range of lower cookies
+    /// (see [`LOWER_OFFSETS`]). A `lone` listing (one kept with a lone lower directory) counts
+    /// from [`LATER_OFFSETS`] once it has been built.
+    fn update(&mut self, mut entries: Vec<Listed>, lone: bool) {
         // Every name this listing ever gave an offset to: the old entries and the tombstones.
         // A first listing has none, and needs no map at all.
         let mut known = core::mem::take(&mut self.vanished);
@@ -256,7 +430,16 @@ impl Listing {
                 .drain(..)
                 .map(|entry| (entry.name, entry.offset)),
         );
+        if lone && self.built {
+            self.next_offset = self.next_offset.max(LATER_OFFSETS - 1);
+        }
         for entry in &mut entries {
+            if entry.offset != 0 {
+                if !known.is_empty() {
+                    known.remove(&entry.name);
+                }
+                continue;
+            }
             // A first listing knows no names: no need to hash each one to find that out.
             let old_offset = if known.is_empty() {
                 None
@@ -265,6 +448,9 @@ impl Listing {
             };
             entry.offset = old_offset.unwrap_or_else(|| {
                 self.next_offset += 1;
+                if self.next_offset == LOWER_OFFSETS {
+                    self.next_offset = LATER_OFFSETS;
+                }
                 self.next_offset
             });
         }
@@ -283,23 +469,43 @@ impl Listing {
 /// The entries of an upper directory, with their union inode numbers.
 fn upper_entries<'a>(
     identities: &'a mut Identities,
-    entries: Vec<(Arc<str>, FileType, Ino)>,
+    entries: Vec<LayerName>,
 ) -> impl Iterator<Item = Listed> + 'a {
-    entries.into_iter().map(|(name, kind, real_ino)| {
-        let key = identities.key_of_upper(real_ino);
-        Listed::unplaced(name, kind, identities.ino(key))
+    entries.into_iter().map(|entry| {
+        let key = identities.key_of_upper(entry.ino);
+        Listed::unplaced(entry.name, entry.kind, identities.ino(key))
     })
 }
 
-/// The entries of a directory of lower layer `layer`, with their union inode numbers.
+/// The entries of a directory of lower layer `layer`, with their union inode numbers; placed
+/// at their cookies in `layer` with `keep_cookies` (`EIO` for a cookie no listing can keep).
 fn lower_entries<'a>(
     identities: &'a mut Identities,
     layer: usize,
-    entries: Vec<(Arc<str>, FileType, Ino)>,
-) -> impl Iterator<Item = Listed> + 'a {
-    entries.into_iter().map(move |(name, kind, ino)| {
-        Listed::unplaced(name, kind, identities.ino(Key::Lower { layer, ino }))
+    entries: Vec<LayerName>,
+    keep_cookies: bool,
+) -> impl Iterator<Item = Result<Listed>> + 'a {
+    entries.into_iter().map(move |entry| {
+        let ino = identities.ino(Key::Lower {
+            layer,
+            ino: entry.ino,
+        });
+        let mut listed = Listed::unplaced(entry.name, entry.kind, ino);
+        if keep_cookies {
+            listed.offset = kept_cookie(entry.cookie)?;
+        }
+        Ok(listed)
     })
+}
+
+/// A lone lower directory's cookie as the offset of its entry in the union's listing (see
+/// [`LOWER_OFFSETS`]): `EIO` for one that could not be (0 resumes from the start, and the
+/// range is that of a layer's positions).
+fn kept_cookie(cookie: u64) -> Result<u64> {
+    match LOWER_OFFSETS.checked_add(cookie) {
+        Some(offset) if cookie != 0 && offset < LATER_OFFSETS => Ok(offset),
+        _ => Err(Errno::EIO),
+    }
 }
 
 /// Reads one layer's directory: its real entries and the names its whiteouts delete.
@@ -325,12 +531,9 @@ pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<
             } else if encoding.is_reserved_name(entry.name) {
                 // A marker (an opaque directory's): no entry.
             } else if entry.kind == FileType::CharDevice && encoding == WhiteoutEncoding::Linux {
-                devices.push((entry.name_arc(), entry.kind, entry.ino));
+                devices.push(LayerName::of(&entry));
             } else {
-                // The layer's own `Arc` where it shares one: no copy of each name per read.
-                layer
-                    .entries
-                    .push((entry.name_arc(), entry.kind, entry.ino));
+                layer.entries.push(LayerName::of(&entry));
             }
             true
         })?;
@@ -338,15 +541,15 @@ pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<
             break;
         }
     }
-    for (name, kind, ino) in devices {
+    for device in devices {
         let whiteout = dir
-            .lookup(&name)?
+            .lookup(&device.name)?
             .metadata()
             .is_ok_and(|meta| encoding.is_whiteout_node(&meta));
         if whiteout {
-            layer.whiteouts.push(name);
+            layer.whiteouts.push(device.name);
         } else {
-            layer.entries.push((name, kind, ino));
+            layer.entries.push(device);
         }
     }
     Ok(layer)

@@ -605,6 +605,91 @@ fn readdir_cookies_survive_concurrent_changes() {
     assert_eq!(names(&u.root).len(), 19);
 }
 
+/// A union whose `d` is one OCI-encoded lower directory of `f00`..`f19`, a whiteout and an
+/// opaque marker (which hide nothing there), under a tmpfs upper: `d` is listed straight from
+/// the lower directory until it gets an upper one.
+fn union_with_lone_oci_dir() -> Arc<OverlayFs> {
+    let mut spec: Vec<String> = (0..20).map(|i| format!("f d/f{i:02} {i}")).collect();
+    spec.extend([
+        "d d".into(),
+        "f d/.wh.gone".into(),
+        "f d/.wh..wh..opq".into(),
+    ]);
+    spec.rotate_right(3);
+    let spec: Vec<&str> = spec.iter().map(String::as_str).collect();
+    let lower = Layer::with_encoding(tmpfs_layer(&spec), WhiteoutEncoding::Oci);
+    let upper = UpperLayer::new(TmpFs::new(TmpFsOptions::default())).unwrap();
+    OverlayFs::new(vec![lower], Some(upper), OverlayOptions::default()).unwrap()
+}
+
+#[test]
+fn a_lone_lower_directory_is_listed_without_its_markers_with_the_inode_numbers_of_stat() {
+    let fs = union_with_lone_oci_dir();
+    let dir = walk(&fs.root(), "d").unwrap();
+    let mut entries = Vec::new();
+    dir.readdir(0, &mut |entry| {
+        entries.push((String::from(entry.name), entry.ino, entry.kind));
+        true
+    })
+    .unwrap();
+    let listed: Vec<&str> = entries.iter().map(|(name, _, _)| name.as_str()).collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    assert_eq!(listed, expected);
+    for (name, ino, kind) in entries {
+        let meta = dir.lookup(&name).unwrap().metadata().unwrap();
+        assert_eq!((meta.ino, meta.kind), (ino, kind), "{name}");
+    }
+}
+
+#[test]
+fn a_lone_lower_directory_merged_while_listed_keeps_its_place() {
+    // Listed straight from the lower directory, then changed between two reads (which gives
+    // it an upper directory and a merged listing): the names listed before the change are
+    // not listed again, the others that survive are listed once. As on Linux, which goes on
+    // reading the lower directory it opened, the name made meanwhile is not listed then; a
+    // listing from the start shows it first (the upper directory's names first).
+    let fs = union_with_lone_oci_dir();
+    let dir = walk(&fs.root(), "d").unwrap();
+    let mut seen = Vec::new();
+    let mut cookie = 0;
+    let mut changed = false;
+    loop {
+        let mut batch = Vec::new();
+        dir.readdir(cookie, &mut |entry| {
+            batch.push((String::from(entry.name), entry.next_cookie));
+            batch.len() < 5
+        })
+        .unwrap();
+        let Some((_, last)) = batch.last() else {
+            break;
+        };
+        cookie = *last;
+        seen.extend(batch.into_iter().map(|(name, _)| name));
+        if !changed {
+            // Remove one listed and one not yet listed, copy one not yet listed up, add one.
+            dir.unlink("f00").unwrap();
+            dir.unlink("f19").unwrap();
+            walk(&dir, "f10").unwrap().write_at(0, b"X").unwrap();
+            dir.create("new", &NewNode::new(FileType::Regular, 0o644, 0, 0))
+                .unwrap();
+            changed = true;
+        }
+    }
+    let expected: Vec<String> = (0..19).map(|i| format!("f{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let mut now = Vec::new();
+    dir.readdir(0, &mut |entry| {
+        now.push(String::from(entry.name));
+        true
+    })
+    .unwrap();
+    let expected_now: Vec<String> = ["new".to_string()]
+        .into_iter()
+        .chain((1..19).map(|i| format!("f{i:02}")))
+        .collect();
+    assert_eq!(now, expected_now);
+}
+
 #[test]
 fn readdir_inode_numbers_match_stat() {
     let u = union(&[&["d a", "f a/x 1"], &["d a", "f a/y 2", "f z 3"]]);
