@@ -4,7 +4,8 @@
 //! errno, and the listing for readdir) and on the whole tree: paths, kinds, modes, contents,
 //! symlink targets, `user.*` xattrs, and inode identity (names of one model node share one
 //! inode number, different nodes have different ones, and a node's number never changes:
-//! not across copy-up, not across rename).
+//! not across copy-up, not across rename). The layers are tmpfs layers (Linux whiteouts) in
+//! one test and image layers (tars with OCI whiteouts, as the kernel stacks them) in another.
 //!
 //! `MODEL_CASES=N` runs N cases (64 by default, so `cargo test` stays fast); proptest shrinks a
 //! failure to a minimal sequence, which belongs in the regression tests at the end.
@@ -13,6 +14,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use overlay_core::overlay::Layer;
 use overlay_core::tmpfs::TmpFsOptions;
 use overlay_core::vfs::{Credentials, FileType, OpenFlags, RenameFlags, XattrFlags};
 use overlay_core::Errno;
@@ -242,8 +244,17 @@ fn check_tree(
 
 /// Runs `ops` on a union of `lowers` and on the model, comparing after every step.
 fn run(lowers: &[LayerSpec], ops: &[Op]) -> Result<(), TestCaseError> {
+    run_over(lowers, ops, support::tmpfs_layer)
+}
+
+/// [`run`] with lower layers made by `layer` from their spec lines.
+fn run_over(
+    lowers: &[LayerSpec],
+    ops: &[Op],
+    layer: fn(&[String]) -> Layer,
+) -> Result<(), TestCaseError> {
     let specs: Vec<Vec<String>> = lowers.iter().map(support::model::spec_lines).collect();
-    let (_fs, ns) = support::union(&specs, TmpFsOptions::default());
+    let (_fs, ns) = support::union_of(&specs, layer, TmpFsOptions::default());
     let mut model = Model::from_layers(lowers);
     let mut inos = BTreeMap::new();
     check_tree(&ns, &model, &mut inos)?;
@@ -280,6 +291,15 @@ proptest! {
         ops in prop::collection::vec(op(), 1..40),
     ) {
         run(&lowers, &ops)?;
+    }
+
+    /// The same over image layers (tars with OCI whiteouts), as the kernel stacks them.
+    #[test]
+    fn union_of_image_layers_behaves_like_the_model(
+        lowers in layers(),
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
+        run_over(&lowers, &ops, support::image_layer)?;
     }
 }
 

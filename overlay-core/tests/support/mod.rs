@@ -6,7 +6,8 @@ pub mod model;
 
 use std::sync::Arc;
 
-use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
+use overlay_core::image::{Bytes, EntryKind, ImageLayerFs, NewEntry, TarWriter};
+use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, WhiteoutEncoding};
 use overlay_core::posix::Namespace;
 use overlay_core::scenarios::fixture::build_layer;
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
@@ -16,17 +17,68 @@ use overlay_core::Errno;
 /// A union of tmpfs layers built from spec lines (top first) under a tmpfs upper of
 /// `options`, and the namespace over it.
 pub fn union(lowers: &[Vec<String>], options: TmpFsOptions) -> (Arc<OverlayFs>, Namespace) {
-    let layers = lowers
-        .iter()
-        .map(|lines| {
-            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-            Layer::new(build_layer(&lines).expect("layer spec"))
-        })
-        .collect();
+    union_of(lowers, tmpfs_layer, options)
+}
+
+/// [`union`], each lower layer made from its spec lines by `layer`.
+pub fn union_of(
+    lowers: &[Vec<String>],
+    layer: fn(&[String]) -> Layer,
+    options: TmpFsOptions,
+) -> (Arc<OverlayFs>, Namespace) {
+    let layers = lowers.iter().map(|lines| layer(lines)).collect();
     let upper = UpperLayer::new(TmpFs::new(options)).expect("upper layer");
     let fs = OverlayFs::new(layers, Some(upper), OverlayOptions::default()).expect("union");
     let ns = Namespace::with_filesystem(fs.clone());
     (fs, ns)
+}
+
+/// A tmpfs layer (Linux whiteouts: character devices 0/0, opaque xattrs) from spec lines.
+pub fn tmpfs_layer(lines: &[String]) -> Layer {
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    Layer::new(build_layer(&lines).expect("layer spec"))
+}
+
+/// An image layer from the same spec lines: a tar, as an image's layers are, with OCI
+/// whiteouts (`.wh.<name>` files, a `.wh..wh..opq` file in an opaque directory), parsed.
+/// Modes are those `build_layer` gives.
+pub fn image_layer(lines: &[String]) -> Layer {
+    let mut tar = TarWriter::new();
+    for line in lines {
+        let mut words = line.splitn(3, ' ');
+        let (op, path) = (words.next().unwrap_or(""), words.next().expect("a path"));
+        let rest = words.next().unwrap_or("");
+        let (kind, mode, data, path) = match op {
+            "d" | "o" => (EntryKind::Directory, 0o755, "", path.to_string()),
+            "f" => (EntryKind::Regular, 0o644, rest, path.to_string()),
+            "l" => {
+                let target = rest.to_string();
+                (EntryKind::Symlink { target }, 0o777, "", path.to_string())
+            }
+            "h" => {
+                let target = rest.to_string();
+                (EntryKind::HardLink { target }, 0o644, "", path.to_string())
+            }
+            "w" => {
+                let whiteout = match path.rsplit_once('/') {
+                    Some((dir, name)) => format!("{dir}/.wh.{name}"),
+                    None => format!(".wh.{path}"),
+                };
+                (EntryKind::Regular, 0o644, "", whiteout)
+            }
+            other => panic!("no image layer line `{other}`"),
+        };
+        tar.append(&NewEntry::new(&path, kind, mode), data.as_bytes())
+            .expect("tar entry");
+        if op == "o" {
+            let marker = format!("{path}/.wh..wh..opq");
+            tar.append(&NewEntry::new(&marker, EntryKind::Regular, 0o644), &[])
+                .expect("tar entry");
+        }
+    }
+    let archive = tar.finish().expect("tar");
+    let fs = ImageLayerFs::parse(Bytes::from_vec(archive)).expect("image layer");
+    Layer::with_encoding(fs, WhiteoutEncoding::Oci)
 }
 
 /// The whole content of the file at `path`, read through the union as root.
