@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+use overlay_core::overlay::Layer;
 use overlay_core::posix::Namespace;
 use overlay_core::tmpfs::TmpFsOptions;
 use overlay_core::vfs::{Credentials, OpenFlags, RenameFlags};
@@ -37,6 +38,14 @@ fn original() -> Vec<u8> {
 }
 
 fn setup(extra: &[&str]) -> (Arc<overlay_core::overlay::OverlayFs>, Arc<Namespace>) {
+    setup_over(extra, support::tmpfs_layer)
+}
+
+/// [`setup`], with the lower layer made by `layer` from its spec lines.
+fn setup_over(
+    extra: &[&str],
+    layer: fn(&[String]) -> Layer,
+) -> (Arc<overlay_core::overlay::OverlayFs>, Arc<Namespace>) {
     let big: String = original().into_iter().map(char::from).collect();
     let mut lines = vec![
         "d d".to_string(),
@@ -46,7 +55,7 @@ fn setup(extra: &[&str]) -> (Arc<overlay_core::overlay::OverlayFs>, Arc<Namespac
         "f d/a a-content".to_string(),
     ];
     lines.extend(extra.iter().map(|line| line.to_string()));
-    let (fs, ns) = support::union(&[lines], TmpFsOptions::default());
+    let (fs, ns) = support::union_of(&[lines], layer, TmpFsOptions::default());
     (fs, Arc::new(ns))
 }
 
@@ -142,7 +151,14 @@ fn check_mix(seen: &[u8], offsets: &[u64]) {
 /// could exist; the final listing is exact.
 #[test]
 fn create_and_unlink_while_listing() {
-    churn_while_listing(false);
+    churn_while_listing(false, support::tmpfs_layer);
+}
+
+/// The same over an image layer: `/d` is listed straight from it until the first change
+/// gives it an upper directory, which happens while the listers run.
+#[test]
+fn create_and_unlink_while_listing_a_directory_of_an_image_layer() {
+    churn_while_listing(false, support::image_layer);
 }
 
 /// The same, and no name is ever listed twice, even one removed and made again during the
@@ -150,12 +166,18 @@ fn create_and_unlink_while_listing() {
 /// taken when the listing starts).
 #[test]
 fn no_name_listed_twice_while_names_come_and_go() {
-    churn_while_listing(true);
+    churn_while_listing(true, support::tmpfs_layer);
 }
 
-fn churn_while_listing(each_name_once: bool) {
+/// The same over an image layer (see above).
+#[test]
+fn no_name_listed_twice_in_a_directory_of_an_image_layer() {
+    churn_while_listing(true, support::image_layer);
+}
+
+fn churn_while_listing(each_name_once: bool, layer: fn(&[String]) -> Layer) {
     for _ in 0..rounds() {
-        let (_fs, ns) = setup(&[]);
+        let (_fs, ns) = setup_over(&[], layer);
         let churners = 3;
         let barrier = Arc::new(Barrier::new(churners + 2));
         let mut handles = Vec::new();
