@@ -21,7 +21,7 @@
 //! - W5 real tree: the Rust standard library's sources (rust-src) as the base layer, a layer
 //!   changing 1% of its files and one deleting another 1% on top; a full walk stating every
 //!   entry (count checked), next to the same walk of the same tree in one tmpfs of this
-//!   engine, and in a union whose one lower layer is that tmpfs: the first walk after
+//!   engine, and in a union whose one lower layer holds it: the first walk after
 //!   mounting and a later one, each with the CPU caches cold, and one warm.
 //!
 //! Options: `--repeats N` (default 5), `--only W1,W3` (a subset of the workloads),
@@ -393,7 +393,7 @@ fn w5(systems: &[Box<dyn System>], table: &mut Table, repeats: usize, rust_src: 
     );
     for (key, what) in [
         ("w5-one", "one tmpfs layer"),
-        ("w5-one-union", "union of one tmpfs layer"),
+        ("w5-one-union", "union of one image layer"),
     ] {
         for (step, when) in [
             ("cold", "cold"),
@@ -410,7 +410,7 @@ fn w5(systems: &[Box<dyn System>], table: &mut Table, repeats: usize, rust_src: 
     table.note(format!(
         "W5: {} ({} files): 3 layers, {} files changed, {} deleted; the 'one tmpfs layer' \
          rows walk the merged tree in a tmpfs of this engine, no union; the 'union of one \
-         tmpfs layer' rows, the same tmpfs as the only lower layer of a union (what the \
+         image layer' rows, the merged tree as the only lower layer of a union (what the \
          layers alone cost).",
         rust_src.display(),
         tree.files,
@@ -607,7 +607,8 @@ fn goals(table: &Table) {
                 .median(&format!("w5-one-union-{step}"), ours)
                 .map(|one_union| {
                     format!(
-                        "; a union of that one layer costs {}x it, the 3 layers {}x that",
+                        "; a union of the tree as one image layer costs {}x it, the 3 \
+                         layers {}x that",
                         short(one_union / one),
                         short(union / one_union)
                     )

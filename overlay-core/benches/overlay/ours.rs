@@ -18,8 +18,8 @@ use crate::system::{Mounted, Prepared, System};
 pub struct Union;
 /// The same tree in one tmpfs of this engine, no union (W5's single-layer baseline).
 pub struct PlainTmpfs;
-/// The same tree as the one lower layer of a union (a read-only tmpfs, made once) under a
-/// tmpfs upper: W5's baseline for what the layers alone cost.
+/// The same tree as the one lower layer of a union (an image layer, as the union's own
+/// layers are, made once) under a tmpfs upper: W5's baseline for what the layers alone cost.
 pub struct OneLayerUnion;
 
 impl System for Union {
@@ -47,14 +47,12 @@ impl System for PlainTmpfs {
 
 impl System for OneLayerUnion {
     fn name(&self) -> &'static str {
-        "this engine, union of one tmpfs layer"
+        "this engine, union of one image layer"
     }
 
     fn prepare(&self, layers: &[Tree]) -> Result<Box<dyn Prepared>, String> {
-        let fs = tmpfs_of(&merge(layers))?;
-        fs.set_read_only(true);
         Ok(Box::new(PreparedUnion {
-            layers: vec![Layer::new(fs)],
+            layers: vec![image_layer(&merge(layers))?],
         }))
     }
 }
