@@ -325,12 +325,15 @@ impl Union {
 
     /// What `dirs` hold under `name`, searched as if nothing had been found above: from the
     /// cache, filling it as needed.
+    ///
+    /// The name is not checked here: it comes from `resolve`, which checks it, or from a
+    /// lookup or listing that did; a part of a redirect's path that no layer could hold
+    /// (`..`, a name too long) is simply not found. A single directory's own lookup checks it
+    /// again (`Inode::lookup`'s contract).
     fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
         if dirs.len() == 1 {
-            // The layer's own lookup checks the name (`Inode::lookup`'s contract).
             return self.single_dir_name(dirs, name);
         }
-        check_name(name)?;
         let cached = dirs.cache.names.lock().as_ref().map(|names| {
             names
                 .get_key_value(name)
