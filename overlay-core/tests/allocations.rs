@@ -8,6 +8,8 @@
 //! The counts are the whole process's, so this binary holds one test, which runs the checks
 //! one after the other with nothing else running.
 
+mod support;
+
 use std::alloc::System;
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use overlay_core::image::{Bytes, EntryKind, ImageLayerFs, NewEntry, TarWriter};
 use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, WhiteoutEncoding};
 use overlay_core::posix::Namespace;
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
-use overlay_core::vfs::{Credentials, FileSystem, Inode, OpenFlags};
+use overlay_core::vfs::{Credentials, FileSystem, OpenFlags};
 use stats_alloc::{Region, Stats, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -95,17 +97,6 @@ fn allocations(f: impl FnOnce()) -> Stats {
     region.change()
 }
 
-/// The names `dir` lists, in order.
-fn names(dir: &Arc<dyn Inode>) -> Vec<String> {
-    let mut names = Vec::new();
-    dir.readdir(0, &mut |entry| {
-        names.push(entry.name.to_owned());
-        true
-    })
-    .expect("readdir");
-    names
-}
-
 #[test]
 fn common_paths_allocate_what_they_must() {
     let lowers = [top_layer(), base_layer()];
@@ -119,7 +110,7 @@ fn common_paths_allocate_what_they_must() {
     // Besides: the directory's lookup cache, made at the first (2 blocks), and the union's
     // table of nodes, doubling as it fills (8 times at most for 200 more nodes).
     let dir = root.lookup("big").expect("big");
-    let files = names(&dir);
+    let files = support::names(&dir);
     assert_eq!(files.len(), BIG_DIR_FILES);
     let mut nodes = Vec::with_capacity(files.len());
     let cold = allocations(|| {
@@ -143,7 +134,7 @@ fn common_paths_allocate_what_they_must() {
     // Warm: the same lookups, their metadata, and `lstat` of the same paths, found or not,
     // in that directory and in one merged from two layers.
     let paths: Vec<String> = files.iter().map(|name| format!("/big/{name}")).collect();
-    let merged: Vec<String> = names(&root.lookup("d0").expect("d0"))
+    let merged: Vec<String> = support::names(&root.lookup("d0").expect("d0"))
         .iter()
         .map(|name| format!("/d0/{name}"))
         .collect();
@@ -174,7 +165,7 @@ fn common_paths_allocate_what_they_must() {
     // Listing a merged directory listed before: one vector per batch of entries handed out
     // (the union does not hold its lock while the caller takes them), however large it is.
     let wide = root.lookup("wide").expect("wide");
-    assert_eq!(names(&wide).len(), BIG_DIR_FILES + 1);
+    assert_eq!(support::names(&wide).len(), BIG_DIR_FILES + 1);
     for (dir, entries, batches) in [
         (&dir, BIG_DIR_FILES, 0),
         (&wide, BIG_DIR_FILES + 1, (BIG_DIR_FILES + 1).div_ceil(64)),

@@ -137,17 +137,6 @@ fn changes(before: &[support::Seen], after: &[support::Seen]) -> String {
     format!("before {gone:?}, after {came:?}")
 }
 
-/// Names in a directory of the upper filesystem.
-fn names_in(dir: &Arc<dyn Inode>) -> Vec<String> {
-    let mut names = Vec::new();
-    dir.readdir(0, &mut |entry| {
-        names.push(entry.name.to_string());
-        true
-    })
-    .expect("readdir");
-    names
-}
-
 /// One change to try, the upper-layer path it creates or changes, and what the union shows
 /// once it worked.
 struct Change {
@@ -335,7 +324,7 @@ fn sweep(
         }
         let work = upper_root.lookup(WORK_DIR_NAME).expect("work dir");
         assert_eq!(
-            names_in(&work),
+            support::names(&work),
             Vec::<String>::new(),
             "{what}: the work directory is not empty"
         );

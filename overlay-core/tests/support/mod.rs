@@ -11,7 +11,7 @@ use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, Whiteo
 use overlay_core::posix::Namespace;
 use overlay_core::scenarios::fixture::build_layer;
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
-use overlay_core::vfs::{Credentials, FileType, OpenFlags};
+use overlay_core::vfs::{Credentials, FileType, Inode, OpenFlags};
 use overlay_core::Errno;
 
 /// A union of tmpfs layers built from spec lines (top first) under a tmpfs upper of
@@ -79,6 +79,17 @@ pub fn image_layer(lines: &[String]) -> Layer {
     let archive = tar.finish().expect("tar");
     let fs = ImageLayerFs::parse(Bytes::from_vec(archive)).expect("image layer");
     Layer::with_encoding(fs, WhiteoutEncoding::Oci)
+}
+
+/// The names `dir` lists, in its order.
+pub fn names(dir: &Arc<dyn Inode>) -> Vec<String> {
+    let mut names = Vec::new();
+    dir.readdir(0, &mut |entry| {
+        names.push(entry.name.to_owned());
+        true
+    })
+    .expect("readdir");
+    names
 }
 
 /// The whole content of the file at `path`, read through the union as root.
