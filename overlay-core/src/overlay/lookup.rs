@@ -39,7 +39,7 @@ use spin::Mutex;
 
 use super::identity::Key;
 use super::node::{LowerEntry, NodeState, OverlayInode};
-use super::readdir::{read_layer, LayerEntries, LayerName, Listing};
+use super::readdir::{read_layer, LayerEntries, ListedEntry, Listing};
 use super::whiteout::{LayerEntry, REDIRECT_XATTR};
 use super::Union;
 use crate::error::{Errno, Result};
@@ -152,7 +152,7 @@ impl NameIndex {
     /// directory: what a listing of the lower directories shows, from the same pass.
     pub(crate) fn of_layers_and_tops<'a>(
         layers: &[&'a LayerEntries],
-        mut top: impl FnMut(usize, &'a LayerName),
+        mut top: impl FnMut(usize, &'a ListedEntry),
     ) -> NameIndex {
         let count = layers
             .iter()

@@ -50,12 +50,28 @@ const LOWER_OFFSETS: u64 = 1 << 32;
 /// See [`LOWER_OFFSETS`]: past every lower directory's name.
 const LATER_OFFSETS: u64 = 1 << 62;
 
-/// An entry handed out of a listing, with the cookie that resumes after it.
+/// A directory entry kept after its listing handed it out: its name (shared, not copied),
+/// kind, inode number and the cookie that resumes the listing after it, all as the
+/// filesystem that listed it numbers them (a layer, for what `read_layer` reads; the union,
+/// for what `list_batch` hands out).
 pub(crate) struct ListedEntry {
     pub(crate) name: Arc<str>,
-    pub(crate) ino: Ino,
     pub(crate) kind: FileType,
+    pub(crate) ino: Ino,
     pub(crate) cookie: u64,
+}
+
+impl ListedEntry {
+    /// The entry a listing handed out, with the filesystem's own `Arc` of its name where it
+    /// shares one (no copy of each name per read).
+    fn of(entry: &DirEntry<'_>) -> ListedEntry {
+        ListedEntry {
+            name: entry.name_arc(),
+            kind: entry.kind,
+            ino: entry.ino,
+            cookie: entry.next_cookie,
+        }
+    }
 }
 
 /// One entry of a merged listing. Names are shared (`Arc<str>`) between the listing and the
@@ -96,33 +112,10 @@ pub(crate) struct Listing {
 
 /// What one layer of the directory holds, before merging.
 pub(crate) struct LayerEntries {
-    /// Real entries, in the layer's order.
-    pub(crate) entries: Vec<LayerName>,
+    /// Real entries, in the layer's order, with its inode numbers and cookies.
+    pub(crate) entries: Vec<ListedEntry>,
     /// Names deleted by whiteouts of this layer.
     pub(crate) whiteouts: Vec<Arc<str>>,
-}
-
-/// A real entry of one layer's directory.
-pub(crate) struct LayerName {
-    pub(crate) name: Arc<str>,
-    pub(crate) kind: FileType,
-    /// The layer's inode number.
-    pub(crate) ino: Ino,
-    /// The layer's cookie that resumes its listing after the entry.
-    pub(crate) cookie: u64,
-}
-
-impl LayerName {
-    /// The entry a layer's listing handed out, with the layer's own `Arc` of its name where
-    /// it shares one (no copy of each name per read).
-    fn of(entry: &DirEntry<'_>) -> LayerName {
-        LayerName {
-            name: entry.name_arc(),
-            kind: entry.kind,
-            ino: entry.ino,
-            cookie: entry.next_cookie,
-        }
-    }
 }
 
 impl OverlayInode {
@@ -340,7 +333,7 @@ impl Union {
                 }
                 drop(cookies);
                 seen.extend(upper.whiteouts);
-                let below: Vec<LayerName> = lower
+                let below: Vec<ListedEntry> = lower
                     .entries
                     .into_iter()
                     .filter(|entry| !seen.contains(&entry.name))
@@ -469,7 +462,7 @@ impl Listing {
 /// The entries of an upper directory, with their union inode numbers.
 fn upper_entries<'a>(
     identities: &'a mut Identities,
-    entries: Vec<LayerName>,
+    entries: Vec<ListedEntry>,
 ) -> impl Iterator<Item = Listed> + 'a {
     entries.into_iter().map(|entry| {
         let key = identities.key_of_upper(entry.ino);
@@ -482,7 +475,7 @@ fn upper_entries<'a>(
 fn lower_entries<'a>(
     identities: &'a mut Identities,
     layer: usize,
-    entries: Vec<LayerName>,
+    entries: Vec<ListedEntry>,
     keep_cookies: bool,
 ) -> impl Iterator<Item = Result<Listed>> + 'a {
     entries.into_iter().map(move |entry| {
@@ -531,9 +524,9 @@ pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<
             } else if encoding.is_reserved_name(entry.name) {
                 // A marker (an opaque directory's): no entry.
             } else if entry.kind == FileType::CharDevice && encoding == WhiteoutEncoding::Linux {
-                devices.push(LayerName::of(&entry));
+                devices.push(ListedEntry::of(&entry));
             } else {
-                layer.entries.push(LayerName::of(&entry));
+                layer.entries.push(ListedEntry::of(&entry));
             }
             true
         })?;
