@@ -318,9 +318,8 @@ impl Union {
                     .iter()
                     .map(|entry| (&*entry.name, entry.cookie))
                     .collect();
-                let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(
-                    upper.entries.len() + upper.whiteouts.len() + lower.entries.len(),
-                );
+                let mut seen: HashSet<Arc<str>> =
+                    HashSet::with_capacity(upper.entries.len() + upper.whiteouts.len());
                 let mut shown = Vec::new();
                 for mut entry in upper_entries(&mut identities, upper.entries) {
                     // A name the lower directory has keeps its place there (copied up, it
