@@ -310,38 +310,6 @@ impl Union {
                 lower_entries(&mut identities, layer, entries.entries, lone).collect()
             }
             (Some(upper), 0, _) => Ok(upper_entries(&mut identities, upper.entries).collect()),
-            (Some(upper), 1, _) if lone => {
-                // One element: index 0 is there.
-                let (layer, lower) = lower_layers.swap_remove(0);
-                let cookies: HashMap<&str, u64> = lower
-                    .entries
-                    .iter()
-                    .map(|entry| (&*entry.name, entry.cookie))
-                    .collect();
-                let mut seen: HashSet<Arc<str>> =
-                    HashSet::with_capacity(upper.entries.len() + upper.whiteouts.len());
-                let mut shown = Vec::new();
-                for mut entry in upper_entries(&mut identities, upper.entries) {
-                    // A name the lower directory has keeps its place there (copied up, it
-                    // is still the name a listing in progress may have yet to show).
-                    if let Some(&cookie) = cookies.get(&*entry.name) {
-                        entry.offset = kept_cookie(cookie)?;
-                    }
-                    seen.insert(entry.name.clone());
-                    shown.push(entry);
-                }
-                drop(cookies);
-                seen.extend(upper.whiteouts);
-                let below: Vec<ListedEntry> = lower
-                    .entries
-                    .into_iter()
-                    .filter(|entry| !seen.contains(&entry.name))
-                    .collect();
-                for entry in lower_entries(&mut identities, layer, below, true) {
-                    shown.push(entry?);
-                }
-                Ok(shown)
-            }
             (upper_layer, _, lower_tops) => {
                 // The upper directory's names first; then each lower directory's that no
                 // directory above holds or deletes: the tops of the pass above, or a pass
@@ -360,7 +328,20 @@ impl Union {
                 let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(above + below);
                 let mut shown = Vec::new();
                 if let Some(layer) = upper_layer {
-                    for entry in upper_entries(&mut identities, layer.entries) {
+                    // A name a lone lower directory has keeps its place there (copied up, it
+                    // is still a name a listing in progress may have yet to show).
+                    let kept: HashMap<&str, u64> = match (lone, lower_layers.first()) {
+                        (true, Some((_, lower))) => lower
+                            .entries
+                            .iter()
+                            .map(|entry| (&*entry.name, entry.cookie))
+                            .collect(),
+                        _ => HashMap::new(),
+                    };
+                    for mut entry in upper_entries(&mut identities, layer.entries) {
+                        if let Some(&cookie) = kept.get(&*entry.name) {
+                            entry.offset = kept_cookie(cookie)?;
+                        }
                         seen.insert(entry.name.clone());
                         shown.push(entry);
                     }
@@ -386,7 +367,11 @@ impl Union {
                                         layer,
                                         ino: entry.ino,
                                     });
-                                    shown.push(Listed::unplaced(entry.name, entry.kind, ino));
+                                    let mut listed = Listed::unplaced(entry.name, entry.kind, ino);
+                                    if lone {
+                                        listed.offset = kept_cookie(entry.cookie)?;
+                                    }
+                                    shown.push(listed);
                                 }
                             }
                             seen.extend(entries.whiteouts);
