@@ -363,15 +363,7 @@ impl Union {
                         for (layer, entries) in lower_layers {
                             for entry in entries.entries {
                                 if seen.insert(entry.name.clone()) {
-                                    let ino = identities.ino(Key::Lower {
-                                        layer,
-                                        ino: entry.ino,
-                                    });
-                                    let mut listed = Listed::unplaced(entry.name, entry.kind, ino);
-                                    if lone {
-                                        listed.offset = kept_cookie(entry.cookie)?;
-                                    }
-                                    shown.push(listed);
+                                    shown.push(lower_listed(&mut identities, layer, entry, lone)?);
                                 }
                             }
                             seen.extend(entries.whiteouts);
@@ -454,25 +446,36 @@ fn upper_entries<'a>(
     })
 }
 
-/// The entries of a directory of lower layer `layer`, with their union inode numbers; placed
-/// at their cookies in `layer` with `keep_cookies` (`EIO` for a cookie no listing can keep).
+/// The entries of a directory of lower layer `layer` (see [`lower_listed`]).
 fn lower_entries<'a>(
     identities: &'a mut Identities,
     layer: usize,
     entries: Vec<ListedEntry>,
     keep_cookies: bool,
 ) -> impl Iterator<Item = Result<Listed>> + 'a {
-    entries.into_iter().map(move |entry| {
-        let ino = identities.ino(Key::Lower {
-            layer,
-            ino: entry.ino,
-        });
-        let mut listed = Listed::unplaced(entry.name, entry.kind, ino);
-        if keep_cookies {
-            listed.offset = kept_cookie(entry.cookie)?;
-        }
-        Ok(listed)
-    })
+    entries
+        .into_iter()
+        .map(move |entry| lower_listed(identities, layer, entry, keep_cookies))
+}
+
+/// The listing's entry for `entry` of a directory of lower layer `layer`, with its union
+/// inode number; placed at its cookie in `layer` with `keep_cookies` (`EIO` for a cookie no
+/// listing can keep), else not placed yet.
+fn lower_listed(
+    identities: &mut Identities,
+    layer: usize,
+    entry: ListedEntry,
+    keep_cookies: bool,
+) -> Result<Listed> {
+    let ino = identities.ino(Key::Lower {
+        layer,
+        ino: entry.ino,
+    });
+    let mut listed = Listed::unplaced(entry.name, entry.kind, ino);
+    if keep_cookies {
+        listed.offset = kept_cookie(entry.cookie)?;
+    }
+    Ok(listed)
 }
 
 /// A lone lower directory's cookie as the offset of its entry in the union's listing (see
