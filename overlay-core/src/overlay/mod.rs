@@ -463,6 +463,12 @@ impl Union {
         self.node(key, FileType::Directory, state, None)
     }
 
+    /// The union's inode number for `key`: its tagged number, without the identity table's
+    /// lock, unless the real number is too large to tag.
+    pub(crate) fn ino_of(&self, key: Key) -> Ino {
+        identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key))
+    }
+
     /// The live node for `key`, refreshed with `state`, or a new one (which answers `stat`
     /// from `lower_meta`, the top lower entry's metadata, while it has no upper entry).
     fn node(
@@ -472,7 +478,7 @@ impl Union {
         state: NodeState,
         lower_meta: Option<Metadata>,
     ) -> Arc<OverlayInode> {
-        let ino = identity::tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
+        let ino = self.ino_of(key);
         let mut nodes = self.nodes.lock();
         let mut replaced = None;
         // One search of the table, whether the node is found or a new one goes in.

@@ -26,7 +26,7 @@ use alloc::{sync::Arc, vec::Vec};
 
 use hashbrown::{HashMap, HashSet};
 
-use super::identity::{tagged_ino, Identities, Key};
+use super::identity::{Identities, Key};
 use super::lookup::{Lowers, NameIndex};
 use super::node::{LowerEntry, OverlayInode};
 use super::{Union, WhiteoutEncoding};
@@ -241,11 +241,10 @@ impl Union {
                 return true;
             }
             listed += 1;
-            let key = Key::Lower {
+            let ino = self.ino_of(Key::Lower {
                 layer: lower.layer,
                 ino: entry.ino,
-            };
-            let ino = tagged_ino(key).unwrap_or_else(|| self.identities.lock().ino(key));
+            });
             ended = sink(DirEntry {
                 ino,
                 next_cookie,
