@@ -1,0 +1,52 @@
+//! One process's state as the system calls see it: who it is, its descriptors, its view of
+//! the filesystem, its memory regions and its signals. The kernel keeps one per process next
+//! to its CPU state (registers, page tables); `fork` clones it.
+
+use alloc::{string::String, vec::Vec};
+
+use overlay_core::vfs::Credentials;
+
+use crate::file::FdTable;
+use crate::fs::FsContext;
+use crate::signal::SignalState;
+use crate::vm::MemoryMap;
+
+/// A process (one thread: this kernel's processes are single-threaded).
+#[derive(Clone)]
+pub struct Process {
+    /// Process id (also its thread id).
+    pub pid: u32,
+    /// Parent's id (0 for a container's first process).
+    pub ppid: u32,
+    /// Process group.
+    pub pgid: u32,
+    /// Session.
+    pub sid: u32,
+    /// User and groups (real and effective are the same).
+    pub creds: Credentials,
+    /// Root, working directory, umask.
+    pub fs: FsContext,
+    /// Open descriptors.
+    pub fds: FdTable,
+    /// Memory regions.
+    pub memory: MemoryMap,
+    /// Signal actions, mask, pending signals.
+    pub signals: SignalState,
+    /// The path of the program it runs (what `/proc/self/exe` points to).
+    pub exe: String,
+    /// The arguments the program was started with.
+    pub cmdline: Vec<Vec<u8>>,
+    /// Address `set_tid_address` registered (cleared at exit; kept for the record).
+    pub clear_child_tid: u64,
+}
+
+impl core::fmt::Debug for Process {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .field("ppid", &self.ppid)
+            .field("exe", &self.exe)
+            .field("fds", &self.fds)
+            .finish()
+    }
+}
