@@ -100,6 +100,9 @@ pub trait OpenFile: Send + Sync {
     /// Changes the status flags `fcntl(F_SETFL)` may change (`O_APPEND`, `O_NONBLOCK`).
     fn set_status_flags(&self, flags: u32);
 
+    /// What `/proc/PID/fd/N` shows for it: the path it was opened by, `pipe:[N]`, `/dev/null`.
+    fn describe(&self) -> alloc::string::String;
+
     /// The description as `Any`, for the calls that need its concrete kind (`getdents64`
     /// on a directory).
     fn as_any(&self) -> &dyn Any;
