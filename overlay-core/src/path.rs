@@ -3,10 +3,11 @@
 //! Filesystems only know single names ([`Inode::lookup`]); this module turns a path into an
 //! inode the way Linux's `namei` does, as helpers over `dyn Inode` rather than trait methods:
 //!
-//! - The walk starts at the root it is given, for absolute and relative paths alike (a
-//!   [`crate::posix::Namespace`] has no working directory).
-//! - It keeps the stack of directories it went through, so `..` returns to the directory it came
-//!   from (at the root it stays at the root); `.` stays where it is; empty components (`a//b`) are
+//! - An absolute path is walked from the root; a relative one from the working directory the
+//!   walk was given ([`Walker::with_cwd`], a [`Location`]), or from the root without one.
+//! - It keeps the stack of directories it went through (starting with the working directory's
+//!   own chain of ancestors), so `..` returns to the directory it came from (at the root it
+//!   stays at the root); `.` stays where it is; empty components (`a//b`) are
 //!   ignored.
 //! - A symlink met on the way is followed: a relative target is resolved from the link's own
 //!   directory, an absolute one from the root. More than [`MAX_SYMLINKS`] links followed in one
@@ -82,6 +83,83 @@ impl Parent {
     }
 }
 
+impl Parent {
+    /// The location of `entry`, the entry this walk's final component names (as
+    /// [`Walker::lookup_last`] gave it): the chain of directories from the root to it.
+    pub fn into_location(self, entry: Arc<dyn Inode>) -> Location {
+        let Parent {
+            mut ancestors,
+            dir,
+            last,
+            ..
+        } = self;
+        match last {
+            Last::Name(_) => {
+                ancestors.push(dir);
+                Location {
+                    ancestors,
+                    dir: entry,
+                }
+            }
+            Last::Dot | Last::Root => Location { ancestors, dir },
+            Last::DotDot => match ancestors.pop() {
+                Some(up) => Location { ancestors, dir: up },
+                None => Location { ancestors, dir },
+            },
+        }
+    }
+}
+
+/// A directory as a walk reached it: the directory and the directories on the way from the
+/// root, so that `..` from it goes back the way the walk came (a process's working
+/// directory, or the directory behind a descriptor that `openat` resolves from). It holds
+/// inodes, not names: the directory stays the same one when it or an ancestor is renamed.
+#[derive(Clone)]
+pub struct Location {
+    /// The directories from the root to `dir`'s parent, the root first (empty at the root).
+    ancestors: Vec<Arc<dyn Inode>>,
+    /// The directory itself.
+    dir: Arc<dyn Inode>,
+}
+
+impl Location {
+    /// The root itself.
+    pub fn root(root: Arc<dyn Inode>) -> Location {
+        Location {
+            ancestors: Vec::new(),
+            dir: root,
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Arc<dyn Inode> {
+        &self.dir
+    }
+
+    /// The directory's parent as the walk came (the directory itself at the root).
+    pub fn parent_dir(&self) -> &Arc<dyn Inode> {
+        self.ancestors.last().unwrap_or(&self.dir)
+    }
+
+    /// The directories from the root to this one, both included, root first.
+    pub fn chain(&self) -> impl Iterator<Item = &Arc<dyn Inode>> {
+        self.ancestors.iter().chain(core::iter::once(&self.dir))
+    }
+
+    /// How many steps below the root the directory is (0 for the root).
+    pub fn depth(&self) -> usize {
+        self.ancestors.len()
+    }
+}
+
+impl core::fmt::Debug for Location {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Location")
+            .field("depth", &self.ancestors.len())
+            .finish()
+    }
+}
+
 impl core::fmt::Debug for Parent {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Parent")
@@ -98,21 +176,58 @@ struct Component {
     slash_after: bool,
 }
 
-/// A path walk in progress: the root, the caller, and how many symlinks were followed so far
-/// (the `ELOOP` limit counts across everything one walk does, continuations included).
+/// A path walk in progress: the root, the working directory, the caller, and how many
+/// symlinks were followed so far (the `ELOOP` limit counts across everything one walk does,
+/// continuations included).
 pub struct Walker<'a> {
     root: Arc<dyn Inode>,
+    cwd: Option<&'a Location>,
     creds: &'a Credentials,
     links_followed: usize,
 }
 
 impl<'a> Walker<'a> {
-    /// A walk from `root` on behalf of `creds`.
+    /// A walk from `root` on behalf of `creds`; relative paths start at the root too, unless
+    /// [`Walker::with_cwd`] gives a working directory.
     pub fn new(root: Arc<dyn Inode>, creds: &'a Credentials) -> Walker<'a> {
         Walker {
             root,
+            cwd: None,
             creds,
             links_followed: 0,
+        }
+    }
+
+    /// The same walk, with relative paths starting at `cwd` (which must have been reached
+    /// from this walk's root).
+    pub fn with_cwd(mut self, cwd: &'a Location) -> Walker<'a> {
+        self.cwd = Some(cwd);
+        self
+    }
+
+    /// Where a walk of `path` starts: the root for an absolute path, else the working
+    /// directory, and the directories above it.
+    fn start(&self, path: &str) -> (Arc<dyn Inode>, Vec<Arc<dyn Inode>>) {
+        match self.cwd {
+            Some(cwd) if !path.starts_with('/') => (cwd.dir.clone(), cwd.ancestors.clone()),
+            _ => (self.root.clone(), Vec::new()),
+        }
+    }
+
+    /// The directory `path` names, following a final symlink, as a [`Location`] (what `chdir`
+    /// walks).
+    ///
+    /// # Errors
+    /// As [`Walker::resolve`]; `ENOTDIR` if the entry is not a directory.
+    pub fn locate(&mut self, path: &str) -> Result<Location> {
+        let mut parent = self.parent(path)?;
+        loop {
+            let inode = self.lookup_last(&parent)?;
+            match inode.permissions()?.kind {
+                FileType::Symlink => parent = self.follow(parent, &*inode)?,
+                FileType::Directory => return Ok(parent.into_location(inode)),
+                _ => return Err(Errno::ENOTDIR),
+            }
         }
     }
 
@@ -137,7 +252,8 @@ impl<'a> Walker<'a> {
         check_path(path)?;
         let mut queue = Vec::new();
         push_components(&mut queue, path);
-        self.walk(self.root.clone(), Vec::new(), queue, false)
+        let (dir, ancestors) = self.start(path);
+        self.walk(dir, ancestors, queue, false)
     }
 
     /// Follows the symlink `link`, which is the final component of `parent`, and walks its
@@ -263,7 +379,15 @@ impl<'a> Walker<'a> {
             return Plain::NeedsFullWalk;
         }
         let mut names = names_of(path).peekable();
-        let mut dir = self.root.clone();
+        let mut dir = match self.cwd {
+            Some(cwd) if !path.starts_with('/') => {
+                if let Some(ancestors) = ancestors.as_deref_mut() {
+                    ancestors.extend(cwd.ancestors.iter().cloned());
+                }
+                cwd.dir.clone()
+            }
+            _ => self.root.clone(),
+        };
         let mut dir_permissions = match dir.permissions() {
             Ok(permissions) => permissions,
             Err(errno) => return Plain::Done(Err(errno)),
@@ -314,7 +438,7 @@ impl<'a> Walker<'a> {
         loop {
             let Some(component) = queue.pop() else {
                 // Only an absolute path (or target) without components ends here: `dir` is
-                // the root.
+                // the root (every relative path has a component).
                 return Ok(Parent {
                     ancestors,
                     dir,

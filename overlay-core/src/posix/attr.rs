@@ -1,5 +1,8 @@
 //! Calls that change an entry in place: `chmod`, `chown`, `truncate`, `utimes`, and the
-//! extended-attribute calls. All follow a final symlink, as their Linux namesakes do.
+//! extended-attribute calls. All follow a final symlink, as their Linux namesakes do. Each has
+//! a twin taking the entry itself (`fchmod`, `fchown`, ...), for the calls made on an open
+//! descriptor or on an entry the caller resolved its own way (`lchown`, `lgetxattr`); the
+//! checks are the same.
 
 use alloc::{string::String, vec::Vec};
 
@@ -7,7 +10,8 @@ use super::perm::{self, Access};
 use super::Namespace;
 use crate::error::{Errno, Result};
 use crate::vfs::{
-    Credentials, FileType, Metadata, SetAttr, Timespec, XattrFlags, S_ISGID, S_ISUID, S_ISVTX,
+    Credentials, FileType, Inode, Metadata, SetAttr, Timespec, XattrFlags, S_ISGID, S_ISUID,
+    S_ISVTX,
 };
 
 /// Longest extended-attribute name, in bytes (Linux `XATTR_NAME_MAX`).
@@ -45,8 +49,26 @@ impl Namespace {
     /// the path errors of [`Namespace::lookup`]; what the filesystem's `set_attr` returns.
     pub fn chmod(&self, creds: &Credentials, path: &str, mode: u16) -> Result<()> {
         let (inode, metadata) = self.walker(creds).resolve_with_metadata(path, true)?;
+        self.chmod_entry(creds, &*inode, &metadata, mode)
+    }
+
+    /// [`Namespace::chmod`] of the entry `inode` (`fchmod`).
+    ///
+    /// # Errors
+    /// As [`Namespace::chmod`], without the path errors.
+    pub fn fchmod(&self, creds: &Credentials, inode: &dyn Inode, mode: u16) -> Result<()> {
+        self.chmod_entry(creds, inode, &inode.metadata()?, mode)
+    }
+
+    fn chmod_entry(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        metadata: &Metadata,
+        mode: u16,
+    ) -> Result<()> {
         self.check_writable_fs()?;
-        if !perm::owns(&metadata, creds) {
+        if !perm::owns(metadata, creds) {
             return Err(Errno::EPERM);
         }
         let mut mode = mode & 0o7777;
@@ -74,6 +96,32 @@ impl Namespace {
         gid: Option<u32>,
     ) -> Result<()> {
         let (inode, metadata) = self.walker(creds).resolve_with_metadata(path, true)?;
+        self.chown_entry(creds, &*inode, &metadata, uid, gid)
+    }
+
+    /// [`Namespace::chown`] of the entry `inode` (`fchown`; `lchown` on the entry it resolved
+    /// without following a symlink).
+    ///
+    /// # Errors
+    /// As [`Namespace::chown`], without the path errors.
+    pub fn fchown(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<()> {
+        self.chown_entry(creds, inode, &inode.metadata()?, uid, gid)
+    }
+
+    fn chown_entry(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        metadata: &Metadata,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<()> {
         self.check_writable_fs()?;
         let owner = creds.uid == metadata.uid;
         let uid_ok = uid.is_none_or(|uid| creds.is_root() || (owner && uid == metadata.uid));
@@ -135,22 +183,45 @@ impl Namespace {
         atime: SetTime,
         mtime: SetTime,
     ) -> Result<()> {
-        for time in [atime, mtime] {
-            if matches!(time, SetTime::To(time) if time.nsec >= 1_000_000_000) {
-                return Err(Errno::EINVAL);
-            }
-        }
+        check_times(atime, mtime)?;
         let (inode, metadata) = self.walker(creds).resolve_with_metadata(path, true)?;
+        self.utimes_entry(creds, &*inode, &metadata, atime, mtime)
+    }
+
+    /// [`Namespace::utimes`] of the entry `inode` (`futimens`, `utimensat` with
+    /// `AT_SYMLINK_NOFOLLOW` on the entry resolved without following).
+    ///
+    /// # Errors
+    /// As [`Namespace::utimes`], without the path errors.
+    pub fn futimes(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<()> {
+        check_times(atime, mtime)?;
+        self.utimes_entry(creds, inode, &inode.metadata()?, atime, mtime)
+    }
+
+    fn utimes_entry(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        metadata: &Metadata,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<()> {
         if atime == SetTime::Omit && mtime == SetTime::Omit {
             return Ok(());
         }
         self.check_writable_fs()?;
         let explicit = matches!(atime, SetTime::To(_)) || matches!(mtime, SetTime::To(_));
-        if !perm::owns(&metadata, creds) {
+        if !perm::owns(metadata, creds) {
             if explicit {
                 return Err(Errno::EPERM);
             }
-            perm::check(&metadata, creds, Access::WRITE)?;
+            perm::check(metadata, creds, Access::WRITE)?;
         }
         let now = self.clock.now();
         let pick = |time: SetTime| match time {
@@ -177,9 +248,21 @@ impl Namespace {
     pub fn get_xattr(&self, creds: &Credentials, path: &str, name: &str) -> Result<Vec<u8>> {
         let class = classify_xattr(name)?;
         let (inode, metadata) = self.walker(creds).resolve_with_metadata(path, true)?;
-        xattr_permission(&metadata, creds, class, false)?;
-        check_xattr_suffix(name, class)?;
-        inode.get_xattr(name)
+        get_xattr_entry(creds, &*inode, &metadata, name, class)
+    }
+
+    /// [`Namespace::get_xattr`] of the entry `inode` (`fgetxattr`, `lgetxattr`).
+    ///
+    /// # Errors
+    /// As [`Namespace::get_xattr`], without the path errors.
+    pub fn fget_xattr(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        name: &str,
+    ) -> Result<Vec<u8>> {
+        let class = classify_xattr(name)?;
+        get_xattr_entry(creds, inode, &inode.metadata()?, name, class)
     }
 
     /// Sets extended attribute `name` of `path` to `value`.
@@ -214,13 +297,46 @@ impl Namespace {
         inode.set_xattr(name, value, flags)
     }
 
+    /// [`Namespace::set_xattr`] of the entry `inode` (`fsetxattr`, `lsetxattr`).
+    ///
+    /// # Errors
+    /// As [`Namespace::set_xattr`], without the path errors.
+    pub fn fset_xattr(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        name: &str,
+        value: &[u8],
+        flags: XattrFlags,
+    ) -> Result<()> {
+        let class = classify_xattr(name)?;
+        if value.len() > XATTR_SIZE_MAX {
+            return Err(Errno::E2BIG);
+        }
+        if flags.bits() & !XattrFlags::all().bits() != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let metadata = inode.metadata()?;
+        self.check_writable_fs()?;
+        xattr_permission(&metadata, creds, class, true)?;
+        check_xattr_suffix(name, class)?;
+        inode.set_xattr(name, value, flags)
+    }
+
     /// The names of the extended attributes of `path`, sorted; `trusted.` names are listed to
     /// root only, as on Linux.
     ///
     /// # Errors
     /// `ENOTSUP` without xattr support; the path errors of [`Namespace::lookup`].
     pub fn list_xattr(&self, creds: &Credentials, path: &str) -> Result<Vec<String>> {
-        let inode = self.lookup(creds, path, true)?;
+        self.flist_xattr(creds, &*self.lookup(creds, path, true)?)
+    }
+
+    /// [`Namespace::list_xattr`] of the entry `inode` (`flistxattr`, `llistxattr`).
+    ///
+    /// # Errors
+    /// `ENOTSUP` without xattr support.
+    pub fn flist_xattr(&self, creds: &Credentials, inode: &dyn Inode) -> Result<Vec<String>> {
         let mut names = inode.list_xattr()?;
         if !creds.is_root() {
             names.retain(|name| !name.starts_with("trusted."));
@@ -236,11 +352,54 @@ impl Namespace {
     pub fn remove_xattr(&self, creds: &Credentials, path: &str, name: &str) -> Result<()> {
         let class = classify_xattr(name)?;
         let (inode, metadata) = self.walker(creds).resolve_with_metadata(path, true)?;
+        self.remove_xattr_entry(creds, &*inode, &metadata, name, class)
+    }
+
+    /// [`Namespace::remove_xattr`] of the entry `inode` (`fremovexattr`, `lremovexattr`).
+    ///
+    /// # Errors
+    /// As [`Namespace::remove_xattr`], without the path errors.
+    pub fn fremove_xattr(&self, creds: &Credentials, inode: &dyn Inode, name: &str) -> Result<()> {
+        let class = classify_xattr(name)?;
+        self.remove_xattr_entry(creds, inode, &inode.metadata()?, name, class)
+    }
+
+    fn remove_xattr_entry(
+        &self,
+        creds: &Credentials,
+        inode: &dyn Inode,
+        metadata: &Metadata,
+        name: &str,
+        class: XattrClass,
+    ) -> Result<()> {
         self.check_writable_fs()?;
-        xattr_permission(&metadata, creds, class, true)?;
+        xattr_permission(metadata, creds, class, true)?;
         check_xattr_suffix(name, class)?;
         inode.remove_xattr(name)
     }
+}
+
+/// `EINVAL` for a time with nanoseconds of a second or more.
+fn check_times(atime: SetTime, mtime: SetTime) -> Result<()> {
+    for time in [atime, mtime] {
+        if matches!(time, SetTime::To(time) if time.nsec >= 1_000_000_000) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// The checks of [`Namespace::get_xattr`] on an entry, then its value.
+fn get_xattr_entry(
+    creds: &Credentials,
+    inode: &dyn Inode,
+    metadata: &Metadata,
+    name: &str,
+    class: XattrClass,
+) -> Result<Vec<u8>> {
+    xattr_permission(metadata, creds, class, false)?;
+    check_xattr_suffix(name, class)?;
+    inode.get_xattr(name)
 }
 
 /// Linux's `import_xattr_name` (length) and the namespace of the name.

@@ -3,6 +3,7 @@
 use alloc::{sync::Arc, vec::Vec};
 
 use crate::error::{Errno, Result};
+use crate::path::Location;
 use crate::vfs::{
     Credentials, FileType, Ino, Inode, Metadata, OpenFlags, SetAttr, S_ISGID, S_ISUID,
 };
@@ -43,6 +44,7 @@ pub struct File {
     flags: OpenFlags,
     offset: u64,
     creds: Credentials,
+    location: Option<Location>,
 }
 
 impl File {
@@ -52,7 +54,18 @@ impl File {
             flags,
             offset: 0,
             creds: creds.clone(),
+            location: None,
         }
+    }
+
+    pub(super) fn set_location(&mut self, location: Location) {
+        self.location = Some(location);
+    }
+
+    /// For an open directory, where the walk that opened it reached it (what `openat` and
+    /// `fchdir` resolve from); `None` for anything else.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
     }
 
     /// The open entry.

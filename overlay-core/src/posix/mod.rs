@@ -8,8 +8,10 @@
 //! overlay: a refused write-open must not copy a lower file up, so the checks come first,
 //! then [`Inode::open`] (where the overlay copies up), then truncation.
 //!
-//! Paths are resolved from the namespace's root; there is no working directory, so relative
-//! paths are resolved from the root too.
+//! Absolute paths are resolved from the namespace's root, relative ones from its working
+//! directory (a [`Location`]: the root unless [`Namespace::with_cwd`] or
+//! [`Namespace::chdir`] moved it). [`Namespace::at`] gives a namespace sharing everything but
+//! the working directory, for the calls that resolve from an open directory (`openat`).
 //!
 //! Where this module knowingly differs from Linux:
 //! - Opening with `APPEND` but without `WRITE` passes `APPEND` on to [`Inode::open`] only when
@@ -33,7 +35,7 @@ pub use self::file::{Entry, File, SeekFrom};
 
 use self::perm::Access;
 use crate::error::{Errno, Result};
-use crate::path::{Last, Walker};
+use crate::path::{Last, Location, Walker};
 use crate::time::{Clock, TickClock};
 use crate::vfs::{
     Credentials, FileSystem, FileType, FsFeatures, Inode, Metadata, NewNode, OpenFlags, StatFs,
@@ -55,6 +57,7 @@ pub struct Namespace {
     filesystem: Option<Arc<dyn FileSystem>>,
     umask: AtomicU16,
     clock: Arc<dyn Clock>,
+    cwd: Location,
 }
 
 impl Namespace {
@@ -63,6 +66,7 @@ impl Namespace {
     /// [`Namespace::with_filesystem`].
     pub fn new(root: Arc<dyn Inode>) -> Namespace {
         Namespace {
+            cwd: Location::root(root.clone()),
             root,
             filesystem: None,
             umask: AtomicU16::new(DEFAULT_UMASK),
@@ -85,9 +89,72 @@ impl Namespace {
         self
     }
 
+    /// The same namespace, resolving relative paths from `cwd` (a location reached from this
+    /// namespace's root, as [`Namespace::locate`] or an open directory's
+    /// [`File::location`] give).
+    pub fn with_cwd(mut self, cwd: Location) -> Namespace {
+        self.cwd = cwd;
+        self
+    }
+
+    /// A namespace with this one's root, filesystem, clock and (current) umask, resolving
+    /// relative paths from `cwd`: a forked process's copy, or the view from an open directory
+    /// for one `*at` call.
+    pub fn at(&self, cwd: Location) -> Namespace {
+        Namespace {
+            root: self.root.clone(),
+            filesystem: self.filesystem.clone(),
+            umask: AtomicU16::new(self.umask()),
+            clock: self.clock.clone(),
+            cwd,
+        }
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Arc<dyn Inode> {
         &self.root
+    }
+
+    /// The filesystem behind the root, if the namespace was made with one.
+    pub fn filesystem(&self) -> Option<&Arc<dyn FileSystem>> {
+        self.filesystem.as_ref()
+    }
+
+    /// The working directory.
+    pub fn cwd(&self) -> &Location {
+        &self.cwd
+    }
+
+    /// The directory `path` names (a final symlink followed), as a [`Location`].
+    ///
+    /// # Errors
+    /// `ENOTDIR` if it is not a directory; the path errors of [`Namespace::lookup`].
+    pub fn locate(&self, creds: &Credentials, path: &str) -> Result<Location> {
+        self.walker(creds).locate(path)
+    }
+
+    /// Makes `path` the working directory (`chdir`).
+    ///
+    /// # Errors
+    /// `ENOTDIR` if it is not a directory; `EACCES` without search permission on it; the path
+    /// errors of [`Namespace::lookup`].
+    pub fn chdir(&mut self, creds: &Credentials, path: &str) -> Result<()> {
+        let location = self.locate(creds, path)?;
+        self.set_cwd(creds, location)
+    }
+
+    /// Makes `location` the working directory (`fchdir`), if `creds` may search it.
+    ///
+    /// # Errors
+    /// `ENOTDIR` if it is not a directory; `EACCES` without search permission on it.
+    pub fn set_cwd(&mut self, creds: &Credentials, location: Location) -> Result<()> {
+        let permissions = location.dir().permissions()?;
+        if !permissions.kind.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        perm::check_permissions(&permissions, creds, Access::EXEC)?;
+        self.cwd = location;
+        Ok(())
     }
 
     /// The current umask.
@@ -191,7 +258,11 @@ impl Namespace {
             file::clear_set_id(&*inode, &metadata, creds)?;
             inode.set_len(0)?;
         }
-        Ok(File::new(inode, flags, creds))
+        let mut file = File::new(inode.clone(), flags, creds);
+        if metadata.kind.is_dir() {
+            file.set_location(parent.into_location(inode));
+        }
+        Ok(file)
     }
 
     /// Creates the regular file `name` in `dir` for `open`, with the checks Linux makes
@@ -327,8 +398,8 @@ impl Namespace {
         }
     }
 
-    fn walker<'a>(&self, creds: &'a Credentials) -> Walker<'a> {
-        Walker::new(self.root.clone(), creds)
+    fn walker<'a>(&'a self, creds: &'a Credentials) -> Walker<'a> {
+        Walker::new(self.root.clone(), creds).with_cwd(&self.cwd)
     }
 
     /// `EROFS` if the filesystem is known to be read-only.

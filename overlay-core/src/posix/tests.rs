@@ -1255,3 +1255,75 @@ fn directory_flag_is_checked_before_a_nofollow_symlink() {
         Some(Errno::ELOOP)
     );
 }
+
+#[test]
+fn relative_paths_start_at_the_working_directory_and_dotdot_climbs_its_chain() {
+    let mut namespace = namespace();
+    let creds = root();
+    namespace.mkdir(&creds, "/a", 0o755).unwrap();
+    namespace.mkdir(&creds, "/a/b", 0o755).unwrap();
+    write_file(&namespace, &creds, "/a/f", b"in a");
+    write_file(&namespace, &creds, "/f", b"at the root");
+    namespace.chdir(&creds, "/a/b").unwrap();
+    assert_eq!(namespace.cwd().depth(), 2);
+    assert_eq!(read_file(&namespace, "../f"), b"in a");
+    assert_eq!(read_file(&namespace, "../../f"), b"at the root");
+    assert_eq!(read_file(&namespace, "../../../../f"), b"at the root");
+    assert_eq!(read_file(&namespace, "/f"), b"at the root");
+    write_file(&namespace, &creds, "new", b"made here");
+    assert_eq!(read_file(&namespace, "/a/b/new"), b"made here");
+    namespace.chdir(&creds, "..").unwrap();
+    assert_eq!(ino(&namespace, "."), ino(&namespace, "/a"));
+    assert_eq!(namespace.chdir(&creds, "f"), Err(Errno::ENOTDIR));
+    assert_eq!(namespace.chdir(&creds, "missing"), Err(Errno::ENOENT));
+}
+
+#[test]
+fn chdir_follows_symlinks_and_dotdot_then_leaves_the_target() {
+    let mut namespace = namespace();
+    let creds = root();
+    namespace.mkdir(&creds, "/a", 0o755).unwrap();
+    namespace.mkdir(&creds, "/a/b", 0o755).unwrap();
+    namespace.symlink(&creds, "/a/b", "/link").unwrap();
+    namespace.chdir(&creds, "/link").unwrap();
+    assert_eq!(ino(&namespace, "."), ino(&namespace, "/a/b"));
+    assert_eq!(ino(&namespace, ".."), ino(&namespace, "/a"));
+}
+
+#[test]
+fn chdir_needs_search_permission() {
+    let mut namespace = namespace();
+    namespace.mkdir(&root(), "/locked", 0o700).unwrap();
+    assert_eq!(namespace.chdir(&user(1000), "/locked"), Err(Errno::EACCES));
+    namespace.chdir(&root(), "/locked").unwrap();
+}
+
+#[test]
+fn an_open_directory_knows_where_it_was_reached_and_at_resolves_from_it() {
+    let namespace = namespace();
+    let creds = root();
+    namespace.mkdir(&creds, "/a", 0o755).unwrap();
+    namespace.mkdir(&creds, "/a/b", 0o755).unwrap();
+    write_file(&namespace, &creds, "/a/b/f", b"deep");
+    write_file(&namespace, &creds, "/a/g", b"above");
+    let dir = namespace
+        .open(&creds, "/a/b", OpenFlags::READ | OpenFlags::DIRECTORY, 0)
+        .unwrap();
+    let file = namespace.open(&creds, "/a/g", OpenFlags::READ, 0).unwrap();
+    assert!(file.location().is_none());
+    let from_b = namespace.at(dir.location().unwrap().clone());
+    assert_eq!(read_file(&from_b, "f"), b"deep");
+    assert_eq!(read_file(&from_b, "../g"), b"above");
+    // The chain counts for a rename: a directory cannot move below itself.
+    assert_eq!(
+        from_b.rename(&creds, "/a", "inside", RenameFlags::empty()),
+        Err(Errno::EINVAL)
+    );
+    let up = namespace
+        .open(&creds, "/a/b/..", OpenFlags::READ, 0)
+        .unwrap();
+    assert_eq!(
+        up.location().unwrap().dir().metadata().unwrap().ino,
+        ino(&namespace, "/a")
+    );
+}
