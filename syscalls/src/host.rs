@@ -35,8 +35,17 @@ pub struct ProcessSummary {
     pub cmdline: Vec<Vec<u8>>,
     /// Bytes of memory it maps.
     pub mapped_bytes: u64,
-    /// Clock ticks it ran for.
+    /// Clock ticks it ran for (`USER_HZ`: 100 a second).
     pub ticks: u64,
+    /// Clock ticks after boot when it started (`/proc/PID/stat`'s `starttime`).
+    pub start_ticks: u64,
+    /// The path of the program it runs, in its container (`/proc/PID/exe`).
+    pub exe: String,
+    /// Its working directory, in its container (`/proc/PID/cwd`).
+    pub cwd: String,
+    /// Its open descriptors and what each names ([`crate::file::OpenFile::describe`]), for
+    /// `/proc/PID/fd`.
+    pub fds: Vec<(u32, String)>,
 }
 
 /// Memory figures for `/proc/meminfo` (`free`).
