@@ -27,7 +27,7 @@ use spin::Mutex;
 
 use crate::dispatch::{Call, Outcome};
 use crate::errno::{Errno, SysResult};
-use crate::file::{Descriptor, OpenFile};
+use crate::file::{Descriptor, FdTable, OpenFile};
 use crate::user::{self, UserMemory};
 
 /// Bytes a pipe holds (Linux's default pipe size).
@@ -207,24 +207,30 @@ impl OpenFile for PipeEnd {
 
 /// Serves `pipe` and `pipe2`; `None` for any other call.
 pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outcome> {
-    let result = if number == u64::from(__NR_pipe) {
-        pipe2(call, args[0], 0)
+    let flags = if number == u64::from(__NR_pipe) {
+        0
     } else if number == u64::from(__NR_pipe2) {
-        pipe2(call, args[0], args[1])
+        args[1]
     } else {
         return None;
     };
+    let result = pipe2(&mut call.process.fds, call.memory, args[0], flags);
     Some(Outcome::of(result))
 }
 
 /// `pipe2(fds, flags)` (and `pipe(fds)`, which is `pipe2(fds, 0)`): makes a pipe, installs
-/// its read end and write end at the two lowest free descriptors and writes them to the
-/// `int[2]` at `fds`.
+/// its read end and write end at the two lowest free descriptors of `table` and writes their
+/// numbers to the `int[2]` at `fds_addr` in `memory`.
 ///
 /// # Errors
 /// `EINVAL` for a flag other than `O_NONBLOCK` and `O_CLOEXEC`; `EMFILE` without two free
-/// descriptors; `EFAULT` if `fds` cannot be written (no descriptor stays installed then).
-fn pipe2(call: &mut Call<'_>, fds_addr: u64, flags: u64) -> SysResult<u64> {
+/// descriptors; `EFAULT` if `fds_addr` cannot be written (no descriptor stays installed then).
+pub fn pipe2(
+    table: &mut FdTable,
+    memory: &mut dyn UserMemory,
+    fds_addr: u64,
+    flags: u64,
+) -> SysResult<u64> {
     let known = u64::from(O_NONBLOCK | O_CLOEXEC);
     if flags & !known != 0 {
         return Err(Errno::EINVAL);
@@ -235,27 +241,26 @@ fn pipe2(call: &mut Call<'_>, fds_addr: u64, flags: u64) -> SysResult<u64> {
         read_end.set_status_flags(O_NONBLOCK);
         write_end.set_status_flags(O_NONBLOCK);
     }
-    let fds = &mut call.process.fds;
-    let read_fd = fds.insert(Descriptor {
+    let read_fd = table.insert(Descriptor {
         file: read_end,
         close_on_exec,
     })?;
-    let write_fd = match fds.insert(Descriptor {
+    let write_fd = match table.insert(Descriptor {
         file: write_end,
         close_on_exec,
     }) {
         Ok(fd) => fd,
         Err(errno) => {
-            let _ = fds.remove(read_fd);
+            let _ = table.remove(read_fd);
             return Err(errno);
         }
     };
     let mut pair = [0u8; 8];
     pair[..4].copy_from_slice(&read_fd.to_le_bytes());
     pair[4..].copy_from_slice(&write_fd.to_le_bytes());
-    if let Err(errno) = call.memory.write(fds_addr, &pair) {
-        let _ = fds.remove(read_fd);
-        let _ = fds.remove(write_fd);
+    if let Err(errno) = memory.write(fds_addr, &pair) {
+        let _ = table.remove(read_fd);
+        let _ = table.remove(write_fd);
         return Err(errno);
     }
     Ok(0)
