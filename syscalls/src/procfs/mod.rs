@@ -102,8 +102,10 @@ impl FileSystem for ProcFs {
         })
     }
 
+    /// Not `READ_ONLY`: Linux mounts `/proc` read-write and refuses changes entry by entry,
+    /// with the errnos the module docs list (a read-only mount would answer `EROFS`).
     fn features(&self) -> FsFeatures {
-        FsFeatures::READ_ONLY | FsFeatures::SYMLINKS
+        FsFeatures::SYMLINKS
     }
 }
 
