@@ -35,6 +35,7 @@ pub mod exec;
 pub mod file;
 pub mod fs;
 pub mod host;
+pub mod misc;
 pub mod mounts;
 mod names;
 pub mod pipe;

@@ -38,6 +38,14 @@ pub struct Process {
     pub cmdline: Vec<Vec<u8>>,
     /// Address `set_tid_address` registered (cleared at exit; kept for the record).
     pub clear_child_tid: u64,
+    /// Real and saved user and group ids (the effective ones are `creds`).
+    pub ids: crate::misc::SavedIds,
+    /// Resource limits (`setrlimit`).
+    pub limits: crate::misc::Limits,
+    /// The node name `uname` reports (the container's name), if any.
+    pub hostname: Option<String>,
+    /// The sleep (`nanosleep`) the process is blocked in, kept between re-runs of the call.
+    pub sleep: Option<crate::misc::Sleep>,
 }
 
 impl core::fmt::Debug for Process {
