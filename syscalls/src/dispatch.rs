@@ -66,6 +66,18 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Outcome {
     if let Some(outcome) = crate::pipe::dispatch(call, number, args) {
         return outcome;
     }
+    if let Some(outcome) = crate::fs::dispatch(call, number, args) {
+        return outcome;
+    }
+    if let Some(outcome) = crate::vm::dispatch(call, number, args) {
+        return outcome;
+    }
+    if let Some(outcome) = crate::signal::dispatch(call, number, args) {
+        return outcome;
+    }
+    if let Some(outcome) = crate::misc::dispatch(call, number, args) {
+        return outcome;
+    }
     unknown(number)
 }
 

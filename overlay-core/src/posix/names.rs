@@ -109,14 +109,31 @@ impl Namespace {
     /// parent; `EPERM` if `old` is a directory; the path errors of [`Namespace::lookup`] for
     /// both; what the filesystem's `link` returns (`EXDEV`, `EMLINK`, `ENOSPC`).
     pub fn link(&self, creds: &Credentials, old: &str, new: &str) -> Result<()> {
-        let (target, target_metadata) = self.walker(creds).resolve_with_metadata(old, false)?;
-        let new = self.new_name_where(creds, new, false, || {
+        self.link_to(creds, old, false, self, new)
+    }
+
+    /// [`Namespace::link`] with `old` resolved here (its final symlink followed if `follow`,
+    /// as `linkat`'s `AT_SYMLINK_FOLLOW` asks) and `new` in `target`, a namespace of the same
+    /// root with another working directory (`linkat` with two directory descriptors).
+    ///
+    /// # Errors
+    /// As [`Namespace::link`].
+    pub fn link_to(
+        &self,
+        creds: &Credentials,
+        old: &str,
+        follow: bool,
+        target: &Namespace,
+        new: &str,
+    ) -> Result<()> {
+        let (inode, target_metadata) = self.walker(creds).resolve_with_metadata(old, follow)?;
+        let new = target.new_name_where(creds, new, false, || {
             perm::may_link(&target_metadata, creds)
         })?;
         if target_metadata.kind.is_dir() {
             return Err(Errno::EPERM);
         }
-        new.dir().link(new.name(), &*target)
+        new.dir().link(new.name(), &*inode)
     }
 
     /// Removes the non-directory `path` (a symlink itself, not its target).
@@ -196,6 +213,23 @@ impl Namespace {
         new: &str,
         flags: RenameFlags,
     ) -> Result<()> {
+        self.rename_to(creds, old, self, new, flags)
+    }
+
+    /// [`Namespace::rename`] with `old` resolved here and `new` in `target`, a namespace of
+    /// the same root with another working directory (`renameat2` with two directory
+    /// descriptors).
+    ///
+    /// # Errors
+    /// As [`Namespace::rename`].
+    pub fn rename_to(
+        &self,
+        creds: &Credentials,
+        old: &str,
+        target: &Namespace,
+        new: &str,
+        flags: RenameFlags,
+    ) -> Result<()> {
         if flags.bits() & !RenameFlags::all().bits() != 0
             || (flags.contains(RenameFlags::EXCHANGE)
                 && flags.intersects(RenameFlags::NOREPLACE | RenameFlags::WHITEOUT))
@@ -207,7 +241,7 @@ impl Namespace {
         }
         let exchange = flags.contains(RenameFlags::EXCHANGE);
         let old_parent = self.walker(creds).parent(old)?;
-        let new_parent = self.walker(creds).parent(new)?;
+        let new_parent = target.walker(creds).parent(new)?;
         let Last::Name(old_name) = &old_parent.last else {
             return Err(Errno::EBUSY);
         };
