@@ -100,6 +100,20 @@ impl PipeEnd {
     pub fn available(&self) -> usize {
         self.pipe.state.lock().bytes.len()
     }
+
+    /// Whether a read would return now rather than block (`poll`'s `POLLIN`, or `POLLHUP`
+    /// when no write end is left): there are bytes, or end of file.
+    pub fn readable(&self) -> bool {
+        let state = self.pipe.state.lock();
+        !state.bytes.is_empty() || state.writers == 0
+    }
+
+    /// Whether a write of up to [`PIPE_BUF`] bytes would return now rather than block
+    /// (`poll`'s `POLLOUT`, or `POLLERR` when no read end is left).
+    pub fn writable(&self) -> bool {
+        let state = self.pipe.state.lock();
+        PIPE_CAPACITY - state.bytes.len() >= PIPE_BUF || state.readers == 0
+    }
 }
 
 impl Drop for PipeEnd {

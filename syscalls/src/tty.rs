@@ -23,6 +23,12 @@
 //!   `ECHONL` echoes newlines alone;
 //! - output (`OPOST`): `ONLCR` writes a newline as CR NL.
 //!
+//! Locking: the terminal's state is behind a spin lock, taken by [`Terminal::input`] and by
+//! every read, write and `ioctl`. A kernel must not call `input` from an interrupt handler
+//! that can interrupt a system call holding it on the same CPU (it would spin for ever):
+//! the serial interrupt queues the bytes, and they are fed from outside the handler (or
+//! interrupts are masked around the terminal's calls).
+//!
 //! Not supported: `VTIME` (timed reads never wait: `VMIN` = 0 returns at once), `IXON` flow
 //! control (`^S`/`^Q` are ordinary bytes), `VLNEXT`, `VREPRINT`, `VDISCARD`, job control
 //! checks (`SIGTTIN`/`SIGTTOU` for background groups), parity and speed settings (stored and

@@ -145,3 +145,30 @@ fn pipe2_with_a_bad_address_leaves_no_descriptor() {
     );
     assert_eq!(table.numbers().count(), 0);
 }
+
+#[test]
+fn readiness_follows_data_and_closed_ends() {
+    let (read_end, write_end) = new_pipe();
+    let reader = read_end
+        .as_any()
+        .downcast_ref::<overlay_syscalls::pipe::PipeEnd>()
+        .unwrap();
+    let writer = write_end
+        .as_any()
+        .downcast_ref::<overlay_syscalls::pipe::PipeEnd>()
+        .unwrap();
+    assert!(!reader.readable());
+    assert!(writer.writable());
+    write_end
+        .write(&vec![0u8; PIPE_CAPACITY - PIPE_BUF + 1])
+        .unwrap();
+    assert!(reader.readable());
+    assert!(!writer.writable());
+    let (read_end, write_end) = new_pipe();
+    drop(write_end);
+    let reader = read_end
+        .as_any()
+        .downcast_ref::<overlay_syscalls::pipe::PipeEnd>()
+        .unwrap();
+    assert!(reader.readable());
+}
