@@ -380,9 +380,9 @@ impl Terminal {
             }
             TIOCSWINSZ => {
                 let reader = StructReader::read_from(memory, arg, size_of::<winsize>())?;
-                let half = |offset: usize| {
-                    let bytes = reader.bytes();
-                    u16::from_le_bytes([bytes[offset], bytes[offset + 1]])
+                let half = |offset: usize| match reader.bytes().get(offset..offset + 2) {
+                    Some(&[low, high]) => u16::from_le_bytes([low, high]),
+                    _ => 0,
                 };
                 self.state.lock().window = WindowSize {
                     rows: half(offset_of!(winsize, ws_row)),
