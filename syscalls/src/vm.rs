@@ -222,6 +222,31 @@ impl MemoryMap {
                 kind,
             },
         );
+        self.merge_around(start);
+    }
+
+    /// Joins the region at `start` with its neighbours when they touch it and agree on
+    /// permissions and kind, as Linux merges areas, so that a range mapped in steps is one
+    /// region again.
+    fn merge_around(&mut self, start: u64) {
+        let Some(mut region) = self.regions.get(&start).copied() else {
+            return;
+        };
+        if let Some((_, before)) = self.regions.range(..start).next_back() {
+            if before.end == start && before.prot == region.prot && before.kind == region.kind {
+                let before = *before;
+                self.regions.remove(&start);
+                region.start = before.start;
+                self.regions.insert(region.start, region);
+            }
+        }
+        if let Some(after) = self.regions.get(&region.end).copied() {
+            if after.prot == region.prot && after.kind == region.kind {
+                self.regions.remove(&after.start);
+                region.end = after.end;
+                self.regions.insert(region.start, region);
+            }
+        }
     }
 
     /// Removes `start..end` from the record, splitting regions that straddle its ends.
@@ -262,15 +287,11 @@ impl MemoryMap {
             .take_while(|region| region.end > start)
             .collect();
         for region in touched {
-            self.forget(region.start.max(start), region.end.min(end));
-            self.regions.insert(
+            self.insert(
                 region.start.max(start),
-                Region {
-                    start: region.start.max(start),
-                    end: region.end.min(end),
-                    prot,
-                    kind: region.kind,
-                },
+                region.end.min(end),
+                prot,
+                region.kind,
             );
         }
     }
