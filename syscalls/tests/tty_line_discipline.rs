@@ -262,3 +262,46 @@ fn unknown_requests_are_enotty() {
     let (pipe, _) = overlay_syscalls::pipe::new_pipe();
     assert_eq!(pipe.ioctl(TCGETS, 0x1000, &mut memory), Err(Errno::ENOTTY));
 }
+
+#[test]
+fn word_erase_removes_the_last_word_and_its_blanks() {
+    let (terminal, screen) = terminal();
+    type_bytes(&terminal, b"ls -l \x17x\r");
+    assert_eq!(read(&terminal).unwrap(), b"ls x\n");
+    assert_eq!(screen.take(), b"ls -l \x08 \x08\x08 \x08\x08 \x08x\r\n");
+}
+
+#[test]
+fn control_characters_echo_as_caret_and_erase_as_two_columns() {
+    let (terminal, screen) = terminal();
+    type_bytes(&terminal, b"a\x1b\x7f\r");
+    assert_eq!(read(&terminal).unwrap(), b"a\n");
+    assert_eq!(screen.take(), b"a^[\x08 \x08\x08 \x08\r\n");
+}
+
+#[test]
+fn ctrl_c_signals_in_raw_mode_too_while_isig_is_set() {
+    let (terminal, _screen) = terminal();
+    terminal.set_foreground(3);
+    let mut raw = Termios::default();
+    raw.lflag &= !(ICANON | ECHO);
+    terminal.set_termios(raw);
+    type_bytes(&terminal, b"ab\x03");
+    assert_eq!(terminal.take_signals(), vec![(3, SIGINT)]);
+    assert_eq!(read(&terminal), Err(Errno::EAGAIN));
+    raw.lflag &= !linux_raw_sys::general::ISIG;
+    terminal.set_termios(raw);
+    type_bytes(&terminal, b"\x03");
+    assert_eq!(terminal.take_signals(), vec![]);
+    assert_eq!(read(&terminal).unwrap(), b"\x03");
+}
+
+#[test]
+fn readable_tells_whether_a_read_would_block() {
+    let (terminal, _screen) = terminal();
+    assert!(!terminal.readable());
+    type_bytes(&terminal, b"x");
+    assert!(!terminal.readable());
+    type_bytes(&terminal, b"\r");
+    assert!(terminal.readable());
+}
