@@ -22,6 +22,46 @@
 //!   recognise the other filesystem's inodes, and the mounted filesystems refuse changes).
 //! - `statfs` and `features` are the union's, whatever the path: the system-call layer asks
 //!   the filesystem of the root, which is the union's.
+//! - Limit: renaming into the root from another directory over a mount point's name
+//!   (`rename("/tmp/d", "/proc")`) is decided by the union, which replaces the image's entry
+//!   below the mount (Linux answers `EBUSY`); the mount stays in front of it.
+//!
+//! A container's root, as the kernel builds it (any [`FileSystem`] stands in for the union):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use overlay_core::posix::Namespace;
+//! use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+//! use overlay_core::vfs::{Credentials, NewNode, FileType, FileSystem};
+//! use overlay_syscalls::devices::{DevFs, DevFsOptions};
+//! use overlay_syscalls::mounts::ContainerRoot;
+//! use overlay_syscalls::procfs::{container_mounts, HostSource, ProcFs};
+//! # use overlay_syscalls::host::*;
+//! # struct Kernel;
+//! # impl Host for Kernel {
+//! #     fn realtime(&self) -> Timespec { Timespec::default() }
+//! #     fn monotonic(&self) -> Timespec { Timespec::default() }
+//! #     fn random(&self, buf: &mut [u8]) { buf.fill(4) }
+//! #     fn processes(&self) -> Vec<ProcessSummary> { Vec::new() }
+//! #     fn memory(&self) -> MemoryFigures { MemoryFigures::default() }
+//! # }
+//! # struct Serial;
+//! # impl overlay_syscalls::tty::ConsoleOutput for Serial { fn write(&self, _: &[u8]) {} }
+//! let union = TmpFs::new(TmpFsOptions::default());
+//! for dir in ["proc", "dev"] {
+//!     union.root().create(dir, &NewNode::new(FileType::Directory, 0o555, 0, 0)).unwrap();
+//! }
+//! let host: Arc<dyn Host> = Arc::new(Kernel);
+//! let terminal = overlay_syscalls::tty::Terminal::new(Arc::new(Serial));
+//! let random_host = host.clone();
+//! let dev = DevFs::new(terminal, Arc::new(move |buf: &mut [u8]| random_host.random(buf)),
+//!                      DevFsOptions::default());
+//! let mounts = container_mounts(&["/layers/0"], "/upper", "/work");
+//! let proc = ProcFs::new(Arc::new(HostSource::new(host, mounts)), 1);
+//! let root = ContainerRoot::container(union, proc, dev);
+//! let namespace = Namespace::with_filesystem(root);
+//! assert!(namespace.stat(&Credentials::root(), "/dev/null").is_ok());
+//! ```
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::any::Any;
