@@ -48,6 +48,32 @@ pub struct Process {
     pub sleep: Option<crate::misc::Sleep>,
 }
 
+impl Process {
+    /// A container's first process: `pid` in its own process group and session, with
+    /// `creds` as its real, effective and saved ids, no program yet (the kernel loads one with
+    /// [`crate::exec`]), default signal actions and limits.
+    pub fn new(pid: u32, creds: Credentials, fs: FsContext, fds: FdTable) -> Process {
+        Process {
+            pid,
+            ppid: 0,
+            pgid: pid,
+            sid: pid,
+            ids: crate::misc::SavedIds::same_as(&creds),
+            creds,
+            fs,
+            fds,
+            memory: MemoryMap::default(),
+            signals: SignalState::default(),
+            exe: String::new(),
+            cmdline: Vec::new(),
+            clear_child_tid: 0,
+            limits: crate::misc::Limits::default(),
+            hostname: None,
+            sleep: None,
+        }
+    }
+}
+
 impl core::fmt::Debug for Process {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Process")
