@@ -308,3 +308,48 @@ fn proc_cannot_be_changed() {
     assert_eq!(bare.unlink(&root(), "/meminfo"), Err(FsErrno::EPERM));
     assert_eq!(bare.chmod(&root(), "/meminfo", 0o600), Err(FsErrno::EPERM));
 }
+
+#[test]
+fn descriptor_links_tell_which_descriptor_they_stand_for() {
+    let (ns, _) = proc_for(7);
+    let link = ns.lookup(&root(), "/self/fd/1", false).unwrap();
+    assert_eq!(
+        overlay_syscalls::procfs::descriptor_link(&*link),
+        Some((7, 1))
+    );
+    let exe = ns.lookup(&root(), "/self/exe", false).unwrap();
+    assert_eq!(overlay_syscalls::procfs::descriptor_link(&*exe), None);
+}
+
+#[test]
+fn one_procfs_follows_the_current_process_when_the_source_knows_it() {
+    use overlay_syscalls::host::Host;
+    use overlay_syscalls::procfs::HostSource;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    struct Kernel;
+    impl Host for Kernel {
+        fn realtime(&self) -> Timespec {
+            Timespec::default()
+        }
+        fn monotonic(&self) -> Timespec {
+            Timespec::default()
+        }
+        fn random(&self, buf: &mut [u8]) {
+            buf.fill(0);
+        }
+        fn processes(&self) -> Vec<ProcessSummary> {
+            vec![summary(1, 0, "sh"), summary(7, 1, "ps")]
+        }
+        fn memory(&self) -> MemoryFigures {
+            MemoryFigures::default()
+        }
+    }
+    let running = Arc::new(AtomicU32::new(1));
+    let now = running.clone();
+    let source = HostSource::new(Arc::new(Kernel), Vec::new())
+        .following(Arc::new(move || Some(now.load(Ordering::Relaxed))));
+    let ns = Namespace::with_filesystem(ProcFs::new(Arc::new(source), 0));
+    assert_eq!(read_text(&ns, "/self/comm"), "sh\n");
+    running.store(7, Ordering::Relaxed);
+    assert_eq!(read_text(&ns, "/self/comm"), "ps\n");
+}

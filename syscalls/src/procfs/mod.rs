@@ -13,8 +13,9 @@
 //!   through the container's root follows them into the union: `execve("/proc/self/exe")`
 //!   (what Debian's BusyBox does to run an applet) reaches the program's file. `fd/N` links
 //!   to the description's [`crate::file::OpenFile::describe`] text (`/dev/console`,
-//!   `pipe:[7]`); unlike Linux's, these links are text only, so opening `fd/N` of a pipe or a
-//!   deleted file finds nothing.
+//!   `pipe:[7]`). Followed as text, `fd/N` of a pipe or a deleted file finds nothing; Linux
+//!   opens the description itself, which [`descriptor_link`] lets `open` do: it tells which
+//!   process's descriptor a link stands for.
 //! - Files report size 0 and are generated at each read (`read_at` of the text made then),
 //!   as Linux's are; the process's files and directories belong to its user, the rest to
 //!   root. Times are the wall-clock time of the `stat`.
@@ -45,7 +46,7 @@ use overlay_core::vfs::{
 use overlay_core::{Errno, Result};
 
 pub use self::files::USER_HZ;
-pub use self::source::{container_mounts, HostSource, MountEntry, ProcSource};
+pub use self::source::{container_mounts, CurrentPid, HostSource, MountEntry, ProcSource};
 use crate::host::ProcessSummary;
 
 /// The device number `/proc`'s entries report (an anonymous filesystem, major 0).
@@ -277,6 +278,15 @@ fn parse_number(name: &str) -> Option<u32> {
         return None;
     }
     name.parse().ok()
+}
+
+/// If `inode` is a `/proc/PID/fd/N` link: the process and descriptor it stands for, so
+/// `open` can give that description itself (as Linux does) rather than follow the text.
+pub fn descriptor_link(inode: &dyn Inode) -> Option<(u32, u32)> {
+    match inode.as_any().downcast_ref::<ProcInode>()?.node {
+        Node::FdLink(pid, fd) => Some((pid, fd)),
+        _ => None,
+    }
 }
 
 fn node(shared: &Arc<Shared>, node: Node) -> Arc<dyn Inode> {

@@ -95,12 +95,27 @@ pub trait ProcSource: Send + Sync {
 pub struct HostSource {
     host: Arc<dyn Host>,
     mounts: Vec<MountEntry>,
+    current: Option<CurrentPid>,
 }
+
+/// Tells which process is running now (the caller of the system call being served).
+pub type CurrentPid = Arc<dyn Fn() -> Option<u32> + Send + Sync>;
 
 impl HostSource {
     /// A source asking `host`, with `mounts` for `/proc/mounts`.
     pub fn new(host: Arc<dyn Host>, mounts: Vec<MountEntry>) -> HostSource {
-        HostSource { host, mounts }
+        HostSource {
+            host,
+            mounts,
+            current: None,
+        }
+    }
+
+    /// The same source, answering [`ProcSource::current_pid`] with `current`: one
+    /// [`super::ProcFs`] then serves every process of the container.
+    pub fn following(mut self, current: CurrentPid) -> HostSource {
+        self.current = Some(current);
+        self
     }
 }
 
@@ -129,5 +144,9 @@ impl ProcSource for HostSource {
 
     fn mounts(&self) -> Vec<MountEntry> {
         self.mounts.clone()
+    }
+
+    fn current_pid(&self) -> Option<u32> {
+        self.current.as_ref().and_then(|current| current())
     }
 }
