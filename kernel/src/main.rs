@@ -139,7 +139,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         Mode::Test | Mode::Bench => (tests::ALL, scenarios::ALL),
         Mode::PanicTest => (tests::PANICKING, &[]),
         Mode::HangTest => (tests::HANGING, &[]),
-        Mode::Shell => (&[], &[]),
+        Mode::Shell | Mode::Run { .. } => (&[], &[]),
     };
     let (root_tests, image_tests) = if matches!(mode, Mode::Test | Mode::Bench) {
         (root_tests, image_tests)

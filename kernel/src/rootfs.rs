@@ -5,6 +5,9 @@
 //! by digest). The store is handed to a [`ContainerManager`], kept for the rest of the run:
 //! the root is its container [`ROOT_CONTAINER`] of the first image, and the shell's image
 //! commands run more containers, commit and remove images on it.
+//!
+//! A second layout may come through fw_cfg ([`IMAGES_FILE`]): images too big for the BIOS
+//! RAM disk (BusyBox). Its images join the same store after the RAM disk's.
 
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 
@@ -12,14 +15,19 @@ use overlay_core::containers::{ContainerManager, ContainerOptions};
 use overlay_core::image::{short_digest, Bytes, ImageLayerFs, ImageStore};
 use overlay_core::overlay::{OverlayFs, OverlayOptions, UpperLayer};
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+use overlay_core::Errno;
 use spin::Once;
 
+use crate::fw_cfg;
 use crate::handover::Handover;
 use crate::println;
 use crate::units::Bytes as ByteCount;
 
 /// Capacity of each container's writable layer.
 pub const UPPER_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How much of a layer's `created_by` the boot report shows.
+const CREATED_BY_CHARS: usize = 60;
 
 /// The container the boot makes of the first image: the root, and where the shell starts.
 pub const ROOT_CONTAINER: &str = "root";
@@ -38,25 +46,105 @@ pub fn container_options() -> ContainerOptions {
     }
 }
 
-/// Loads and verifies every image of the RAM disk and prints what they hold: the images,
-/// then each distinct layer once (top first, like `docker history`) with the number of
-/// images sharing it. Returns `Ok(false)` when there is no RAM disk.
+/// The fw_cfg file that holds a second OCI image layout (packed as one tar, like the RAM
+/// disk): images too big for the BIOS RAM disk, which firmware loads with real-mode disk reads
+/// at about 10 s per MiB under TCG, while fw_cfg's DMA copies megabytes in milliseconds.
+/// `boot::qemu` passes it (the BusyBox image, from `rootfs/fw-cfg-images`).
+pub const IMAGES_FILE: &str = "opt/overlay-kernel/images";
+
+/// Loads and verifies every image of the RAM disk and of the fw_cfg file [`IMAGES_FILE`], and
+/// prints what they hold: the images, then each distinct layer once (top first, like
+/// `docker history`) with the number of images sharing it. The images of both go into one
+/// store, the RAM disk's first (so the first image is the RAM disk's), a layer both hold
+/// loaded once. Returns `Ok(false)` when there is no RAM disk: the images of fw_cfg, if
+/// any, are then still in [`manager`], but there is no root to mount.
 ///
 /// # Errors
-/// A one-line reason when the RAM disk is not a valid, intact image layout.
+/// A one-line reason when the RAM disk or the fw_cfg file is not a valid, intact image layout,
+/// or both hold an image of the same name.
 pub fn load(handover: &Handover) -> Result<bool, String> {
-    let Some(ramdisk) = handover.ramdisk_bytes() else {
-        println!("rootfs: no RAM disk: no image to mount, running the suite without one");
-        return Ok(false);
+    let from_ramdisk = match handover.ramdisk_bytes() {
+        Some(ramdisk) => {
+            println!(
+                "rootfs: RAM disk of {} at {:#x}: an OCI image layout",
+                ByteCount(ramdisk.len() as u64),
+                ramdisk.as_ptr() as usize
+            );
+            Some(load_layout(ramdisk)?)
+        }
+        None => {
+            println!("rootfs: no RAM disk: no image to mount, running the suite without one");
+            None
+        }
     };
+    let from_fw_cfg = load_fw_cfg_images()?;
+    let store = match (from_ramdisk, from_fw_cfg) {
+        (Some(mut store), Some(extra)) => {
+            add_images(&mut store, &extra)?;
+            store
+        }
+        (Some(store), None) | (None, Some(store)) => store,
+        (None, None) => return Ok(false),
+    };
+    let has_ramdisk = handover.ramdisk.is_some();
+    MANAGER.call_once(|| ContainerManager::new(store, container_options()));
+    Ok(has_ramdisk)
+}
+
+/// The images of the layout in [`IMAGES_FILE`], read by DMA into memory kept for the rest of
+/// the run (their layers serve files from it, as the RAM disk's do); `None` without the file.
+fn load_fw_cfg_images() -> Result<Option<ImageStore>, String> {
+    let started = crate::bench::cycles();
+    let Some((bytes, transfer)) = fw_cfg::read_file_with(IMAGES_FILE) else {
+        return Ok(None);
+    };
+    let read_cycles = crate::bench::cycles().saturating_sub(started);
+    let layout: &'static [u8] = bytes.leak();
     println!(
-        "rootfs: RAM disk of {} at {:#x}: an OCI image layout",
-        ByteCount(ramdisk.len() as u64),
-        ramdisk.as_ptr() as usize
+        "rootfs: fw_cfg image layout of {} ({IMAGES_FILE}) read {} in {read_cycles} cycles, at {:#x}",
+        ByteCount(layout.len() as u64),
+        match transfer {
+            fw_cfg::Transfer::Dma => "by DMA",
+            fw_cfg::Transfer::DataPort => "through the data port (no DMA)",
+        },
+        layout.as_ptr() as usize
     );
+    let started = crate::bench::cycles();
+    let store = load_layout(layout).map_err(|why| format!("fw_cfg {IMAGES_FILE}: {why}"))?;
+    println!(
+        "rootfs: fw_cfg images verified and loaded in {} cycles",
+        crate::bench::cycles().saturating_sub(started)
+    );
+    Ok(Some(store))
+}
+
+/// Adds the images of `extra` to `store`, each layer `store` lacks with them.
+fn add_images(store: &mut ImageStore, extra: &ImageStore) -> Result<(), String> {
+    for image in extra.images() {
+        let new_layers = image
+            .layers
+            .iter()
+            .filter(|digest| store.layer(digest).is_none())
+            .filter_map(|digest| extra.layer(digest).cloned())
+            .collect();
+        store
+            .add_image(image.clone(), new_layers)
+            .map_err(|errno| match errno {
+                Errno::EEXIST => format!(
+                    "image {} is both on the RAM disk and in fw_cfg {IMAGES_FILE}",
+                    image.name
+                ),
+                errno => format!("image {} of fw_cfg {IMAGES_FILE}: {errno}", image.name),
+            })?;
+    }
+    Ok(())
+}
+
+/// Parses and verifies the OCI layout `layout` (a tar) and prints its images and layers.
+fn load_layout(layout: &'static [u8]) -> Result<ImageStore, String> {
     let heap_before = crate::heap::stats().allocated_bytes;
-    let store = ImageStore::from_ramdisk(Bytes::from_static(ramdisk))
-        .map_err(|error| format!("{error}"))?;
+    let store =
+        ImageStore::from_ramdisk(Bytes::from_static(layout)).map_err(|error| format!("{error}"))?;
     let store_heap = crate::heap::stats()
         .allocated_bytes
         .saturating_sub(heap_before);
@@ -103,6 +191,11 @@ pub fn load(handover: &Handover) -> Result<bool, String> {
                 .find(|step| step.layer.as_deref() == Some(digest.as_str()))
                 .and_then(|step| step.created_by.as_deref())
                 .unwrap_or("-");
+            // A long instruction (SYMLINK of every BusyBox applet) is cut to its start.
+            let created_by = match created_by.char_indices().nth(CREATED_BY_CHARS) {
+                Some((cut, _)) => format!("{} ...", &created_by[..cut]),
+                None => String::from(created_by),
+            };
             println!(
                 "rootfs:   {:<19} {:>7} {:>6}  {:<8}  {}",
                 short_digest(digest),
@@ -115,13 +208,12 @@ pub fn load(handover: &Handover) -> Result<bool, String> {
     }
     println!(
         "rootfs: each layer is loaded once, one filesystem per digest: {} of layers stored for {} of images; \
-         {} of heap for all of them, file data stays in the RAM disk",
+         {} of heap for all of them, file data stays in the layout's bytes",
         ByteCount(usage.stored_bytes),
         ByteCount(usage.unshared_bytes),
         ByteCount(store_heap)
     );
-    MANAGER.call_once(|| ContainerManager::new(store, container_options()));
-    Ok(true)
+    Ok(store)
 }
 
 /// The name of the first image (the one the root container runs).
