@@ -8,12 +8,27 @@
 //! | instruction | what it does | layer |
 //! | --- | --- | --- |
 //! | `FROM scratch` / `FROM NAME` | the first line: start empty, or from the image NAME (an image of the same build, built first) | |
-//! | `COPY SRC DST` | copies SRC (relative to the build file's directory, inside it): a directory's contents into the directory DST, a file to DST (or into DST if it ends in `/`) | one |
-//! | `MKDIR PATH` | makes the directory PATH and its parents, like `mkdir -p` | one |
+//! | `COPY [--from=CONTEXT] SRC DST` | copies SRC (relative to the build file's directory, inside it; with `--from`, inside the named build context CONTEXT): a directory's contents into the directory DST, a file to DST (or into DST if it ends in `/`) | one |
+//! | `MKDIR [--chmod=MODE] PATH...` | makes the directories and their parents, like `mkdir -p`; with mode MODE (octal, e.g. `1777`), else 0755 | one |
+//! | `SYMLINK TARGET PATH...` | makes each PATH a symbolic link to TARGET (and its parents), like `ln -s TARGET PATH` | one |
 //! | `WRITE PATH TEXT` | writes the file PATH (mode 0644) holding TEXT | one |
 //! | `RM PATH` | deletes PATH (it must exist in the image): a whiteout | one |
 //! | `ENV NAME=VALUE...` | sets variables in the config's `Env` | none |
 //! | `CMD ARG...` / `CMD ["ARG", ...]` | sets the config's `Cmd` | none |
+//!
+//! A line ending in `\` goes on on the next one (comment lines in between are skipped), as in
+//! a Dockerfile; the step's text is the whole joined line.
+//!
+//! # Named build contexts
+//! `COPY --from=CONTEXT` reads from a directory outside the build file's, for files that are
+//! not in the repository, as `docker build --build-context NAME=DIR` names one. The builder
+//! knows these ([`Builder::new`] sets them, [`Builder::set_context`] changes them):
+//!
+//! | context | directory | holds |
+//! | --- | --- | --- |
+//! | `busybox` | `$BUSYBOX_DIR`, else `target/busybox` of the repository | Debian's `busybox-static` unpacked (`bin/busybox`), which `make deps` fetches |
+//!
+//! A `COPY` from a context whose directory (or source) is missing fails, naming it.
 //!
 //! Each filesystem-changing instruction makes one layer, whose history entry's `created_by`
 //! is the instruction as written; `ENV` and `CMD` make `empty_layer` history entries. Layers
@@ -61,6 +76,25 @@ use crate::oci::{OciImage, OciLayout};
 /// The default image list: `rootfs/images` in the repository.
 pub const DEFAULT_IMAGE_LIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rootfs/images");
 
+/// The image list of the images the kernel gets through fw_cfg rather than on the RAM disk
+/// (too big for BIOS to load quickly): `rootfs/fw-cfg-images`, the BusyBox image.
+pub const FW_CFG_IMAGE_LIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rootfs/fw-cfg-images");
+
+/// The build context `busybox`: `$BUSYBOX_DIR`, else `target/busybox` of the repository, where
+/// `make deps` unpacks Debian's `busybox-static`.
+pub fn busybox_dir() -> PathBuf {
+    std::env::var_os("BUSYBOX_DIR").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/busybox")),
+        PathBuf::from,
+    )
+}
+
+/// The BusyBox binary in the build context `busybox`, if `make deps` fetched it.
+pub fn busybox_binary() -> Option<PathBuf> {
+    let binary = busybox_dir().join("bin/busybox");
+    binary.is_file().then_some(binary)
+}
+
 /// Whether a step's layer came from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,6 +103,9 @@ pub enum Outcome {
     /// Built (and stored in the cache, if there is one).
     Built,
 }
+
+/// How much of an instruction a [`StepReport::line`] shows.
+pub const REPORTED_INSTRUCTION_CHARS: usize = 80;
 
 /// What one step of a build did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,11 +125,20 @@ pub struct StepReport {
 }
 
 impl StepReport {
-    /// One line, e.g. `[app:1 2/4] COPY app /app: CACHED sha256:f2252f45379d 10240 bytes`.
+    /// One line, e.g. `[app:1 2/4] COPY app /app: CACHED sha256:f2252f45379d 10240 bytes`;
+    /// an instruction longer than [`REPORTED_INSTRUCTION_CHARS`] is cut there (`...`).
     pub fn line(&self) -> String {
+        let instruction = match self
+            .instruction
+            .char_indices()
+            .nth(REPORTED_INSTRUCTION_CHARS)
+        {
+            Some((cut, _)) => format!("{} ...", &self.instruction[..cut]),
+            None => self.instruction.clone(),
+        };
         let mut line = format!(
-            "[{} {}/{}] {}",
-            self.image, self.number, self.total, self.instruction
+            "[{} {}/{}] {instruction}",
+            self.image, self.number, self.total
         );
         if let Some(outcome) = self.outcome {
             let outcome = match outcome {
@@ -118,19 +164,51 @@ pub struct Builder {
     built: BTreeMap<String, OciImage>,
     /// Names being built (to catch `FROM` cycles).
     building: Vec<String>,
+    /// Named build contexts, for `COPY --from=NAME`.
+    contexts: BTreeMap<String, PathBuf>,
     reports: Vec<StepReport>,
 }
 
 impl Builder {
-    /// A builder that keeps its layers in `cache` (none: every step is built).
+    /// A builder that keeps its layers in `cache` (none: every step is built), with the
+    /// named build contexts of the [module docs](self).
     pub fn new(cache: Option<BuildCache>) -> Builder {
         Builder {
             cache,
             known: BTreeMap::new(),
             built: BTreeMap::new(),
             building: Vec::new(),
+            contexts: BTreeMap::from([(String::from("busybox"), busybox_dir())]),
             reports: Vec::new(),
         }
+    }
+
+    /// Makes `COPY --from=name` read from `dir`.
+    pub fn set_context(&mut self, name: &str, dir: &Path) {
+        self.contexts.insert(name.to_string(), dir.to_path_buf());
+    }
+
+    /// Where a `COPY` of `src` from `from` (`None`: the build file's directory) reads.
+    fn source(&self, build_file: &BuildFile, from: Option<&str>, src: &Path) -> Result<PathBuf> {
+        let Some(name) = from else {
+            return Ok(build_file.context.join(src));
+        };
+        let dir = self.contexts.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.contexts.keys().map(String::as_str).collect();
+            anyhow!("no build context {name:?} (known: {})", known.join(", "))
+        })?;
+        if !dir.is_dir() {
+            bail!(
+                "build context {name:?} is {}, which does not exist{}",
+                dir.display(),
+                if name == "busybox" {
+                    " (`make deps` fetches BusyBox there)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(dir.join(src))
     }
 
     /// What every step built so far did, in the order the steps ran.
@@ -217,12 +295,15 @@ impl Builder {
         step: &Step,
     ) -> Result<StepReport> {
         let parent = image.config_digest()?;
-        let content = match &step.instruction {
-            Instruction::Copy { src, .. } => {
-                let source = build_file.context.join(src);
-                sha256_digest(&layers::source_tar(&source)?)
+        let source = match &step.instruction {
+            Instruction::Copy { from, src, .. } => {
+                Some(self.source(build_file, from.as_deref(), src)?)
             }
-            _ => String::new(),
+            _ => None,
+        };
+        let content = match &source {
+            Some(source) => sha256_digest(&layers::source_tar(source)?),
+            None => String::new(),
         };
         let key = sha256_digest(format!("{parent}\n{}\n{content}\n", step.text).as_bytes());
         let cached = match &self.cache {
@@ -259,7 +340,7 @@ impl Builder {
                 let tar = match cached {
                     Some(tar) => tar,
                     None => {
-                        let tar = layers::layer(image, &build_file.context, instruction)?;
+                        let tar = layers::layer(image, source.as_deref(), instruction)?;
                         self.store(&key, true, &tar)?;
                         tar
                     }
@@ -286,4 +367,36 @@ pub fn default_layout() -> Result<(OciLayout, Vec<StepReport>)> {
     let mut builder = Builder::new(Some(cache));
     let layout = builder.build_list(Path::new(DEFAULT_IMAGE_LIST))?;
     Ok((layout, builder.reports().to_vec()))
+}
+
+/// The layout of the fw_cfg images ([`FW_CFG_IMAGE_LIST`]), built with the cache in
+/// `<target>/build-cache` and written to `<out_dir>/fw-cfg-images.tar`; `None` (and a word on
+/// standard error) when BusyBox has not been fetched (`make deps`), so a machine without it
+/// still boots, with no fw_cfg images. Returns the file and the steps' reports.
+pub fn fw_cfg_layout(out_dir: &Path) -> Result<Option<(PathBuf, Vec<StepReport>)>> {
+    if busybox_binary().is_none() {
+        eprintln!(
+            "boot: no BusyBox at {} (`make deps` fetches it): booting without the fw_cfg images",
+            busybox_dir().join("bin/busybox").display()
+        );
+        return Ok(None);
+    }
+    let (path, reports) = build_list_to(Path::new(FW_CFG_IMAGE_LIST), out_dir)?;
+    Ok(Some((path, reports)))
+}
+
+/// Builds the image list `list` with the cache in `<target>/build-cache` into one layout,
+/// written to `<out_dir>/<list's name>.tar`; returns the file and the steps' reports.
+pub fn build_list_to(list: &Path, out_dir: &Path) -> Result<(PathBuf, Vec<StepReport>)> {
+    let cache = BuildCache::new(&crate::target_dir().join("build-cache"))?;
+    let mut builder = Builder::new(Some(cache));
+    let layout = builder.build_list(list)?;
+    let name = list
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("images");
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let path = out_dir.join(format!("{name}.tar"));
+    layout.write_ramdisk(&path)?;
+    Ok((path, builder.reports().to_vec()))
 }

@@ -10,16 +10,31 @@ use overlay_core::shell::lexer::{decode_text, split_words};
 /// One instruction after `FROM`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
-    /// `COPY SRC DST`: SRC relative to the build file's directory.
+    /// `COPY [--from=CONTEXT] SRC DST`: SRC relative to the build file's directory, or to
+    /// the named build context CONTEXT.
     Copy {
-        /// The source, relative, inside the build file's directory.
+        /// The named build context SRC is in; `None`: the build file's directory.
+        from: Option<String>,
+        /// The source, relative, inside its context.
         src: PathBuf,
         /// The absolute destination in the image, normalised; it ends in `/` if it was
         /// written so (a file source then goes into it).
         dst: String,
     },
-    /// `MKDIR PATH`.
-    Mkdir(String),
+    /// `MKDIR [--chmod=MODE] PATH...`.
+    Mkdir {
+        /// The directories, absolute, normalised.
+        paths: Vec<String>,
+        /// Their permission bits (0755 unless `--chmod` says otherwise, e.g. 1777 for `/tmp`).
+        mode: u32,
+    },
+    /// `SYMLINK TARGET PATH...`.
+    Symlink {
+        /// What the links point to, as written.
+        target: String,
+        /// The links, absolute, normalised.
+        paths: Vec<String>,
+    },
     /// `WRITE PATH TEXT`.
     Write {
         /// The absolute path of the file.
@@ -70,10 +85,9 @@ pub fn parse_build_file(path: &Path) -> Result<BuildFile> {
 pub fn parse_build_text(text: &str, path: &Path, context: &Path) -> Result<BuildFile> {
     let mut from = None;
     let mut steps = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
+    for (line, joined) in logical_lines(text) {
         let where_ = || format!("{}:{line}", path.display());
-        let text = raw.trim();
+        let text = joined.trim();
         let words = split_words(text).map_err(|_| anyhow!("{}: unclosed quote", where_()))?;
         let Some((keyword, args)) = words.split_first() else {
             continue;
@@ -112,21 +126,100 @@ pub fn parse_build_text(text: &str, path: &Path, context: &Path) -> Result<Build
     })
 }
 
+/// The lines of `text` with continuations joined: a line ending in `\` goes on on the next
+/// line (as in a Dockerfile), and comment lines inside a continued line are skipped. Each
+/// comes with the number of its first line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut lines = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        if pending.is_some() && trimmed.starts_with('#') {
+            continue;
+        }
+        let (start, mut joined) = pending.take().unwrap_or((index + 1, String::new()));
+        match trimmed.strip_suffix('\\') {
+            Some(head) => {
+                joined.push_str(head.trim_end());
+                joined.push(' ');
+                pending = Some((start, joined));
+            }
+            None => {
+                joined.push_str(trimmed);
+                lines.push((start, joined));
+            }
+        }
+    }
+    lines.extend(pending);
+    lines
+}
+
+/// Splits the leading `--NAME=VALUE` options off `args`.
+fn options(args: &[String]) -> (Vec<(&str, &str)>, &[String]) {
+    let count = args.iter().take_while(|arg| arg.starts_with("--")).count();
+    let options = args[..count]
+        .iter()
+        .map(|arg| arg[2..].split_once('=').unwrap_or((&arg[2..], "")))
+        .collect();
+    (options, &args[count..])
+}
+
 fn parse_instruction(keyword: &str, args: &[String], line: &str) -> Result<Instruction> {
+    let (flags, args) = match keyword {
+        "COPY" | "MKDIR" => options(args),
+        _ => (Vec::new(), args),
+    };
     Ok(match (keyword, args) {
         ("FROM", _) => bail!("only one FROM, on the first line"),
         ("COPY", [src, dst]) => {
+            let mut from = None;
+            for (flag, value) in flags {
+                match flag {
+                    "from" => {
+                        ensure!(!value.is_empty(), "COPY --from= names no build context");
+                        from = Some(value.to_string());
+                    }
+                    _ => bail!("COPY takes --from=CONTEXT, not --{flag}"),
+                }
+            }
             // A trailing slash says "into this directory" (for a file source).
             let mut normal = image_path(dst)?;
             if dst.ends_with('/') && normal != "/" {
                 normal.push('/');
             }
             Instruction::Copy {
+                from,
                 src: relative_source(src)?,
                 dst: normal,
             }
         }
-        ("MKDIR", [path]) => Instruction::Mkdir(image_path(path)?),
+        ("MKDIR", paths) if !paths.is_empty() => {
+            let mut mode = 0o755;
+            for (flag, value) in flags {
+                match flag {
+                    "chmod" => {
+                        mode = u32::from_str_radix(value, 8)
+                            .ok()
+                            .filter(|mode| *mode <= 0o7777)
+                            .ok_or_else(|| anyhow!("--chmod={value}: not an octal mode"))?;
+                    }
+                    _ => bail!("MKDIR takes --chmod=MODE, not --{flag}"),
+                }
+            }
+            Instruction::Mkdir {
+                paths: paths.iter().map(|p| image_path(p)).collect::<Result<_>>()?,
+                mode,
+            }
+        }
+        ("SYMLINK", [target, paths @ ..]) if !paths.is_empty() => {
+            ensure!(!target.is_empty(), "SYMLINK needs a target");
+            let paths: Vec<String> = paths.iter().map(|p| image_path(p)).collect::<Result<_>>()?;
+            ensure!(!paths.iter().any(|p| p == "/"), "SYMLINK cannot replace /");
+            Instruction::Symlink {
+                target: target.clone(),
+                paths,
+            }
+        }
         ("WRITE", [path, text]) => Instruction::Write {
             path: image_path(path)?,
             text: decode_text(text).map_err(|_| anyhow!("bad escape in TEXT"))?,
@@ -162,20 +255,22 @@ fn parse_instruction(keyword: &str, args: &[String], line: &str) -> Result<Instr
                 Instruction::Cmd(args.to_vec())
             }
         }
-        ("COPY" | "MKDIR" | "WRITE" | "RM" | "ENV" | "CMD", _) => {
+        ("COPY" | "MKDIR" | "SYMLINK" | "WRITE" | "RM" | "ENV" | "CMD", _) => {
             bail!("wrong number of arguments (see `boot::build`)")
         }
-        (other, _) => bail!("unknown instruction {other} (FROM, COPY, MKDIR, WRITE, RM, ENV, CMD)"),
+        (other, _) => {
+            bail!("unknown instruction {other} (FROM, COPY, MKDIR, SYMLINK, WRITE, RM, ENV, CMD)")
+        }
     })
 }
 
-/// A `COPY` source: relative, no `..`, so it stays inside the build file's directory.
+/// A `COPY` source: relative, no `..`, so it stays inside its context directory.
 fn relative_source(src: &str) -> Result<PathBuf> {
     let path = PathBuf::from(src);
     ensure!(
         path.components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
-        "COPY source {src:?} must be a relative path inside the build file's directory"
+        "COPY source {src:?} must be a relative path inside its context directory"
     );
     Ok(path)
 }

@@ -1,5 +1,6 @@
 //! The layer tar each filesystem-changing instruction makes (see the [module docs](super)).
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -15,17 +16,17 @@ use super::file::Instruction;
 use crate::oci::layer_tar::{self, header};
 use crate::oci::OciImage;
 
-/// The layer `instruction` (not `ENV` or `CMD`) makes on top of `image`; `COPY` sources are
-/// relative to `context`.
+/// The layer `instruction` (not `ENV` or `CMD`) makes on top of `image`; a `COPY` reads its
+/// source from `source` (resolved in its context).
 pub(super) fn layer(
     image: &OciImage,
-    context: &Path,
+    source: Option<&Path>,
     instruction: &Instruction,
 ) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     match instruction {
-        Instruction::Copy { src, dst } => {
-            let source = context.join(src);
+        Instruction::Copy { dst, .. } => {
+            let source = source.ok_or_else(|| anyhow!("COPY without its source"))?;
             let meta = fs::metadata(&source)
                 .with_context(|| format!("COPY source {}", source.display()))?;
             if meta.is_dir() {
@@ -57,10 +58,21 @@ pub(super) fn layer(
             parents(&mut tar, &target)?;
             file(&mut tar, &target, mode, &content)?;
         }
-        Instruction::Mkdir(path) => {
-            parents(&mut tar, path)?;
-            if path != "/" {
-                dir(&mut tar, path)?;
+        Instruction::Mkdir { paths, mode } => {
+            for parent in parents_of(paths) {
+                dir(&mut tar, &parent)?;
+            }
+            for path in paths.iter().filter(|path| *path != "/") {
+                dir_with_mode(&mut tar, path, *mode)?;
+            }
+        }
+        Instruction::Symlink { target, paths } => {
+            for parent in parents_of(paths) {
+                dir(&mut tar, &parent)?;
+            }
+            for path in paths {
+                let mut header = header(tar::EntryType::Symlink, 0o777, 0);
+                tar.append_link(&mut header, path.trim_start_matches('/'), target)?;
             }
         }
         Instruction::Write { path, text } => {
@@ -113,8 +125,25 @@ fn parents(tar: &mut tar::Builder<Vec<u8>>, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// The parents of the absolute `paths` that are not among them, each once, top down.
+fn parents_of(paths: &[String]) -> BTreeSet<String> {
+    let mut parents = BTreeSet::new();
+    for path in paths {
+        let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        for end in 1..components.len() {
+            parents.insert(format!("/{}", components[..end].join("/")));
+        }
+    }
+    parents.retain(|parent| !paths.contains(parent));
+    parents
+}
+
 fn dir(tar: &mut tar::Builder<Vec<u8>>, path: &str) -> Result<()> {
-    let mut header = header(tar::EntryType::Directory, 0o755, 0);
+    dir_with_mode(tar, path, 0o755)
+}
+
+fn dir_with_mode(tar: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) -> Result<()> {
+    let mut header = header(tar::EntryType::Directory, mode, 0);
     let path = format!("{}/", path.trim_start_matches('/'));
     tar.append_data(&mut header, path, std::io::empty())?;
     Ok(())

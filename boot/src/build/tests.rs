@@ -238,8 +238,22 @@ fn bad_build_files_are_refused_with_their_line() {
         ("FROM scratch\nRUN make\n", "unknown instruction RUN"),
         (
             "FROM scratch\nCOPY ../x /\n",
-            "inside the build file's directory",
+            "inside its context directory",
         ),
+        (
+            "FROM scratch\nCOPY --from=nowhere x /\n",
+            "no build context \"nowhere\"",
+        ),
+        (
+            "FROM scratch\nCOPY --chown=1 x /\n",
+            "COPY takes --from=CONTEXT",
+        ),
+        ("FROM scratch\nMKDIR --chmod=9 /a\n", "not an octal mode"),
+        (
+            "FROM scratch\nSYMLINK /bin/busybox\n",
+            "wrong number of arguments",
+        ),
+        ("FROM scratch\nSYMLINK x /\n", "cannot replace /"),
         ("FROM scratch\nCOPY base etc\n", "not an absolute path"),
         ("FROM scratch\nWRITE /a\n", "wrong number of arguments"),
         ("FROM scratch\nWRITE /a \"x\n", "unclosed quote"),
@@ -299,4 +313,129 @@ fn the_default_images_share_their_base_layers() {
         .filter(|window| window == &base_tar.as_slice())
         .count();
     assert_eq!(copies, 1);
+}
+
+#[test]
+fn symlinks_modes_contexts_and_continued_lines_make_the_layers_they_say() {
+    let scratch = project();
+    let outside = Scratch::new();
+    outside.write("bin/tool", "#!/bin/sh\n");
+    fs::set_permissions(
+        outside.0.join("bin/tool"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    scratch.write(
+        "tools.build",
+        "FROM scratch\n\
+         COPY --from=tools bin/tool /bin/tool\n\
+         SYMLINK /bin/tool \\\n\
+         # a comment inside the continued line\n\
+         \x20   /bin/sh /usr/bin/env \\\n\
+         \x20   /usr/bin/[\n\
+         MKDIR --chmod=1777 /tmp /var/tmp\n\
+         MKDIR /proc\n",
+    );
+    let mut builder = Builder::new(None);
+    builder.set_context("tools", &outside.0);
+    let image = builder
+        .build("tools:1", &scratch.0.join("tools.build"))
+        .unwrap();
+    let created_by: Vec<&str> = image
+        .layers()
+        .iter()
+        .map(|layer| layer.created_by.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        created_by[1],
+        "SYMLINK /bin/tool /bin/sh /usr/bin/env /usr/bin/["
+    );
+    assert_eq!(image.layers().len(), 4);
+    let ramdisk = crate::oci::OciLayout::of(image).ramdisk().unwrap();
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(ramdisk)).unwrap();
+    let manager = ContainerManager::new(store, ContainerOptions::default());
+    let ns = Namespace::with_filesystem(manager.run("tools:1", "t").unwrap());
+    let root = Credentials::root();
+    let tool = ns.stat(&root, "/bin/tool").unwrap();
+    assert_eq!((tool.kind, tool.mode), (FileType::Regular, 0o755));
+    for link in ["/bin/sh", "/usr/bin/env", "/usr/bin/["] {
+        assert_eq!(ns.lstat(&root, link).unwrap().kind, FileType::Symlink);
+        assert_eq!(ns.readlink(&root, link).unwrap(), "/bin/tool");
+        assert_eq!(cat(&ns, link).unwrap(), "#!/bin/sh\n");
+    }
+    for dir in ["/tmp", "/var/tmp"] {
+        let tmp = ns.stat(&root, dir).unwrap();
+        assert_eq!((tmp.kind, tmp.mode), (FileType::Directory, 0o1777), "{dir}");
+    }
+    assert_eq!(ns.stat(&root, "/var").unwrap().mode, 0o755);
+    assert_eq!(ns.stat(&root, "/proc").unwrap().mode, 0o755);
+}
+
+#[test]
+fn a_copy_from_a_missing_context_directory_says_where_it_looked() {
+    let scratch = project();
+    scratch.write(
+        "bb.build",
+        "FROM scratch\nCOPY --from=busybox bin/busybox /bin/\n",
+    );
+    let mut builder = Builder::new(None);
+    builder.set_context("busybox", &scratch.0.join("not-fetched"));
+    let error = builder
+        .build("bb", &scratch.0.join("bb.build"))
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("not-fetched"), "{message}");
+    assert!(message.contains("make deps"), "{message}");
+}
+
+#[test]
+fn the_busybox_image_links_every_applet_to_the_binary() {
+    let entries = read_image_list(std::path::Path::new(FW_CFG_IMAGE_LIST)).unwrap();
+    let names: Vec<&str> = entries.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["busybox"]);
+    let build_file = parse_build_file(&entries[0].1).unwrap();
+    let links = build_file
+        .steps
+        .iter()
+        .find_map(|step| match &step.instruction {
+            Instruction::Symlink { target, paths } => Some((target.clone(), paths.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(links.0, "/bin/busybox");
+    for applet in [
+        "/bin/sh",
+        "/bin/echo",
+        "/bin/cat",
+        "/bin/ls",
+        "/bin/rm",
+        "/bin/mkdir",
+        "/bin/mv",
+        "/bin/cp",
+        "/bin/ln",
+        "/bin/chmod",
+        "/usr/bin/find",
+        "/usr/bin/wc",
+        "/usr/bin/sort",
+        "/bin/grep",
+        "/bin/true",
+        "/bin/false",
+        "/usr/bin/env",
+        "/bin/ps",
+        "/usr/bin/free",
+        "/usr/bin/uptime",
+        "/bin/mount",
+        "/bin/touch",
+        "/usr/bin/head",
+        "/usr/bin/tail",
+        "/bin/stat",
+        "/usr/bin/id",
+        "/bin/pwd",
+        "/bin/sleep",
+        "/usr/bin/test",
+        "/usr/bin/[",
+    ] {
+        assert!(links.1.iter().any(|link| link == applet), "{applet}");
+    }
+    assert!(!links.1.iter().any(|link| link == "/bin/busybox"));
 }
