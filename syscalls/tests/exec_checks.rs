@@ -109,10 +109,10 @@ fn shebang_without_interpreter_is_enoexec() {
 #[test]
 fn shebang_with_interpreter_name_cut_by_the_line_limit_is_enoexec() {
     let mut long = b"#!/".to_vec();
-    long.extend(std::iter::repeat(b'a').take(300));
+    long.extend(std::iter::repeat_n(b'a', 300));
     assert_eq!(shebang(&long), Err(Errno::ENOEXEC));
     let mut long_arg = b"#!/bin/sh ".to_vec();
-    long_arg.extend(std::iter::repeat(b'x').take(300));
+    long_arg.extend(std::iter::repeat_n(b'x', 300));
     let script = shebang(&long_arg).unwrap().unwrap();
     assert_eq!(script.interpreter, b"/bin/sh");
     assert_eq!(

@@ -111,7 +111,7 @@ pub struct FrameStack {
 /// # Errors
 /// `EFAULT` if the frame cannot be written (the kernel then kills the process with
 /// `SIGSEGV`, as Linux does).
-pub fn deliver(
+pub(crate) fn deliver(
     regs: &Registers,
     info: &SigInfo,
     action: &SigAction,
@@ -183,7 +183,7 @@ pub struct Restored {
     pub fpu_bytes: Option<Vec<u8>>,
 }
 
-/// `rt_sigreturn`: reads the frame [`deliver`] built back from the stack. The handler returned
+/// `rt_sigreturn`: reads the frame [`super::SignalState::deliver`] built back from the stack. The handler returned
 /// into `sa_restorer`, popping the return address, so the frame is at `rsp - 8`.
 ///
 /// # Errors

@@ -124,9 +124,9 @@ impl UserMemory for FakeSpace {
 
 impl AddressSpace for FakeSpace {
     fn map(&mut self, start: u64, len: u64, prot: Prot) -> SysResult<()> {
-        if start % PAGE_BYTES != 0
-            || len % PAGE_BYTES != 0
-            || start.checked_add(len).map_or(true, |e| e > USER_END)
+        if !start.is_multiple_of(PAGE_BYTES)
+            || !len.is_multiple_of(PAGE_BYTES)
+            || start.checked_add(len).is_none_or(|e| e > USER_END)
         {
             return Err(Errno::EINVAL);
         }
@@ -370,7 +370,7 @@ pub fn tiny_elf(e_type: u16, machine: u16, entry: u64, segments: &[TinySegment])
         let offset = if segment.data.is_empty() {
             0
         } else {
-            let page_start = (file.len() as u64 + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
+            let page_start = (file.len() as u64).div_ceil(PAGE_BYTES) * PAGE_BYTES;
             let offset = page_start + segment.vaddr % PAGE_BYTES;
             file.resize(offset as usize, 0);
             file.extend_from_slice(&segment.data);
