@@ -23,6 +23,9 @@ enum Command {
     Image(cmd::image::ImageArgs),
     /// Build an image and boot it under QEMU; the exit status is the kernel's verdict.
     Qemu(cmd::qemu::QemuArgs),
+    /// Boot, run a container of IMAGE with its command (or ARGs instead of its Cmd), and exit
+    /// with the program's exit status, like `docker run`.
+    Run(cmd::qemu::RunArgs),
     /// Write the RAM disk: an OCI image (layer directories, an OCI layout, or the default
     /// image of rootfs/) packed as one tar.
     Ramdisk(cmd::ramdisk::RamdiskArgs),
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => cmd::image::run(&args),
         Command::Qemu(args) => cmd::qemu::run(&args),
+        Command::Run(args) => cmd::qemu::run_container(&args),
         Command::Ramdisk(args) => cmd::ramdisk::run(&args),
         Command::Shell(args) => cmd::shell::run(&args),
         Command::Difftest(args) => cmd::difftest::run(&args),

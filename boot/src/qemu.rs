@@ -30,6 +30,12 @@ pub const FAILURE_STATUS: i32 = 35;
 /// The fw_cfg file the kernel reads its boot mode from (kernel `mode::MODE_FILE`).
 pub const MODE_FW_CFG_NAME: &str = "opt/overlay-kernel/mode";
 
+/// The fw_cfg file holding a second image layout, passed by DMA (kernel `rootfs::IMAGES_FILE`).
+pub const IMAGES_FW_CFG_NAME: &str = "opt/overlay-kernel/images";
+
+/// The fw_cfg file holding the image and command of the mode `run` (kernel `mode::RUN_FILE`).
+pub const RUN_FW_CFG_NAME: &str = "opt/overlay-kernel/run";
+
 /// Guest memory unless told otherwise.
 pub const DEFAULT_MEMORY_MIB: u32 = 256;
 
@@ -70,6 +76,13 @@ pub struct QemuRun {
     pub echo: bool,
     /// What the serial console's input is.
     pub input: SerialInput,
+    /// With [`SerialInput::Bytes`], the bytes are sent once the serial output holds these:
+    /// [`READY_MARKER`] (the overlay shell's prompt) unless told otherwise.
+    pub ready_marker: Vec<u8>,
+    /// Files for the kernel through fw_cfg besides the mode: `(name, host file)`, e.g. the
+    /// image layout [`IMAGES_FW_CFG_NAME`] and the request [`RUN_FW_CFG_NAME`] (a file, since
+    /// its NUL bytes cannot go on a command line).
+    pub fw_cfg_files: Vec<(String, PathBuf)>,
 }
 
 /// Where the kernel's serial input comes from.
@@ -78,7 +91,9 @@ pub enum SerialInput {
     /// Nothing: the kernel never reads (the test suite).
     #[default]
     None,
-    /// This process's standard input (an interactive shell).
+    /// This process's standard input, a terminal (an interactive shell): QEMU puts it in raw
+    /// mode with signals off, so Ctrl-C reaches the guest; Ctrl-A is QEMU's escape (Ctrl-A X
+    /// leaves QEMU, Ctrl-A C switches to its monitor and back, Ctrl-A A sends Ctrl-A).
     Inherit,
     /// These bytes, then nothing more (a scripted shell session).
     Bytes(Vec<u8>),
@@ -96,6 +111,8 @@ impl QemuRun {
             memory_mib: DEFAULT_MEMORY_MIB,
             echo: false,
             input: SerialInput::None,
+            ready_marker: READY_MARKER.to_vec(),
+            fw_cfg_files: Vec::new(),
         }
     }
 }
@@ -155,7 +172,7 @@ pub fn find_ovmf() -> Result<Ovmf> {
         .context("OVMF not found (looked in /usr/share/OVMF and edk2 paths; `make deps` installs Debian's `ovmf`, or set OVMF_CODE and OVMF_VARS)")
 }
 
-/// A path inside a `-drive` option, where a comma must be doubled.
+/// A path inside a `-drive` or `-fw_cfg` option, where a comma must be doubled.
 fn drive_path(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
 }
@@ -171,18 +188,33 @@ pub fn qemu_args(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<OsString> {
         // The kernel's verdict: writing code C to port 0xf4 exits QEMU with (C << 1) | 1.
         "-device".into(),
         "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
-        // Headless: the serial port is the console, on standard output.
-        "-serial".into(),
-        "stdio".into(),
         "-display".into(),
-        "none".into(),
-        "-monitor".into(),
         "none".into(),
         "-nic".into(),
         "none".into(),
         // A triple fault ends the run instead of rebooting into the same failure forever.
         "-no-reboot".into(),
     ];
+    // Headless: the serial port is the console, on standard input and output.
+    if run.input == SerialInput::Inherit {
+        // A person at a terminal: Ctrl-C is a byte for the guest (signal=off), and the monitor
+        // shares the terminal behind QEMU's escape key (mux=on): Ctrl-A X leaves QEMU.
+        args.extend([
+            "-chardev".into(),
+            "stdio,id=console,signal=off,mux=on".into(),
+            "-serial".into(),
+            "chardev:console".into(),
+            "-mon".into(),
+            "chardev=console,mode=readline".into(),
+        ]);
+    } else {
+        args.extend([
+            "-serial".into(),
+            "stdio".into(),
+            "-monitor".into(),
+            "none".into(),
+        ]);
+    }
     if let Some((code, vars)) = uefi {
         args.push("-drive".into());
         args.push(format!(
@@ -201,6 +233,10 @@ pub fn qemu_args(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<OsString> {
             mode.replace(',', ",,")
         ));
     }
+    for (name, path) in &run.fw_cfg_files {
+        args.push("-fw_cfg".into());
+        args.push(format!("name={name},file={}", drive_path(path)));
+    }
     args.into_iter().map(OsString::from).collect()
 }
 
@@ -208,7 +244,7 @@ pub fn qemu_args(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<OsString> {
 fn collect(
     mut from: impl Read,
     mut echo: Option<Box<dyn Write + Send>>,
-    ready: Option<Arc<AtomicBool>>,
+    ready: Option<(Arc<AtomicBool>, Vec<u8>)>,
 ) -> Vec<u8> {
     let mut collected = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -217,10 +253,11 @@ fn collect(
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 collected.extend_from_slice(&chunk[..n]);
-                if let Some(ready) = &ready {
-                    if collected
-                        .windows(READY_MARKER.len())
-                        .any(|w| w == READY_MARKER)
+                if let Some((ready, marker)) = &ready {
+                    if !ready.load(Ordering::Relaxed)
+                        && collected
+                            .windows(marker.len())
+                            .any(|w| w == marker.as_slice())
                     {
                         ready.store(true, Ordering::Release);
                     }
@@ -237,6 +274,35 @@ fn collect(
 
 /// What the kernel's shell prints when it waits for a line: scripted input starts after it.
 pub const READY_MARKER: &[u8] = b"overlay# ";
+
+/// What the kernel prints in the mode `run` before it starts the program (a line `run: ...`,
+/// kernel `mode`): piped input starts after it.
+pub const RUN_READY_MARKER: &[u8] = b"\nrun: ";
+
+/// The start of the line the kernel prints when the program of the mode `run` has ended
+/// (kernel `mode::EXIT_STATUS_PREFIX`): `run: exit status N`.
+pub const EXIT_STATUS_PREFIX: &str = "run: exit status ";
+
+/// The contents of the fw_cfg file [`RUN_FW_CFG_NAME`]: the image's name, a newline, then each
+/// argument followed by a NUL byte (none: the image's own command).
+pub fn run_request(image: &str, args: &[String]) -> Vec<u8> {
+    let mut request = format!("{image}\n").into_bytes();
+    for arg in args {
+        request.extend_from_slice(arg.as_bytes());
+        request.push(0);
+    }
+    request
+}
+
+/// The exit status the kernel reported in `serial` (its last `run: exit status N` line), if
+/// it reported one in 0..=255.
+pub fn run_exit_status(serial: &str) -> Option<u8> {
+    serial
+        .lines()
+        .rev()
+        .find_map(|line| line.trim_end().strip_prefix(EXIT_STATUS_PREFIX))
+        .and_then(|status| status.parse().ok())
+}
 
 /// Boots `run.image` under QEMU, waits for the kernel's verdict or the timeout, and returns it
 /// with the serial log.
@@ -265,6 +331,11 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         SerialInput::Inherit => Stdio::inherit(),
         SerialInput::Bytes(_) => Stdio::piped(),
     };
+    // QEMU makes the terminal raw and restores it when it exits, but not when it is killed
+    // (the timeout): the settings are saved here and put back after any end.
+    let terminal = (run.input == SerialInput::Inherit)
+        .then(saved_terminal)
+        .flatten();
     let mut child = Command::new(QEMU)
         .args(qemu_args(run, uefi))
         .stdin(stdin)
@@ -305,11 +376,12 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         });
     }
     let echo = run.echo;
+    let marker = run.ready_marker.clone();
     let serial_reader = thread::spawn(move || {
         collect(
             stdout,
             echo.then(|| Box::new(io::stdout()) as _),
-            Some(ready),
+            Some((ready, marker)),
         )
     });
     let stderr_reader =
@@ -328,6 +400,9 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         thread::sleep(Duration::from_millis(20));
     };
     let elapsed = started.elapsed();
+    if let Some(settings) = &terminal {
+        restore_terminal(settings);
+    }
     let serial = serial_reader.join().unwrap_or_default();
     let qemu_stderr = stderr_reader.join().unwrap_or_default();
     let verdict = match status.map(|s| s.code()) {
@@ -342,6 +417,27 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         qemu_stderr: String::from_utf8_lossy(&qemu_stderr).into_owned(),
         elapsed,
     })
+}
+
+/// The settings of the terminal on standard input (`stty -g`), if it is one.
+fn saved_terminal() -> Option<String> {
+    let output = Command::new("stty")
+        .arg("-g")
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let settings = String::from_utf8(output.stdout).ok()?;
+    (output.status.success() && !settings.trim().is_empty()).then(|| settings.trim().to_string())
+}
+
+/// Puts back settings [`saved_terminal`] saved; a failure only leaves the terminal as it is.
+fn restore_terminal(settings: &str) {
+    let _ = Command::new("stty")
+        .arg(settings)
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Fails early with a clear message when QEMU is not installed.
@@ -423,6 +519,62 @@ mod tests {
             "-fw_cfg",
             "name=opt/overlay-kernel/mode,string=panic-test"
         ));
+    }
+
+    #[test]
+    fn a_terminal_gets_a_console_where_ctrl_c_reaches_the_guest() {
+        let mut run = QemuRun::new(Firmware::Bios, "/k.img".into(), Duration::from_secs(5));
+        run.input = SerialInput::Inherit;
+        let args = args_of(&run, None);
+        assert!(has_pair(
+            &args,
+            "-chardev",
+            "stdio,id=console,signal=off,mux=on"
+        ));
+        assert!(has_pair(&args, "-serial", "chardev:console"));
+        assert!(has_pair(&args, "-mon", "chardev=console,mode=readline"));
+        assert!(!args.contains(&"stdio".to_string()));
+        assert!(!has_pair(&args, "-monitor", "none"));
+    }
+
+    #[test]
+    fn fw_cfg_files_reach_the_command_line_with_commas_doubled() {
+        let mut run = QemuRun::new(Firmware::Bios, "/k.img".into(), Duration::from_secs(5));
+        run.fw_cfg_files = vec![
+            (IMAGES_FW_CFG_NAME.into(), "/t/images,1.tar".into()),
+            (RUN_FW_CFG_NAME.into(), "/t/run".into()),
+        ];
+        let args = args_of(&run, None);
+        assert!(has_pair(
+            &args,
+            "-fw_cfg",
+            "name=opt/overlay-kernel/images,file=/t/images,,1.tar"
+        ));
+        assert!(has_pair(
+            &args,
+            "-fw_cfg",
+            "name=opt/overlay-kernel/run,file=/t/run"
+        ));
+    }
+
+    #[test]
+    fn a_run_request_is_the_image_a_newline_and_nul_ended_arguments() {
+        let args = ["sh".to_string(), "-c".into(), "echo a b".into()];
+        assert_eq!(
+            run_request("busybox", &args),
+            b"busybox\nsh\0-c\0echo a b\0"
+        );
+        assert_eq!(run_request("busybox", &[]), b"busybox\n");
+    }
+
+    #[test]
+    fn the_last_exit_status_line_is_the_programs_status() {
+        let serial = "run: busybox: sh -c exit 3\r\nhello\nrun: exit status 3\r\n";
+        assert_eq!(run_exit_status(serial), Some(3));
+        assert_eq!(run_exit_status("run: exit status 255\n"), Some(255));
+        assert_eq!(run_exit_status("run: exit status 256\n"), None);
+        assert_eq!(run_exit_status("run: exit status x\n"), None);
+        assert_eq!(run_exit_status("no status\n"), None);
     }
 
     #[test]

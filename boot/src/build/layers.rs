@@ -27,14 +27,11 @@ pub(super) fn layer(
     match instruction {
         Instruction::Copy { dst, .. } => {
             let source = source.ok_or_else(|| anyhow!("COPY without its source"))?;
-            let meta = fs::metadata(&source)
+            let meta = fs::metadata(source)
                 .with_context(|| format!("COPY source {}", source.display()))?;
             if meta.is_dir() {
                 let dst = dst.trim_end_matches('/');
-                return layer_tar::layer_dir_tar_at(
-                    &source,
-                    if dst.is_empty() { "/" } else { dst },
-                );
+                return layer_tar::layer_dir_tar_at(source, if dst.is_empty() { "/" } else { dst });
             }
             let name = source
                 .file_name()
@@ -49,7 +46,7 @@ pub(super) fn layer(
                 bail!("COPY of a file to /: name the file");
             }
             let content =
-                fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
+                fs::read(source).with_context(|| format!("reading {}", source.display()))?;
             let mode = if meta.permissions().mode() & 0o111 != 0 {
                 0o755
             } else {

@@ -1,6 +1,8 @@
-//! The subcommands, one module each. Exit statuses shared by all of them:
-//! 0 success, 1 the kernel reported failure, 2 bad arguments (clap), 3 any other error
-//! (missing QEMU or OVMF, image build failed), 124 the kernel hung and was killed.
+//! The subcommands, one module each (`boot qemu` and `boot run` share `qemu`). Exit statuses
+//! shared by all of them: 0 success, 1 the kernel reported failure, 2 bad arguments (clap), 3
+//! any other error (missing QEMU or OVMF, image build failed), 124 the kernel hung and was
+//! killed. `boot run` exits with the program's status instead, 125 when the kernel could
+//! not report one (see `qemu::run_container`).
 
 pub mod difftest;
 pub mod image;
