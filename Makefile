@@ -3,9 +3,21 @@
 #
 #   make qemu        boot the kernel under QEMU (BIOS) and run its test suite; status = verdict
 #   make qemu-uefi   the same through UEFI (OVMF)
-#   make shell       boot into the shell on the serial console, on the real root (`exit` leaves)
+#   make run IMAGE=busybox CMD="sh -c 'echo hi'"
+#                    boot, run a container of IMAGE with its command (CMD, split as the shell
+#                    splits it, replaces the image's Cmd) and exit with the program's status
+#   make shell       BusyBox's sh in a container of the busybox image, on this terminal
+#   make overlay-shell  the kernel's own overlay shell (image commands: images, run, diff,
+#                    commit, ...) on the serial console, on the real root (`exit` leaves)
 #   make test        formatting, lints, host tests and the QEMU tests
 #   make clean       remove build output
+#
+# In the interactive targets Ctrl-C goes to the guest; Ctrl-A X leaves QEMU (Ctrl-A C switches
+# to QEMU's monitor and back).
+#
+# BusyBox (Debian's busybox-static) is fetched by `make deps` into target/busybox with apt-get
+# and dpkg-deb (rootfs/fetch-busybox); its image goes to the kernel through fw_cfg, not the
+# BIOS RAM disk (rootfs/fw-cfg-images).
 #
 # Extra `boot qemu` arguments go in BOOT_ARGS, e.g. `make qemu BOOT_ARGS="--ramdisk FILE"`.
 
@@ -20,7 +32,11 @@ BOOT_ARGS ?=
 # apt-get needs root; use sudo when not already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps qemu qemu-uefi shell test lint clean
+# Where `make deps` unpacks busybox-static (the build context `busybox` of boot::build).
+BUSYBOX_DIR ?= $(CURDIR)/target/busybox
+export BUSYBOX_DIR
+
+.PHONY: deps qemu qemu-uefi run shell overlay-shell test lint clean
 
 deps:
 	rustup component add rust-src llvm-tools-preview rustfmt clippy --toolchain $(TOOLCHAIN)
@@ -33,6 +49,7 @@ deps:
 	    $(SUDO) apt-get update && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y qemu-system-x86 ovmf; \
 	fi
+	rootfs/fetch-busybox $(BUSYBOX_DIR)
 
 qemu: deps
 	$(CARGO) run -p boot -- qemu $(BOOT_ARGS)
@@ -40,8 +57,19 @@ qemu: deps
 qemu-uefi: deps
 	$(CARGO) run -p boot -- qemu --uefi $(BOOT_ARGS)
 
-# An interactive session has no deadline worth enforcing: a day.
+# `make run`: IMAGE's program in a container, its exit status make's. CMD is split into words
+# by the shell, so quotes in it group words; a `$` meant for the container is written `$$`.
+# Without CMD, the image's own command (busybox: an interactive sh). An interactive session
+# has no deadline worth enforcing: a day.
+IMAGE ?= busybox
+CMD ?=
+run: deps
+	$(CARGO) run -q -p boot -- run --timeout 86400 $(BOOT_ARGS) $(IMAGE) -- $(CMD)
+
 shell: deps
+	$(CARGO) run -q -p boot -- run --timeout 86400 $(BOOT_ARGS) busybox
+
+overlay-shell: deps
 	$(CARGO) run -q -p boot -- qemu --mode shell --timeout 86400 $(BOOT_ARGS)
 
 lint: deps
