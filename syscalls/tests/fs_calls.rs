@@ -752,3 +752,117 @@ fn getdents_entries_are_records_of_their_own_length() {
         count
     );
 }
+
+#[test]
+fn sendfile_copies_between_descriptors() {
+    let mut w = World::new();
+    let input = w.open("/data/c", O_RDONLY, 0).unwrap();
+    let out = w.open("/data/copy", O_WRONLY | O_CREAT, 0o644).unwrap();
+    assert_eq!(w.call(__NR_sendfile, &[out, input, 0, 100]), Ok(3));
+    assert_eq!(w.call(__NR_lseek, &[input, 0, SEEK_CUR.into()]), Ok(3));
+    assert_eq!(w.call(__NR_sendfile, &[out, input, 0, 100]), Ok(0));
+    // With an offset: read there, the offset updated, the input's own unmoved.
+    let offset = w.put(&1u64.to_le_bytes());
+    assert_eq!(w.call(__NR_sendfile, &[out, input, offset, 1]), Ok(1));
+    assert_eq!(w.peek(offset, 8), 2u64.to_le_bytes());
+    assert_eq!(w.call(__NR_lseek, &[input, 0, SEEK_CUR.into()]), Ok(3));
+    assert_eq!(w.cat("/data/copy").unwrap(), b"CCCC");
+    assert_eq!(w.errno(__NR_sendfile, &[input, out, 0, 1]), Errno::EBADF);
+    assert_eq!(w.errno(__NR_sendfile, &[out, input, BAD, 1]), Errno::EFAULT);
+}
+
+#[test]
+fn creat_mknod_and_truncating_opens() {
+    let mut w = World::new();
+    let path = w.str("/data/made");
+    let fd = w.call(__NR_creat, &[path, 0o600]).unwrap();
+    assert_eq!(w.write(fd, b"xyz"), Ok(3));
+    let scratch = w.alloc(1);
+    assert_eq!(w.errno(__NR_read, &[fd, scratch, 1]), Errno::EBADF);
+    assert_eq!(w.stat("/data/made").unwrap().mode, S_IFREG | 0o600);
+    // O_TRUNC on a lower file copies it up empty.
+    w.open("/etc/motd", O_WRONLY | O_TRUNC, 0).unwrap();
+    assert_eq!(w.stat("/etc/motd").unwrap().size, 0);
+    assert!(w.diff().contains(&"C /etc/motd".to_string()));
+    // mknod: a fifo, a device (root), a plain file; not a directory.
+    let fifo = w.str("/data/fifo");
+    w.call(__NR_mknod, &[fifo, u64::from(S_IFIFO | 0o644), 0])
+        .unwrap();
+    assert_eq!(w.lstat("/data/fifo").unwrap().mode, S_IFIFO | 0o644);
+    let null = w.str("/data/null");
+    w.call(__NR_mknod, &[null, u64::from(S_IFCHR | 0o666), 0x103])
+        .unwrap();
+    let st = w.stat("/data/null").unwrap();
+    assert_eq!((st.mode, st.rdev), (S_IFCHR | 0o644, 0x103), "less the umask");
+    let plain = w.str("/data/plain");
+    w.call(__NR_mknod, &[plain, 0o644, 0]).unwrap();
+    assert_eq!(w.stat("/data/plain").unwrap().mode, S_IFREG | 0o644);
+    let dir = w.str("/data/dir");
+    assert_eq!(
+        w.errno(__NR_mknod, &[dir, u64::from(S_IFDIR | 0o755), 0]),
+        Errno::EPERM
+    );
+    assert_eq!(w.errno(__NR_mknod, &[dir, 0o170644, 0]), Errno::EINVAL);
+    // O_TMPFILE is not supported; O_CLOEXEC marks the descriptor.
+    assert_eq!(
+        w.open("/data", O_TMPFILE | O_RDWR, 0o600),
+        Err(Errno::EOPNOTSUPP)
+    );
+    let fd = w.open("/data/a", O_RDONLY | O_CLOEXEC, 0).unwrap();
+    assert_eq!(
+        w.call(__NR_fcntl, &[fd, F_GETFD.into()]),
+        Ok(FD_CLOEXEC.into())
+    );
+}
+
+#[test]
+fn o_path_descriptors_are_places_not_data() {
+    let mut w = World::new();
+    let fd = w.open("/data", O_PATH | O_DIRECTORY, 0).unwrap();
+    let scratch = w.alloc(4);
+    assert_eq!(w.errno(__NR_read, &[fd, scratch, 4]), Errno::EBADF);
+    let buf = w.alloc(256);
+    assert_eq!(w.errno(__NR_getdents64, &[fd, buf, 256]), Errno::EBADF);
+    w.call(__NR_fstat, &[fd, buf]).unwrap();
+    let rel = w.str("c");
+    let file = w.call(__NR_openat, &[fd, rel, 0, 0]).unwrap();
+    assert_eq!(w.read(file, 8).unwrap(), b"CCC");
+    assert_eq!(
+        w.call(__NR_fcntl, &[fd, F_GETFL.into()]).unwrap() as u32 & O_PATH,
+        O_PATH
+    );
+}
+
+#[test]
+fn statfs_reports_the_root_filesystem() {
+    let mut w = World::new();
+    let path = w.str("/data");
+    let buf = w.alloc(size_of::<statfs>());
+    w.call(__NR_statfs, &[path, buf]).unwrap();
+    let bytes = w.peek(buf, size_of::<statfs>());
+    let at = |off: usize| i64::from_le_bytes(bytes[off..off + 8].try_into().unwrap());
+    assert_eq!(
+        at(offset_of!(statfs, f_type)),
+        i64::from(OVERLAYFS_SUPER_MAGIC)
+    );
+    assert_eq!(at(offset_of!(statfs, f_namelen)), 255);
+    assert!(at(offset_of!(statfs, f_bsize)) > 0);
+    let missing = w.str("/nope");
+    assert_eq!(w.errno(__NR_statfs, &[missing, buf]), Errno::ENOENT);
+    let fd = w.open("/data/a", O_RDONLY, 0).unwrap();
+    w.call(__NR_fstatfs, &[fd, buf]).unwrap();
+    assert_eq!(w.errno(__NR_fstatfs, &[99, buf]), Errno::EBADF);
+}
+
+#[test]
+fn the_root_lists_its_dotdot_as_itself() {
+    let mut w = World::new();
+    let fd = w.open("/", O_RDONLY | O_DIRECTORY, 0).unwrap();
+    let entries = w.list_fd(fd, 4096).unwrap();
+    let root = w.stat("/").unwrap().ino;
+    assert_eq!(entries[0].name, ".");
+    assert_eq!((entries[1].name.as_str(), entries[1].ino), ("..", root));
+    let mut names: Vec<String> = entries.into_iter().skip(2).map(|e| e.name).collect();
+    names.sort();
+    assert_eq!(names, ["bin", "data", "etc"]);
+}

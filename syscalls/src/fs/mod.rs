@@ -6,7 +6,7 @@
 //!
 //! - [`context`]: [`FsContext`], the process's root, working directory and umask.
 //! - `open`: `open`, `openat`, `creat`; [`node_file`]: the description they give.
-//! - `rw`: `read`, `write` and their vector and positioned forms.
+//! - `rw`: `read`, `write` and their vector and positioned forms, `sendfile`.
 //! - `fdops`: `close`, `dup*`, `fcntl`, `lseek`, `ioctl`, `fsync`.
 //! - `stat`: `stat` and its family, `statx`, `statfs`; `dirent`: `getdents64`.
 //! - `names`: calls that add, remove or move names; `attr`: calls that change an entry
@@ -59,6 +59,7 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outc
         __NR_write => return Some(rw::write(call, args)),
         __NR_readv => return Some(rw::readv(call, args)),
         __NR_writev => return Some(rw::writev(call, args)),
+        __NR_sendfile => return Some(rw::sendfile(call, args)),
         __NR_pread64 => rw::pread64(call, args),
         __NR_pwrite64 => rw::pwrite64(call, args),
         __NR_open => open::open(call, args),

@@ -236,3 +236,51 @@ fn read_iovecs(call: &Call<'_>, addr: u64, count: u64) -> SysResult<Vec<Span>> {
     }
     Ok(spans)
 }
+
+/// `sendfile(out_fd, in_fd, offset, count)`: copies up to `count` bytes (at most
+/// `MAX_TRANSFER`) from `in_fd` to `out_fd` through a kernel buffer. With a null `offset`
+/// the input is read at its own offset, which moves past what was written; otherwise at
+/// `*offset`, which is updated, the input's offset unmoved.
+///
+/// Errors: `EBADF` (either not open, or not for reading/writing); `EINVAL` for a negative
+/// `*offset`; `ESPIPE` for an `offset` on an input without one; `EFAULT` for a bad
+/// `offset`; `EAGAIN` as for `write` (blocking on the output unless it is non-blocking).
+pub(super) fn sendfile(call: &mut Call<'_>, args: [u64; 6]) -> Outcome {
+    let files = fd_arg(args[0])
+        .and_then(|out| call.process.fds.file(out))
+        .and_then(|out| Ok((out, call.process.fds.file(fd_arg(args[1])?)?)));
+    let (out, input) = match files {
+        Ok(files) => files,
+        Err(errno) => return Outcome::of(Err(errno)),
+    };
+    let nonblocking = out.status_flags() & O_NONBLOCK != 0;
+    let len = usize::try_from(args[3])
+        .unwrap_or(usize::MAX)
+        .min(MAX_TRANSFER);
+    let result = (|| {
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+        buf.resize(len, 0);
+        if args[2] != 0 {
+            let offset = offset_arg(user::read_u64(&*call.memory, args[2])?)?;
+            let count = input.pread(offset, &mut buf)?;
+            let written = out.write(&buf[..count])?;
+            user::write_u64(call.memory, args[2], offset + written as u64)?;
+            return Ok(written as u64);
+        }
+        match input.seek(0, crate::file::Whence::Current) {
+            Ok(at) => {
+                let count = input.pread(at, &mut buf)?;
+                let written = out.write(&buf[..count])?;
+                input.seek((at + written as u64) as i64, crate::file::Whence::Set)?;
+                Ok(written as u64)
+            }
+            Err(Errno::ESPIPE) => {
+                let count = input.read(&mut buf)?;
+                Ok(out.write(&buf[..count])? as u64)
+            }
+            Err(errno) => Err(errno),
+        }
+    })();
+    Outcome::blocking(result, nonblocking)
+}
