@@ -56,8 +56,23 @@ pub fn test_dir(name: &str) -> PathBuf {
     boot::target_dir().join("qemu-tests").join(name)
 }
 
+/// What a boot gets through fw_cfg besides its mode (see `boot::qemu`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FwCfg<'a> {
+    /// An image layout the kernel adds to the RAM disk's images (e.g. [`busybox_layout`]).
+    pub images: Option<&'a Path>,
+    /// For the mode `run`: the image and the arguments (empty: the image's command). The
+    /// boot's input, if any, is typed once the kernel prints its `run: ` line.
+    pub run: Option<(&'a str, &'a [&'a str])>,
+}
+
 /// Builds the image, boots it, and writes the serial log to `<test dir>/serial.log`.
 pub fn boot(spec: &Boot) -> Result<Booted> {
+    boot_with(spec, &FwCfg::default())
+}
+
+/// [`boot`] with fw_cfg files: an image layout, a `run` request (which sets the mode `run`).
+pub fn boot_with(spec: &Boot, fw_cfg: &FwCfg) -> Result<Booted> {
     let dir = test_dir(spec.name);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let image = boot::build_image(spec.firmware, Path::new(boot::KERNEL), spec.ramdisk, &dir)?;
@@ -65,6 +80,22 @@ pub fn boot(spec: &Boot) -> Result<Booted> {
     run.mode = spec.mode.map(str::to_owned);
     if let Some(input) = spec.input {
         run.input = boot::SerialInput::Bytes(input.to_vec());
+    }
+    if let Some(images) = fw_cfg.images {
+        run.fw_cfg_files.push((
+            boot::qemu::IMAGES_FW_CFG_NAME.to_owned(),
+            images.to_path_buf(),
+        ));
+    }
+    if let Some((image, args)) = fw_cfg.run {
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let request = dir.join("run-request");
+        fs::write(&request, boot::qemu::run_request(image, &args))
+            .with_context(|| format!("cannot write {}", request.display()))?;
+        run.mode = Some("run".to_owned());
+        run.fw_cfg_files
+            .push((boot::qemu::RUN_FW_CFG_NAME.to_owned(), request));
+        run.ready_marker = boot::qemu::RUN_READY_MARKER.to_vec();
     }
     let outcome = boot::run(&run)?;
     let log = dir.join("serial.log");
@@ -77,6 +108,20 @@ pub fn default_ramdisk(name: &str) -> Result<PathBuf> {
     let dir = test_dir(name);
     fs::create_dir_all(&dir)?;
     boot::oci::default_ramdisk(&dir)
+}
+
+/// Builds the images of `rootfs/fw-cfg-images` (BusyBox) into `<test dir>/fw-cfg-images.tar`
+/// for [`FwCfg::images`]; `Ok(None)` when BusyBox has not been fetched (`make deps`), which a
+/// test that needs it should report as such.
+pub fn busybox_layout(name: &str) -> Result<Option<PathBuf>> {
+    let dir = test_dir(name);
+    fs::create_dir_all(&dir)?;
+    Ok(boot::build::fw_cfg_layout(&dir)?.map(|(path, _)| path))
+}
+
+/// The exit status of a `run` boot: its `run: exit status N` line.
+pub fn run_exit_status(serial: &str) -> Option<u8> {
+    boot::qemu::run_exit_status(serial)
 }
 
 /// Writes `bytes` as the RAM disk `<test dir>/ramdisk` (for damaged images).
