@@ -42,7 +42,7 @@ use crate::user::{self, PATH_MAX};
 
 pub use self::context::FsContext;
 pub use self::node_file::NodeFile;
-pub use self::stat::{pack_stat, pack_statx};
+pub use self::stat::{makedev, pack_stat, pack_statx, split_dev};
 
 /// Most bytes one `read`, `write` or `getdents64` moves: a longer request is served in part
 /// (a short count, as Linux returns for requests past its own `MAX_RW_COUNT`), so that a huge

@@ -23,8 +23,8 @@ const SETTABLE_FLAGS: u32 = O_APPEND | O_NONBLOCK;
 /// Reads, writes and seeks go through the engine's [`File`] (its offset is the description's,
 /// shared by `dup`s and forks). `O_APPEND` is kept here, not in the engine's flags, so that
 /// `fcntl(F_SETFL)` can turn it on and off: a write with it moves to the end first, as
-/// Linux's does. For a directory the offset is the position of `getdents64` (see
-/// [`super::dirent`]).
+/// Linux's does. For a directory the offset is the position of `getdents64` (0 before `.`,
+/// 1 before `..`, then the filesystem's listing cookie plus 2).
 pub struct NodeFile {
     file: Mutex<File>,
     inode: Arc<dyn Inode>,
