@@ -20,7 +20,8 @@ use core::any::Any;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use linux_raw_sys::general::{
-    __NR_pipe, __NR_pipe2, O_APPEND, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY,
+    __NR_pipe, __NR_pipe2, O_APPEND, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, POLLERR, POLLHUP,
+    POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM,
 };
 use overlay_core::vfs::{FileType, Metadata, Timespec};
 use spin::Mutex;
@@ -113,6 +114,30 @@ impl PipeEnd {
     pub fn writable(&self) -> bool {
         let state = self.pipe.state.lock();
         PIPE_CAPACITY - state.bytes.len() >= PIPE_BUF || state.readers == 0
+    }
+
+    /// What `poll` reports for this end, in Linux's bits: the read end is `POLLIN |
+    /// POLLRDNORM` with bytes waiting and `POLLHUP` without writers; the write end is
+    /// `POLLOUT | POLLWRNORM` with room for [`PIPE_BUF`] bytes and `POLLERR` without readers.
+    pub fn poll_events(&self) -> u32 {
+        let state = self.pipe.state.lock();
+        let mut events = 0;
+        if self.writes {
+            if PIPE_CAPACITY - state.bytes.len() >= PIPE_BUF {
+                events |= POLLOUT | POLLWRNORM;
+            }
+            if state.readers == 0 {
+                events |= POLLERR;
+            }
+        } else {
+            if !state.bytes.is_empty() {
+                events |= POLLIN | POLLRDNORM;
+            }
+            if state.writers == 0 {
+                events |= POLLHUP;
+            }
+        }
+        events
     }
 }
 

@@ -42,8 +42,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::general::{
     termios, winsize, B38400, BRKINT, CREAD, CS8, ECHO, ECHOCTL, ECHOE, ECHOK, ECHOKE, ECHONL,
     HUPCL, ICANON, ICRNL, IEXTEN, IGNCR, IMAXBEL, INLCR, ISIG, IUTF8, IXON, NOFLSH, ONLCR, OPOST,
-    O_ACCMODE, O_APPEND, O_NONBLOCK, SIGINT, SIGQUIT, SIGTSTP, TCIFLUSH, TCIOFLUSH, TCOFLUSH, VEOF,
-    VEOL, VEOL2, VERASE, VINTR, VKILL, VMIN, VQUIT, VSUSP, VWERASE,
+    O_ACCMODE, O_APPEND, O_NONBLOCK, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, SIGINT, SIGQUIT,
+    SIGTSTP, TCIFLUSH, TCIOFLUSH, TCOFLUSH, VEOF, VEOL, VEOL2, VERASE, VINTR, VKILL, VMIN, VQUIT,
+    VSUSP, VWERASE,
 };
 use linux_raw_sys::ioctl::{
     FIONREAD, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGSID,
@@ -658,6 +659,16 @@ impl TerminalFile {
 
     fn access(&self) -> u32 {
         self.flags.load(Ordering::Relaxed) & O_ACCMODE
+    }
+
+    /// What `poll` reports, in Linux's bits: `POLLIN | POLLRDNORM` when a read would return
+    /// now ([`Terminal::readable`]), and always `POLLOUT | POLLWRNORM` (output never waits).
+    pub fn poll_events(&self) -> u32 {
+        let mut events = POLLOUT | POLLWRNORM;
+        if self.terminal.readable() {
+            events |= POLLIN | POLLRDNORM;
+        }
+        events
     }
 }
 

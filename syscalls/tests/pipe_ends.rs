@@ -172,3 +172,25 @@ fn readiness_follows_data_and_closed_ends() {
         .unwrap();
     assert!(reader.readable());
 }
+
+#[test]
+fn poll_events_are_linux_bits() {
+    use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+    use overlay_syscalls::pipe::PipeEnd;
+    let (read_end, write_end) = new_pipe();
+    let events = |file: &std::sync::Arc<dyn overlay_syscalls::file::OpenFile>| {
+        file.as_any()
+            .downcast_ref::<PipeEnd>()
+            .unwrap()
+            .poll_events()
+    };
+    assert_eq!(events(&read_end), 0);
+    assert_eq!(events(&write_end), POLLOUT | POLLWRNORM);
+    write_end.write(b"x").unwrap();
+    assert_eq!(events(&read_end), POLLIN | POLLRDNORM);
+    drop(write_end);
+    assert_eq!(events(&read_end), POLLIN | POLLRDNORM | POLLHUP);
+    let (read_end, write_end) = new_pipe();
+    drop(read_end);
+    assert_eq!(events(&write_end), POLLOUT | POLLWRNORM | POLLERR);
+}

@@ -305,3 +305,18 @@ fn readable_tells_whether_a_read_would_block() {
     type_bytes(&terminal, b"\r");
     assert!(terminal.readable());
 }
+
+#[test]
+fn poll_reports_input_once_a_line_is_complete() {
+    use linux_raw_sys::general::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+    use overlay_syscalls::tty::TerminalFile;
+    let (terminal, _screen) = terminal();
+    let file = terminal.open(O_RDWR);
+    let console = file.as_any().downcast_ref::<TerminalFile>().unwrap();
+    assert_eq!(console.poll_events(), POLLOUT | POLLWRNORM);
+    type_bytes(&terminal, b"y\r");
+    assert_eq!(
+        console.poll_events(),
+        POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM
+    );
+}
