@@ -40,11 +40,10 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use linux_raw_sys::general::{
-    termios, winsize, B38400, BRKINT, CREAD, CS8, ECHO, ECHOCTL, ECHOE, ECHOK, ECHOKE, ECHONL,
-    HUPCL, ICANON, ICRNL, IEXTEN, IGNCR, IMAXBEL, INLCR, ISIG, IUTF8, IXON, NOFLSH, ONLCR, OPOST,
-    O_ACCMODE, O_APPEND, O_NONBLOCK, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, SIGINT, SIGQUIT,
-    SIGTSTP, TCIFLUSH, TCIOFLUSH, TCOFLUSH, VEOF, VEOL, VEOL2, VERASE, VINTR, VKILL, VMIN, VQUIT,
-    VSUSP, VWERASE,
+    termios, winsize, B38400, CREAD, CS8, ECHO, ECHOCTL, ECHOE, ECHOK, ECHOKE, ECHONL, HUPCL,
+    ICANON, ICRNL, IEXTEN, IGNCR, INLCR, ISIG, IXON, NOFLSH, ONLCR, OPOST, O_ACCMODE, O_APPEND,
+    O_NONBLOCK, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, SIGINT, SIGQUIT, SIGTSTP, TCIFLUSH,
+    TCIOFLUSH, TCOFLUSH, VEOF, VEOL, VEOL2, VERASE, VINTR, VKILL, VMIN, VQUIT, VSUSP, VWERASE,
 };
 use linux_raw_sys::ioctl::{
     FIONREAD, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGSID,
@@ -90,7 +89,7 @@ pub struct Termios {
 }
 
 impl Default for Termios {
-    /// Linux's settings for a console (`tty_std_termios` with `ICRNL` and `IUTF8`).
+    /// Linux's settings for a new terminal (the kernel's `tty_std_termios`).
     fn default() -> Termios {
         let mut cc = [0u8; NCCS];
         let defaults = [
@@ -114,7 +113,7 @@ impl Default for Termios {
         cc[linux_raw_sys::general::VDISCARD as usize] = 0x0f;
         cc[linux_raw_sys::general::VLNEXT as usize] = 0x16;
         Termios {
-            iflag: ICRNL | IXON | BRKINT | IMAXBEL | IUTF8,
+            iflag: ICRNL | IXON,
             oflag: OPOST | ONLCR,
             cflag: B38400 | CS8 | CREAD | HUPCL,
             lflag: ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN,
