@@ -481,3 +481,22 @@ fn forked_memory_map_is_independent() {
     assert_eq!(child.mapped_bytes(), 0x1000);
     assert_eq!(s.map().mapped_bytes(), 0x2000);
 }
+
+#[test]
+fn growing_brk_keeps_a_fixed_mapping_inside_the_heap() {
+    let mut s = Setup::new();
+    s.call(__NR_brk, [0x60_2000, 0, 0, 0, 0, 0]).unwrap();
+    let fixed = ANON | MAP_FIXED as u64;
+    s.mmap(0x60_1000, 0x1000, PROT_READ as u64, fixed, 0, 0).unwrap();
+    assert_eq!(s.call(__NR_brk, [0x60_4000, 0, 0, 0, 0, 0]), Ok(0x60_4000));
+    let kinds: Vec<_> = s.map().regions().map(|r| (r.start, r.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (0x60_0000, RegionKind::Heap),
+            (0x60_1000, RegionKind::Anonymous),
+            (0x60_2000, RegionKind::Heap)
+        ]
+    );
+    assert_eq!(s.space.prot_at(0x60_1000), Some(Prot::READ));
+}
