@@ -71,7 +71,7 @@ pub fn boot(spec: &Boot) -> Result<Booted> {
     boot_with(spec, &FwCfg::default())
 }
 
-/// [`boot`] with fw_cfg files: an image layout, a `run` request (which sets the mode `run`).
+/// [`boot()`] with fw_cfg files: an image layout, a `run` request (which sets the mode `run`).
 pub fn boot_with(spec: &Boot, fw_cfg: &FwCfg) -> Result<Booted> {
     let dir = test_dir(spec.name);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
