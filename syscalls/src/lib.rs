@@ -12,7 +12,7 @@
 //!   offsets `linux-raw-sys` gives.
 //! - [`errno`]: the Linux error numbers a call returns (the engine's [`overlay_core::Errno`]
 //!   converts into them).
-//! - [`file`]: open file descriptions ([`file::OpenFile`]) and the per-process descriptor
+//! - [`file`](mod@file): open file descriptions ([`file::OpenFile`]) and the per-process descriptor
 //!   table; [`fs`]: the file and path calls over the union.
 //! - [`pipe`], [`tty`], [`devices`], [`procfs`], [`mounts`]: what a container sees besides its
 //!   image (`/proc`, `/dev`, the console), mounted over the union's root.
