@@ -102,3 +102,44 @@ fn busybox_loads_with_its_headers_and_entry_in_place() {
     assert_eq!(phdr, Some(program.phdr_addr));
     assert_eq!(phnum, Some(program.phnum));
 }
+
+#[test]
+fn busybox_startup_memory_calls_succeed_after_loading() {
+    use linux_raw_sys::general::{__NR_brk, __NR_mprotect, PROT_READ};
+    let Some(bytes) = busybox() else { return };
+    let program = Program::parse(&bytes).unwrap();
+    let mut space = FakeSpace::new();
+    let mut process = root_process();
+    let host = FakeHost::new();
+    let args = ExecArgs {
+        argv: vec![b"true".to_vec()],
+        execfn: b"/bin/true".to_vec(),
+        ..ExecArgs::default()
+    };
+    program
+        .load(&bytes, &mut space, &mut process.memory, &args, &host)
+        .unwrap();
+    // glibc's static startup: find the break, take TLS space from it, then make RELRO
+    // (the start of the writable segment, here up to 0x5e2000) read-only.
+    let brk = call_result(&mut process, &mut space, &host, __NR_brk, [0; 6]).unwrap();
+    assert_eq!(brk, program.end_of_segments());
+    let grown = call_result(
+        &mut process,
+        &mut space,
+        &host,
+        __NR_brk,
+        [brk + 0x21000, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(grown, Ok(brk + 0x21000));
+    let writable = program
+        .segments
+        .iter()
+        .find(|s| s.prot.contains(Prot::WRITE))
+        .unwrap();
+    let relro = [writable.page_start(), 0x1000, u64::from(PROT_READ), 0, 0, 0];
+    assert_eq!(
+        call_result(&mut process, &mut space, &host, __NR_mprotect, relro),
+        Ok(0)
+    );
+    assert_eq!(space.prot_at(writable.page_start()), Some(Prot::READ));
+}

@@ -298,3 +298,30 @@ fn pages_two_segments_share_get_both_permissions() {
     assert_eq!(space.peek(0x401000, 4), vec![0xcc; 4]);
     assert_eq!(space.peek(0x401800, 6), b"shared");
 }
+
+#[test]
+fn static_pie_is_loaded_at_the_pie_base() {
+    use overlay_syscalls::exec::PIE_BASE;
+    let file = tiny_elf(
+        ET_DYN,
+        EM_X86_64,
+        0x1010,
+        &[
+            TinySegment::load(RX, 0x1000, &[0x90; 16], 16),
+            TinySegment::load(RW, 0x3000, b"pie data", 0x100),
+        ],
+    );
+    let program = Program::parse(&file).unwrap();
+    let mut space = FakeSpace::new();
+    let mut map = MemoryMap::new();
+    let regs = program
+        .load(&file, &mut space, &mut map, &args(), &FakeHost::new())
+        .unwrap();
+    assert_eq!(regs.rip, PIE_BASE + 0x10);
+    assert_eq!(space.peek(PIE_BASE, 16), vec![0x90; 16]);
+    assert_eq!(space.peek(PIE_BASE + 0x2000, 8), b"pie data");
+    assert_eq!(map.brk(), PIE_BASE + 0x3000);
+    let stack = read_initial_stack(&space, regs.rsp);
+    assert_eq!(aux(&stack, AT_ENTRY), Some(PIE_BASE + 0x10));
+    assert_eq!(aux(&stack, AT_BASE), Some(0));
+}

@@ -43,6 +43,11 @@ pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 /// the 8 MiB stack limit, as Linux computes `ARG_MAX`).
 pub const ARG_MAX: usize = (STACK_MAX_BYTES / 4) as usize;
 
+/// Most bytes the initial stack may take: the arguments ([`ARG_MAX`]), the path, the
+/// auxiliary vector and the pointers to them all fit well within it, and half of the 8 MiB
+/// stack is left for the program.
+const INITIAL_STACK_MAX_BYTES: u64 = STACK_MAX_BYTES / 2;
+
 /// How many `#!` interpreters may be chained (Linux's `BINPRM_MAX_RECURSION`); one more is
 /// `ELOOP`.
 pub const MAX_INTERPRETER_DEPTH: u32 = 4;
@@ -126,7 +131,7 @@ impl Program {
             phnum: self.phnum,
             entry: self.entry,
         };
-        let initial = stack::build(STACK_TOP, ARG_MAX as u64 * 2, args, &facts, random)?;
+        let initial = stack::build(STACK_TOP, INITIAL_STACK_MAX_BYTES, args, &facts, random)?;
         let used = STACK_TOP - initial.sp;
         let eager = crate::vm::page_up(used + 64 * 1024)
             .ok_or(Errno::E2BIG)?
