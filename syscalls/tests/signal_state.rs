@@ -316,3 +316,61 @@ fn blocked_call_restarts_after_an_sa_restart_handler_or_returns_eintr() {
     let plain = interrupted_call(&regs, u64::from(__NR_read), &SigAction::default());
     assert_eq!(plain.rax, Errno::EINTR.as_return());
 }
+
+#[test]
+fn sigsuspend_waits_with_its_mask_and_the_handler_restores_the_old_one() {
+    let (mut process, mut space, host) = setup();
+    space
+        .map(0x7000_0000, 0x10000, Prot::READ | Prot::WRITE)
+        .unwrap();
+    write_action(&mut space, BUF, 0x40_2000, SA_RESTORER, 0);
+    let install = [u64::from(SIGUSR1), BUF, 0, 8, 0, 0];
+    call_result(&mut process, &mut space, &host, __NR_rt_sigaction, install).unwrap();
+    process.signals.set_mask(bit(SIGUSR1));
+    space.write(BUF + 0x100, &0u64.to_le_bytes()).unwrap();
+    let suspend = [BUF + 0x100, 8, 0, 0, 0, 0];
+    assert_eq!(
+        call(&mut process, &mut space, &host, __NR_rt_sigsuspend, suspend),
+        Outcome::Block
+    );
+    assert_eq!(
+        process.signals.mask(),
+        0,
+        "the suspend's mask is in place while it waits"
+    );
+    process.signals.send_signal(SIGCHLD);
+    assert_eq!(
+        call(&mut process, &mut space, &host, __NR_rt_sigsuspend, suspend),
+        Outcome::Block,
+        "ignored"
+    );
+    process.signals.send_signal(SIGUSR1);
+    assert_eq!(
+        call(&mut process, &mut space, &host, __NR_rt_sigsuspend, suspend),
+        Outcome::Return(Errno::EINTR.as_return())
+    );
+    let (info, disposition) = process.signals.take_deliverable().unwrap();
+    let Disposition::Handle(action) = disposition else {
+        panic!("{disposition:?}")
+    };
+    let regs = Registers {
+        rsp: 0x7000_f000,
+        ..Registers::default()
+    };
+    let mut handler = process
+        .signals
+        .deliver(&regs, &info, &action, &mut space, None)
+        .unwrap();
+    assert_eq!(process.signals.mask(), bit(SIGUSR1));
+    handler.rsp += 8;
+    let restored = process.signals.sigreturn(&handler, &space).unwrap();
+    assert_eq!(
+        restored.mask,
+        bit(SIGUSR1),
+        "the mask from before the suspend"
+    );
+    assert_eq!(
+        call(&mut process, &mut space, &host, __NR_pause, [0; 6]),
+        Outcome::Block
+    );
+}

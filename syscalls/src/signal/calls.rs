@@ -1,5 +1,5 @@
-//! The signal calls: `rt_sigaction`, `rt_sigprocmask`, `rt_sigpending`, `sigaltstack`, and
-//! `tkill`/`tgkill` to the caller itself.
+//! The signal calls: `rt_sigaction`, `rt_sigprocmask`, `rt_sigpending`, `sigaltstack`,
+//! `rt_sigsuspend`, `pause`, and `tkill`/`tgkill` to the caller itself.
 
 use core::mem::{offset_of, size_of};
 
@@ -159,6 +159,48 @@ impl SignalState {
         }
         Ok(0)
     }
+
+    /// `rt_sigsuspend(mask, sigsetsize)`: waits with `mask` in place until a signal that is
+    /// not ignored comes, then returns `EINTR` (the handler's frame restores the mask from
+    /// before the call). The first run swaps the mask in and blocks; the kernel's re-runs
+    /// find the swap done.
+    ///
+    /// # Errors
+    /// `EINVAL` for a `sigsetsize` other than 8; `EFAULT` for an unreadable `mask`.
+    pub fn rt_sigsuspend(
+        &mut self,
+        memory: &dyn UserMemory,
+        mask: u64,
+        sigsetsize: u64,
+    ) -> SysResult<Option<u64>> {
+        if sigsetsize != SIGSET_BYTES {
+            return Err(Errno::EINVAL);
+        }
+        if self.suspended_mask.is_none() {
+            let new = crate::user::read_u64(memory, mask)?;
+            self.suspended_mask = Some(self.mask);
+            self.set_mask(new);
+        }
+        Ok(self.wake())
+    }
+
+    /// `pause()`: waits until a signal that is not ignored comes, then returns `EINTR`.
+    pub fn pause(&mut self) -> Option<u64> {
+        self.wake()
+    }
+
+    /// `Some(-EINTR)` if a signal ends a wait now (ignored ones are dropped on the way),
+    /// `None` to keep waiting.
+    fn wake(&mut self) -> Option<u64> {
+        while let Some(signo) = self.next_deliverable() {
+            if self.disposition(signo) != Disposition::Ignore {
+                return Some(Errno::EINTR.as_return());
+            }
+            self.pending &= !bit(signo);
+            self.pending_info.remove(&signo);
+        }
+        None
+    }
 }
 
 fn write_action(memory: &mut dyn UserMemory, addr: u64, action: &SigAction) -> SysResult<()> {
@@ -181,8 +223,9 @@ fn write_altstack(memory: &mut dyn UserMemory, addr: u64, altstack: &AltStack) -
     writer.write_to(memory, addr)
 }
 
-/// Serves `rt_sigaction`, `rt_sigprocmask`, `rt_sigpending`, `sigaltstack`, and
-/// `tkill`/`tgkill` aimed at the caller itself (glibc's `raise` and `abort`); `tkill` and
+/// Serves `rt_sigaction`, `rt_sigprocmask`, `rt_sigpending`, `sigaltstack`, `rt_sigsuspend`
+/// and `pause` (which block until a signal comes: [`Outcome::Block`]), and `tkill`/`tgkill`
+/// aimed at the caller itself (glibc's `raise` and `abort`); `tkill` and
 /// `tgkill` to another thread are the kernel's ([`Outcome::Kernel`]). `None` for other
 /// numbers.
 pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outcome> {
@@ -199,6 +242,19 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outc
         }
         linux::__NR_rt_sigpending => signals.rt_sigpending(memory, args[0], args[1]),
         linux::__NR_sigaltstack => signals.sigaltstack(memory, args[0], args[1]),
+        linux::__NR_rt_sigsuspend => {
+            return Some(match signals.rt_sigsuspend(memory, args[0], args[1]) {
+                Ok(Some(value)) => Outcome::Return(value),
+                Ok(None) => Outcome::Block,
+                Err(errno) => Outcome::of(Err(errno)),
+            });
+        }
+        linux::__NR_pause => {
+            return Some(match signals.pause() {
+                Some(value) => Outcome::Return(value),
+                None => Outcome::Block,
+            });
+        }
         linux::__NR_tkill | linux::__NR_tgkill => {
             let (tid, signo) = if number == linux::__NR_tkill {
                 (args[0], args[1])

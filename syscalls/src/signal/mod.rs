@@ -243,6 +243,8 @@ pub struct SignalState {
     altstack: AltStack,
     /// Whether a handler runs on the alternate stack now.
     on_altstack: bool,
+    /// The mask `rt_sigsuspend` replaced, put back in the frame of the handler that ends it.
+    suspended_mask: Option<u64>,
 }
 
 impl Default for SignalState {
@@ -254,6 +256,7 @@ impl Default for SignalState {
             pending_info: BTreeMap::new(),
             altstack: AltStack::default(),
             on_altstack: false,
+            suspended_mask: None,
         }
     }
 }
@@ -425,10 +428,12 @@ impl SignalState {
             top,
             altstack: reported,
         };
-        let handler_regs =
-            frame::deliver(regs, info, action, self.mask, &stack, memory, fpu_bytes)?;
+        // A handler that ends `rt_sigsuspend` returns to the mask from before the suspend.
+        let old_mask = self.suspended_mask.unwrap_or(self.mask);
+        let handler_regs = frame::deliver(regs, info, action, old_mask, &stack, memory, fpu_bytes)?;
+        self.suspended_mask = None;
         self.on_altstack = use_altstack || on_altstack;
-        let mut blocked = self.mask | action.mask;
+        let mut blocked = old_mask | action.mask;
         if flags & u64::from(linux::SA_NODEFER) == 0 {
             blocked |= bit(info.signo);
         }
@@ -468,6 +473,7 @@ impl SignalState {
         }
         self.altstack = AltStack::default();
         self.on_altstack = false;
+        self.suspended_mask = None;
     }
 }
 
