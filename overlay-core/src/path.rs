@@ -812,6 +812,62 @@ mod tests {
         }
     }
 
+    /// From a working directory, the plain walk and the full walk agree too, and `..`
+    /// climbs the working directory's own chain.
+    #[test]
+    fn walks_from_a_working_directory_agree_and_climb_its_chain() {
+        let (root, creds) = tree();
+        let cwd = Walker::new(root.clone(), &creds).locate("/a").unwrap();
+        assert_eq!(cwd.depth(), 1);
+        let walk = |path: &str| {
+            Walker::new(root.clone(), &creds)
+                .with_cwd(&cwd)
+                .resolve_with_metadata(path, true)
+                .map(|(_, meta)| (meta.ino, meta.kind))
+        };
+        let ino = |path: &str| {
+            resolve(&root, &creds, path, true)
+                .unwrap()
+                .metadata()
+                .unwrap()
+                .ino
+        };
+        for (relative, absolute) in [
+            ("f", "/a/f"),
+            ("up/a/f", "/a/f"),
+            ("..", "/"),
+            ("../a", "/a"),
+        ] {
+            assert_eq!(walk(relative).unwrap().0, ino(absolute), "{relative}");
+            assert_eq!(
+                walk(relative),
+                walk(&alloc::format!("./{relative}")),
+                "{relative}"
+            );
+        }
+        assert_eq!(walk("/a/f"), walk("f"));
+        assert_eq!(walk("missing").unwrap_err(), Errno::ENOENT);
+        assert_eq!(walk("f/x").unwrap_err(), Errno::ENOTDIR);
+        // The parent walk of a relative path carries the working directory's chain.
+        let parent = Walker::new(root.clone(), &creds)
+            .with_cwd(&cwd)
+            .parent("new")
+            .unwrap();
+        assert_eq!(parent.chain().count(), 2);
+        let located = Walker::new(root.clone(), &creds)
+            .with_cwd(&cwd)
+            .locate("up")
+            .unwrap();
+        assert_eq!(located.depth(), 0, "a symlink to .. leads back to the root");
+        assert_eq!(
+            Walker::new(root.clone(), &creds)
+                .with_cwd(&cwd)
+                .locate("f")
+                .unwrap_err(),
+            Errno::ENOTDIR
+        );
+    }
+
     #[test]
     fn parent_reports_the_final_component() {
         let (root, creds) = tree();

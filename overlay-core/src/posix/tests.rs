@@ -1327,3 +1327,32 @@ fn an_open_directory_knows_where_it_was_reached_and_at_resolves_from_it() {
         ino(&namespace, "/a")
     );
 }
+
+#[test]
+fn rename_and_link_between_two_working_directories() {
+    let namespace = namespace();
+    let creds = root();
+    namespace.mkdir(&creds, "/x", 0o755).unwrap();
+    namespace.mkdir(&creds, "/y", 0o755).unwrap();
+    write_file(&namespace, &creds, "/x/f", b"moving");
+    let from_x = namespace.at(namespace.locate(&creds, "/x").unwrap());
+    let from_y = namespace.at(namespace.locate(&creds, "/y").unwrap());
+    from_x
+        .rename_to(&creds, "f", &from_y, "g", RenameFlags::empty())
+        .unwrap();
+    assert_eq!(read_file(&namespace, "/y/g"), b"moving");
+    from_y.link_to(&creds, "g", false, &from_x, "h").unwrap();
+    assert_eq!(ino(&namespace, "/x/h"), ino(&namespace, "/y/g"));
+    namespace.symlink(&creds, "g", "/y/l").unwrap();
+    from_y
+        .link_to(&creds, "l", true, &from_x, "followed")
+        .unwrap();
+    assert_eq!(ino(&namespace, "/x/followed"), ino(&namespace, "/y/g"));
+    // `/y` cannot move below itself when named from `/x`'s side.
+    namespace.mkdir(&creds, "/y/inner", 0o755).unwrap();
+    let from_inner = namespace.at(namespace.locate(&creds, "/y/inner").unwrap());
+    assert_eq!(
+        from_x.rename_to(&creds, "/y", &from_inner, "moved", RenameFlags::empty()),
+        Err(Errno::EINVAL)
+    );
+}
