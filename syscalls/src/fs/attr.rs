@@ -4,9 +4,10 @@
 //! and `f` forms). The engine decides the errno; the `f` forms act on a descriptor's entry
 //! and the `l` forms on a symlink itself.
 //!
-//! Not supported: `fchmodat`'s flags (the old call has none; `fchmodat2` is not served, and
-//! libc falls back), `utimensat` on a symlink itself changes the symlink's times as Linux
-//! does. Extended attribute names that are not UTF-8 are `EINVAL`.
+//! Not supported: `fchmodat2` (its `AT_SYMLINK_NOFOLLOW`; the call is `ENOSYS` and libc
+//! falls back to `fchmodat`, which has no flags). Extended attribute names that are not
+//! UTF-8 are `EINVAL`. `access` and `faccessat` check with the effective ids, which are the
+//! real ones here (no set-id programs change them).
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 use core::mem::{offset_of, size_of};
