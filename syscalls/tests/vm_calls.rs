@@ -487,7 +487,8 @@ fn growing_brk_keeps_a_fixed_mapping_inside_the_heap() {
     let mut s = Setup::new();
     s.call(__NR_brk, [0x60_2000, 0, 0, 0, 0, 0]).unwrap();
     let fixed = ANON | MAP_FIXED as u64;
-    s.mmap(0x60_1000, 0x1000, PROT_READ as u64, fixed, 0, 0).unwrap();
+    s.mmap(0x60_1000, 0x1000, PROT_READ as u64, fixed, 0, 0)
+        .unwrap();
     assert_eq!(s.call(__NR_brk, [0x60_4000, 0, 0, 0, 0, 0]), Ok(0x60_4000));
     let kinds: Vec<_> = s.map().regions().map(|r| (r.start, r.kind)).collect();
     assert_eq!(

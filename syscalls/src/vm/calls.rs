@@ -115,7 +115,7 @@ impl MemoryMap {
             if start < MMAP_MIN_ADDR {
                 return Err(Errno::EPERM);
             }
-            if flags & linux::MAP_FIXED == 0 && self.overlaps(start, start + len) {
+            if flags & linux::MAP_FIXED_NOREPLACE != 0 && self.overlaps(start, start + len) {
                 return Err(Errno::EEXIST);
             }
             start

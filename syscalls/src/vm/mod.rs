@@ -10,7 +10,13 @@
 //! Not supported (see `docs/syscalls.md`): `MAP_SHARED` mappings are private copies (a
 //! forked child and its parent do not share them, and a shared file mapping never writes
 //! back, so a writable one is refused with `ENODEV`); `MAP_GROWSDOWN` is an ordinary
-//! mapping; huge pages, `mlock`, `MAP_POPULATE` change nothing (everything is mapped eagerly).
+//! mapping; huge pages, `mlock`, `MAP_POPULATE` change nothing (everything is mapped eagerly,
+//! but for the stack, which grows on demand: [`MemoryMap::grow_stack`]).
+//!
+//! What the kernel's [`AddressSpace`] is asked for: `map` and `protect` with `Prot::empty()`
+//! (`PROT_NONE`: guard pages, reserved ranges) must leave the pages mapped for the record but
+//! inaccessible to the user, so that a later `mprotect` can open them; pages without
+//! `Prot::EXEC` should be no-execute where the CPU allows.
 
 use alloc::{collections::BTreeMap, vec::Vec};
 
