@@ -224,6 +224,12 @@ fn fixed_noreplace_over_a_mapping_is_eexist() {
         s.mmap(addr + 0x1000, 0x1000, RW_PROT, flags, 0, 0),
         Err(Errno::EEXIST)
     );
+    let both = flags | MAP_FIXED as u64;
+    assert_eq!(
+        s.mmap(addr, 0x1000, RW_PROT, both, 0, 0),
+        Err(Errno::EEXIST),
+        "noreplace wins"
+    );
     assert_eq!(
         s.mmap(addr - 0x1000, 0x1000, RW_PROT, flags, 0, 0),
         Ok(addr - 0x1000)
