@@ -13,6 +13,7 @@
 use alloc::{collections::BTreeMap, sync::Arc};
 use core::any::Any;
 
+use linux_raw_sys::general::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use overlay_core::vfs::{Inode, Metadata};
 
 use crate::errno::{Errno, SysResult};
@@ -91,6 +92,15 @@ pub trait OpenFile: Send + Sync {
     fn ioctl(&self, request: u32, arg: u64, memory: &mut dyn UserMemory) -> SysResult<u64> {
         let _ = (request, arg, memory);
         Err(Errno::ENOTTY)
+    }
+
+    /// The events `poll` and `select` would report now, in Linux's bits (`POLLIN`, `POLLOUT`,
+    /// `POLLHUP`, `POLLERR`, ...), whatever the caller asked for: the caller keeps the ones
+    /// it wants. The default is Linux's for files without a poll method of their own (regular
+    /// files, directories, most devices): always readable and writable, `POLLIN | POLLRDNORM |
+    /// POLLOUT | POLLWRNORM`.
+    fn poll_events(&self) -> u32 {
+        POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM
     }
 
     /// The status flags (`O_APPEND`, `O_NONBLOCK` and the access mode, as `fcntl(F_GETFL)`

@@ -225,6 +225,10 @@ impl OpenFile for PipeEnd {
         Err(Errno::ENOTTY)
     }
 
+    fn poll_events(&self) -> u32 {
+        PipeEnd::poll_events(self)
+    }
+
     fn status_flags(&self) -> u32 {
         let access = if self.writes { O_WRONLY } else { O_RDONLY };
         access | self.flags.load(Ordering::Relaxed)

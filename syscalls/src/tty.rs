@@ -715,6 +715,10 @@ impl OpenFile for TerminalFile {
         self.terminal.ioctl(request, arg, memory)
     }
 
+    fn poll_events(&self) -> u32 {
+        TerminalFile::poll_events(self)
+    }
+
     fn status_flags(&self) -> u32 {
         self.flags.load(Ordering::Relaxed)
     }
