@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+pub mod busybox_diff;
 pub mod difftest;
 pub mod host_layer;
 pub mod image;

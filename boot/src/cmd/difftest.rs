@@ -4,12 +4,21 @@
 //! case files (layer specs and a script), or plain scripts over `--lower` host directories.
 //! Prints one line per case and every divergence; the exit status is 0 when nothing
 //! diverged, 1 when something did, 3 when Linux overlayfs cannot be mounted here.
+//!
+//! With `--busybox`, the BusyBox differential test instead (see `boot::busybox_diff`): the
+//! scripts of `--scripts DIR` (default `boot/tests/busybox/`) run on Linux in containers of the
+//! image of `--image-build FILE` (default `rootfs/busybox.build`); `--write-scripts FILE` writes
+//! the fw_cfg file that hands them to the kernel; `--kernel-output FILE` compares a serial log
+//! of the kernel running them with Linux's results (exit status 0 when every script is the
+//! same, 1 when one differs); without it, Linux's results are printed (with `--show`, as the
+//! serial blocks the kernel must print).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use boot::busybox_diff::{self, protocol};
 use boot::difftest::{self, Case, Report};
 use clap::Args;
 
@@ -34,12 +43,31 @@ pub struct DifftestArgs {
     /// Print each random case's text before running it.
     #[arg(short, long)]
     verbose: bool,
-    /// Print both sides' output of every command, not only of divergences.
+    /// Print both sides' output of every command, not only of divergences (with --busybox
+    /// and no --kernel-output: Linux's results as the kernel's serial blocks).
     #[arg(long)]
     show: bool,
+    /// Run the BusyBox differential test instead (see boot::busybox_diff).
+    #[arg(long)]
+    busybox: bool,
+    /// With --busybox: the directory of `*.sh` scripts (default: boot/tests/busybox).
+    #[arg(long, value_name = "DIR", requires = "busybox")]
+    scripts: Option<PathBuf>,
+    /// With --busybox: the image's build file (default: rootfs/busybox.build).
+    #[arg(long, value_name = "FILE", requires = "busybox")]
+    image_build: Option<PathBuf>,
+    /// With --busybox: write the fw_cfg scripts file for the kernel to FILE.
+    #[arg(long, value_name = "FILE", requires = "busybox")]
+    write_scripts: Option<PathBuf>,
+    /// With --busybox: the kernel's serial log to compare with Linux's results.
+    #[arg(long, value_name = "FILE", requires = "busybox")]
+    kernel_output: Option<PathBuf>,
 }
 
 pub fn run(args: &DifftestArgs) -> Result<ExitCode> {
+    if args.busybox {
+        return run_busybox(args);
+    }
     if let Err(reason) = difftest::availability() {
         eprintln!("boot difftest: cannot mount Linux overlayfs here: {reason}");
         return Ok(ExitCode::from(super::STATUS_ERROR));
@@ -123,4 +151,56 @@ impl Totals {
             println!("difftest: known difference `{id}`: {count}");
         }
     }
+}
+
+/// `boot difftest --busybox`.
+fn run_busybox(args: &DifftestArgs) -> Result<ExitCode> {
+    let dir = args
+        .scripts
+        .clone()
+        .unwrap_or_else(busybox_diff::corpus::default_dir);
+    let scripts = busybox_diff::corpus::load_dir(&dir)?;
+    if let Some(path) = &args.write_scripts {
+        std::fs::write(path, protocol::encode_scripts(&scripts)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "busybox difftest: {} scripts written to {} (fw_cfg name {})",
+            scripts.len(),
+            path.display(),
+            protocol::FW_CFG_FILE
+        );
+        if args.kernel_output.is_none() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    if let Err(reason) = busybox_diff::availability() {
+        eprintln!("boot difftest --busybox: cannot run the Linux side here: {reason}");
+        return Ok(ExitCode::from(super::STATUS_ERROR));
+    }
+    let build_file = args
+        .image_build
+        .clone()
+        .unwrap_or_else(busybox_diff::default_build_file);
+    let linux = busybox_diff::linux_results(&build_file, &scripts)?;
+    let Some(log) = &args.kernel_output else {
+        for result in &linux {
+            if args.show {
+                print!("{}", protocol::block(result));
+            } else {
+                print!("{}", result.describe());
+            }
+        }
+        if args.show {
+            println!("{} done {}", protocol::LINE_PREFIX, linux.len());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let serial = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
+    let report = busybox_diff::compare(&String::from_utf8_lossy(&serial), &linux);
+    print!("{}", report.render());
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::STATUS_KERNEL_FAILED)
+    })
 }

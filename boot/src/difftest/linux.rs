@@ -198,6 +198,11 @@ impl Workspace {
         self.upper_dir.clone()
     }
 
+    /// The overlay's mount point on the host, once mounted.
+    pub fn merged_dir(&self) -> Option<PathBuf> {
+        self.overlay_mounted.then(|| self.base.join("merged"))
+    }
+
     /// Runs `lines` on the mounted overlay, on a thread chrooted into it, then lists the union
     /// with `tree /` as root.
     ///

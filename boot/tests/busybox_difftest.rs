@@ -1,0 +1,191 @@
+//! The Linux side of the BusyBox differential test (see `boot::busybox_diff`): the corpus in
+//! `tests/busybox/` run by Debian's static BusyBox in containers made of a real
+//! `mount -t overlay` of the BusyBox image's layers, checked to be deterministic (two runs give
+//! the same results) and sane (a write shows its new content, a delete its whiteout), and
+//! read back through the kernel's serial protocol exactly as a kernel that behaves like Linux
+//! would print it.
+//!
+//! This needs root, overlayfs, util-linux `unshare` and the BusyBox binary (`make deps`, or
+//! `BUSYBOX_DIR`). Where any is missing, each test prints `SKIPPED: <reason>` and returns;
+//! with `DIFFTEST_REQUIRED=1` (as `make test` sets it) it fails instead.
+
+use std::sync::OnceLock;
+
+use boot::busybox_diff::protocol::{self, KernelRecord};
+use boot::busybox_diff::{self, compare, corpus, ScriptResult, Status, Verdict};
+
+/// Whether the Linux side can run here; prints why not, or fails if it must.
+fn linux_side_available() -> bool {
+    let reason = match busybox_diff::availability() {
+        Err(reason) => reason,
+        Ok(()) if boot::build::busybox_binary().is_none() => {
+            "the BusyBox binary is missing (run `make deps`, or set BUSYBOX_DIR)".to_string()
+        }
+        Ok(()) => return true,
+    };
+    if std::env::var("DIFFTEST_REQUIRED").is_ok_and(|value| value == "1") {
+        panic!("DIFFTEST_REQUIRED=1 but the BusyBox difftest cannot run: {reason}");
+    }
+    eprintln!("SKIPPED: BusyBox differential test against Linux: {reason}");
+    false
+}
+
+fn scripts() -> Vec<corpus::Script> {
+    corpus::load_dir(&corpus::default_dir()).expect("the corpus loads")
+}
+
+fn run_corpus() -> Vec<ScriptResult> {
+    busybox_diff::linux_results(&busybox_diff::default_build_file(), &scripts())
+        .expect("the Linux side runs")
+}
+
+/// The corpus's first run on Linux, shared by the tests.
+fn first_run() -> &'static [ScriptResult] {
+    static RESULTS: OnceLock<Vec<ScriptResult>> = OnceLock::new();
+    RESULTS.get_or_init(run_corpus)
+}
+
+fn result<'a>(results: &'a [ScriptResult], name: &str) -> &'a ScriptResult {
+    results
+        .iter()
+        .find(|result| result.name == name)
+        .unwrap_or_else(|| panic!("no result for {name}"))
+}
+
+/// The `tree` line of `path`, if the union has it.
+fn tree_line<'a>(result: &'a ScriptResult, path: &str) -> Option<&'a str> {
+    result
+        .tree
+        .iter()
+        .map(String::as_str)
+        .find(|line| line.rsplit_once(' ').is_some_and(|(_, at)| at == path))
+}
+
+#[test]
+fn the_corpus_is_small_and_says_what_each_script_checks() {
+    let scripts = scripts();
+    assert!(
+        (15..=30).contains(&scripts.len()),
+        "{} scripts: the corpus `make test` runs should stay small",
+        scripts.len()
+    );
+    for script in &scripts {
+        assert!(
+            !script.checks.is_empty(),
+            "{}: no `# checks:` line",
+            script.name
+        );
+    }
+    let bytes = protocol::encode_scripts(&scripts).unwrap();
+    assert_eq!(protocol::decode_scripts(&bytes).unwrap(), scripts);
+}
+
+#[test]
+fn linux_runs_are_deterministic() {
+    if !linux_side_available() {
+        return;
+    }
+    let first = first_run();
+    let second = run_corpus();
+    assert_eq!(first.len(), second.len());
+    let mut failures = String::new();
+    for (a, b) in first.iter().zip(&second) {
+        if let Verdict::Different(parts) = compare::compare_script(a, &KernelRecord::from(b)) {
+            failures.push_str(&format!("{}:\n{}\n", a.name, parts.join("\n")));
+        }
+    }
+    assert!(failures.is_empty(), "two Linux runs differ:\n{failures}");
+}
+
+#[test]
+fn linux_results_show_copy_up_whiteouts_and_merged_listings() {
+    if !linux_side_available() {
+        return;
+    }
+    let results = first_run();
+    assert_eq!(results.len(), scripts().len());
+    for result in results {
+        assert!(
+            tree_line(result, "/bin/busybox").is_some(),
+            "{}: the union's tree has no /bin/busybox",
+            result.name
+        );
+        let mounted = result
+            .tree
+            .iter()
+            .find(|line| line.contains(" /proc/") || line.contains(" /dev/"));
+        assert_eq!(
+            mounted, None,
+            "{}: the tree shows what is mounted over the union",
+            result.name
+        );
+        assert_ne!(result.status, Status::Timeout, "{} timed out", result.name);
+    }
+
+    let read = result(results, "02-read-lower");
+    assert!(read.diff.is_empty(), "reading copied up: {:?}", read.diff);
+    assert!(!read.stdout.is_empty());
+
+    let written = result(results, "03-copy-up-write");
+    let digest = boot::difftest::listing::short_digest(b"changed\n");
+    assert_eq!(
+        tree_line(written, "/data/a"),
+        Some(format!("f 0644 0:0 8 {digest} /data/a").as_str())
+    );
+    assert_eq!(written.diff, ["C /data", "C /data/a"]);
+    assert!(written.stdout.starts_with(b"changed\n"));
+
+    let deleted = result(results, "05-whiteout");
+    assert_eq!(tree_line(deleted, "/data/a"), None);
+    assert!(deleted.diff.contains(&"D /data/a".to_string()));
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("a is gone"));
+    assert!(String::from_utf8_lossy(&deleted.stderr).contains("No such file or directory"));
+
+    let listing = result(results, "06-merged-listing");
+    assert!(listing.stdout.starts_with(b"a\ndir\nnew\nsub\n"));
+
+    let recreated = result(results, "21-rm-r-recreate");
+    assert_eq!(tree_line(recreated, "/data/dir/c"), None);
+    assert!(tree_line(recreated, "/data/dir/d").is_some());
+
+    let status = result(results, "18-exit-status");
+    assert_eq!(status.status, Status::Exit(42));
+    assert_eq!(status.stdout, b"out\nout2\n");
+    assert_eq!(status.stderr, b"err\n");
+
+    let proc_self = result(results, "19-proc-self");
+    assert!(proc_self.stdout.starts_with(b"/bin/busybox\n"));
+}
+
+/// A kernel that printed exactly Linux's results, in the protocol's blocks with other serial
+/// output between them, is found the same for every script.
+#[test]
+fn linux_results_read_back_through_the_protocol_are_the_same() {
+    if !linux_side_available() {
+        return;
+    }
+    let results = first_run();
+    let mut serial = String::from("boot: kernel log line\r\n");
+    for result in results {
+        serial.push_str(&protocol::block(result).replace('\n', "\r\n"));
+        serial.push_str("syscalls: unknown system call 334 (rseq): ENOSYS\r\n");
+    }
+    serial.push_str(&format!(
+        "{} done {}\r\n",
+        protocol::LINE_PREFIX,
+        results.len()
+    ));
+    let report = compare::compare(&serial, results);
+    assert!(report.is_clean(), "{}", report.render());
+    assert!(report
+        .scripts
+        .iter()
+        .all(|script| script.verdict == Verdict::Same));
+
+    // One byte of output changed is found, and shown.
+    let mut changed = results.to_vec();
+    changed[0].stdout.push(b'!');
+    let report = compare::compare(&serial, &changed);
+    assert!(!report.is_clean());
+    assert_eq!(report.different().count(), 1);
+}
