@@ -10,12 +10,17 @@
 use alloc::{vec, vec::Vec};
 
 use linux_raw_sys::general::{iovec, O_NONBLOCK, UIO_MAXIOV};
+use overlay_core::vfs::FileType;
 
 use super::{fd_arg, MAX_TRANSFER};
 use crate::dispatch::{Call, Outcome};
 use crate::errno::{Errno, SysResult};
-use crate::file::OpenFile;
+use crate::file::{OpenFile, Whence};
 use crate::user::{self, StructReader};
+
+/// Most bytes `sendfile` reads at once from an input whose size does not bound it (a pipe,
+/// a generated file): a pipe's capacity.
+const CHUNK: usize = 64 << 10;
 
 /// One user buffer: address and length.
 #[derive(Clone, Copy, Debug)]
@@ -258,24 +263,24 @@ pub(super) fn sendfile(call: &mut Call<'_>, args: [u64; 6]) -> Outcome {
         .unwrap_or(usize::MAX)
         .min(MAX_TRANSFER);
     let result = (|| {
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
-        buf.resize(len, 0);
         if args[2] != 0 {
             let offset = offset_arg(user::read_u64(&*call.memory, args[2])?)?;
+            let mut buf = input_buffer(&*input, offset, len)?;
             let count = input.pread(offset, &mut buf)?;
             let written = out.write(&buf[..count])?;
             user::write_u64(call.memory, args[2], offset + written as u64)?;
             return Ok(written as u64);
         }
-        match input.seek(0, crate::file::Whence::Current) {
+        match input.seek(0, Whence::Current) {
             Ok(at) => {
+                let mut buf = input_buffer(&*input, at, len)?;
                 let count = input.pread(at, &mut buf)?;
                 let written = out.write(&buf[..count])?;
-                input.seek((at + written as u64) as i64, crate::file::Whence::Set)?;
+                input.seek((at + written as u64) as i64, Whence::Set)?;
                 Ok(written as u64)
             }
             Err(Errno::ESPIPE) => {
+                let mut buf = input_buffer(&*input, 0, len)?;
                 let count = input.read(&mut buf)?;
                 Ok(out.write(&buf[..count])? as u64)
             }
@@ -283,4 +288,23 @@ pub(super) fn sendfile(call: &mut Call<'_>, args: [u64; 6]) -> Outcome {
         }
     })();
     Outcome::blocking(result, nonblocking)
+}
+
+/// A kernel buffer for reading up to `len` bytes of `input` at `from`. Callers ask for far
+/// more than a file holds (BusyBox's `cp` asks `sendfile` for 16 MiB), so a regular file's
+/// buffer is cut to what is left of it; a file whose size says nothing is left may still
+/// have data (a generated file of `/proc` has size 0), and anything else has no size: they
+/// get [`CHUNK`] bytes at most.
+fn input_buffer(input: &dyn OpenFile, from: u64, len: usize) -> SysResult<Vec<u8>> {
+    let metadata = input.metadata()?;
+    let left = metadata.size.saturating_sub(from);
+    let len = if metadata.kind == FileType::Regular && left > 0 {
+        len.min(usize::try_from(left).unwrap_or(usize::MAX))
+    } else {
+        len.min(CHUNK)
+    };
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+    buf.resize(len, 0);
+    Ok(buf)
 }
