@@ -793,7 +793,11 @@ fn creat_mknod_and_truncating_opens() {
     w.call(__NR_mknod, &[null, u64::from(S_IFCHR | 0o666), 0x103])
         .unwrap();
     let st = w.stat("/data/null").unwrap();
-    assert_eq!((st.mode, st.rdev), (S_IFCHR | 0o644, 0x103), "less the umask");
+    assert_eq!(
+        (st.mode, st.rdev),
+        (S_IFCHR | 0o644, 0x103),
+        "less the umask"
+    );
     let plain = w.str("/data/plain");
     w.call(__NR_mknod, &[plain, 0o644, 0]).unwrap();
     assert_eq!(w.stat("/data/plain").unwrap().mode, S_IFREG | 0o644);
@@ -865,4 +869,41 @@ fn the_root_lists_its_dotdot_as_itself() {
     let mut names: Vec<String> = entries.into_iter().skip(2).map(|e| e.name).collect();
     names.sort();
     assert_eq!(names, ["bin", "data", "etc"]);
+}
+
+#[test]
+fn names_added_and_removed_while_listing_never_repeat_or_skip_the_others() {
+    let mut w = World::new();
+    for name in ["e", "f", "g", "h"] {
+        w.create(&format!("/data/{name}"), b"").unwrap();
+    }
+    let fd = w.open("/data", O_RDONLY | O_DIRECTORY, 0).unwrap();
+    let buf = w.alloc(40);
+    let mut seen = Vec::new();
+    let mut step = 0;
+    loop {
+        let count = w.call(__NR_getdents64, &[fd, buf, 40]).unwrap();
+        if count == 0 {
+            break;
+        }
+        seen.extend(
+            parse_dirents(&w.peek(buf, count as usize))
+                .into_iter()
+                .map(|e| e.name),
+        );
+        step += 1;
+        if step == 3 {
+            // Midway: a new name, a name gone (lower or upper, listed or not).
+            w.create("/data/late", b"").unwrap();
+            let gone = w.str("/data/h");
+            w.call(__NR_unlink, &[gone]).unwrap();
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no name twice: {seen:?}");
+    for name in [".", "..", "a", "b", "c", "sub", "e", "f", "g"] {
+        assert!(seen.iter().any(|n| n == name), "{name} listed: {seen:?}");
+    }
 }
