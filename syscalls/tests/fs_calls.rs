@@ -907,3 +907,18 @@ fn names_added_and_removed_while_listing_never_repeat_or_skip_the_others() {
         assert!(seen.iter().any(|n| n == name), "{name} listed: {seen:?}");
     }
 }
+
+#[test]
+fn with_every_descriptor_taken_open_creates_nothing() {
+    let mut w = World::new();
+    let fd = w.open("/data/a", O_RDONLY, 0).unwrap();
+    while w.call(__NR_dup, &[fd]).is_ok() {}
+    assert_eq!(w.errno(__NR_dup, &[fd]), Errno::EMFILE);
+    assert_eq!(
+        w.open("/data/new", O_WRONLY | O_CREAT, 0o644),
+        Err(Errno::EMFILE)
+    );
+    assert_eq!(w.stat("/data/new"), Err(Errno::ENOENT));
+    w.call(__NR_close, &[7]).unwrap();
+    assert_eq!(w.open("/data/new", O_WRONLY | O_CREAT, 0o644), Ok(7));
+}
