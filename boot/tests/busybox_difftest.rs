@@ -35,8 +35,8 @@ fn scripts() -> Vec<corpus::Script> {
 }
 
 fn run_corpus() -> Vec<ScriptResult> {
-    busybox_diff::linux_results(&busybox_diff::default_build_file(), &scripts())
-        .expect("the Linux side runs")
+    let image = busybox_diff::default_image().expect("the BusyBox image builds");
+    busybox_diff::linux_results(&image, &scripts()).expect("the Linux side runs")
 }
 
 /// The corpus's first run on Linux, shared by the tests.
@@ -188,4 +188,65 @@ fn linux_results_read_back_through_the_protocol_are_the_same() {
     let report = compare::compare(&serial, &changed);
     assert!(!report.is_clean());
     assert_eq!(report.different().count(), 1);
+}
+
+/// OCI whiteouts become overlayfs's own (a character device 0/0, the opaque xattr), and
+/// modes, owners, symlinks and hard links come through as the tar says.
+#[test]
+fn layers_unpack_into_overlayfs_lower_directories() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    if let Err(reason) = boot::difftest::availability() {
+        if std::env::var("DIFFTEST_REQUIRED").is_ok_and(|value| value == "1") {
+            panic!("DIFFTEST_REQUIRED=1 but layers cannot be unpacked: {reason}");
+        }
+        eprintln!("SKIPPED: unpacking layers needs root and a tmpfs: {reason}");
+        return;
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, kind: tar::EntryType, mode: u32, content: &[u8], link: &str| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(1);
+        header.set_gid(2);
+        header.set_size(content.len() as u64);
+        if !link.is_empty() {
+            header.set_link_name(link).unwrap();
+        }
+        tar.append_data(&mut header, path, content).unwrap();
+    };
+    add("etc/", tar::EntryType::Directory, 0o755, b"", "");
+    add("etc/.wh.motd", tar::EntryType::Regular, 0o644, b"", "");
+    add("data/", tar::EntryType::Directory, 0o750, b"", "");
+    add("data/.wh..wh..opq", tar::EntryType::Regular, 0o644, b"", "");
+    add("data/x", tar::EntryType::Regular, 0o4711, b"xyz", "");
+    add("data/hard", tar::EntryType::Link, 0o644, b"", "data/x");
+    add("bin/sh", tar::EntryType::Symlink, 0o777, b"", "busybox");
+    let tar = tar.into_inner().unwrap();
+
+    let workspace = boot::difftest::linux::Workspace::new().unwrap();
+    let dir = workspace.new_dir("layer").unwrap();
+    busybox_diff::unpack::unpack_layer(&tar, &dir).unwrap();
+
+    let whiteout = std::fs::symlink_metadata(dir.join("etc/motd")).unwrap();
+    assert!(whiteout.file_type().is_char_device());
+    assert_eq!((whiteout.rdev(), whiteout.mode() & 0o7777), (0, 0));
+    assert_eq!(
+        xattr::get(dir.join("data"), "trusted.overlay.opaque").unwrap(),
+        Some(b"y".to_vec())
+    );
+    assert!(!dir.join("data/.wh..wh..opq").exists());
+    let file = std::fs::metadata(dir.join("data/x")).unwrap();
+    assert_eq!(
+        (file.mode() & 0o7777, file.uid(), file.gid(), file.nlink()),
+        (0o4711, 1, 2, 2)
+    );
+    assert_eq!(std::fs::read(dir.join("data/hard")).unwrap(), b"xyz");
+    assert_eq!(
+        std::fs::read_link(dir.join("bin/sh")).unwrap(),
+        std::path::Path::new("busybox")
+    );
+    let data = std::fs::metadata(dir.join("data")).unwrap();
+    assert_eq!((data.mode() & 0o7777, data.mtime()), (0o750, 0));
 }

@@ -449,8 +449,8 @@ fn line_diff(linux: &str, kernel: &str) -> String {
         let mut lines: Vec<String> = text
             .split_inclusive('\n')
             .map(|line| match line.strip_suffix('\n') {
-                Some(body) => body.escape_debug().to_string(),
-                None => format!("{} (no newline at the end)", line.escape_debug()),
+                Some(body) => printable(body),
+                None => format!("{} (no newline at the end)", printable(line)),
             })
             .collect();
         if lines.is_empty() {
@@ -459,6 +459,19 @@ fn line_diff(linux: &str, kernel: &str) -> String {
         lines
     };
     lines_diff(&split(linux), &split(kernel))
+}
+
+/// `line` with its control characters escaped (`\t`, `\r`, `\u{1b}`...), the rest as it is.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A short diff of two line lists by their longest common subsequence.

@@ -77,10 +77,10 @@ pub mod protocol;
 pub mod unpack;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 
 pub use compare::{compare, Report, Verdict, KNOWN_DIFFERENCES};
 pub use corpus::Script;
@@ -99,30 +99,50 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("HOME", "/root"),
 ];
 
-/// The build file of the BusyBox image: `rootfs/busybox.build` in the repository.
-pub fn default_build_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rootfs/busybox.build")
+/// The image the scripts run in: `busybox` of the fw_cfg image list
+/// ([`crate::build::FW_CFG_IMAGE_LIST`]), the layout `boot qemu` hands the kernel.
+pub const IMAGE_NAME: &str = "busybox";
+
+/// The image [`IMAGE_NAME`] built from the fw_cfg image list, with the build cache in
+/// `<target>/build-cache`: the same layers, byte for byte, as the kernel gets.
+///
+/// # Errors
+/// Whatever the build fails with (BusyBox not fetched: see [`crate::build::busybox_binary`]),
+/// or the list has no such image.
+pub fn default_image() -> Result<OciImage> {
+    let cache = crate::build::BuildCache::new(&crate::target_dir().join("build-cache"))?;
+    let mut builder = crate::build::Builder::new(Some(cache));
+    let layout = builder.build_list(Path::new(crate::build::FW_CFG_IMAGE_LIST))?;
+    layout
+        .images()
+        .iter()
+        .find(|image| image.ref_name() == IMAGE_NAME)
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "{} has no image {IMAGE_NAME}",
+                crate::build::FW_CFG_IMAGE_LIST
+            )
+        })
 }
 
-/// The image built from `build_file` (named `busybox`), with the build cache in
-/// `<target>/build-cache`.
+/// The image built from `build_file` alone (named [`IMAGE_NAME`]), with the build cache.
 ///
 /// # Errors
 /// Whatever the build fails with.
 pub fn build_image(build_file: &Path) -> Result<OciImage> {
     let cache = crate::build::BuildCache::new(&crate::target_dir().join("build-cache"))?;
     let mut builder = crate::build::Builder::new(Some(cache));
-    builder.build("busybox", build_file)
+    builder.build(IMAGE_NAME, build_file)
 }
 
-/// Linux's results of `scripts` in containers of the image built from `build_file` (see
-/// [`linux`]): what [`compare()`](compare::compare) takes.
+/// Linux's results of `scripts` in containers of `image` (see [`linux`]): what
+/// [`compare()`](compare::compare) takes.
 ///
 /// # Errors
-/// If the image cannot be built or the Linux side cannot run (see [`availability`]).
-pub fn linux_results(build_file: &Path, scripts: &[Script]) -> Result<Vec<ScriptResult>> {
-    let image = build_image(build_file)?;
-    LinuxSide::new(&image)?.run_all(scripts)
+/// If the Linux side cannot run (see [`availability`]) or a container cannot be made.
+pub fn linux_results(image: &OciImage, scripts: &[Script]) -> Result<Vec<ScriptResult>> {
+    LinuxSide::new(image)?.run_all(scripts)
 }
 
 /// How a script's shell ended.

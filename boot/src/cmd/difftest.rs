@@ -7,11 +7,11 @@
 //!
 //! With `--busybox`, the BusyBox differential test instead (see `boot::busybox_diff`): the
 //! scripts of `--scripts DIR` (default `boot/tests/busybox/`) run on Linux in containers of the
-//! image of `--image-build FILE` (default `rootfs/busybox.build`); `--write-scripts FILE` writes
-//! the fw_cfg file that hands them to the kernel; `--kernel-output FILE` compares a serial log
-//! of the kernel running them with Linux's results (exit status 0 when every script is the
-//! same, 1 when one differs); without it, Linux's results are printed (with `--show`, as the
-//! serial blocks the kernel must print).
+//! image `busybox` of `rootfs/fw-cfg-images` (the one the kernel gets), or of the build file
+//! `--image-build FILE`. `--write-scripts FILE` writes the fw_cfg file that hands the scripts
+//! to the kernel; `--kernel-output FILE` compares a serial log of the kernel running them with
+//! Linux's results (exit status 0 when every script is the same, 1 when one differs); without
+//! it, Linux's results are printed (with `--show`, as the serial blocks the kernel must print).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ pub struct DifftestArgs {
     /// With --busybox: the directory of `*.sh` scripts (default: boot/tests/busybox).
     #[arg(long, value_name = "DIR", requires = "busybox")]
     scripts: Option<PathBuf>,
-    /// With --busybox: the image's build file (default: rootfs/busybox.build).
+    /// With --busybox: build the image from FILE (default: `busybox` of rootfs/fw-cfg-images).
     #[arg(long, value_name = "FILE", requires = "busybox")]
     image_build: Option<PathBuf>,
     /// With --busybox: write the fw_cfg scripts file for the kernel to FILE.
@@ -177,11 +177,11 @@ fn run_busybox(args: &DifftestArgs) -> Result<ExitCode> {
         eprintln!("boot difftest --busybox: cannot run the Linux side here: {reason}");
         return Ok(ExitCode::from(super::STATUS_ERROR));
     }
-    let build_file = args
-        .image_build
-        .clone()
-        .unwrap_or_else(busybox_diff::default_build_file);
-    let linux = busybox_diff::linux_results(&build_file, &scripts)?;
+    let image = match &args.image_build {
+        Some(build_file) => busybox_diff::build_image(build_file)?,
+        None => busybox_diff::default_image()?,
+    };
+    let linux = busybox_diff::linux_results(&image, &scripts)?;
     let Some(log) = &args.kernel_output else {
         for result in &linux {
             if args.show {
