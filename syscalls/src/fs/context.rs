@@ -243,6 +243,7 @@ fn name_in(dir: &Arc<dyn Inode>, child: &Arc<dyn Inode>) -> SysResult<String> {
     let mut cookie = 0;
     loop {
         let mut listed = 0usize;
+        let from = cookie;
         dir.readdir(cookie, &mut |entry| {
             listed += 1;
             cookie = entry.next_cookie;
@@ -255,7 +256,8 @@ fn name_in(dir: &Arc<dyn Inode>, child: &Arc<dyn Inode>) -> SysResult<String> {
             }
             true
         })?;
-        if listed == 0 {
+        // The end, or a listing that does not move on (which must not loop for ever).
+        if listed == 0 || cookie == from {
             break;
         }
     }
