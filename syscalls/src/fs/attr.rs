@@ -1,26 +1,24 @@
 //! Calls that change an entry in place or check access: `chmod` and `chown` families,
-//! `truncate`, `ftruncate`, `utimensat`, `access`, `faccessat(2)`, and the extended
-//! attribute families (`getxattr`, `setxattr`, `listxattr`, `removexattr` with their `l`
-//! and `f` forms). The engine decides the errno; the `f` forms act on a descriptor's entry
-//! and the `l` forms on a symlink itself.
+//! `truncate`, `ftruncate`, `utimensat`, `access`, `faccessat(2)` (the extended attributes
+//! are in `xattr`). The engine decides the errno; the `f` forms act on a descriptor's entry
+//! and the `l` forms (or `AT_SYMLINK_NOFOLLOW`) on a symlink itself.
 //!
 //! Not supported: `fchmodat2` (its `AT_SYMLINK_NOFOLLOW`; the call is `ENOSYS` and libc
-//! falls back to `fchmodat`, which has no flags). Extended attribute names that are not
-//! UTF-8 are `EINVAL`. `access` and `faccessat` check with the effective ids, which are the
+//! falls back to `fchmodat`, which has no flags). `access` and `faccessat` check with the effective ids, which are the
 //! real ones here (no set-id programs change them).
 
-use alloc::{string::String, sync::Arc, vec::Vec};
+use alloc::sync::Arc;
 use core::mem::{offset_of, size_of};
 
 use linux_raw_sys::general::*;
 use overlay_core::posix::perm::{self, Access};
 use overlay_core::posix::SetTime;
-use overlay_core::vfs::{FsFeatures, Inode, Timespec, XattrFlags};
+use overlay_core::vfs::{FsFeatures, Inode, Timespec};
 
-use super::{at_dir, dirfd_arg, fd_arg, fd_inode, path_arg, target_arg, u32_arg, Follow, Target};
+use super::{at_dir, dirfd_arg, fd_arg, fd_inode, path_arg, target_arg, u32_arg, Target};
 use crate::dispatch::Call;
 use crate::errno::{Errno, SysResult};
-use crate::user::{self, StructReader};
+use crate::user::StructReader;
 
 /// `UTIME_NOW` and `UTIME_OMIT` (Linux's `stat.h`): a `tv_nsec` asking for the current time,
 /// or for the time to stay.
@@ -31,7 +29,12 @@ const UTIME_OMIT: i64 = (1 << 30) - 2;
 const ACCESS_BITS: u32 = 0o7;
 
 /// The entry `path` names from `dirfd`, a final symlink followed or not.
-fn entry_at(call: &Call<'_>, dirfd: i32, path: &str, follow: bool) -> SysResult<Arc<dyn Inode>> {
+pub(super) fn entry_at(
+    call: &Call<'_>,
+    dirfd: i32,
+    path: &str,
+    follow: bool,
+) -> SysResult<Arc<dyn Inode>> {
     let at = at_dir(call, dirfd, path)?;
     let namespace = at.as_ref().unwrap_or(call.process.fs.namespace());
     Ok(namespace.lookup(&call.process.creds, path, follow)?)
@@ -46,7 +49,7 @@ fn target_entry(call: &Call<'_>, dirfd: i32, addr: u64, flags: u32) -> SysResult
 }
 
 /// The entry behind descriptor `fd` (`EBADF` if not open or without one).
-fn fd_entry(call: &Call<'_>, fd: u64) -> SysResult<Arc<dyn Inode>> {
+pub(super) fn fd_entry(call: &Call<'_>, fd: u64) -> SysResult<Arc<dyn Inode>> {
     call.process
         .fds
         .file(fd_arg(fd)?)?
@@ -316,183 +319,5 @@ fn access_at(call: &Call<'_>, dirfd: i32, addr: u64, mode: u32, flags: u32) -> S
         return Err(Errno::EROFS);
     }
     perm::check(&metadata, creds, want)?;
-    Ok(0)
-}
-
-/// An extended attribute's name argument.
-///
-/// # Errors
-/// `EFAULT` for a bad pointer; `ERANGE` for an empty name or one past `XATTR_NAME_MAX`;
-/// `EINVAL` if not UTF-8.
-fn xattr_name_arg(call: &Call<'_>, addr: u64) -> SysResult<String> {
-    let bytes = match user::read_c_bytes(&*call.memory, addr, XATTR_NAME_MAX as usize + 1) {
-        Err(Errno::ENAMETOOLONG) => return Err(Errno::ERANGE),
-        other => other?,
-    };
-    if bytes.is_empty() {
-        return Err(Errno::ERANGE);
-    }
-    String::from_utf8(bytes).map_err(|_| Errno::EINVAL)
-}
-
-/// The entry a path-based xattr call names.
-fn xattr_entry(call: &Call<'_>, addr: u64, follow: Follow) -> SysResult<Arc<dyn Inode>> {
-    let path = path_arg(call, addr)?;
-    entry_at(call, AT_FDCWD, &path, follow == Follow::Yes)
-}
-
-/// Copies `value` to the user buffer `buf` of `size` bytes, as the get and list calls do:
-/// with `size` 0 only the length is returned.
-fn value_out(call: &mut Call<'_>, buf: u64, size: u64, value: &[u8]) -> SysResult<u64> {
-    if size == 0 {
-        return Ok(value.len() as u64);
-    }
-    if (value.len() as u64) > size {
-        return Err(Errno::ERANGE);
-    }
-    if !value.is_empty() {
-        call.memory.write(buf, value)?;
-    }
-    Ok(value.len() as u64)
-}
-
-/// `getxattr(path, name, value, size)` and `lgetxattr`: the value's length (the value
-/// copied out if `size` is not 0).
-///
-/// # Errors
-/// `ENODATA` if not set; `ERANGE` if `size` is too small or for a bad name; `ENOTSUP`;
-/// `EACCES`; the path errors; `EFAULT`.
-pub(super) fn getxattr(call: &mut Call<'_>, args: [u64; 6], follow: Follow) -> SysResult<u64> {
-    let inode = xattr_entry(call, args[0], follow)?;
-    get_value(call, &*inode, args[1], args[2], args[3])
-}
-
-/// `fgetxattr(fd, name, value, size)`.
-///
-/// # Errors
-/// `EBADF` if `fd` is not open; as `getxattr`.
-pub(super) fn fgetxattr(call: &mut Call<'_>, args: [u64; 6]) -> SysResult<u64> {
-    let inode = fd_entry(call, args[0])?;
-    get_value(call, &*inode, args[1], args[2], args[3])
-}
-
-fn get_value(
-    call: &mut Call<'_>,
-    inode: &dyn Inode,
-    name: u64,
-    buf: u64,
-    size: u64,
-) -> SysResult<u64> {
-    let name = xattr_name_arg(call, name)?;
-    let value = call
-        .process
-        .fs
-        .namespace()
-        .fget_xattr(&call.process.creds, inode, &name)?;
-    value_out(call, buf, size.min(u64::from(XATTR_SIZE_MAX)), &value)
-}
-
-/// `setxattr(path, name, value, size, flags)` and `lsetxattr`: flags `XATTR_CREATE`,
-/// `XATTR_REPLACE`.
-///
-/// # Errors
-/// `E2BIG` for a value past `XATTR_SIZE_MAX`; `EEXIST`/`ENODATA` as the flags say;
-/// `EINVAL` for other flags; `ERANGE` for a bad name; `EPERM`, `EACCES`, `EROFS`,
-/// `ENOTSUP`, `ENOSPC`; the path errors; `EFAULT`.
-pub(super) fn setxattr(call: &mut Call<'_>, args: [u64; 6], follow: Follow) -> SysResult<u64> {
-    let inode = xattr_entry(call, args[0], follow)?;
-    set_value(call, &*inode, args[1], args[2], args[3], args[4])
-}
-
-/// `fsetxattr(fd, name, value, size, flags)`.
-///
-/// # Errors
-/// `EBADF` if `fd` is not open; as `setxattr`.
-pub(super) fn fsetxattr(call: &mut Call<'_>, args: [u64; 6]) -> SysResult<u64> {
-    let inode = fd_entry(call, args[0])?;
-    set_value(call, &*inode, args[1], args[2], args[3], args[4])
-}
-
-fn set_value(
-    call: &Call<'_>,
-    inode: &dyn Inode,
-    name: u64,
-    value: u64,
-    size: u64,
-    flags: u64,
-) -> SysResult<u64> {
-    let name = xattr_name_arg(call, name)?;
-    if size > u64::from(XATTR_SIZE_MAX) {
-        return Err(Errno::E2BIG);
-    }
-    let flags = XattrFlags::from_bits(flags as u32).ok_or(Errno::EINVAL)?;
-    let value = if size == 0 {
-        Vec::new()
-    } else {
-        user::read_bytes(&*call.memory, value, size as usize)?
-    };
-    call.process
-        .fs
-        .namespace()
-        .fset_xattr(&call.process.creds, inode, &name, &value, flags)?;
-    Ok(0)
-}
-
-/// `listxattr(path, list, size)` and `llistxattr`: the names, each NUL-terminated.
-///
-/// # Errors
-/// `ERANGE` if `size` is too small; `ENOTSUP`; the path errors; `EFAULT`.
-pub(super) fn listxattr(call: &mut Call<'_>, args: [u64; 6], follow: Follow) -> SysResult<u64> {
-    let inode = xattr_entry(call, args[0], follow)?;
-    list_names(call, &*inode, args[1], args[2])
-}
-
-/// `flistxattr(fd, list, size)`.
-///
-/// # Errors
-/// `EBADF` if `fd` is not open; as `listxattr`.
-pub(super) fn flistxattr(call: &mut Call<'_>, args: [u64; 6]) -> SysResult<u64> {
-    let inode = fd_entry(call, args[0])?;
-    list_names(call, &*inode, args[1], args[2])
-}
-
-fn list_names(call: &mut Call<'_>, inode: &dyn Inode, buf: u64, size: u64) -> SysResult<u64> {
-    let names = call
-        .process
-        .fs
-        .namespace()
-        .flist_xattr(&call.process.creds, inode)?;
-    let mut list = Vec::new();
-    for name in names {
-        list.extend_from_slice(name.as_bytes());
-        list.push(0);
-    }
-    value_out(call, buf, size.min(u64::from(XATTR_LIST_MAX)), &list)
-}
-
-/// `removexattr(path, name)` and `lremovexattr`.
-///
-/// # Errors
-/// `ENODATA` if not set; as `setxattr`.
-pub(super) fn removexattr(call: &mut Call<'_>, args: [u64; 6], follow: Follow) -> SysResult<u64> {
-    let inode = xattr_entry(call, args[0], follow)?;
-    remove_value(call, &*inode, args[1])
-}
-
-/// `fremovexattr(fd, name)`.
-///
-/// # Errors
-/// `EBADF` if `fd` is not open; as `removexattr`.
-pub(super) fn fremovexattr(call: &mut Call<'_>, args: [u64; 6]) -> SysResult<u64> {
-    let inode = fd_entry(call, args[0])?;
-    remove_value(call, &*inode, args[1])
-}
-
-fn remove_value(call: &Call<'_>, inode: &dyn Inode, name: u64) -> SysResult<u64> {
-    let name = xattr_name_arg(call, name)?;
-    call.process
-        .fs
-        .namespace()
-        .fremove_xattr(&call.process.creds, inode, &name)?;
     Ok(0)
 }

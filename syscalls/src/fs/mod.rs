@@ -10,8 +10,8 @@
 //! - `fdops`: `close`, `dup*`, `fcntl`, `lseek`, `ioctl`, `fsync`.
 //! - `stat`: `stat` and its family, `statx`, `statfs`; `dirent`: `getdents64`.
 //! - `names`: calls that add, remove or move names; `attr`: calls that change an entry
-//!   (modes, owners, sizes, times, extended attributes) or check access; `cwd`: `getcwd`,
-//!   `chdir`, `fchdir`, `umask`.
+//!   (modes, owners, sizes, times) or check access; `xattr`: extended attributes; `cwd`:
+//!   `getcwd`, `chdir`, `fchdir`, `umask`.
 //!
 //! Paths: the engine's paths are `str`, so a path that is not UTF-8 is `EINVAL` (Linux would
 //! take any bytes). `*at` calls resolve a relative path from the directory `dirfd` was opened
@@ -29,6 +29,7 @@ mod names;
 mod open;
 mod rw;
 mod stat;
+mod xattr;
 
 use alloc::{string::String, sync::Arc};
 
@@ -110,18 +111,18 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outc
         __NR_access => attr::access(call, args),
         __NR_faccessat => attr::faccessat(call, args),
         __NR_faccessat2 => attr::faccessat2(call, args),
-        __NR_getxattr => attr::getxattr(call, args, Follow::Yes),
-        __NR_lgetxattr => attr::getxattr(call, args, Follow::No),
-        __NR_fgetxattr => attr::fgetxattr(call, args),
-        __NR_setxattr => attr::setxattr(call, args, Follow::Yes),
-        __NR_lsetxattr => attr::setxattr(call, args, Follow::No),
-        __NR_fsetxattr => attr::fsetxattr(call, args),
-        __NR_listxattr => attr::listxattr(call, args, Follow::Yes),
-        __NR_llistxattr => attr::listxattr(call, args, Follow::No),
-        __NR_flistxattr => attr::flistxattr(call, args),
-        __NR_removexattr => attr::removexattr(call, args, Follow::Yes),
-        __NR_lremovexattr => attr::removexattr(call, args, Follow::No),
-        __NR_fremovexattr => attr::fremovexattr(call, args),
+        __NR_getxattr => xattr::getxattr(call, args, Follow::Yes),
+        __NR_lgetxattr => xattr::getxattr(call, args, Follow::No),
+        __NR_fgetxattr => xattr::fgetxattr(call, args),
+        __NR_setxattr => xattr::setxattr(call, args, Follow::Yes),
+        __NR_lsetxattr => xattr::setxattr(call, args, Follow::No),
+        __NR_fsetxattr => xattr::fsetxattr(call, args),
+        __NR_listxattr => xattr::listxattr(call, args, Follow::Yes),
+        __NR_llistxattr => xattr::listxattr(call, args, Follow::No),
+        __NR_flistxattr => xattr::flistxattr(call, args),
+        __NR_removexattr => xattr::removexattr(call, args, Follow::Yes),
+        __NR_lremovexattr => xattr::removexattr(call, args, Follow::No),
+        __NR_fremovexattr => xattr::fremovexattr(call, args),
         __NR_getcwd => cwd::getcwd(call, args),
         __NR_chdir => cwd::chdir(call, args),
         __NR_fchdir => cwd::fchdir(call, args),
