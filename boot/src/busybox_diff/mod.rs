@@ -13,6 +13,7 @@
 //! - [`linux`]: the Linux side (needs root, overlayfs, util-linux `unshare`, `chroot`); see
 //!   there for how the container is made.
 //! - [`protocol`]: the scripts file for the kernel and the parser of its serial output.
+//! - [`kernel`]: boots the kernel under QEMU to run the scripts.
 //! - [`compare()`](compare::compare): the comparison and its [`Report`].
 //!
 //! # The container both sides run each script in
@@ -29,6 +30,14 @@
 //! directories, and nothing of them reaches the upper layer), then the container's `diff`.
 //!
 //! # The protocol with the kernel
+//! **The boot.** [`kernel::run`] boots the kernel with the default RAM disk, the mode
+//! [`protocol::KERNEL_MODE`] (`busybox-diff` in `opt/overlay-kernel/mode`), the image layout
+//! of `rootfs/fw-cfg-images` in `opt/overlay-kernel/images` (which holds the image
+//! [`IMAGE_NAME`], `busybox`) and the scripts file below. In that mode the kernel runs each
+//! script in a fresh container of `busybox` as described above, prints the blocks below, and
+//! exits QEMU with the success code once `done` is printed, whatever the scripts did (the host
+//! judges them); a kernel that cannot read the scripts file fails the boot.
+//!
 //! **Scripts in.** The host passes the fw_cfg file [`protocol::FW_CFG_FILE`]
 //! (`opt/overlay-kernel/busybox-scripts`; `-fw_cfg name=opt/overlay-kernel/busybox-scripts,
 //! file=PATH`) holding, for each script in order, `NAME` `\0` `SCRIPT` `\0`: the name is 1 to
@@ -72,6 +81,7 @@
 pub mod changes;
 pub mod compare;
 pub mod corpus;
+pub mod kernel;
 pub mod linux;
 pub mod protocol;
 pub mod unpack;

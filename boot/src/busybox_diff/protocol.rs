@@ -13,6 +13,9 @@ use super::{ScriptResult, Status};
 /// The fw_cfg file that carries the scripts to the kernel (`-fw_cfg name=...,file=...`).
 pub const FW_CFG_FILE: &str = "opt/overlay-kernel/busybox-scripts";
 
+/// The kernel's boot mode (the fw_cfg file `opt/overlay-kernel/mode`) that runs the scripts.
+pub const KERNEL_MODE: &str = "busybox-diff";
+
 /// The first word of every serial line of the protocol.
 pub const LINE_PREFIX: &str = "busybox-diff";
 

@@ -9,9 +9,11 @@
 //! scripts of `--scripts DIR` (default `boot/tests/busybox/`) run on Linux in containers of the
 //! image `busybox` of `rootfs/fw-cfg-images` (the one the kernel gets), or of the build file
 //! `--image-build FILE`. `--write-scripts FILE` writes the fw_cfg file that hands the scripts
-//! to the kernel; `--kernel-output FILE` compares a serial log of the kernel running them with
-//! Linux's results (exit status 0 when every script is the same, 1 when one differs); without
-//! it, Linux's results are printed (with `--show`, as the serial blocks the kernel must print).
+//! to the kernel; `--kernel` boots the kernel under QEMU to run them (`--uefi`, `--timeout`)
+//! and `--kernel-output FILE` takes a serial log of such a run instead: either compares the
+//! kernel's results with Linux's (exit status 0 when every script is the same, 1 when one
+//! differs). With neither, Linux's results are printed (with `--show`, as the serial blocks
+//! the kernel must print).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,6 +64,15 @@ pub struct DifftestArgs {
     /// With --busybox: the kernel's serial log to compare with Linux's results.
     #[arg(long, value_name = "FILE", requires = "busybox")]
     kernel_output: Option<PathBuf>,
+    /// With --busybox: boot the kernel under QEMU to run the scripts, and compare.
+    #[arg(long, requires = "busybox", conflicts_with = "kernel_output")]
+    kernel: bool,
+    /// With --kernel: boot through UEFI (OVMF) instead of BIOS.
+    #[arg(long, requires = "kernel")]
+    uefi: bool,
+    /// With --kernel: seconds before QEMU is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 900, requires = "kernel")]
+    timeout: u64,
 }
 
 pub fn run(args: &DifftestArgs) -> Result<ExitCode> {
@@ -182,6 +193,30 @@ fn run_busybox(args: &DifftestArgs) -> Result<ExitCode> {
         None => busybox_diff::default_image()?,
     };
     let linux = busybox_diff::linux_results(&image, &scripts)?;
+    if args.kernel {
+        let firmware = if args.uefi {
+            boot::Firmware::Uefi
+        } else {
+            boot::Firmware::Bios
+        };
+        let out = boot::target_dir().join("busybox-difftest");
+        let timeout = std::time::Duration::from_secs(args.timeout);
+        let (outcome, log) = busybox_diff::kernel::run(&scripts, firmware, timeout, &out)?;
+        let report = busybox_diff::compare(&outcome.serial, &linux);
+        print!("{}", report.render());
+        println!(
+            "busybox difftest: kernel verdict {:?} after {:.1} s; serial log {}",
+            outcome.verdict,
+            outcome.elapsed.as_secs_f64(),
+            log.display()
+        );
+        let passed = outcome.verdict == boot::Verdict::Passed && report.is_clean();
+        return Ok(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(super::STATUS_KERNEL_FAILED)
+        });
+    }
     let Some(log) = &args.kernel_output else {
         for result in &linux {
             if args.show {
