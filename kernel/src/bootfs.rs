@@ -214,6 +214,13 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
         );
     }
 
+    // The lower half is for user programs: with the kernel's mappings in the upper half
+    // (`BOOTLOADER_CONFIG`'s dynamic range), nothing the kernel keeps may be mapped there.
+    if let Some(index) = space.first_lower_half_entry() {
+        return Err(format!(
+            "the kernel's page tables map the lower half (level-4 entry {index}), which user programs need"
+        ));
+    }
     let table_frames = space.table_frames().len();
     // SAFETY: `space` maps the physical memory at the same offset (heap, page tables), every
     // page of the kernel image (code, data, bss, and so the GDT, IDT, TSS and fault stack that

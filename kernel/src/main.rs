@@ -12,6 +12,7 @@ extern crate alloc;
 
 use overlay_core::scenarios::{self, Scenario};
 
+mod arch;
 mod bench;
 mod bootfs;
 mod console;
@@ -32,6 +33,8 @@ mod runner;
 mod serial;
 mod tests;
 mod units;
+mod user_space;
+mod user_tests;
 
 use alloc::{format, string::String};
 use bootloader_api::{
@@ -57,6 +60,7 @@ pub static BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
     config.kernel_stack_size = KERNEL_STACK_BYTES;
+    config.mappings.dynamic_range_start = Some(0xffff_8000_0000_0000);
     config
 };
 
@@ -84,6 +88,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     // Our own GDT first: the bootloader's sits in a frame that `bootfs` gives away.
     gdt::init();
     interrupts::init();
+    // SSE, SYSCALL and the timer, for user programs.
+    arch::init();
 
     let Some(offset) = boot_info.physical_memory_offset.into_option() else {
         fail("the bootloader did not map physical memory (BOOTLOADER_CONFIG asks it to)");
@@ -146,12 +152,22 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     } else {
         (&[][..], &[][..])
     };
-    let count = tests.len() + root_tests.len() + image_tests.len() + scenarios.len();
+    let user_tests: &[Test] = if matches!(mode, Mode::Test | Mode::Bench) {
+        user_tests::ALL
+    } else {
+        &[]
+    };
+    let count = tests.len()
+        + user_tests.len()
+        + root_tests.len()
+        + image_tests.len()
+        + scenarios.len();
     let plural = if count == 1 { "" } else { "s" };
     println!("running {count} test{plural}");
     let scenario_entries = scenarios.iter().map(|s| (s.name, s.run));
     let entries = tests
         .iter()
+        .chain(user_tests)
         .chain(root_tests)
         .chain(image_tests)
         .map(Test::entry)

@@ -1,8 +1,13 @@
 //! Page tables: reading the active ones (the bootloader's, then the kernel's) and building the
 //! kernel's own address space, so that the bootloader's table frames can be given back.
+//!
+//! The kernel lives in the upper half (level-4 entries 256..512); the lower half is left empty
+//! for user programs, whose tables share the kernel's upper-half entries (see `user_space`).
 
 use alloc::{boxed::Box, vec::Vec};
 use core::ops::Range;
+
+use spin::Once;
 
 use x86_64::{
     registers::{
@@ -18,6 +23,51 @@ use x86_64::{
 
 pub const PAGE_BYTES: u64 = 4096;
 const HUGE_2MIB: u64 = 2 * 1024 * 1024;
+
+/// Level-4 entries below this one map the lower (user) half.
+pub const FIRST_KERNEL_LEVEL_4_ENTRY: usize = 256;
+
+/// The kernel's own page tables, once active.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelTables {
+    /// Physical address of the kernel's level-4 table.
+    pub level_4: u64,
+    /// Physical address `p` is mapped at virtual `physical_memory_offset + p`.
+    pub physical_memory_offset: u64,
+}
+
+static KERNEL_TABLES: Once<KernelTables> = Once::new();
+
+/// The kernel's own page tables, once `bootfs` has switched to them (user address spaces copy
+/// their upper-half entries).
+pub fn kernel_tables() -> Option<KernelTables> {
+    KERNEL_TABLES.get().copied()
+}
+
+/// Switches back to the kernel's own page tables (if active ones are a user address space's).
+pub fn activate_kernel_tables() {
+    let Some(tables) = kernel_tables() else {
+        return;
+    };
+    let (frame, flags) = Cr3::read();
+    if frame.start_address().as_u64() != tables.level_4 {
+        let kernel = PhysFrame::containing_address(PhysAddr::new(tables.level_4));
+        // SAFETY: the kernel's tables map everything the kernel uses; user address spaces
+        // share their upper half, which is all the kernel touches, so nothing changes meaning.
+        unsafe { Cr3::write(kernel, flags) };
+    }
+}
+
+/// The first present level-4 entry of the lower half in the table at `level_4`, if any.
+pub fn first_lower_half_entry(level_4: u64, physical_memory_offset: u64) -> Option<usize> {
+    // SAFETY: `level_4` is the root of a live hierarchy, reachable through the physical-memory
+    // mapping; see `walk_table`.
+    let table = unsafe { table_at(level_4, physical_memory_offset) };
+    table
+        .iter()
+        .take(FIRST_KERNEL_LEVEL_4_ENTRY)
+        .position(|entry| entry.flags().contains(Flags::PRESENT))
+}
 
 /// One thing found while walking a hierarchy of page tables.
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +197,12 @@ impl AddressSpace {
         }
     }
 
+    /// The first lower-half level-4 entry these tables use, if any (there should be none:
+    /// the lower half belongs to user programs).
+    pub fn first_lower_half_entry(&self) -> Option<usize> {
+        first_lower_half_entry(self.level_4, self.frames.physical_memory_offset)
+    }
+
     /// Physical addresses of every table frame these tables use.
     pub fn table_frames(&self) -> &[u64] {
         &self.frames.frames
@@ -239,6 +295,10 @@ impl AddressSpace {
     /// image). Nothing may refer to memory mapped only by the old tables afterwards.
     pub unsafe fn activate(self) {
         let (_, cr3_flags) = Cr3::read();
+        KERNEL_TABLES.call_once(|| KernelTables {
+            level_4: self.level_4,
+            physical_memory_offset: self.frames.physical_memory_offset,
+        });
         let frame = PhysFrame::containing_address(PhysAddr::new(self.level_4));
         // SAFETY: forwarded from this function's contract.
         unsafe { Cr3::write(frame, cr3_flags) };
