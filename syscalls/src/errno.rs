@@ -17,6 +17,14 @@ macro_rules! errnos {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         impl Errno {
             $($(#[$doc])* pub const $name: Errno = Errno(linux::$name as u16);)*
+
+            /// The POSIX name of the numbers this type names (`"EFAULT"`).
+            fn own_name(self) -> Option<&'static str> {
+                $(if self == Errno::$name {
+                    return Some(stringify!($name));
+                })*
+                None
+            }
         }
     };
 }
@@ -114,9 +122,12 @@ impl Errno {
         }
     }
 
-    /// The engine's name for this number (`"ENOENT"`), when the engine knows it.
+    /// The POSIX name of this number (`"ENOENT"`), for the numbers this type or the engine
+    /// names.
     pub fn name(self) -> Option<&'static str> {
-        overlay_core::Errno::from_code(i32::from(self.0)).map(overlay_core::Errno::name)
+        self.own_name().or_else(|| {
+            overlay_core::Errno::from_code(i32::from(self.0)).map(overlay_core::Errno::name)
+        })
     }
 }
 
@@ -147,5 +158,7 @@ mod tests {
         }
         assert_eq!(Errno::EFAULT.code(), 14);
         assert_eq!(Errno::ENOENT.as_return(), (-2i64) as u64);
+        assert_eq!(alloc::format!("{}", Errno::ENOEXEC), "ENOEXEC");
+        assert_eq!(alloc::format!("{}", Errno::from_code(200).unwrap()), "errno 200");
     }
 }
