@@ -42,8 +42,9 @@ use crate::oci::OciImage;
 /// How long one script may run on Linux before it is killed.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The device nodes of the container's `/dev`: name, major, minor, mode. Docker's set, less
-/// what no script here uses (`pts`, `shm`, `mqueue`, `ptmx`, `core`), as the kernel provides it.
+/// The device nodes of the container's `/dev`: name, major, minor, mode. The kernel's set:
+/// Docker's, less `pts`, `shm`, `mqueue`, `ptmx`, `core` and the `std*` links (which no script
+/// here uses), and with `console` (which Docker adds only with `-t`).
 pub const DEVICES: &[(&str, u32, u32, u32)] = &[
     ("console", 5, 1, 0o600),
     ("full", 1, 7, 0o666),

@@ -24,7 +24,9 @@
 //! started as `execve("/bin/busybox", ["/bin/busybox", "sh", "-c", SCRIPT], ENV)` with `ENV`
 //! exactly [`ENVIRONMENT`], as uid 0, gid 0 with no supplementary groups, umask 0022, working
 //! directory `/`, standard input `/dev/null` (reads give end of file), standard output and
-//! standard error each captured on its own. Its status is its wait status; if it runs too long
+//! standard error each captured on its own (pipes: not a terminal). It is the container's
+//! first process (on Linux PID 1 of its own PID namespace, as in Docker), and `ps` shows only
+//! the container's processes. Its status is its wait status; if it runs too long
 //! it is killed and its status is `timeout`. After it ends, the union's `tree /` is taken as
 //! root without `/proc` and `/dev` mounted (their mount points are the image's own empty
 //! directories, and nothing of them reaches the upper layer), then the container's `diff`.
@@ -52,11 +54,11 @@
 //!
 //! ```text
 //! busybox-diff begin NAME
-//! busybox-diff out NAME HEX      standard output, in order, at most 64 bytes per line
-//! busybox-diff err NAME HEX      standard error, likewise (lower- or upper-case hex)
+//! busybox-diff out NAME HEX     standard output in order, at most 64 bytes a line
+//! busybox-diff err NAME HEX     standard error likewise (hex in either case)
 //! busybox-diff status NAME exit N | signal N | timeout
-//! busybox-diff tree NAME LINE    each line of the union's `tree /`, as the overlay shell prints it
-//! busybox-diff diff NAME LINE    each line of the container's `diff` (`A /path`, `C ...`, `D ...`)
+//! busybox-diff tree NAME LINE   each line of the union's `tree /`, as the shell prints it
+//! busybox-diff diff NAME LINE   each line of the container's `diff` (`A /x`, `C /y`, `D /z`)
 //! busybox-diff end NAME
 //! ```
 //!
@@ -64,8 +66,9 @@
 //! the kernel cannot run at all (no container, no `/bin/busybox`) gets `busybox-diff error NAME
 //! TEXT` inside its block in place of the lines it cannot give. `status` is `exit N` when the
 //! shell exited with status N (`WIFEXITED`), `signal N` when signal N ended it
-//! (`WIFSIGNALED`), `timeout` when the kernel's time limit ended it. [`protocol::block`] prints
-//! a block exactly as expected (the reference), [`protocol::parse_serial`] reads them.
+//! (`WIFSIGNALED`), `timeout` when the kernel's time limit ended it. `tree` and `diff` lines
+//! are printed as they are (the corpus's paths are plain words). [`protocol::block`] prints a
+//! block exactly as expected (the reference), [`protocol::parse_serial`] reads them.
 //!
 //! **Comparing.** [`compare()`](compare::compare)`(kernel_serial_output, &linux_results)` gives
 //! a [`Report`]: one line per script, `same` or `DIFFERENT` with a short diff, and
