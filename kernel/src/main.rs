@@ -16,6 +16,8 @@ mod arch;
 mod bench;
 mod bootfs;
 mod console;
+mod console_tty;
+mod container_tests;
 mod elf;
 mod exit;
 mod fw_cfg;
@@ -27,7 +29,9 @@ mod interrupts;
 mod logger;
 mod mode;
 mod paging;
+mod process;
 mod rootfs;
+mod rtc;
 mod rootfs_tests;
 mod runner;
 mod serial;
@@ -55,7 +59,9 @@ use units::Bytes;
 const KERNEL_STACK_BYTES: u64 = 512 * 1024;
 
 /// What the kernel asks of the bootloader: all physical memory mapped at an offset the
-/// bootloader chooses (the heap and the page-table code reach memory through it), and a big stack.
+/// bootloader chooses (the heap and the page-table code reach memory through it), a big stack,
+/// and everything it maps for the kernel (image, stack, RAM disk, that mapping) placed in the
+/// upper half, so the lower half is free for user programs.
 pub static BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
@@ -90,6 +96,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     interrupts::init();
     // SSE, SYSCALL and the timer, for user programs.
     arch::init();
+    rtc::init();
 
     let Some(offset) = boot_info.physical_memory_offset.into_option() else {
         fail("the bootloader did not map physical memory (BOOTLOADER_CONFIG asks it to)");
@@ -132,6 +139,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         }
         exit_qemu(ExitCode::Success);
     }
+    if let Mode::Run { image, argv } = &mode {
+        run_program(image, argv);
+    }
 
     // The kernel's own tests, the tests on the real root and of the image store (when there
     // is an image), then (in the normal test mode) the overlay scenarios that `cargo test -p overlay-core` runs on
@@ -157,8 +167,14 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     } else {
         &[]
     };
+    let container_tests: &[Test] = if has_image && matches!(mode, Mode::Test | Mode::Bench) {
+        container_tests::ALL
+    } else {
+        &[]
+    };
     let count = tests.len()
         + user_tests.len()
+        + container_tests.len()
         + root_tests.len()
         + image_tests.len()
         + scenarios.len();
@@ -170,6 +186,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         .chain(user_tests)
         .chain(root_tests)
         .chain(image_tests)
+        .chain(container_tests)
         .map(Test::entry)
         .chain(scenario_entries);
     let summary = runner::run(entries);
@@ -181,6 +198,40 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     } else {
         ExitCode::Failure
     })
+}
+
+/// The mode `run` (`make run`, `make shell`): a container of `image` runs its command (or
+/// `argv`) on the console; the kernel reports its exit status (see `mode`) and leaves QEMU.
+fn run_program(image: &str, argv: &[String]) -> ! {
+    let Some(manager) = rootfs::manager() else {
+        fail("run: no images: boot with a RAM disk or an fw_cfg image layout");
+    };
+    let container = "run";
+    if let Err(errno) = manager.run(image, container) {
+        fail(&format!("run: container of {image}: {errno}"));
+    }
+    println!("run: container {container} of {image}");
+    let launch = process::Launch {
+        container,
+        command: argv.to_vec(),
+        stdio: process::LaunchStdio::Console,
+        limits: process::RunLimits { max_ticks: None },
+    };
+    let status = match process::launch(manager, &launch) {
+        Ok(report) => report.shell_status(),
+        Err(why) => {
+            // As `docker run` answers a command it cannot start: 127 if it is not there,
+            // 126 if it cannot be run.
+            println!("run: {why}");
+            if why.contains("ENOENT") {
+                127
+            } else {
+                126
+            }
+        }
+    };
+    println!("{}{status}", mode::EXIT_STATUS_PREFIX);
+    exit_qemu(ExitCode::Success)
 }
 
 /// Gives every `Usable` region to the heap; returns the bytes claimed and the region count.

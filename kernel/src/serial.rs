@@ -36,6 +36,23 @@ pub fn read_byte() -> Option<u8> {
     CONSOLE.lock().as_mut().map(SerialPort::receive)
 }
 
+/// The next byte typed on the console if one has arrived, without waiting. `None` when
+/// nothing is there or the console is not set up.
+pub fn try_read_byte() -> Option<u8> {
+    let mut console = CONSOLE.lock();
+    let port = console.as_mut()?;
+    port.try_receive().ok()
+}
+
+/// Writes raw bytes (a program's output) to the console.
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        for &byte in bytes {
+            port.send_raw(byte);
+        }
+    }
+}
+
 /// Writes to COM1 without taking the console lock, for the panic and fault paths: the lock may be
 /// held by the very code that panicked, and nothing else runs on this single CPU afterwards.
 pub fn write_fmt_emergency(args: fmt::Arguments) {
