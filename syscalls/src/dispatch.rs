@@ -66,6 +66,9 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Outcome {
     if let Some(outcome) = crate::pipe::dispatch(call, number, args) {
         return outcome;
     }
+    if let Some(outcome) = crate::poll::dispatch(call, number, args) {
+        return outcome;
+    }
     if let Some(outcome) = crate::fs::dispatch(call, number, args) {
         return outcome;
     }

@@ -15,7 +15,8 @@
 //! - [`file`](mod@file): open file descriptions ([`file::OpenFile`]) and the per-process descriptor
 //!   table; [`fs`]: the file and path calls over the union.
 //! - [`pipe`], [`tty`], [`devices`], [`procfs`], [`mounts`]: what a container sees besides its
-//!   image (`/proc`, `/dev`, the console), mounted over the union's root.
+//!   image (`/proc`, `/dev`, the console), mounted over the union's root; [`poll`]: waiting
+//!   for descriptors (`poll`, `select`).
 //! - [`vm`], [`exec`], [`signal`]: the address space's regions (`brk`, `mmap`), loading a static
 //!   ELF program with the initial stack Linux builds, and signal frames.
 //! - [`process`]: one process's state; [`dispatch`]: from a system-call number to its handler.
@@ -39,6 +40,7 @@ pub mod misc;
 pub mod mounts;
 mod names;
 pub mod pipe;
+pub mod poll;
 pub mod process;
 pub mod procfs;
 pub mod regs;

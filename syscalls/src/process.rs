@@ -36,6 +36,9 @@ pub struct Process {
     pub exe: String,
     /// The arguments the program was started with.
     pub cmdline: Vec<Vec<u8>>,
+    /// Its name as `ps` shows it (`/proc/PID/comm`): set by `execve` from the program's path
+    /// and by `prctl(PR_SET_NAME)`.
+    pub comm: String,
     /// Address `set_tid_address` registered (cleared at exit; kept for the record).
     pub clear_child_tid: u64,
     /// Real and saved user and group ids (the effective ones are `creds`).
@@ -44,7 +47,8 @@ pub struct Process {
     pub limits: crate::misc::Limits,
     /// The node name `uname` reports (the container's name), if any.
     pub hostname: Option<String>,
-    /// The sleep (`nanosleep`) the process is blocked in, kept between re-runs of the call.
+    /// The sleep (`nanosleep`), or the deadline of the `poll` or `select` with a timeout, the
+    /// process is blocked in, kept between re-runs of the call.
     pub sleep: Option<crate::misc::Sleep>,
 }
 
@@ -66,6 +70,7 @@ impl Process {
             signals: SignalState::default(),
             exe: String::new(),
             cmdline: Vec::new(),
+            comm: String::new(),
             clear_child_tid: 0,
             limits: crate::misc::Limits::default(),
             hostname: None,

@@ -7,6 +7,9 @@
 //! and only compares the clock; a different call starts a new sleep. When a signal ends the
 //! sleep early the kernel calls [`sleep_interrupted`], which writes the time left (`rem`)
 //! and forgets the deadline.
+//!
+//! `poll` and `select` keep the deadline of a finite timeout in [`Process::sleep`] the same
+//! way (see [`crate::poll`]); interrupted, they only return `EINTR`.
 
 use core::mem::{offset_of, size_of};
 
@@ -84,7 +87,7 @@ impl Clock {
 }
 
 /// `a + b`, saturating at the largest time.
-fn add(a: Timespec, b: Timespec) -> Timespec {
+pub(crate) fn add(a: Timespec, b: Timespec) -> Timespec {
     let mut secs = a.secs.saturating_add(b.secs);
     let mut nanos = a.nanos + b.nanos;
     if nanos >= NANOS_PER_SECOND {
@@ -95,7 +98,7 @@ fn add(a: Timespec, b: Timespec) -> Timespec {
 }
 
 /// `a - b`, or zero if `b` is later.
-fn sub(a: Timespec, b: Timespec) -> Timespec {
+pub(crate) fn sub(a: Timespec, b: Timespec) -> Timespec {
     if a <= b {
         return Timespec::default();
     }
@@ -270,7 +273,8 @@ fn new_sleep(
 }
 
 /// What a sleep a signal interrupted returns: writes the time left to its `rem` (for a
-/// relative sleep with a `rem` pointer), forgets the deadline and gives `-EINTR` (`-EFAULT`
+/// relative `nanosleep` or `clock_nanosleep` with a `rem` pointer; a `poll` or `select`
+/// has none), forgets the deadline and gives `-EINTR` (`-EFAULT`
 /// if `rem` cannot be written, as Linux answers). Returns `None` if the process was not
 /// sleeping.
 pub fn sleep_interrupted(
@@ -282,7 +286,9 @@ pub fn sleep_interrupted(
     let [number, _, arg1, _, arg3] = sleep.call;
     let rem = if number == u64::from(linux::__NR_nanosleep) {
         arg1
-    } else if arg1 & u64::from(linux::TIMER_ABSTIME) == 0 {
+    } else if number == u64::from(linux::__NR_clock_nanosleep)
+        && arg1 & u64::from(linux::TIMER_ABSTIME) == 0
+    {
         arg3
     } else {
         0
