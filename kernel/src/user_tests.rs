@@ -55,6 +55,10 @@ pub const ALL: &[Test] = &[
         run: user_breakpoint_is_a_trap,
     },
     Test {
+        name: "user_single_step_through_syscall_traps_in_the_program",
+        run: user_single_step_through_syscall_traps_in_the_program,
+    },
+    Test {
         name: "user_cannot_disable_interrupts",
         run: user_cannot_disable_interrupts,
     },
@@ -402,6 +406,37 @@ fn user_breakpoint_is_a_trap() -> Result<(), String> {
     check(trap == Trap::InvalidOpcode, || format!("then {trap:?}"))?;
     check(crate::interrupts::breakpoints_handled() == before, || {
         String::from("the kernel counted the program's breakpoint as its own")
+    })
+}
+
+fn user_single_step_through_syscall_traps_in_the_program() -> Result<(), String> {
+    #[rustfmt::skip]
+    let code = [
+        0x9c,                                     // pushfq
+        0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, // or qword ptr [rsp], 0x100 (TF)
+        0x9d,                                     // popfq
+        0x0f, 0x05,                               // syscall (runs with TF set)
+        0x90,                                     // nop
+        0x90,                                     // nop
+    ];
+    let mut program = Program::load(&code)?;
+    // SFMASK clears TF on `syscall`, so no debug trap is taken in the kernel's entry code.
+    let trap = program.next_trap()?;
+    check(trap == Trap::Syscall, || format!("got {trap:?}"))?;
+    check(program.context.r11 & (1 << 8) != 0, || {
+        String::from("the program's TF was not saved")
+    })?;
+    // The return restores TF (through `iretq`): the next instruction is single-stepped.
+    let trap = program.next_trap()?;
+    check(
+        trap == Trap::Other {
+            vector: 1,
+            error_code: 0,
+        },
+        || format!("then {trap:?}"),
+    )?;
+    check(program.context.rip == CODE + 0xd, || {
+        format!("single step stopped at {:#x}", program.context.rip)
     })
 }
 
