@@ -15,6 +15,7 @@ use overlay_core::scenarios::{self, Scenario};
 mod arch;
 mod bench;
 mod bootfs;
+mod busybox_diff;
 mod console;
 mod console_tty;
 mod container_tests;
@@ -142,6 +143,15 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     if let Mode::Run { image, argv } = &mode {
         run_program(image, argv);
     }
+    if mode == Mode::BusyboxDiff {
+        let Some(manager) = rootfs::manager() else {
+            fail("busybox-diff: no images");
+        };
+        if let Err(why) = busybox_diff::run(manager) {
+            fail(&why);
+        }
+        exit_qemu(ExitCode::Success);
+    }
 
     // The kernel's own tests, the tests on the real root and of the image store (when there
     // is an image), then (in the normal test mode) the overlay scenarios that `cargo test -p overlay-core` runs on
@@ -155,7 +165,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         Mode::Test | Mode::Bench => (tests::ALL, scenarios::ALL),
         Mode::PanicTest => (tests::PANICKING, &[]),
         Mode::HangTest => (tests::HANGING, &[]),
-        Mode::Shell | Mode::Run { .. } => (&[], &[]),
+        Mode::Shell | Mode::Run { .. } | Mode::BusyboxDiff => (&[], &[]),
     };
     let (root_tests, image_tests) = if matches!(mode, Mode::Test | Mode::Bench) {
         (root_tests, image_tests)
@@ -214,6 +224,7 @@ fn run_program(image: &str, argv: &[String]) -> ! {
     let launch = process::Launch {
         container,
         command: argv.to_vec(),
+        env: None,
         stdio: process::LaunchStdio::Console,
         limits: process::RunLimits { max_ticks: None },
     };

@@ -41,6 +41,8 @@ pub enum Mode {
     HangTest,
     /// Run the suite timed by stage, then the in-kernel benchmarks (see `bench`).
     Bench,
+    /// Run the BusyBox scripts of the differential test against Linux (see `busybox_diff`).
+    BusyboxDiff,
     /// Create a container of `image` and run its program (`docker run`); see the module docs.
     Run {
         /// The image's name.
@@ -63,6 +65,7 @@ pub fn read() -> Result<Mode, String> {
         "panic-test" => Ok(Mode::PanicTest),
         "hang-test" => Ok(Mode::HangTest),
         "bench" => Ok(Mode::Bench),
+        "busybox-diff" => Ok(Mode::BusyboxDiff),
         "run" => {
             let request = fw_cfg::read_file(RUN_FILE)
                 .ok_or_else(|| String::from("mode run without the fw_cfg file ") + RUN_FILE)?;

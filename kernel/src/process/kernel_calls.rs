@@ -49,6 +49,7 @@ pub fn serve(run: &mut Run, task: &mut Task, number: u64, args: [u64; 6]) -> Opt
         },
         linux::__NR_arch_prctl => Outcome::of(arch_prctl(task, args[0], args[1])),
         linux::__NR_sched_yield => Outcome::Return(0),
+        linux::__NR_setpgid => Outcome::of(setpgid(run, task, args[0] as i32, args[1] as i32)),
         _ => return None,
     };
     Some(outcome)
@@ -257,6 +258,42 @@ fn kill(run: &mut Run, task: &mut Task, target: i32, signal: u64) -> SysResult<u
         (true, false) => Err(Errno::EPERM),
         (true, true) => Ok(0),
     }
+}
+
+/// `setpgid(pid, pgid)`: moves the caller (`pid` 0 or its own) or one of its children into
+/// process group `pgid` (0: the process's own id), within the caller's session.
+///
+/// # Errors
+/// `EINVAL` for a negative `pgid`; `ESRCH` if `pid` is neither the caller nor one of its
+/// children; `EPERM` if the target leads a session, is in another session, or `pgid` names a
+/// group of another session.
+fn setpgid(run: &mut Run, task: &mut Task, pid: i32, pgid: i32) -> SysResult<u64> {
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let me = task.process.pid;
+    let session = task.process.sid;
+    let target_pid = if pid == 0 { me } else { pid as u32 };
+    let new_group = if pgid == 0 { target_pid } else { pgid as u32 };
+    let group_ok = new_group == target_pid
+        || task.process.pgid == new_group
+        || run
+            .tasks
+            .values()
+            .any(|other| other.process.pgid == new_group && other.process.sid == session);
+    let target = if target_pid == me {
+        &mut task.process
+    } else {
+        match run.tasks.get_mut(&target_pid) {
+            Some(child) if child.process.ppid == me && !child.is_zombie() => &mut child.process,
+            _ => return Err(Errno::ESRCH),
+        }
+    };
+    if target.sid == target.pid || target.sid != session || !group_ok {
+        return Err(Errno::EPERM);
+    }
+    target.pgid = new_group;
+    Ok(0)
 }
 
 /// `arch_prctl`: `ARCH_SET_FS` (glibc's thread pointer) and `ARCH_GET_FS`.

@@ -26,6 +26,8 @@ pub struct Launch<'a> {
     pub container: &'a str,
     /// Arguments that replace the image's `Cmd` (`docker run IMAGE CMD...`); empty keeps it.
     pub command: Vec<String>,
+    /// The whole environment, replacing the image's `Env` (`None`: the image's).
+    pub env: Option<Vec<String>>,
     /// Where the standard streams go.
     pub stdio: LaunchStdio,
     /// What bounds the run.
@@ -95,7 +97,10 @@ pub fn launch(manager: &ContainerManager, launch: &Launch<'_>) -> Result<RunRepo
     let proc = ProcFs::new(Arc::new(source), 1);
     let root: Arc<dyn FileSystem> = ContainerRoot::container(union, proc, dev);
 
-    let spec = program_spec(&config, &launch.command, &root)?;
+    let mut spec = program_spec(&config, &launch.command, &root)?;
+    if let Some(env) = &launch.env {
+        spec.env = env.clone();
+    }
     let mut task = first_task(root, &spec, &stdio)?;
     task.process.hostname = Some(String::from(launch.container));
     if let Stdio::Terminal(_) = stdio {

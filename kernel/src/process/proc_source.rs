@@ -2,7 +2,7 @@
 //! table of process summaries the run keeps up to date (a task's summary is refreshed after
 //! its calls, so `/proc/self` shows its descriptors and working directory as they are).
 
-use alloc::{collections::BTreeMap, string::String, sync::Arc, vec::Vec};
+use alloc::{collections::BTreeMap, sync::Arc, vec::Vec};
 
 use overlay_syscalls::host::{Host, MemoryFigures, ProcessSummary, Timespec};
 use overlay_syscalls::procfs::{MountEntry, ProcSource};
@@ -10,9 +10,6 @@ use spin::Mutex;
 
 use super::host::KernelHost;
 use super::task::{Task, TaskState};
-
-/// Longest `comm` (Linux's `TASK_COMM_LEN` less its NUL).
-const COMM_BYTES: usize = 15;
 
 /// The shared table behind a run's `/proc`.
 #[derive(Default)]
@@ -61,17 +58,7 @@ fn summarize(task: &Task) -> ProcessSummary {
         TaskState::Waiting { .. } => 'S',
         TaskState::Zombie { .. } => 'Z',
     };
-    let name = process.exe.rsplit('/').next().unwrap_or("");
-    let comm = process
-        .cmdline
-        .first()
-        .map(|arg0| {
-            let arg0 = String::from_utf8_lossy(arg0);
-            String::from(arg0.rsplit('/').next().unwrap_or(""))
-        })
-        .filter(|arg0| !arg0.is_empty())
-        .unwrap_or_else(|| String::from(name));
-    let comm: String = comm.chars().take(COMM_BYTES).collect();
+    let comm = process.comm.clone();
     let fds = process
         .fds
         .numbers()

@@ -126,6 +126,9 @@ fn find_in_path(task: &Task, name: &str, env: &[String]) -> SysResult<String> {
 /// `ENOEXEC` for a file that is not a static x86_64 ELF program (or a `#!` script whose
 /// interpreter is one); `ENOMEM` when its memory cannot be mapped.
 pub fn exec(task: &mut Task, path: &str, argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult<()> {
+    // Linux names the process after the path `execve` was given (a script's, not its
+    // interpreter's).
+    let comm = overlay_syscalls::misc::prctl::comm_of_path(path.as_bytes());
     let mut path = String::from(path);
     let mut argv = argv;
     for _ in 0..=MAX_INTERPRETERS {
@@ -140,7 +143,9 @@ pub fn exec(task: &mut Task, path: &str, argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>)
             path = String::from_utf8(script.interpreter).map_err(|_| Errno::ENOEXEC)?;
             continue;
         }
-        return load(task, &path, bytes.as_slice(), argv, envp);
+        load(task, &path, bytes.as_slice(), argv, envp)?;
+        task.process.comm = comm;
+        return Ok(());
     }
     Err(Errno::ELOOP)
 }

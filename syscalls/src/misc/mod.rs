@@ -8,6 +8,7 @@
 
 pub mod ids;
 pub mod limits;
+pub mod prctl;
 pub mod time;
 
 use alloc::vec;
@@ -210,6 +211,7 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outc
         },
         linux::__NR_setsid => setsid(call.process),
         linux::__NR_uname => uname(call.process, call.memory, args[0]),
+        linux::__NR_prctl => prctl::prctl(call.process, call.memory, args),
         linux::__NR_sethostname => sethostname(call.process, call.memory, args[0], args[1]),
         linux::__NR_clock_gettime => {
             time::clock_gettime(call.process, host, call.memory, args[0], args[1])

@@ -146,6 +146,7 @@ pub fn process(root: Arc<dyn FileSystem>, creds: Credentials) -> Process {
         signals: SignalState::new(),
         exe: "/bin/busybox".into(),
         cmdline: Vec::new(),
+        comm: String::from("busybox"),
         clear_child_tid: 0,
         limits: Limits::default(),
         hostname: None,

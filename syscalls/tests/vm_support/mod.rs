@@ -244,6 +244,7 @@ pub fn process_with(creds: Credentials) -> Process {
         signals: SignalState::new(),
         exe: "/bin/busybox".into(),
         cmdline: Vec::new(),
+        comm: String::from("busybox"),
         clear_child_tid: 0,
         limits: Limits::default(),
         hostname: None,
