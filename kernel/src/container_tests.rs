@@ -134,6 +134,7 @@ fn start(
     let launch = Launch {
         container,
         command: argv.iter().map(|arg| String::from(*arg)).collect(),
+        env: None,
         stdio: LaunchStdio::Captured {
             stdout: stdout.clone(),
             stderr: stderr.clone(),
