@@ -4,7 +4,7 @@
 //! There are no per-process kernel stacks. [`enter_user_iret`] and [`enter_user_sysret`] save
 //! the kernel's callee-saved registers and flags on the kernel stack, remember that stack
 //! pointer in [`KERNEL_RSP`], load every user register from a
-//! [`UserContext`](super::UserContext) and go to ring 3. The TSS's `RSP0` and
+//! [`super::UserContext`] and go to ring 3. The TSS's `RSP0` and
 //! [`CONTEXT_END`] point at the end of that same context, so the next trap from ring 3 pushes
 //! its frame straight into it: the CPU writes `ss, rsp, rflags, cs, rip` (and an error code),
 //! the stub adds the error code (0 when the CPU gives none) and the vector, then pushes the

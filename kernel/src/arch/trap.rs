@@ -1,7 +1,7 @@
 //! Running user code: [`enter_user`] goes to ring 3 with a [`UserContext`] and comes back with
 //! the [`Trap`] that ended the run (a system call, the timer, a fault).
 //!
-//! The context is where the CPU and the stubs in [`entry`](super::entry) store the user's
+//! The context is where the CPU and the stubs in [`super::entry`] store the user's
 //! registers at a trap, so its layout is fixed (`#[repr(C)]`, checked at compile time there).
 //! Interrupts that are not the program's business (a spurious IRQ of the PIC) are answered
 //! here and the program resumes, so the caller only sees traps that mean something.
