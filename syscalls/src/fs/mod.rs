@@ -5,7 +5,8 @@
 //! packs Linux's structures out. [`dispatch`] takes the numbers this family serves.
 //!
 //! - [`context`]: [`FsContext`], the process's root, working directory and umask.
-//! - `open`: `open`, `openat`, `creat`; [`node_file`]: the description they give.
+//! - `open`: `open`, `openat`, `creat`; [`node_file`]: the description they give;
+//!   `fd_links`: `open` of `/proc/self/fd/N` (`/dev/stdin`, ...).
 //! - `rw`: `read`, `write` and their vector and positioned forms, `sendfile`.
 //! - `fdops`: `close`, `dup*`, `fcntl`, `lseek`, `ioctl`, `fsync`.
 //! - `stat`: `stat` and its family, `statx`, `statfs`; `dirent`: `getdents64`.
@@ -24,6 +25,7 @@ pub mod node_file;
 mod attr;
 mod cwd;
 mod dirent;
+mod fd_links;
 mod fdops;
 mod names;
 mod open;

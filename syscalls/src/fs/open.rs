@@ -15,6 +15,7 @@ use alloc::sync::Arc;
 use linux_raw_sys::general::*;
 use overlay_core::vfs::{FileType, OpenFlags};
 
+use super::fd_links::{self, Opened};
 use super::{at_dir, described_path, dirfd_arg, path_arg, u32_arg, NodeFile};
 use crate::devices;
 use crate::dispatch::Call;
@@ -72,7 +73,8 @@ pub(super) fn creat(call: &mut Call<'_>, args: [u64; 6]) -> SysResult<u64> {
 /// Opens `path` (at user address `path_addr`) from `dirfd` with Linux's `flags`; a file
 /// `O_CREAT` makes gets `mode`'s permission bits less the umask. The descriptor is the
 /// lowest free one. A device node that needs a description of its own (the terminal) gets
-/// it from [`devices::open_special`], after the permission checks.
+/// it from [`devices::open_special`], after the permission checks. A `/proc/self/fd/N` link
+/// (`/dev/stdin`, ...) to a pipe gives the caller's own description ([`fd_links`]).
 ///
 /// # Errors
 /// `EFAULT` for a bad path pointer; `EMFILE` with every descriptor taken (nothing is
@@ -98,12 +100,17 @@ pub(super) fn open_at(
     }
     let at = at_dir(call, dirfd, &path)?;
     let namespace = at.as_ref().unwrap_or(call.process.fs.namespace());
-    let file = namespace.open(
-        &call.process.creds,
-        &path,
-        engine_flags(flags),
-        (mode & 0o7777) as u16,
-    )?;
+    let mode = (mode & 0o7777) as u16;
+    let file = match fd_links::open_path(call.process, namespace, &path, flags, mode)? {
+        Opened::File(file) => file,
+        Opened::Shared(description) => {
+            let fd = call.process.fds.insert(Descriptor {
+                file: description,
+                close_on_exec: flags & O_CLOEXEC != 0,
+            })?;
+            return Ok(u64::from(fd));
+        }
+    };
     let kind = file.metadata()?.kind;
     let special = match kind {
         FileType::CharDevice | FileType::BlockDevice if flags & O_PATH == 0 => {
