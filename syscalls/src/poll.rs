@@ -69,7 +69,7 @@ pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outc
     let outcome = match u32::try_from(number).ok()? {
         linux::__NR_poll => poll(call, number, args),
         linux::__NR_ppoll => ppoll(call, number, args),
-        linux::__NR_select => select(call, number, args, TimeFormat::Timeval),
+        linux::__NR_select => select(call, number, args, TimeFormat::Timeval, (0, 0)),
         linux::__NR_pselect6 => pselect6(call, number, args),
         _ => return None,
     };
@@ -351,6 +351,7 @@ fn revents(fds: &FdTable, fd: i32, events: u32) -> u16 {
 /// `pselect6(nfds, readfds, writefds, exceptfds, timeout, sigmask)`: `select` with a
 /// `struct timespec` and a pointer to a `{ sigset_t *, size_t }` pair.
 fn pselect6(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Outcome {
+    let mut mask = (0, 0);
     if args[5] != 0 {
         // Linux's `struct sigset_argpack { sigset_t *p; size_t size; }`, which
         // `linux-raw-sys` does not define: two 8-byte fields.
@@ -358,21 +359,27 @@ fn pselect6(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Outcome {
             Ok(pair) => pair,
             Err(errno) => return Outcome::of(Err(errno)),
         };
-        let (mask, size) = (pair.u64(0), pair.u64(size_of::<u64>()));
-        if let Err(errno) = check_sigmask(call.memory, mask, size) {
-            return Outcome::of(Err(errno));
-        }
+        mask = (pair.u64(0), pair.u64(size_of::<u64>()));
     }
-    select(call, number, args, TimeFormat::Timespec)
+    select(call, number, args, TimeFormat::Timespec, mask)
 }
 
 /// `select(nfds, readfds, writefds, exceptfds, timeout)` (and the rest of `pselect6`, whose
-/// timeout is in `format`).
-fn select(call: &mut Call<'_>, number: u64, args: [u64; 6], format: TimeFormat) -> Outcome {
+/// timeout is in `format` and whose signal mask and its size are `mask`; `(0, 0)` for none).
+fn select(
+    call: &mut Call<'_>,
+    number: u64,
+    args: [u64; 6],
+    format: TimeFormat,
+    mask: (u64, u64),
+) -> Outcome {
     let timeout = match read_timeout(call.memory, args[4], format) {
         Ok(timeout) => timeout,
         Err(errno) => return Outcome::of(Err(errno)),
     };
+    if let Err(errno) = check_sigmask(call.memory, mask.0, mask.1) {
+        return Outcome::of(Err(errno));
+    }
     let wait = Wait::start(call.process, call.host, number, args, timeout);
     let outcome = select_sets(call, &wait, args);
     if outcome != Outcome::Block {

@@ -464,6 +464,9 @@ fn pselect6_takes_a_timespec_and_checks_its_mask_pair() {
     );
     s.put_timespec(pair, (BUF + 0x300) as i64, 16);
     assert_eq!(s.call(__NR_pselect6, &args), Err(Errno::EINVAL));
+    // The timeout is read before the mask is checked, as on Linux.
+    let args = [read_fd + 1, FDS, 0, 0, UNMAPPED, pair];
+    assert_eq!(s.call(__NR_pselect6, &args), Err(Errno::EFAULT));
     let args = [read_fd + 1, FDS, 0, 0, TIME, UNMAPPED];
     assert_eq!(s.call(__NR_pselect6, &args), Err(Errno::EFAULT));
 }
