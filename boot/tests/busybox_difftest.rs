@@ -250,3 +250,34 @@ fn layers_unpack_into_overlayfs_lower_directories() {
     let data = std::fs::metadata(dir.join("data")).unwrap();
     assert_eq!((data.mode() & 0o7777, data.mtime()), (0o750, 0));
 }
+
+/// The whole differential test: the kernel under QEMU runs every script of the corpus in its
+/// own containers, and its output, statuses, trees and diffs equal Linux's, but for the
+/// differences `compare::KNOWN_DIFFERENCES` names.
+#[test]
+fn kernel_matches_linux_on_every_script() {
+    if !linux_side_available() {
+        return;
+    }
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-difftest");
+    let (outcome, log) = busybox_diff::kernel::run(
+        &scripts(),
+        boot::Firmware::Uefi,
+        std::time::Duration::from_secs(600),
+        &out_dir,
+    )
+    .expect("the kernel boots");
+    assert_eq!(
+        outcome.verdict,
+        boot::Verdict::Passed,
+        "the kernel failed; serial log {}",
+        log.display()
+    );
+    let report = compare(&outcome.serial, first_run());
+    assert!(
+        report.is_clean(),
+        "{}\nserial log {}",
+        report.render(),
+        log.display()
+    );
+}

@@ -54,7 +54,9 @@ fn decode(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
         return if bytes.is_empty() {
             Ok(Vec::new())
         } else {
-            Err(String::from("busybox-diff: the scripts file does not end with NUL"))
+            Err(String::from(
+                "busybox-diff: the scripts file does not end with NUL",
+            ))
         };
     };
     let fields: Vec<&[u8]> = body.split(|&byte| byte == 0).collect();
@@ -114,7 +116,11 @@ fn run_one(
         .map_err(|errno| format!("container: {errno}"))?;
     let changes = union.diff().map_err(|errno| format!("diff: {errno}"))?;
     for change in changes {
-        println!("busybox-diff diff {name} {} {}", change.kind.letter(), change.path);
+        println!(
+            "busybox-diff diff {name} {} {}",
+            change.kind.letter(),
+            change.path
+        );
     }
     Ok(())
 }

@@ -95,6 +95,12 @@ struct Ran {
     report: RunReport,
 }
 
+/// Whether the image the tests run is loaded.
+pub fn image_present() -> bool {
+    rootfs::manager()
+        .is_some_and(|manager| manager.with_store(|store| store.image(IMAGE).is_some()))
+}
+
 fn manager() -> Result<&'static ContainerManager, String> {
     let manager = rootfs::manager().ok_or("no image was loaded")?;
     let has_image = manager.with_store(|store| store.image(IMAGE).is_some());
@@ -257,9 +263,11 @@ fn busybox_rm_of_lower_file_leaves_whiteout() -> Result<(), String> {
 }
 
 fn busybox_file_applets_mkdir_mv_cp_ln_chmod() -> Result<(), String> {
-    let ran = sh("mkdir -p /x/y/z && echo one > /x/y/z/f && mv /x/y/z/f /x/g \
+    let ran = sh(
+        "mkdir -p /x/y/z && echo one > /x/y/z/f && mv /x/y/z/f /x/g \
          && cp -a /data/b /x/b && ln -s /x/g /x/l && chmod 600 /x/g \
-         && cat /x/l && stat -c '%A %u %g %n' /x/* && find /x | sort")?;
+         && cat /x/l && stat -c '%A %u %g %n' /x/* && find /x | sort",
+    )?;
     let expected = "one\n\
         -rw-r--r-- 0 0 /x/b\n\
         -rw------- 0 0 /x/g\n\
@@ -317,9 +325,11 @@ fn busybox_commit_then_run_shows_the_changes() -> Result<(), String> {
 }
 
 fn busybox_proc_and_dev_are_mounted_not_in_the_image() -> Result<(), String> {
-    let ran = sh("readlink /proc/self/exe; echo x > /dev/null; head -c 4 /dev/zero | wc -c; \
+    let ran = sh(
+        "readlink /proc/self/exe; echo x > /dev/null; head -c 4 /dev/zero | wc -c; \
          ls /proc/self/fd | sort; cd /etc && readlink /proc/self/cwd; \
-         grep -c MemTotal /proc/meminfo")?;
+         grep -c MemTotal /proc/meminfo",
+    )?;
     expect_output(&ran, "/bin/busybox\n4\n0\n1\n2\n3\n/etc\n1\n")?;
     expect_diff(&ran.container, &[])
 }
@@ -454,7 +464,12 @@ fn execve_errno(path: &str, files: &[(&str, &[u8], u16)]) -> Result<u8, String> 
     for (file, bytes, mode) in files {
         put_file(&container, file, bytes, *mode)?;
     }
-    put_file(&container, "/tmp/prog", &tiny_elf(&execve_program(path)), 0o755)?;
+    put_file(
+        &container,
+        "/tmp/prog",
+        &tiny_elf(&execve_program(path)),
+        0o755,
+    )?;
     let ran = start(manager, &container, &["/tmp/prog"], LIMIT_SECONDS)?;
     Ok(ran.report.shell_status())
 }
@@ -463,7 +478,9 @@ fn exec_of_non_elf_file_is_enoexec() -> Result<(), String> {
     let not_elf: &[u8] = b"\x01\x02 not a program\n";
     let errno = execve_errno("/tmp/notelf", &[("/tmp/notelf", not_elf, 0o755)])?;
     if errno != 8 {
-        return Err(format!("execve of a non-ELF file: errno {errno}, expected ENOEXEC (8)"));
+        return Err(format!(
+            "execve of a non-ELF file: errno {errno}, expected ENOEXEC (8)"
+        ));
     }
     // Nor can it be a container's own program: the launch reports ENOEXEC.
     let manager = manager()?;
@@ -482,7 +499,9 @@ fn exec_of_non_elf_file_is_enoexec() -> Result<(), String> {
 fn exec_of_missing_program_is_enoent() -> Result<(), String> {
     let errno = execve_errno("/no/such/program", &[])?;
     if errno != 2 {
-        return Err(format!("execve of a missing file: errno {errno}, expected ENOENT (2)"));
+        return Err(format!(
+            "execve of a missing file: errno {errno}, expected ENOENT (2)"
+        ));
     }
     match run_in(IMAGE, &["/no/such/program"], LIMIT_SECONDS) {
         Err(why) if why.contains("ENOENT") => {}
@@ -500,7 +519,9 @@ fn exec_without_execute_permission_is_eacces() -> Result<(), String> {
     let program = tiny_elf(&[0x31, 0xff, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]);
     let errno = execve_errno("/tmp/noexec", &[("/tmp/noexec", &program, 0o644)])?;
     if errno != 13 {
-        return Err(format!("execve of a mode 0644 file: errno {errno}, expected EACCES (13)"));
+        return Err(format!(
+            "execve of a mode 0644 file: errno {errno}, expected EACCES (13)"
+        ));
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::{fs, time::Duration};
 
 use boot::{Firmware, Verdict};
 use qemu_tests::{
-    boot, closing_line, default_ramdisk, fnv1a64, shell_session, test_lines, write_ramdisk, Boot,
-    Booted, TestResult, SUITE_TIMEOUT,
+    boot, boot_with, busybox_layout, closing_line, default_ramdisk, fnv1a64, shell_session,
+    test_lines, write_ramdisk, Boot, Booted, FwCfg, TestResult, SUITE_TIMEOUT,
 };
 
 /// Boots `firmware` with the default image and checks the whole report: the RAM disk arrived
@@ -15,14 +15,23 @@ use qemu_tests::{
 /// passed, the verdict is success.
 fn suite_passes(name: &str, firmware: Firmware) {
     let ramdisk = default_ramdisk(name).expect("write the RAM disk");
-    let booted = boot(&Boot {
-        name,
-        firmware,
-        ramdisk: Some(&ramdisk),
-        mode: None,
-        input: None,
-        timeout: SUITE_TIMEOUT,
-    })
+    let busybox = busybox_layout(name)
+        .expect("build the BusyBox layout")
+        .expect("BusyBox is not fetched: run `make deps`");
+    let booted = boot_with(
+        &Boot {
+            name,
+            firmware,
+            ramdisk: Some(&ramdisk),
+            mode: None,
+            input: None,
+            timeout: SUITE_TIMEOUT,
+        },
+        &FwCfg {
+            images: Some(&busybox),
+            run: None,
+        },
+    )
     .expect("build and boot the image");
     let serial = &booted.outcome.serial;
     let context = booted.context();
@@ -76,6 +85,21 @@ fn suite_passes(name: &str, firmware: Firmware) {
         .filter(|(test, _)| test.starts_with("images_"))
         .count();
     assert_eq!(image_tests, 5, "{context}");
+    // BusyBox ran in containers: its scripts, and the tiny programs of the error paths.
+    let container_tests = tests
+        .iter()
+        .filter(|(test, _)| test.starts_with("busybox_"))
+        .count();
+    assert!(
+        container_tests >= 8,
+        "{container_tests} BusyBox tests\n{context}"
+    );
+    assert!(
+        tests
+            .iter()
+            .any(|(test, _)| test == "program_that_segfaults_ends_with_status_139"),
+        "{context}"
+    );
     // The kernel runs the same scenario list as `cargo test -p overlay-core`, every one of it.
     for scenario in overlay_core::scenarios::ALL {
         assert!(

@@ -75,8 +75,7 @@ fn fork(
 ) -> SysResult<u64> {
     let flags = flags as u32;
     let threads = linux::CLONE_THREAD | linux::CLONE_SIGHAND;
-    if flags & threads != 0 || (flags & linux::CLONE_VM != 0 && flags & linux::CLONE_VFORK == 0)
-    {
+    if flags & threads != 0 || (flags & linux::CLONE_VM != 0 && flags & linux::CLONE_VFORK == 0) {
         return Err(Errno::EINVAL);
     }
     let Some(parent_space) = parent.space.as_ref() else {
@@ -158,8 +157,12 @@ fn execve(task: &mut Task, args: [u64; 6]) -> SysResult<()> {
 fn wait4(run: &mut Run, task: &mut Task, args: [u64; 6]) -> Outcome {
     let wanted = args[0] as i32;
     let options = args[2] as u32;
-    let known = linux::WNOHANG | linux::WUNTRACED | linux::WCONTINUED | linux::__WALL
-        | linux::__WCLONE | linux::__WNOTHREAD;
+    let known = linux::WNOHANG
+        | linux::WUNTRACED
+        | linux::WCONTINUED
+        | linux::__WALL
+        | linux::__WCLONE
+        | linux::__WNOTHREAD;
     if options & !known != 0 {
         return Outcome::of(Err(Errno::EINVAL));
     }

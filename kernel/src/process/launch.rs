@@ -128,7 +128,9 @@ fn program_spec(
         argv.extend(command.iter().cloned());
     }
     if argv.is_empty() {
-        return Err(String::from("the image has no Entrypoint or Cmd, and no command was given"));
+        return Err(String::from(
+            "the image has no Entrypoint or Cmd, and no command was given",
+        ));
     }
     let mut env = config.env.clone();
     if !env.iter().any(|var| var.starts_with("PATH=")) {
@@ -167,7 +169,9 @@ fn resolve_user(user: &str, root: &Arc<dyn FileSystem>) -> Result<(u32, u32), St
     let (uid, default_gid) = match user_part.parse::<u32>() {
         Ok(uid) => (
             uid,
-            passwd_entry(&passwd, |fields| fields[2] == user_part).unwrap_or((uid, 0)).1,
+            passwd_entry(&passwd, |fields| fields[2] == user_part)
+                .unwrap_or((uid, 0))
+                .1,
         ),
         Err(_) => passwd_entry(&passwd, |fields| fields[0] == user_part)
             .ok_or_else(|| format!("user {user_part}: no such user in /etc/passwd"))?,

@@ -4,6 +4,7 @@
 //! frame's layout) is `overlay_syscalls::signal`'s.
 
 use linux_raw_sys::general as linux;
+use overlay_syscalls::misc;
 use overlay_syscalls::signal::{self, Disposition, SigInfo, SigSource};
 
 use super::run::Run;
@@ -63,6 +64,18 @@ pub fn deliver_pending(run: &mut Run, task: &mut Task) {
                     let number = regs.rax;
                     regs = signal::interrupted_call(&regs, number, &action);
                     task.state = TaskState::Runnable;
+                    // A sleep ends here: its deadline goes, and `nanosleep` reports the time
+                    // left (its return value replaces EINTR when it has one).
+                    if let Some(space) = task.space.as_mut() {
+                        let host = run.host.clone();
+                        if let Some(value) =
+                            misc::sleep_interrupted(&mut task.process, &host, space)
+                        {
+                            if regs.rax != number {
+                                regs.rax = value;
+                            }
+                        }
+                    }
                 }
                 run.save_fpu_of(task);
                 let fpu = task.fpu.as_bytes();
@@ -141,6 +154,7 @@ pub fn fault(run: &mut Run, task: &mut Task, trap: Trap) {
             (linux::SIGFPE, 0, regs.rip, "floating-point exception")
         }
         Trap::Breakpoint => (linux::SIGTRAP, 0x80, regs.rip, "breakpoint"),
+        Trap::Other { vector: 1, .. } => (linux::SIGTRAP, 2, regs.rip, "single step"),
         Trap::AlignmentCheck => (linux::SIGBUS, 1, regs.rip, "alignment check"),
         Trap::Other { .. } => (linux::SIGSEGV, 0x80, 0, "exception"),
         Trap::Syscall | Trap::Timer => return,

@@ -52,7 +52,11 @@ pub struct ProgramSpec {
 ///
 /// # Errors
 /// A one-line reason: the program cannot be found or loaded (with its errno).
-pub fn first_task(root: Arc<dyn FileSystem>, spec: &ProgramSpec, stdio: &Stdio) -> Result<Task, String> {
+pub fn first_task(
+    root: Arc<dyn FileSystem>,
+    spec: &ProgramSpec,
+    stdio: &Stdio,
+) -> Result<Task, String> {
     let program = spec.argv.first().ok_or("the image has no command to run")?;
     let mut fs = FsContext::new(root);
     let creds = overlay_core::vfs::Credentials::user(spec.uid, spec.gid);
@@ -83,10 +87,18 @@ pub fn first_task(root: Arc<dyn FileSystem>, spec: &ProgramSpec, stdio: &Stdio) 
         ticks: 0,
         start_ticks: crate::arch::ticks(),
     };
-    let path = find_in_path(&task, program, &spec.env)
-        .map_err(|errno| format!("{program}: {errno}"))?;
-    let argv = spec.argv.iter().map(|arg| arg.clone().into_bytes()).collect();
-    let envp = spec.env.iter().map(|var| var.clone().into_bytes()).collect();
+    let path =
+        find_in_path(&task, program, &spec.env).map_err(|errno| format!("{program}: {errno}"))?;
+    let argv = spec
+        .argv
+        .iter()
+        .map(|arg| arg.clone().into_bytes())
+        .collect();
+    let envp = spec
+        .env
+        .iter()
+        .map(|var| var.clone().into_bytes())
+        .collect();
     exec(&mut task, &path, argv, envp).map_err(|errno| format!("{program}: {errno}"))?;
     Ok(task)
 }
