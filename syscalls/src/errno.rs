@@ -159,6 +159,9 @@ mod tests {
         assert_eq!(Errno::EFAULT.code(), 14);
         assert_eq!(Errno::ENOENT.as_return(), (-2i64) as u64);
         assert_eq!(alloc::format!("{}", Errno::ENOEXEC), "ENOEXEC");
-        assert_eq!(alloc::format!("{}", Errno::from_code(200).unwrap()), "errno 200");
+        assert_eq!(
+            alloc::format!("{}", Errno::from_code(200).unwrap()),
+            "errno 200"
+        );
     }
 }
