@@ -10,6 +10,7 @@
 #   make overlay-shell  the kernel's own overlay shell (image commands: images, run, diff,
 #                    commit, ...) on the serial console, on the real root (`exit` leaves)
 #   make test        formatting, lints, host tests and the QEMU tests
+#   make difftest-busybox  BusyBox scripts on Linux overlayfs and in the kernel, compared
 #   make clean       remove build output
 #
 # In the interactive targets Ctrl-C goes to the guest; Ctrl-A X leaves QEMU (Ctrl-A C switches
@@ -81,7 +82,8 @@ lint: deps
 	    $(CARGO) build -p overlay-core --target $$target && \
 	    $(CARGO) build -p overlay-core --features arceos --target $$target || exit 1; \
 	done
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core --no-deps
+	$(CARGO) build -p overlay-syscalls --target $(KERNEL_TARGET)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core -p overlay-syscalls --no-deps
 
 test: lint
 	DIFFTEST_REQUIRED=1 $(CARGO) test --workspace --features overlay-core/arceos
@@ -105,7 +107,15 @@ SEED ?= 1
 difftest:
 	$(CARGO) run -q -p boot -- difftest --seed $(SEED) -n $(N)
 
-.PHONY: fuzz difftest
+# The BusyBox differential test (root, `make deps`): the scripts of boot/tests/busybox (or
+# SCRIPTS=DIR) run by BusyBox on Linux overlayfs and in the kernel under QEMU, compared script
+# by script; BUSYBOX_DIFF_ARGS e.g. "--uefi". `make test` runs it on the corpus.
+SCRIPTS ?= boot/tests/busybox
+BUSYBOX_DIFF_ARGS ?=
+difftest-busybox: deps
+	$(CARGO) run -q -p boot -- difftest --busybox --scripts $(SCRIPTS) --kernel $(BUSYBOX_DIFF_ARGS)
+
+.PHONY: fuzz difftest difftest-busybox
 
 # Benchmarks of issue 6 (never part of `make test`: figures are not tests, and only their ratios
 # within one run mean much on a shared machine). `make bench` prints one table: this engine, the

@@ -60,7 +60,7 @@ fn decode(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
         };
     };
     let fields: Vec<&[u8]> = body.split(|&byte| byte == 0).collect();
-    if fields.len() % 2 != 0 {
+    if !fields.len().is_multiple_of(2) {
         return Err(String::from("busybox-diff: a script record is cut short"));
     }
     fields
