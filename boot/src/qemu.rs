@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicUsize, Ordering},
         Arc,
     },
     thread,
@@ -97,6 +97,15 @@ pub enum SerialInput {
     Inherit,
     /// These bytes, then nothing more (a scripted shell session).
     Bytes(Vec<u8>),
+    /// These lines, each sent (with its newline) once the serial output has shown `prompt`
+    /// one more time: a session typed at a shell's prompt, as a person would, so nothing is
+    /// typed ahead (a real transcript).
+    Lines {
+        /// What the shell prints when it waits for a line (its end: `"# "`).
+        prompt: Vec<u8>,
+        /// The lines to type.
+        lines: Vec<Vec<u8>>,
+    },
 }
 
 impl QemuRun {
@@ -240,11 +249,58 @@ pub fn qemu_args(run: &QemuRun, uefi: Option<(&Path, &Path)>) -> Vec<OsString> {
     args.into_iter().map(OsString::from).collect()
 }
 
-/// Reads `from` to its end, copying each chunk to `echo` as it arrives.
+/// A marker to count in the serial output, and how many times it was seen so far.
+#[derive(Clone)]
+struct Watch {
+    marker: Vec<u8>,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Watch {
+    fn new(marker: &[u8]) -> Watch {
+        Watch {
+            marker: marker.to_vec(),
+            seen: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(Ordering::Acquire)
+    }
+
+    /// Waits until the marker was seen more than `count` times; false after `timeout`.
+    fn wait_past(&self, count: usize, timeout: Duration) -> bool {
+        let waiting = Instant::now();
+        while self.seen() <= count {
+            if waiting.elapsed() >= timeout {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Counts the occurrences of the marker that end in `collected[new_from..]`.
+    fn count_new(&self, collected: &[u8], new_from: usize) {
+        if self.marker.is_empty() {
+            return;
+        }
+        // Ends at or before `new_from` were counted with the earlier chunks.
+        let first_end = (new_from + 1).max(self.marker.len());
+        let found = (first_end..=collected.len())
+            .filter(|&end| collected[..end].ends_with(&self.marker))
+            .count();
+        if found > 0 {
+            self.seen.fetch_add(found, Ordering::Release);
+        }
+    }
+}
+
+/// Reads `from` to its end, copying each chunk to `echo` as it arrives and counting `watches`.
 fn collect(
     mut from: impl Read,
     mut echo: Option<Box<dyn Write + Send>>,
-    ready: Option<(Arc<AtomicBool>, Vec<u8>)>,
+    watches: Vec<Watch>,
 ) -> Vec<u8> {
     let mut collected = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -252,15 +308,10 @@ fn collect(
         match from.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let new_from = collected.len();
                 collected.extend_from_slice(&chunk[..n]);
-                if let Some((ready, marker)) = &ready {
-                    if !ready.load(Ordering::Relaxed)
-                        && collected
-                            .windows(marker.len())
-                            .any(|w| w == marker.as_slice())
-                    {
-                        ready.store(true, Ordering::Release);
-                    }
+                for watch in &watches {
+                    watch.count_new(&collected, new_from);
                 }
                 if let Some(out) = echo.as_mut() {
                     // Echo is a courtesy; a closed terminal must not stop the run.
@@ -329,7 +380,7 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
     let stdin = match run.input {
         SerialInput::None => Stdio::null(),
         SerialInput::Inherit => Stdio::inherit(),
-        SerialInput::Bytes(_) => Stdio::piped(),
+        SerialInput::Bytes(_) | SerialInput::Lines { .. } => Stdio::piped(),
     };
     // QEMU makes the terminal raw and restores it when it exits, but not when it is killed
     // (the timeout): the settings are saved here and put back after any end.
@@ -358,34 +409,52 @@ pub fn run(run: &QemuRun) -> Result<RunOutcome> {
         .stderr
         .take()
         .context("QEMU's stderr was not captured")?;
-    let ready = Arc::new(AtomicBool::new(false));
-    if let (SerialInput::Bytes(bytes), Some(mut stdin)) = (&run.input, child.stdin.take()) {
-        let bytes = bytes.clone();
-        let ready = ready.clone();
-        let timeout = run.timeout;
-        // Input sent before the kernel reads is lost (setting up the UART clears its FIFO), so
-        // it waits for the kernel's first prompt; a thread, so a kernel that never reads
-        // cannot block the harness. A UART has no end of input: after the last byte the
-        // kernel just waits for more.
-        thread::spawn(move || {
-            let waiting = Instant::now();
-            while !ready.load(Ordering::Acquire) && waiting.elapsed() < timeout {
-                thread::sleep(Duration::from_millis(20));
-            }
-            stdin.write_all(&bytes)
-        });
+    let ready = Watch::new(&run.ready_marker);
+    let mut watches = vec![ready.clone()];
+    let timeout = run.timeout;
+    // Input sent before the kernel reads is lost (setting up the UART clears its FIFO), so it
+    // waits for the kernel's first prompt; a thread, so a kernel that never reads cannot block
+    // the harness. A UART has no end of input: after the last byte the kernel just waits.
+    match (&run.input, child.stdin.take()) {
+        (SerialInput::Bytes(bytes), Some(mut stdin)) => {
+            let bytes = bytes.clone();
+            let ready = ready.clone();
+            thread::spawn(move || {
+                ready.wait_past(0, timeout);
+                stdin.write_all(&bytes)
+            });
+        }
+        (SerialInput::Lines { prompt, lines }, Some(mut stdin)) => {
+            let prompts = Watch::new(prompt);
+            watches.push(prompts.clone());
+            let lines = lines.clone();
+            let ready = ready.clone();
+            thread::spawn(move || -> io::Result<()> {
+                ready.wait_past(0, timeout);
+                let before = prompts.seen();
+                for (index, line) in lines.iter().enumerate() {
+                    if !prompts.wait_past(before + index, timeout) {
+                        break;
+                    }
+                    stdin.write_all(line)?;
+                    stdin.write_all(b"\n")?;
+                    stdin.flush()?;
+                }
+                Ok(())
+            });
+        }
+        _ => {}
     }
     let echo = run.echo;
-    let marker = run.ready_marker.clone();
-    let serial_reader = thread::spawn(move || {
+    let serial_reader =
+        thread::spawn(move || collect(stdout, echo.then(|| Box::new(io::stdout()) as _), watches));
+    let stderr_reader = thread::spawn(move || {
         collect(
-            stdout,
-            echo.then(|| Box::new(io::stdout()) as _),
-            Some((ready, marker)),
+            stderr,
+            echo.then(|| Box::new(io::stderr()) as _),
+            Vec::new(),
         )
     });
-    let stderr_reader =
-        thread::spawn(move || collect(stderr, echo.then(|| Box::new(io::stderr()) as _), None));
 
     let status = loop {
         if let Some(status) = child.try_wait().context("cannot wait for QEMU")? {

@@ -64,6 +64,9 @@ pub struct FwCfg<'a> {
     /// For the mode `run`: the image and the arguments (empty: the image's command). The
     /// boot's input, if any, is typed once the kernel prints its `run: ` line.
     pub run: Option<(&'a str, &'a [&'a str])>,
+    /// Lines typed one at a time, each once the serial output shows the prompt (the first
+    /// field) once more: a session at a shell's prompt (in place of the boot's `input`).
+    pub typed: Option<(&'a [u8], &'a [&'a str])>,
 }
 
 /// Builds the image, boots it, and writes the serial log to `<test dir>/serial.log`.
@@ -96,6 +99,12 @@ pub fn boot_with(spec: &Boot, fw_cfg: &FwCfg) -> Result<Booted> {
         run.fw_cfg_files
             .push((boot::qemu::RUN_FW_CFG_NAME.to_owned(), request));
         run.ready_marker = boot::qemu::RUN_READY_MARKER.to_vec();
+    }
+    if let Some((prompt, lines)) = fw_cfg.typed {
+        run.input = boot::SerialInput::Lines {
+            prompt: prompt.to_vec(),
+            lines: lines.iter().map(|line| line.as_bytes().to_vec()).collect(),
+        };
     }
     let outcome = boot::run(&run)?;
     let log = dir.join("serial.log");

@@ -29,7 +29,7 @@ fn suite_passes(name: &str, firmware: Firmware) {
         },
         &FwCfg {
             images: Some(&busybox),
-            run: None,
+            ..FwCfg::default()
         },
     )
     .expect("build and boot the image");

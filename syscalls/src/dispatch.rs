@@ -63,25 +63,24 @@ impl Outcome {
 
 /// Serves system call `number` with `args` for `call.process`.
 pub fn dispatch(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Outcome {
-    if let Some(outcome) = crate::pipe::dispatch(call, number, args) {
-        return outcome;
-    }
-    if let Some(outcome) = crate::poll::dispatch(call, number, args) {
-        return outcome;
-    }
-    if let Some(outcome) = crate::fs::dispatch(call, number, args) {
-        return outcome;
-    }
-    if let Some(outcome) = crate::vm::dispatch(call, number, args) {
-        return outcome;
-    }
-    if let Some(outcome) = crate::signal::dispatch(call, number, args) {
-        return outcome;
-    }
-    if let Some(outcome) = crate::misc::dispatch(call, number, args) {
-        return outcome;
-    }
-    unknown(number)
+    dispatch_known(call, number, args).unwrap_or_else(|| unknown(number))
+}
+
+/// As [`dispatch`], but `None` for a number no family serves (which [`dispatch`] logs and
+/// answers `ENOSYS`).
+pub fn dispatch_known(call: &mut Call<'_>, number: u64, args: [u64; 6]) -> Option<Outcome> {
+    type Family = fn(&mut Call<'_>, u64, [u64; 6]) -> Option<Outcome>;
+    const FAMILIES: [Family; 6] = [
+        crate::pipe::dispatch,
+        crate::poll::dispatch,
+        crate::fs::dispatch,
+        crate::vm::dispatch,
+        crate::signal::dispatch,
+        crate::misc::dispatch,
+    ];
+    FAMILIES
+        .iter()
+        .find_map(|family| family(call, number, args))
 }
 
 /// Bit `n` set once call `n` (below 512) was logged as unknown.
