@@ -22,6 +22,7 @@ impl Log for SerialLogger {
             Level::Debug => "DEBUG",
             Level::Trace => "TRACE",
         };
+        crate::serial::start_line();
         crate::println!("[{level}] {}: {}", record.target(), record.args());
     }
 

@@ -10,10 +10,12 @@
 //! A test is any `(name, fn() -> Result<(), String>)` pair, so suites from other crates plug in
 //! with a `map`: `run(tests::ALL.iter().map(Test::entry).chain(other.iter().map(...)))`.
 //! A test that panics ends the run through the panic handler, after its `test NAME ... ` prefix.
+//! A test that prints lines of its own gets its result on a new `test NAME ... RESULT` line
+//! after them (the host keeps the last line of each name).
 
 use alloc::string::String;
 
-use crate::{print, println};
+use crate::{print, println, serial};
 
 /// A test body: `Ok(())` on success, `Err(reason)` on failure.
 pub type TestFn = fn() -> Result<(), String>;
@@ -44,7 +46,15 @@ pub fn run(tests: impl IntoIterator<Item = (&'static str, TestFn)>) -> Summary {
     let mut summary = Summary::default();
     for (name, test) in tests {
         print!("test {name} ... ");
-        match test() {
+        let writes = serial::writes();
+        let result = test();
+        if serial::writes() != writes {
+            // The test printed lines of its own (a program's fault report, a log line): the
+            // result gets a line of its own, with the test's name again.
+            serial::start_line();
+            print!("test {name} ... ");
+        }
+        match result {
             Ok(()) => {
                 summary.passed += 1;
                 println!("ok");

@@ -2,6 +2,7 @@
 //! host's standard output (`-serial stdio`), which is what `boot qemu` and the QEMU tests read.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 use uart_16550::SerialPort;
@@ -21,12 +22,42 @@ pub fn init() {
     *CONSOLE.lock() = Some(port);
 }
 
+/// Whether the last byte written was a newline (or nothing was written yet).
+static AT_LINE_START: AtomicBool = AtomicBool::new(true);
+/// How many writes reached the console: the test runner tells from it whether a test printed.
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Writes the text, keeping [`AT_LINE_START`] and [`WRITES`].
+struct Tracked<'a>(&'a mut SerialPort);
+
+impl Write for Tracked<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if let Some(&last) = text.as_bytes().last() {
+            AT_LINE_START.store(last == b'\n', Ordering::Relaxed);
+        }
+        self.0.write_str(text)
+    }
+}
+
 /// Writes formatted text to the console; used by [`print!`] and [`println!`].
 pub fn write_fmt(args: fmt::Arguments) {
     if let Some(port) = CONSOLE.lock().as_mut() {
+        WRITES.fetch_add(1, Ordering::Relaxed);
         // A UART write cannot fail: `SerialPort::write_str` always returns `Ok`.
-        let _ = port.write_fmt(args);
+        let _ = Tracked(port).write_fmt(args);
     }
+}
+
+/// Ends the line being written, if one is (so a log line starts on a line of its own).
+pub fn start_line() {
+    if !AT_LINE_START.load(Ordering::Relaxed) {
+        write_fmt(format_args!("\n"));
+    }
+}
+
+/// How many writes reached the console so far.
+pub fn writes() -> u64 {
+    WRITES.load(Ordering::Relaxed)
 }
 
 /// Waits for the next byte typed on the console (polling the UART: the kernel runs with
@@ -47,6 +78,10 @@ pub fn try_read_byte() -> Option<u8> {
 /// Writes raw bytes (a program's output) to the console.
 pub fn write_bytes(bytes: &[u8]) {
     if let Some(port) = CONSOLE.lock().as_mut() {
+        WRITES.fetch_add(1, Ordering::Relaxed);
+        if let Some(&last) = bytes.last() {
+            AT_LINE_START.store(last == b'\n', Ordering::Relaxed);
+        }
         for &byte in bytes {
             port.send_raw(byte);
         }

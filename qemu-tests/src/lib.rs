@@ -158,24 +158,30 @@ pub enum TestResult {
     Unfinished,
 }
 
-/// Every `test NAME ... RESULT` line of a serial log, in order.
+/// Every test of a serial log with its result, in the order they started. A test that printed
+/// lines of its own has a first `test NAME ... ` line cut by them and its result on a later
+/// `test NAME ... RESULT` line: the last line of each name is its result.
 pub fn test_lines(serial: &str) -> Vec<(String, TestResult)> {
-    serial
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("test ")?;
-            let (name, result) = rest.split_once(" ...")?;
-            let result = result.trim_start();
-            let result = if result == "ok" {
-                TestResult::Ok
-            } else if let Some(reason) = result.strip_prefix("FAILED: ") {
-                TestResult::Failed(reason.to_owned())
-            } else {
-                TestResult::Unfinished
-            };
-            Some((name.to_owned(), result))
-        })
-        .collect()
+    let mut tests: Vec<(String, TestResult)> = Vec::new();
+    for (name, result) in serial.lines().filter_map(|line| {
+        let rest = line.strip_prefix("test ")?;
+        let (name, result) = rest.split_once(" ...")?;
+        let result = result.trim_start();
+        let result = if result == "ok" {
+            TestResult::Ok
+        } else if let Some(reason) = result.strip_prefix("FAILED: ") {
+            TestResult::Failed(reason.to_owned())
+        } else {
+            TestResult::Unfinished
+        };
+        Some((name.to_owned(), result))
+    }) {
+        match tests.iter_mut().find(|(seen, _)| *seen == name) {
+            Some(entry) => entry.1 = result,
+            None => tests.push((name, result)),
+        }
+    }
+    tests
 }
 
 /// The closing `N passed, M failed` line's numbers, if the suite got that far.
@@ -218,6 +224,19 @@ mod tests {
                 ("ls /".to_owned(), "app\netc\n".to_owned()),
                 ("cat /x".to_owned(), "error: ENOENT: cat /x\n".to_owned()),
                 ("exit".to_owned(), "boot: kernel passed\n".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_test_that_printed_has_its_result_on_its_last_line() {
+        let log = "test segv ... \nprocess 1 (/tmp/prog): segmentation fault\ntest segv ... ok\n\
+                   test next ... ok\n";
+        assert_eq!(
+            test_lines(log),
+            vec![
+                ("segv".to_owned(), TestResult::Ok),
+                ("next".to_owned(), TestResult::Ok)
             ]
         );
     }

@@ -118,6 +118,7 @@ impl Run {
         }
         if timed_out {
             let seconds = limits.max_ticks.unwrap_or(0) / TICKS_PER_SECOND;
+            crate::serial::start_line();
             println!(
                 "run: the program did not end within {seconds} s: every task of the run is ended"
             );

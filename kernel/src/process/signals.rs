@@ -184,6 +184,7 @@ pub fn fault(run: &mut Run, task: &mut Task, trap: Trap) {
 
 /// The one line a fault that ends a task prints.
 fn report(task: &Task, what: &str, addr: u64, rip: u64) {
+    crate::serial::start_line();
     println!(
         "process {}: {what} at {addr:#x}, ip {rip:#x}: killed",
         Run::describe(task)
