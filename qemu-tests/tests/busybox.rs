@@ -90,6 +90,12 @@ fn busybox_shell_transcript_is_what_a_session_prints() {
         actual, expected,
         "the session printed (left) is not the transcript (right)\n{context}"
     );
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("read the README");
+    assert!(
+        readme.contains(&format!("```text\n{expected}```")),
+        "README.md does not show docs/transcripts/busybox-shell.txt as it is"
+    );
     let last = commands.last().expect("a command");
     if let Some(code) = last.strip_prefix("exit ") {
         assert_eq!(
