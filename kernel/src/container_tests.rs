@@ -58,6 +58,10 @@ pub const ALL: &[Test] = &[
         run: busybox_proc_and_dev_are_mounted_not_in_the_image,
     },
     Test {
+        name: "busybox_signal_handler_runs_and_kill_ends_a_child",
+        run: busybox_signal_handler_runs_and_kill_ends_a_child,
+    },
+    Test {
         name: "program_that_segfaults_ends_with_status_139",
         run: program_that_segfaults_ends_with_status_139,
     },
@@ -332,6 +336,14 @@ fn busybox_proc_and_dev_are_mounted_not_in_the_image() -> Result<(), String> {
     )?;
     expect_output(&ran, "/bin/busybox\n4\n0\n1\n2\n3\n/etc\n1\n")?;
     expect_diff(&ran.container, &[])
+}
+
+fn busybox_signal_handler_runs_and_kill_ends_a_child() -> Result<(), String> {
+    // The shell's handler for SIGINT runs (a frame on its stack, then rt_sigreturn); SIGTERM
+    // ends a child (status 128 + 15), which `wait` reports.
+    let ran = sh("trap 'echo caught INT' INT; kill -INT $$; echo after; \
+         sleep 30 & kill -TERM $!; wait $!; echo child $?")?;
+    expect_output(&ran, "caught INT\nafter\nchild 143\n")
 }
 
 // ---- Tiny programs for the error paths ----
