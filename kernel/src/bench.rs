@@ -9,6 +9,9 @@
 //! W1 and W3 run on this kernel's heap: layers are built as image-layer tars in memory (as
 //! the RAM disk's layers are), stacked under a tmpfs upper, and driven through
 //! `overlay_core::posix` like the host benchmark (`make bench`) drives them.
+//!
+//! Last, [`user`] measures what the user boundary costs: a process made and ended, a system
+//! call that does nothing, and `stat` through the system-call layer against inside the kernel.
 
 use alloc::{format, string::String, vec, vec::Vec};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +25,9 @@ use overlay_core::vfs::{Credentials, OpenFlags};
 use crate::exit::{exit_qemu, ExitCode};
 use crate::println;
 use crate::runner::Summary;
+
+mod program;
+mod user;
 
 /// The points of the boot that are stamped, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +64,13 @@ fn stamped(stage: Stage) -> u64 {
     STAMPS[stage as usize].load(Ordering::Relaxed)
 }
 
-/// Prints the stages, runs W1 and W3, and leaves QEMU with the suite's verdict.
+/// Prints the stages, runs W1, W3 and the user-boundary workloads, and leaves QEMU with the
+/// suite's verdict.
 pub fn run(summary: Summary) -> ! {
     stamp(Stage::Verdict);
     print_stages(summary);
     let verdict_ok = summary.failed == 0;
-    let result = w1().and_then(|()| w3());
+    let result = w1().and_then(|()| w3()).and_then(|()| user::run());
     if let Err(why) = &result {
         println!("bench: failed: {why}");
     }
