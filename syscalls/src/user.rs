@@ -87,20 +87,23 @@ pub fn write_u32(memory: &mut dyn UserMemory, addr: u64, value: u32) -> SysResul
 /// `EFAULT` if a byte before the NUL is unreadable; `ENAMETOOLONG` if there is no NUL within
 /// `max` bytes (Linux's answer for a path, whose `max` is [`PATH_MAX`]).
 pub fn read_c_bytes(memory: &dyn UserMemory, addr: u64, max: usize) -> SysResult<Vec<u8>> {
+    /// Bytes read at a time: most paths fit in one read.
+    const CHUNK_BYTES: usize = 128;
     let mut bytes = Vec::new();
-    // Read up to the end of each page at a time: a string that ends just before an unmapped
-    // page must not fault on the bytes after its NUL.
+    let mut chunk = [0u8; CHUNK_BYTES];
+    // Never read past the end of the page the string is in before its NUL is missing there:
+    // a string that ends just before an unmapped page must not fault on the bytes after it.
     let mut at = addr;
     while bytes.len() < max {
         let to_page_end = (4096 - (at % 4096)) as usize;
-        let chunk_len = to_page_end.min(max - bytes.len());
-        let mut chunk = vec![0u8; chunk_len];
-        memory.read(at, &mut chunk)?;
+        let chunk_len = to_page_end.min(max - bytes.len()).min(CHUNK_BYTES);
+        let chunk = &mut chunk[..chunk_len];
+        memory.read(at, chunk)?;
         if let Some(nul) = chunk.iter().position(|&b| b == 0) {
             bytes.extend_from_slice(&chunk[..nul]);
             return Ok(bytes);
         }
-        bytes.extend_from_slice(&chunk);
+        bytes.extend_from_slice(chunk);
         at = at.checked_add(chunk_len as u64).ok_or(Errno::EFAULT)?;
     }
     Err(Errno::ENAMETOOLONG)
