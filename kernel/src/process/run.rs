@@ -250,10 +250,13 @@ impl Run {
                 }
             }
         };
+        let blocked = outcome == Outcome::Block;
         self.finish_call(task, outcome);
         if let Some(table) = &self.host.proc_table {
             table.set_current(None);
-            table.refresh(task);
+            if blocked || changes_summary(number) {
+                table.refresh(task);
+            }
         }
     }
 
@@ -348,4 +351,45 @@ impl Run {
     pub(super) fn describe(task: &Task) -> String {
         format!("{} ({})", task.process.pid, task.process.exe)
     }
+}
+
+/// Whether call `number` may change what `/proc` shows of its caller (descriptors, working
+/// directory, ids, name, memory): only then is the caller's summary rebuilt, so a call like
+/// `getpid` or `read` costs no more than it must. (`fork`, `execve` and the end of a task
+/// refresh it themselves.)
+fn changes_summary(number: u64) -> bool {
+    use linux_raw_sys::general as linux;
+    let Ok(number) = u32::try_from(number) else {
+        return false;
+    };
+    matches!(
+        number,
+        linux::__NR_open
+            | linux::__NR_openat
+            | linux::__NR_creat
+            | linux::__NR_close
+            | linux::__NR_dup
+            | linux::__NR_dup2
+            | linux::__NR_dup3
+            | linux::__NR_fcntl
+            | linux::__NR_pipe
+            | linux::__NR_pipe2
+            | linux::__NR_chdir
+            | linux::__NR_fchdir
+            | linux::__NR_execve
+            | linux::__NR_setpgid
+            | linux::__NR_setsid
+            | linux::__NR_setuid
+            | linux::__NR_setgid
+            | linux::__NR_setreuid
+            | linux::__NR_setregid
+            | linux::__NR_setresuid
+            | linux::__NR_setresgid
+            | linux::__NR_setgroups
+            | linux::__NR_prctl
+            | linux::__NR_brk
+            | linux::__NR_mmap
+            | linux::__NR_munmap
+            | linux::__NR_mremap
+    )
 }
