@@ -39,7 +39,8 @@ impl Write for Tracked<'_> {
     }
 }
 
-/// Writes formatted text to the console; used by [`print!`] and [`println!`].
+/// Writes formatted text to the console; used by [`print!`](crate::print) and
+/// [`println!`](crate::println).
 pub fn write_fmt(args: fmt::Arguments) {
     if let Some(port) = CONSOLE.lock().as_mut() {
         WRITES.fetch_add(1, Ordering::Relaxed);

@@ -139,7 +139,7 @@ fn parent_space_mut(task: &mut Task) -> SysResult<&mut dyn UserMemory> {
 ///
 /// # Errors
 /// `EFAULT` for bad pointers; `E2BIG` for too many argument bytes; what resolving and
-/// loading the program fails with (see [`spawn::load`]).
+/// loading the program fails with (see [`spawn::exec`]).
 fn execve(task: &mut Task, args: [u64; 6]) -> SysResult<()> {
     let space = task.space.as_ref().ok_or(Errno::ESRCH)?;
     let path = user::read_path(space, args[0])?;

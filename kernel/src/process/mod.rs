@@ -1,7 +1,7 @@
 //! User processes: a container's programs, run in ring 3 with the container's union as their
 //! root, their system calls served by `overlay-syscalls` over the engine.
 //!
-//! One [`Run`] is one container's processes from its first program to the end of that
+//! One [`Run`](run::Run) is one container's processes from its first program to the end of that
 //! program: a table of tasks and a round-robin scheduler. There are no kernel threads and no
 //! kernel stack per process: the kernel enters a task's user mode as a function call
 //! ([`crate::arch::enter_user`]) that returns at the task's next trap, serves the trap on the
