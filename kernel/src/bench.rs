@@ -26,7 +26,6 @@ use crate::exit::{exit_qemu, ExitCode};
 use crate::println;
 use crate::runner::Summary;
 
-mod program;
 mod user;
 
 /// The points of the boot that are stamped, in order.

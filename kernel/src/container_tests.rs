@@ -16,6 +16,7 @@ use overlay_core::vfs::{Credentials, FileSystem, OpenFlags};
 use crate::process::{self, Capture, Launch, LaunchStdio, RunLimits, RunReport};
 use crate::rootfs;
 use crate::runner::Test;
+use crate::tiny_program;
 
 /// The image the tests run (built from rootfs/busybox.build, passed through fw_cfg).
 const IMAGE: &str = "busybox";
@@ -88,6 +89,14 @@ pub const ALL: &[Test] = &[
     Test {
         name: "program_that_never_exits_is_ended_at_its_limit",
         run: program_that_never_exits_is_ended_at_its_limit,
+    },
+    Test {
+        name: "image_config_user_workdir_entrypoint_are_honoured",
+        run: image_config_user_workdir_entrypoint_are_honoured,
+    },
+    Test {
+        name: "command_replaces_cmd_not_entrypoint",
+        run: command_replaces_cmd_not_entrypoint,
     },
 ];
 
@@ -348,40 +357,6 @@ fn busybox_signal_handler_runs_and_kill_ends_a_child() -> Result<(), String> {
 
 // ---- Tiny programs for the error paths ----
 
-/// Where the tiny programs are loaded.
-const TINY_BASE: u64 = 0x40_0000;
-/// Bytes of the ELF header and the one program header before the code.
-const TINY_HEADERS: usize = 64 + 56;
-
-/// A static ELF executable of one read-and-execute segment holding `code` (entry at its
-/// first byte).
-fn tiny_elf(code: &[u8]) -> Vec<u8> {
-    let total = (TINY_HEADERS + code.len()) as u64;
-    let mut elf = Vec::new();
-    elf.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    elf.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    elf.extend_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
-    elf.extend_from_slice(&(TINY_BASE + TINY_HEADERS as u64).to_le_bytes()); // entry
-    elf.extend_from_slice(&64u64.to_le_bytes()); // program headers
-    elf.extend_from_slice(&0u64.to_le_bytes()); // no section headers
-    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
-    elf.extend_from_slice(&64u16.to_le_bytes()); // header size
-    elf.extend_from_slice(&56u16.to_le_bytes()); // program header size
-    elf.extend_from_slice(&1u16.to_le_bytes()); // one program header
-    elf.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // section header size, count, names
-    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-    elf.extend_from_slice(&5u32.to_le_bytes()); // PF_R | PF_X
-    elf.extend_from_slice(&0u64.to_le_bytes()); // file offset
-    elf.extend_from_slice(&TINY_BASE.to_le_bytes()); // vaddr
-    elf.extend_from_slice(&TINY_BASE.to_le_bytes()); // paddr
-    elf.extend_from_slice(&total.to_le_bytes()); // file size
-    elf.extend_from_slice(&total.to_le_bytes()); // memory size
-    elf.extend_from_slice(&0x1000u64.to_le_bytes()); // alignment
-    elf.extend_from_slice(code);
-    elf
-}
-
 /// `neg eax; mov edi, eax; mov eax, 60; syscall`: exits with the last call's errno.
 const EXIT_WITH_ERRNO: &[u8] = &[0xf7, 0xd8, 0x89, 0xc7, 0xb8, 60, 0, 0, 0, 0x0f, 0x05];
 
@@ -411,7 +386,7 @@ fn run_tiny(code: &[u8], limit_seconds: u64) -> Result<Ran, String> {
     manager
         .run(IMAGE, &container)
         .map_err(|errno| format!("run: {errno}"))?;
-    put_file(&container, "/tmp/prog", &tiny_elf(code), 0o755)?;
+    put_file(&container, "/tmp/prog", &tiny_program::elf(code), 0o755)?;
     start(manager, &container, &["/tmp/prog"], limit_seconds)
 }
 
@@ -439,7 +414,7 @@ fn program_that_segfaults_ends_with_status_139() -> Result<(), String> {
     put_file(
         &container,
         "/tmp/prog",
-        &tiny_elf(&[0xc7, 0x04, 0x25, 0, 0, 0, 0, 0, 0, 0, 0]),
+        &tiny_program::elf(&[0xc7, 0x04, 0x25, 0, 0, 0, 0, 0, 0, 0, 0]),
         0o755,
     )?;
     let ran = start(
@@ -479,7 +454,7 @@ fn execve_errno(path: &str, files: &[(&str, &[u8], u16)]) -> Result<u8, String> 
     put_file(
         &container,
         "/tmp/prog",
-        &tiny_elf(&execve_program(path)),
+        &tiny_program::elf(&execve_program(path)),
         0o755,
     )?;
     let ran = start(manager, &container, &["/tmp/prog"], LIMIT_SECONDS)?;
@@ -528,7 +503,7 @@ fn exec_of_missing_program_is_enoent() -> Result<(), String> {
 }
 
 fn exec_without_execute_permission_is_eacces() -> Result<(), String> {
-    let program = tiny_elf(&[0x31, 0xff, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]);
+    let program = tiny_program::elf(&[0x31, 0xff, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]);
     let errno = execve_errno("/tmp/noexec", &[("/tmp/noexec", &program, 0o644)])?;
     if errno != 13 {
         return Err(format!(
@@ -579,4 +554,25 @@ fn program_that_never_exits_is_ended_at_its_limit() -> Result<(), String> {
         return Err(String::from("the run was not cut short"));
     }
     expect_status(&ran, 128 + 9, "a program that loops")
+}
+
+/// The image with `WORKDIR /data`, `USER nobody`, `ENTRYPOINT ["/bin/sh", "-c"]` and a `CMD`
+/// script (rootfs/busybox-app.build).
+const APP_IMAGE: &str = "busybox-app";
+
+fn image_config_user_workdir_entrypoint_are_honoured() -> Result<(), String> {
+    // No command: the image's Cmd, a script, runs under its Entrypoint `sh -c`, as nobody
+    // (65534:65534 from the image's /etc/passwd), in /data; nobody cannot write there.
+    let ran = run_in(APP_IMAGE, &[], LIMIT_SECONDS)?;
+    expect_output(
+        &ran,
+        "65534:65534 in /data\ntouch: /data/mine: Permission denied\n1\n",
+    )?;
+    expect_diff(&ran.container, &[])
+}
+
+fn command_replaces_cmd_not_entrypoint() -> Result<(), String> {
+    // `docker run busybox-app 'echo given'`: the command is the argument of `sh -c`.
+    let ran = run_in(APP_IMAGE, &["echo given; id -un; pwd"], LIMIT_SECONDS)?;
+    expect_output(&ran, "given\nnobody\n/data\n")
 }

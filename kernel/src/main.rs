@@ -37,6 +37,7 @@ mod rtc;
 mod runner;
 mod serial;
 mod tests;
+mod tiny_program;
 mod units;
 mod user_space;
 mod user_tests;

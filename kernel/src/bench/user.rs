@@ -35,11 +35,11 @@ use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 use overlay_core::vfs::{Credentials, FileSystem, OpenFlags};
 use overlay_syscalls::mounts::ContainerRoot;
 
-use super::program::{self, Arg, Asm, Cond, Kept, Label};
 use super::{cycles, ratio};
 use crate::println;
 use crate::process::{self, Capture, Launch, LaunchStdio, RunLimits};
 use crate::rootfs;
+use crate::tiny_program::{self as program, Arg, Asm, Cond, Kept, Label};
 
 /// The image the programs run in.
 const IMAGE: &str = "busybox";

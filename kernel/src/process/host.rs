@@ -32,7 +32,7 @@ pub struct KernelHost {
     /// The console, if the run's tasks use it.
     pub terminal: Option<Arc<crate::console_tty::ConsoleTerminal>>,
     /// The run's `/proc` table, refreshed as tasks change.
-    pub proc_table: Option<Arc<super::proc_source::ProcTable>>,
+    pub proc_table: Option<Arc<super::proc_table::ProcTable>>,
 }
 
 impl KernelHost {

@@ -11,10 +11,10 @@ use overlay_core::vfs::{Credentials, FileSystem, OpenFlags};
 use overlay_syscalls::devices::{DevFs, DevFsOptions};
 use overlay_syscalls::host::Host;
 use overlay_syscalls::mounts::ContainerRoot;
-use overlay_syscalls::procfs::{container_mounts, ProcFs};
+use overlay_syscalls::procfs::{container_mounts, HostSource, ProcFs};
 
 use super::host::KernelHost;
-use super::proc_source::{ProcTable, RunProcSource};
+use super::proc_table::ProcTable;
 use super::run::{Run, RunLimits, RunReport};
 use super::spawn::{first_task, ProgramSpec, Stdio};
 use crate::console_tty::ConsoleTerminal;
@@ -71,7 +71,7 @@ pub fn launch(manager: &ContainerManager, launch: &Launch<'_>) -> Result<RunRepo
     let union: Arc<dyn FileSystem> = union;
 
     let console = ConsoleTerminal::new();
-    let table = ProcTable::new(container_mounts(&lower_names, "upper", "work"));
+    let table = ProcTable::new();
     let mut host = KernelHost {
         terminal: None,
         proc_table: Some(table.clone()),
@@ -90,10 +90,12 @@ pub fn launch(manager: &ContainerManager, launch: &Launch<'_>) -> Result<RunRepo
     let random_host = host.clone();
     let random = Arc::new(move |buf: &mut [u8]| random_host.random(buf));
     let dev = DevFs::new(console.terminal().clone(), random, DevFsOptions::default());
-    let source = RunProcSource {
-        table: table.clone(),
-        host: host.clone(),
-    };
+    let current = table.clone();
+    let source = HostSource::new(
+        Arc::new(host.clone()),
+        container_mounts(&lower_names, "upper", "work"),
+    )
+    .following(Arc::new(move || current.current()));
     let proc = ProcFs::new(Arc::new(source), 1);
     let root: Arc<dyn FileSystem> = ContainerRoot::container(union, proc, dev);
 

@@ -22,7 +22,7 @@ mod capture;
 mod host;
 mod kernel_calls;
 mod launch;
-mod proc_source;
+mod proc_table;
 mod run;
 mod signals;
 mod spawn;

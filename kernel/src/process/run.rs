@@ -20,6 +20,9 @@ use super::task::{Task, TaskState};
 use crate::arch::{self, Trap};
 use crate::println;
 
+/// The signal that ends the tasks left when a run ends.
+const SIGKILL: u32 = linux_raw_sys::general::SIGKILL;
+
 /// Timer ticks per second (the PIT's rate).
 pub const TICKS_PER_SECOND: u64 = arch::TIMER_HZ;
 
@@ -122,32 +125,21 @@ impl Run {
             println!(
                 "run: the program did not end within {seconds} s: every task of the run is ended"
             );
-            let pids: Vec<u32> = self.tasks.keys().copied().collect();
-            for pid in pids {
-                if let Some(mut task) = self.tasks.remove(&pid) {
-                    if !task.is_zombie() {
-                        self.end_task(&mut task, signals::killed_status(9));
-                    }
-                    self.tasks.insert(pid, task);
-                }
-            }
         }
         let wait_status = match self.tasks.get(&self.first_pid).map(|t| t.state) {
             Some(TaskState::Zombie { wait_status }) => wait_status,
-            _ => signals::killed_status(9),
+            _ => signals::killed_status(SIGKILL),
         };
         // The container stops with its first process: whatever is left is ended.
         let pids: Vec<u32> = self.tasks.keys().copied().collect();
         for pid in pids {
             if let Some(mut task) = self.tasks.remove(&pid) {
                 if !task.is_zombie() {
-                    self.end_task(&mut task, signals::killed_status(9));
+                    self.end_task(&mut task, signals::killed_status(SIGKILL));
                 }
             }
         }
-        if self.fpu_owner.is_some() {
-            self.fpu_owner = None;
-        }
+        self.fpu_owner = None;
         RunReport {
             wait_status,
             timed_out,

@@ -1,14 +1,14 @@
-//! `/proc` of a run: the kernel's answers to `overlay_syscalls::procfs::ProcSource`, from a
-//! table of process summaries the run keeps up to date (a task's summary is refreshed after
-//! its calls, so `/proc/self` shows its descriptors and working directory as they are).
+//! What `/proc` shows of a run's tasks: a table of process summaries the run keeps up to date
+//! (a task's summary is rebuilt after the calls that change it, so `/proc/self` shows its
+//! descriptors and working directory as they are) and the task being served. The kernel's
+//! host answers `Host::processes` from it, and `overlay_syscalls::procfs::HostSource` turns
+//! that into `/proc`.
 
 use alloc::{collections::BTreeMap, sync::Arc, vec::Vec};
 
-use overlay_syscalls::host::{Host, MemoryFigures, ProcessSummary, Timespec};
-use overlay_syscalls::procfs::{MountEntry, ProcSource};
+use overlay_syscalls::host::ProcessSummary;
 use spin::Mutex;
 
-use super::host::KernelHost;
 use super::task::{Task, TaskState};
 
 /// The shared table behind a run's `/proc`.
@@ -16,16 +16,12 @@ use super::task::{Task, TaskState};
 pub struct ProcTable {
     summaries: Mutex<BTreeMap<u32, ProcessSummary>>,
     current: Mutex<Option<u32>>,
-    mounts: Vec<MountEntry>,
 }
 
 impl ProcTable {
-    /// A table for a container whose mounts are `mounts`.
-    pub fn new(mounts: Vec<MountEntry>) -> Arc<ProcTable> {
-        Arc::new(ProcTable {
-            mounts,
-            ..ProcTable::default()
-        })
+    /// An empty table.
+    pub fn new() -> Arc<ProcTable> {
+        Arc::new(ProcTable::default())
     }
 
     /// Records `task` as it is now.
@@ -47,6 +43,11 @@ impl ProcTable {
     /// Sets the task whose calls are being served (what `/proc/self` is).
     pub fn set_current(&self, pid: Option<u32>) {
         *self.current.lock() = pid;
+    }
+
+    /// The task whose calls are being served.
+    pub fn current(&self) -> Option<u32> {
+        *self.current.lock()
     }
 }
 
@@ -83,43 +84,5 @@ fn summarize(task: &Task) -> ProcessSummary {
         exe: process.exe.clone(),
         cwd: process.fs.cwd_path_hint(),
         fds,
-    }
-}
-
-/// A run's `/proc` source: its table and the kernel's clocks and memory figures.
-pub struct RunProcSource {
-    /// The summaries.
-    pub table: Arc<ProcTable>,
-    /// Clocks and memory.
-    pub host: KernelHost,
-}
-
-impl ProcSource for RunProcSource {
-    fn pids(&self) -> Vec<u32> {
-        self.table.summaries.lock().keys().copied().collect()
-    }
-
-    fn process(&self, pid: u32) -> Option<ProcessSummary> {
-        self.table.summaries.lock().get(&pid).cloned()
-    }
-
-    fn memory(&self) -> MemoryFigures {
-        self.host.memory()
-    }
-
-    fn uptime(&self) -> Timespec {
-        self.host.monotonic()
-    }
-
-    fn realtime(&self) -> Timespec {
-        self.host.realtime()
-    }
-
-    fn mounts(&self) -> Vec<MountEntry> {
-        self.table.mounts.clone()
-    }
-
-    fn current_pid(&self) -> Option<u32> {
-        *self.table.current.lock()
     }
 }

@@ -1,8 +1,8 @@
-//! Tiny user programs for the benchmarks: a minimal static ELF executable around a few
-//! x86_64 instructions, put together with labels so that jumps and `rip`-relative addresses
-//! are computed, not counted by hand.
+//! Tiny user programs for the container tests and the benchmarks: a minimal static ELF
+//! executable around a few x86_64 instructions, put together with labels so that jumps and
+//! `rip`-relative addresses are computed, not counted by hand.
 //!
-//! Only the instructions the benchmarks need are here; each method says which instruction it
+//! Only the instructions the benchmarks need are here (the tests give machine code bytes); each method says which instruction it
 //! emits. The code registers are the ones a `syscall` leaves alone (`rbx`, `rbp`, `r12` to
 //! `r15`), so a loop's state survives its system calls.
 
