@@ -15,6 +15,9 @@
 //! | `RM PATH` | deletes PATH (it must exist in the image): a whiteout | one |
 //! | `ENV NAME=VALUE...` | sets variables in the config's `Env` | none |
 //! | `CMD ARG...` / `CMD ["ARG", ...]` | sets the config's `Cmd` | none |
+//! | `ENTRYPOINT ARG...` / `ENTRYPOINT ["ARG", ...]` | sets the config's `Entrypoint` (the program; `Cmd`, or the command a run gives, are its arguments); as in Docker, it clears the `Cmd` of the base image unless a `CMD` came before it in the same file | none |
+//! | `WORKDIR PATH` | sets the config's `WorkingDir`, where the program starts (a relative PATH is taken from the `WorkingDir` before); makes the directory (0755, owner 0:0, and its missing parents) if the image does not have it | one if it makes the directory, else none |
+//! | `USER NAME[:GROUP]` | sets the config's `User`, whom the program runs as: a name (looked up in the image's `/etc/passwd` when it starts) or uid, then a group name (`/etc/group`) or gid | none |
 //!
 //! A line ending in `\` goes on on the next one (comment lines in between are skipped), as in
 //! a Dockerfile; the step's text is the whole joined line.
@@ -31,11 +34,12 @@
 //! A `COPY` from a context whose directory (or source) is missing fails, naming it.
 //!
 //! Each filesystem-changing instruction makes one layer, whose history entry's `created_by`
-//! is the instruction as written; `ENV` and `CMD` make `empty_layer` history entries. Layers
-//! are deterministic tars ([`crate::oci::layer_tar`]): owner 0:0, time 0, directories 0755
-//! (also the parent directories an instruction names), files 0644 or 0755. In a directory
-//! that `COPY` copies, a file `.wh.NAME` is the whiteout of NAME and `.wh..wh..opq` makes its
-//! directory opaque, as in layer directories.
+//! is the instruction as written; `ENV`, `CMD`, `ENTRYPOINT`, `USER` and a `WORKDIR` whose
+//! directory is there make `empty_layer` history entries. Layers are deterministic tars
+//! ([`crate::oci::layer_tar`]): owner 0:0, time 0, directories 0755 (also the parent
+//! directories an instruction names), files 0644 or 0755. In a directory that `COPY` copies,
+//! a file `.wh.NAME` is the whiteout of NAME and `.wh..wh..opq` makes its directory opaque,
+//! as in layer directories.
 //!
 //! # Image lists
 //! An image list (like `rootfs/images`, the default RAM disk) names the images of one RAM
@@ -67,6 +71,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use overlay_core::image::{sha256_digest, short_digest};
+use serde_json::{json, Value};
 
 pub use cache::BuildCache;
 pub use file::{parse_build_file, read_image_list, BuildFile, Instruction, Step};
@@ -273,9 +278,14 @@ impl Builder {
             layer: None,
         });
         for (index, step) in build_file.steps.iter().enumerate() {
-            let report = self.step(&mut image, build_file, step).with_context(|| {
-                format!("{}:{}: {}", build_file.path.display(), step.line, step.text)
-            })?;
+            let cmd_set = build_file.steps[..index]
+                .iter()
+                .any(|earlier| matches!(earlier.instruction, Instruction::Cmd(_)));
+            let report = self
+                .step(&mut image, build_file, step, cmd_set)
+                .with_context(|| {
+                    format!("{}:{}: {}", build_file.path.display(), step.line, step.text)
+                })?;
             self.reports.push(StepReport {
                 image: name.to_string(),
                 number: index + 2,
@@ -287,12 +297,13 @@ impl Builder {
         Ok(image)
     }
 
-    /// Runs one step on `image`.
+    /// Runs one step on `image`; `cmd_set`: whether a `CMD` came before it in its build file.
     fn step(
         &mut self,
         image: &mut OciImage,
         build_file: &BuildFile,
         step: &Step,
+        cmd_set: bool,
     ) -> Result<StepReport> {
         let parent = image.config_digest()?;
         let source = match &step.instruction {
@@ -335,6 +346,46 @@ impl Builder {
                 image.set_cmd(cmd);
                 image.add_config_step(&step.text);
                 self.store(&key, cached.is_none(), &[])?;
+            }
+            Instruction::Entrypoint(entrypoint) => {
+                image.set_config_field("Entrypoint", json!(entrypoint));
+                if !cmd_set {
+                    // As in Docker: the base image's Cmd was arguments for its own entrypoint.
+                    image.set_config_field("Cmd", Value::Null);
+                }
+                image.add_config_step(&step.text);
+                self.store(&key, cached.is_none(), &[])?;
+            }
+            Instruction::User(user) => {
+                image.set_config_field("User", json!(user));
+                image.add_config_step(&step.text);
+                self.store(&key, cached.is_none(), &[])?;
+            }
+            Instruction::Workdir(path) => {
+                let dir = if path.starts_with('/') {
+                    path.clone()
+                } else {
+                    let current = image.config()["config"]["WorkingDir"]
+                        .as_str()
+                        .unwrap_or("/");
+                    file::image_path(&format!("{current}/{path}"))?
+                };
+                // An empty entry in the cache: the directory was there, no layer.
+                let tar = match cached {
+                    Some(tar) => tar,
+                    None => {
+                        let tar = layers::workdir(image, &dir)?;
+                        self.store(&key, true, &tar)?;
+                        tar
+                    }
+                };
+                image.set_config_field("WorkingDir", json!(dir));
+                if tar.is_empty() {
+                    image.add_config_step(&step.text);
+                } else {
+                    report.layer = Some((sha256_digest(&tar), tar.len() as u64));
+                    image.add_layer_tar(tar, &step.text);
+                }
             }
             instruction => {
                 let tar = match cached {

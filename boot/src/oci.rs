@@ -189,8 +189,8 @@ impl OciImage {
         Ok(sha256_digest(&self.config_blob()?.0))
     }
 
-    /// Records a step that changed only the config (`ENV`, `CMD`): a history entry with
-    /// `empty_layer`, as `docker history` shows them.
+    /// Records a step that changed only the config (`ENV`, `CMD`, `USER`...): a history entry
+    /// with `empty_layer`, as `docker history` shows them.
     pub fn add_config_step(&mut self, created_by: &str) {
         self.original_config = None;
         if !self.config["history"].is_array() {
@@ -220,11 +220,17 @@ impl OciImage {
 
     /// Sets the config's `Cmd`.
     pub fn set_cmd(&mut self, cmd: &[String]) {
+        self.set_config_field("Cmd", json!(cmd));
+    }
+
+    /// Sets the field `name` of the config's `config` (the runtime settings: `Entrypoint`,
+    /// `WorkingDir`, `User`...) to `value`; `null` is what Docker writes for a cleared `Cmd`.
+    pub fn set_config_field(&mut self, name: &str, value: Value) {
         self.original_config = None;
         if !self.config["config"].is_object() {
             self.config["config"] = json!({});
         }
-        self.config["config"]["Cmd"] = json!(cmd);
+        self.config["config"][name] = value;
     }
 
     /// The config document (as it will be written).

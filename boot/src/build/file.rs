@@ -48,6 +48,13 @@ pub enum Instruction {
     Env(Vec<(String, String)>),
     /// `CMD ...`.
     Cmd(Vec<String>),
+    /// `ENTRYPOINT ...`.
+    Entrypoint(Vec<String>),
+    /// `WORKDIR PATH`: absolute and normalised, or relative (to the `WorkingDir` before it)
+    /// as written.
+    Workdir(String),
+    /// `USER NAME[:GROUP]`, as written (a name or uid, then a group name or gid).
+    User(String),
 }
 
 /// One line of a build file after `FROM`.
@@ -243,25 +250,54 @@ fn parse_instruction(keyword: &str, args: &[String], line: &str) -> Result<Instr
             }
             Instruction::Env(pairs)
         }
-        ("CMD", args) if !args.is_empty() => {
-            let rest = line[3..].trim_start();
-            if rest.starts_with('[') {
-                let cmd: Vec<String> = serde_json::from_str(rest).map_err(|error| {
-                    anyhow!("CMD [...] must be a JSON array of strings: {error}")
-                })?;
-                ensure!(!cmd.is_empty(), "CMD [] is empty");
-                Instruction::Cmd(cmd)
-            } else {
-                Instruction::Cmd(args.to_vec())
-            }
+        ("CMD", args) if !args.is_empty() => Instruction::Cmd(command(keyword, args, line)?),
+        ("ENTRYPOINT", args) if !args.is_empty() => {
+            Instruction::Entrypoint(command(keyword, args, line)?)
         }
-        ("COPY" | "MKDIR" | "SYMLINK" | "WRITE" | "RM" | "ENV" | "CMD", _) => {
+        ("WORKDIR", [path]) => {
+            ensure!(!path.is_empty(), "WORKDIR needs a path");
+            // A relative path is resolved against the `WorkingDir` it follows when it runs;
+            // its components are checked here.
+            let normal = image_path(&format!("/{path}"))?;
+            Instruction::Workdir(if path.starts_with('/') {
+                normal
+            } else {
+                normal[1..].to_string()
+            })
+        }
+        ("USER", [user]) => {
+            let (name, group) = user.split_once(':').unwrap_or((user, "-"));
+            ensure!(
+                !name.is_empty() && !group.is_empty() && !group.contains(':'),
+                "USER takes NAME[:GROUP] (names or numbers), not {user:?}"
+            );
+            Instruction::User(user.clone())
+        }
+        (
+            "COPY" | "MKDIR" | "SYMLINK" | "WRITE" | "RM" | "ENV" | "CMD" | "ENTRYPOINT"
+            | "WORKDIR" | "USER",
+            _,
+        ) => {
             bail!("wrong number of arguments (see `boot::build`)")
         }
-        (other, _) => {
-            bail!("unknown instruction {other} (FROM, COPY, MKDIR, SYMLINK, WRITE, RM, ENV, CMD)")
-        }
+        (other, _) => bail!(
+            "unknown instruction {other} (FROM, COPY, MKDIR, SYMLINK, WRITE, RM, ENV, CMD, \
+             ENTRYPOINT, WORKDIR, USER)"
+        ),
     })
+}
+
+/// The arguments of `CMD` or `ENTRYPOINT` (`keyword`) in `line`: a JSON array of strings
+/// (`["ARG", ...]`), else the words `args`.
+fn command(keyword: &str, args: &[String], line: &str) -> Result<Vec<String>> {
+    let rest = line[keyword.len()..].trim_start();
+    if !rest.starts_with('[') {
+        return Ok(args.to_vec());
+    }
+    let command: Vec<String> = serde_json::from_str(rest)
+        .map_err(|error| anyhow!("{keyword} [...] must be a JSON array of strings: {error}"))?;
+    ensure!(!command.is_empty(), "{keyword} [] is empty");
+    Ok(command)
 }
 
 /// A `COPY` source: relative, no `..`, so it stays inside its context directory.

@@ -9,14 +9,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use overlay_core::image::{Bytes, ImageLayerFs};
 use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, WhiteoutEncoding};
 use overlay_core::posix::Namespace;
-use overlay_core::vfs::Credentials;
+use overlay_core::vfs::{Credentials, FileType, Metadata};
 use overlay_core::Errno;
 
 use super::file::Instruction;
 use crate::oci::layer_tar::{self, header};
 use crate::oci::OciImage;
 
-/// The layer `instruction` (not `ENV` or `CMD`) makes on top of `image`; a `COPY` reads its
+/// The layer `instruction` (one that changes files, not only the config) makes on top of `image`; a `COPY` reads its
 /// source from `source` (resolved in its context).
 pub(super) fn layer(
     image: &OciImage,
@@ -90,7 +90,11 @@ pub(super) fn layer(
             let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
             file(&mut tar, &format!("{parent}/.wh.{name}"), 0o644, &[])?;
         }
-        Instruction::Env(_) | Instruction::Cmd(_) => bail!("ENV and CMD make no layer"),
+        Instruction::Env(_)
+        | Instruction::Cmd(_)
+        | Instruction::Entrypoint(_)
+        | Instruction::Workdir(_)
+        | Instruction::User(_) => bail!("{instruction:?} changes only the config: no layer"),
     }
     Ok(tar.into_inner()?)
 }
@@ -152,10 +156,68 @@ fn file(tar: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, content: &[u8]) 
     Ok(())
 }
 
+/// The layer `WORKDIR dir` makes on `image`: none (empty) when `dir` is a directory of the
+/// image (or a link to one), else one with `dir` and its missing parents (0755, owner 0:0),
+/// and the parents that are there as they are (so their modes stay).
+pub(super) fn workdir(image: &OciImage, dir: &str) -> Result<Vec<u8>> {
+    let namespace = stacked(image)?;
+    let look = |path: &str, follow: bool| -> Result<Option<Metadata>> {
+        let Some(namespace) = &namespace else {
+            return Ok(None);
+        };
+        let root = Credentials::root();
+        let found = if follow {
+            namespace.stat(&root, path)
+        } else {
+            namespace.lstat(&root, path)
+        };
+        match found {
+            Ok(meta) => Ok(Some(meta)),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+            Err(errno) => Err(anyhow!("looking up {path}: {errno}")),
+        }
+    };
+    match look(dir, true)? {
+        _ if dir == "/" => return Ok(Vec::new()),
+        Some(meta) if meta.kind == FileType::Directory => return Ok(Vec::new()),
+        Some(_) => bail!("WORKDIR {dir}: not a directory in the image"),
+        None => {}
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut path = String::new();
+    for component in dir.split('/').filter(|c| !c.is_empty()) {
+        path.push('/');
+        path.push_str(component);
+        match look(&path, false)? {
+            Some(meta) if meta.kind == FileType::Directory => {
+                let mut header = header(tar::EntryType::Directory, u32::from(meta.mode), 0);
+                header.set_uid(u64::from(meta.uid));
+                header.set_gid(u64::from(meta.gid));
+                tar.append_data(&mut header, format!("{}/", &path[1..]), std::io::empty())?;
+            }
+            Some(_) => bail!("WORKDIR {dir}: {path} is not a directory in the image"),
+            None => dir_with_mode(&mut tar, &path, 0o755)?,
+        }
+    }
+    Ok(tar.into_inner()?)
+}
+
 /// Whether `path` exists in `image` (its layers stacked as the kernel stacks them).
 fn exists(image: &OciImage, path: &str) -> Result<bool> {
-    if image.layers().is_empty() {
+    let Some(namespace) = stacked(image)? else {
         return Ok(false);
+    };
+    match namespace.lstat(&Credentials::root(), path) {
+        Ok(_) => Ok(true),
+        Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(false),
+        Err(errno) => Err(anyhow!("looking up {path}: {errno}")),
+    }
+}
+
+/// The layers of `image` stacked as the kernel stacks them (`None`: it has none).
+fn stacked(image: &OciImage) -> Result<Option<Namespace>> {
+    if image.layers().is_empty() {
+        return Ok(None);
     }
     let mut lowers = Vec::new();
     for layer in image.layers().iter().rev() {
@@ -165,9 +227,5 @@ fn exists(image: &OciImage, path: &str) -> Result<bool> {
     }
     let union = OverlayFs::new(lowers, None, OverlayOptions::default())
         .map_err(|errno| anyhow!("stacking the layers: {errno}"))?;
-    match Namespace::with_filesystem(union).lstat(&Credentials::root(), path) {
-        Ok(_) => Ok(true),
-        Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(false),
-        Err(errno) => Err(anyhow!("looking up {path}: {errno}")),
-    }
+    Ok(Some(Namespace::with_filesystem(union)))
 }

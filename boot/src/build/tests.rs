@@ -266,6 +266,21 @@ fn bad_build_files_are_refused_with_their_line() {
         ),
         ("FROM nowhere:1\n", "no image \"nowhere:1\""),
         ("FROM scratch\nCOPY missing /\n", "COPY source"),
+        ("FROM scratch\nENTRYPOINT []\n", "ENTRYPOINT [] is empty"),
+        (
+            "FROM scratch\nENTRYPOINT [\"sh\", 1]\n",
+            "JSON array of strings",
+        ),
+        ("FROM scratch\nUSER\n", "wrong number of arguments"),
+        ("FROM scratch\nUSER app:\n", "NAME[:GROUP]"),
+        ("FROM scratch\nUSER a:b:c\n", "NAME[:GROUP]"),
+        ("FROM scratch\nWORKDIR /a /b\n", "wrong number of arguments"),
+        ("FROM scratch\nWORKDIR ../a\n", "`..`"),
+        (
+            "FROM scratch\nWRITE /f x\nWORKDIR /f/g\n",
+            "/f is not a directory",
+        ),
+        ("FROM scratch\nWRITE /f x\nWORKDIR /f\n", "not a directory"),
     ];
     for (text, expected) in cases {
         scratch.write("bad.build", text);
@@ -392,7 +407,7 @@ fn a_copy_from_a_missing_context_directory_says_where_it_looked() {
 fn the_busybox_image_links_every_applet_to_the_binary() {
     let entries = read_image_list(std::path::Path::new(FW_CFG_IMAGE_LIST)).unwrap();
     let names: Vec<&str> = entries.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(names, ["busybox"]);
+    assert_eq!(names, ["busybox", "busybox-app"]);
     let build_file = parse_build_file(&entries[0].1).unwrap();
     let links = build_file
         .steps
@@ -438,4 +453,179 @@ fn the_busybox_image_links_every_applet_to_the_binary() {
         assert!(links.1.iter().any(|link| link == applet), "{applet}");
     }
     assert!(!links.1.iter().any(|link| link == "/bin/busybox"));
+}
+
+fn diff_ids(image: &crate::oci::OciImage) -> Vec<String> {
+    image.layers().iter().map(|l| l.diff_id.clone()).collect()
+}
+
+/// The image the kernel reads: its `Entrypoint`, `Cmd`, `WorkingDir` and `User`.
+fn runtime_config(image: crate::oci::OciImage) -> overlay_core::image::RuntimeConfig {
+    let name = image.ref_name().to_string();
+    let ramdisk = crate::oci::OciLayout::of(image).ramdisk().unwrap();
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(ramdisk)).unwrap();
+    store.image(&name).unwrap().config.clone()
+}
+
+#[test]
+fn entrypoint_workdir_and_user_set_the_config_without_a_layer() {
+    let scratch = project();
+    scratch.write(
+        "svc.build",
+        "FROM app:1\n\
+         WORKDIR /var/lib/app\n\
+         USER nobody:nogroup\n\
+         ENTRYPOINT [\"/app/main.sh\", \"--config=/etc/config\"]\n\
+         CMD --verbose\n",
+    );
+    let mut builder = Builder::new(None);
+    builder.build_list(&scratch.0.join("images")).unwrap();
+    let svc = builder
+        .build("svc:1", &scratch.0.join("svc.build"))
+        .unwrap();
+    let app_layers = builder
+        .build("app:1", &scratch.0.join("app.build"))
+        .unwrap();
+    assert_eq!(diff_ids(&svc), diff_ids(&app_layers), "no layer of its own");
+    let history: Vec<(&str, bool)> = svc.config()["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(4)
+        .map(|entry| {
+            (
+                entry["created_by"].as_str().unwrap(),
+                entry["empty_layer"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("CMD --verbose", true),
+            (
+                "ENTRYPOINT [\"/app/main.sh\", \"--config=/etc/config\"]",
+                true
+            ),
+            ("USER nobody:nogroup", true),
+            ("WORKDIR /var/lib/app", true),
+        ]
+    );
+    let config = runtime_config(svc);
+    assert_eq!(config.entrypoint, ["/app/main.sh", "--config=/etc/config"]);
+    assert_eq!(config.cmd, ["--verbose"]);
+    assert_eq!(config.working_dir.as_deref(), Some("/var/lib/app"));
+    assert_eq!(config.user.as_deref(), Some("nobody:nogroup"));
+}
+
+#[test]
+fn entrypoint_clears_the_base_cmd_unless_a_cmd_came_before_it() {
+    let scratch = project();
+    scratch.write("wrap.build", "FROM app:1\nENTRYPOINT /bin/wrap\n");
+    scratch.write(
+        "keep.build",
+        "FROM app:1\nCMD [\"--once\"]\nENTRYPOINT [\"/bin/wrap\"]\n",
+    );
+    let mut builder = Builder::new(None);
+    builder.build_list(&scratch.0.join("images")).unwrap();
+    let wrap = runtime_config(
+        builder
+            .build("wrap:1", &scratch.0.join("wrap.build"))
+            .unwrap(),
+    );
+    assert_eq!(wrap.entrypoint, ["/bin/wrap"]);
+    assert!(wrap.cmd.is_empty(), "app's Cmd was kept: {:?}", wrap.cmd);
+    let keep = runtime_config(
+        builder
+            .build("keep:1", &scratch.0.join("keep.build"))
+            .unwrap(),
+    );
+    assert_eq!(keep.entrypoint, ["/bin/wrap"]);
+    assert_eq!(keep.cmd, ["--once"]);
+}
+
+#[test]
+fn workdir_makes_a_missing_directory_and_takes_relative_paths_from_the_last() {
+    let scratch = project();
+    scratch.write(
+        "work.build",
+        "FROM scratch\n\
+         MKDIR --chmod=1777 /tmp\n\
+         WORKDIR /tmp/build/out\n\
+         WORKDIR logs\n\
+         WORKDIR /tmp\n\
+         WORKDIR ./build\n",
+    );
+    let mut builder = Builder::new(Some(scratch.cache()));
+    let image = builder
+        .build("work:1", &scratch.0.join("work.build"))
+        .unwrap();
+    let outcomes: Vec<(Option<Outcome>, bool)> = builder
+        .reports()
+        .iter()
+        .map(|report| (report.outcome, report.layer.is_some()))
+        .collect();
+    let built = Some(Outcome::Built);
+    assert_eq!(
+        outcomes,
+        [
+            (None, false),
+            (built, true),
+            (built, true),
+            (built, true),
+            (built, false),
+            (built, false),
+        ]
+    );
+    let name = image.ref_name().to_string();
+    let ramdisk = crate::oci::OciLayout::of(image).ramdisk().unwrap();
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(ramdisk)).unwrap();
+    assert_eq!(
+        store.image(&name).unwrap().config.working_dir.as_deref(),
+        Some("/tmp/build")
+    );
+    let manager = ContainerManager::new(store, ContainerOptions::default());
+    let ns = Namespace::with_filesystem(manager.run(&name, "w").unwrap());
+    let root = Credentials::root();
+    let logs = ns.stat(&root, "/tmp/build/out/logs").unwrap();
+    assert_eq!(
+        (logs.kind, logs.mode, logs.uid),
+        (FileType::Directory, 0o755, 0)
+    );
+    assert_eq!(ns.stat(&root, "/tmp/build").unwrap().mode, 0o755);
+    // The layers that made directories under /tmp kept its mode.
+    assert_eq!(ns.stat(&root, "/tmp").unwrap().mode, 0o1777);
+
+    // A second build finds every step in the cache, layer or none.
+    let mut again = Builder::new(Some(scratch.cache()));
+    let second = again
+        .build("work:1", &scratch.0.join("work.build"))
+        .unwrap();
+    assert!(again.reports()[1..]
+        .iter()
+        .all(|report| report.outcome == Some(Outcome::Cached)));
+    assert_eq!(second.layers().len(), 3);
+}
+
+#[test]
+fn the_busybox_app_image_shares_every_layer_of_busybox() {
+    let fake = Scratch::new();
+    fake.write("bin/busybox", "not really busybox\n");
+    let mut builder = Builder::new(None);
+    builder.set_context("busybox", &fake.0);
+    let layout = builder
+        .build_list(std::path::Path::new(FW_CFG_IMAGE_LIST))
+        .unwrap();
+    let [busybox, app] = layout.images() else {
+        panic!("two images expected");
+    };
+    assert_eq!(app.ref_name(), "busybox-app");
+    assert_eq!(diff_ids(app), diff_ids(busybox));
+    let config = runtime_config(app.clone());
+    assert_eq!(config.entrypoint, ["/bin/sh", "-c"]);
+    assert_eq!(config.cmd.len(), 1);
+    assert_eq!(config.working_dir.as_deref(), Some("/data"));
+    assert_eq!(config.user.as_deref(), Some("nobody"));
+    assert!(config.env.iter().any(|var| var.starts_with("PATH=")));
 }
