@@ -4,7 +4,7 @@
 //! mode and times, so the copied times are the last thing written) and renamed into place in
 //! one step. If anything fails, the temporary entry is removed and the union still shows the
 //! lower entry: nothing half-made ever appears under the real name. Parents are copied up
-//! before their children (the recursion below), as directories with the same metadata.
+//! before their children (top first, in a loop: no recursion as deep as the layers), as directories with the same metadata.
 //!
 //! An upper filesystem that cannot rename gets the copy built under its real name instead,
 //! removed again on failure: the union's result is the same, but the step is not atomic in
@@ -13,7 +13,7 @@
 use alloc::{sync::Arc, vec::Vec};
 
 use super::identity::{index_name, Key};
-use super::node::OverlayInode;
+use super::node::{LowerEntry, OverlayInode};
 use super::{copy_xattrs, Union, UpperLayer};
 use crate::error::{Errno, Result};
 use crate::vfs::{FileType, FsFeatures, Inode, Metadata, NewNode, RenameFlags, SetAttr};
@@ -38,23 +38,49 @@ impl Union {
             return Ok(upper);
         }
         let upper = self.writable()?;
-        let (parent, name, unlinked) = node.position();
-        // A lower name the upper encoding reserves (`.wh.x` from a layer with Linux
-        // whiteouts) would turn into a whiteout there: it cannot be copied up.
-        if parent.is_some() && !unlinked && upper.encoding.is_reserved_name(&name) {
-            return Err(Errno::EINVAL);
+        // The node and every ancestor not in the upper layer yet, the node first, each
+        // checked before anything is copied; then copied top first. A loop, not recursion:
+        // a lower layer's directories nest as deep as its tar says.
+        let mut steps: Vec<Step> = Vec::new();
+        let mut next = Some(node.clone());
+        while let Some(current) = next.take() {
+            let step = Step::of(upper, current)?;
+            next = step
+                .parent
+                .as_ref()
+                .filter(|parent| parent.upper().is_none())
+                .cloned();
+            steps.push(step);
         }
-        let lower = node.lowers().first().cloned().ok_or(Errno::EIO)?;
-        let lower_meta = lower.inode.metadata()?;
-        if unlinked && lower_meta.kind.is_dir() {
-            return Err(Errno::ENOENT);
+        let mut copied = None;
+        for (index, step) in steps.iter().enumerate().rev() {
+            // Only the node itself gets its data: the others are its parent directories.
+            copied = Some(self.copy_up_one(upper, step, with_data && index == 0)?);
         }
-        let parent_upper = match &parent {
-            Some(parent) if !unlinked => Some(self.copy_up(parent, false)?),
+        copied.ok_or(Errno::EIO)
+    }
+
+    /// Copies up the entry of `step`, whose parent (if it has one) is in the upper layer.
+    fn copy_up_one(
+        &self,
+        upper: &UpperLayer,
+        step: &Step,
+        with_data: bool,
+    ) -> Result<Arc<dyn Inode>> {
+        let Step {
+            node,
+            parent,
+            name,
+            lower,
+            lower_meta,
+        } = step;
+        let (name, lower_meta) = (&**name, *lower_meta);
+        let parent_upper = match parent {
+            Some(parent) => Some(parent.upper().ok_or(Errno::EIO)?),
             // The root always has its upper directory, so only a removed entry gets here: it
             // is copied to the work directory and unlinked there, like Linux's O_TMPFILE
             // copy-up, so open handles go on working on a private copy.
-            _ => None,
+            None => None,
         };
 
         // A lower file with several names gets an index link in the work directory (Linux
@@ -70,11 +96,11 @@ impl Union {
             // the namespace lock), but the upper filesystem itself may, and a crash can
             // leave it half made (see `UpperLayer`).
             (Some(parent_upper), false) => {
-                let staged = create_copy(&**parent_upper, &name, &*lower.inode, &lower_meta)?;
+                let staged = create_copy(&**parent_upper, name, &*lower.inode, &lower_meta)?;
                 if let Err(errno) =
                     fill_copy(upper, &*staged, &*lower.inode, &lower_meta, with_data)
                 {
-                    discard(&**parent_upper, &name, lower_meta.kind);
+                    discard(&**parent_upper, name, lower_meta.kind);
                     return Err(errno);
                 }
                 staged
@@ -92,7 +118,7 @@ impl Union {
                 let placed = fill_copy(upper, &*staged, &*lower.inode, &lower_meta, with_data)
                     .and_then(|()| match &parent_upper {
                         Some(parent_upper) => {
-                            work.rename(&temp, &**parent_upper, &name, RenameFlags::NOREPLACE)
+                            work.rename(&temp, &**parent_upper, name, RenameFlags::NOREPLACE)
                         }
                         None => match &index_name {
                             Some(_) if index_in_place => Ok(()),
@@ -160,6 +186,41 @@ impl Union {
                 Ok(upper)
             }
         }
+    }
+}
+
+/// One entry for [`Union::copy_up`] to copy, checked.
+struct Step {
+    node: Arc<OverlayInode>,
+    /// The directory it is copied into, unless it is a removed entry (see `copy_up_one`).
+    parent: Option<Arc<OverlayInode>>,
+    name: Arc<str>,
+    /// The lower entry copied, and its metadata.
+    lower: LowerEntry,
+    lower_meta: Metadata,
+}
+
+impl Step {
+    /// The step for `node`, or why it cannot be copied up.
+    fn of(upper: &UpperLayer, node: Arc<OverlayInode>) -> Result<Step> {
+        let (parent, name, unlinked) = node.position();
+        // A lower name the upper encoding reserves (`.wh.x` from a layer with Linux
+        // whiteouts) would turn into a whiteout there: it cannot be copied up.
+        if parent.is_some() && !unlinked && upper.encoding.is_reserved_name(&name) {
+            return Err(Errno::EINVAL);
+        }
+        let lower = node.lowers().first().cloned().ok_or(Errno::EIO)?;
+        let lower_meta = lower.inode.metadata()?;
+        if unlinked && lower_meta.kind.is_dir() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(Step {
+            node,
+            parent: parent.filter(|_| !unlinked),
+            name,
+            lower,
+            lower_meta,
+        })
     }
 }
 

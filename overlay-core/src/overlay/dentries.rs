@@ -80,6 +80,12 @@ impl Dentries {
     pub(crate) fn take(&self) -> Table {
         core::mem::take(&mut *self.map.lock())
     }
+
+    /// Moves the cached nodes of a directory being dropped onto `nodes`, so the caller can
+    /// drop them one at a time (see `OverlayInode`'s `Drop`).
+    pub(crate) fn take_nodes(&mut self, nodes: &mut Vec<Arc<OverlayInode>>) {
+        nodes.extend(self.map.get_mut().take_values().map(|cached| cached.node));
+    }
 }
 
 impl Union {

@@ -49,17 +49,25 @@ impl Union {
         let mut changes = Vec::new();
         if self.upper.is_some() {
             let _namespace = self.namespace.read();
-            self.diff_dir(&self.root_node(), "", &mut changes)?;
+            // An explicit stack of directories still to read, not recursion: the upper layer
+            // can be as deep as a user makes it, deeper than any kernel stack allows.
+            let mut pending = Vec::from([(self.root_node(), String::new())]);
+            while let Some((dir, path)) = pending.pop() {
+                self.diff_dir(&dir, &path, &mut changes, &mut pending)?;
+            }
         }
         changes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         Ok(changes)
     }
 
+    /// Adds the changes the upper directory of `dir` (at `path`) holds to `changes`, and its
+    /// upper subdirectories to `pending`.
     fn diff_dir(
         &self,
         dir: &Arc<OverlayInode>,
         path: &str,
         changes: &mut Vec<Change>,
+        pending: &mut Vec<(Arc<OverlayInode>, String)>,
     ) -> Result<()> {
         let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) else {
             return Ok(());
@@ -75,6 +83,7 @@ impl Union {
                 });
             }
         }
+        let mut subdirs = Vec::new();
         for entry in layer.entries {
             let (name, kind) = (entry.name, entry.kind);
             let child_path = format!("{path}/{name}");
@@ -89,10 +98,11 @@ impl Union {
                 path: child_path.clone(),
             });
             if kind.is_dir() {
-                let child = self.lookup_node(dir, &name)?;
-                self.diff_dir(&child, &child_path, changes)?;
+                subdirs.push((self.lookup_node(dir, &name)?, child_path));
             }
         }
+        // Reversed, so the stack hands them back in the order the layer lists them.
+        pending.extend(subdirs.into_iter().rev());
         Ok(())
     }
 }

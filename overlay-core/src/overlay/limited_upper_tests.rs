@@ -313,6 +313,7 @@ mod without_rename {
         no_upper_is_read_only: ran,
         overlay_xattrs_are_not_markers: ran,
         enospc_during_copy_up: ran,
+        deep_trees_use_bounded_stack: ran,
     }
 }
 
@@ -355,5 +356,6 @@ mod names_only {
         no_upper_is_read_only: ran,
         overlay_xattrs_are_not_markers: skipped "xattrs: the upper has none, so setxattr through the union is ENOTSUP",
         enospc_during_copy_up: ran,
+        deep_trees_use_bounded_stack: ran,
     }
 }

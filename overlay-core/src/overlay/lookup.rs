@@ -228,6 +228,43 @@ impl LowerDirs {
     }
 }
 
+impl Drop for LowerDirs {
+    /// Lets go of the lower directories the name cache found, one at a time: each one's own
+    /// cache holds the next level's, so dropped in place a chain of them would be dropped
+    /// recursively, one stack frame per directory level of the image.
+    fn drop(&mut self) {
+        let mut orphans = Vec::new();
+        self.cache.take_subdirs(&mut orphans);
+        while let Some(dirs) = orphans.pop() {
+            if let Some(mut dirs) = Arc::into_inner(dirs) {
+                dirs.cache.take_subdirs(&mut orphans);
+                // `dirs` is dropped here with an empty cache.
+            }
+        }
+    }
+}
+
+impl DirCache {
+    /// Empties the name cache, moving the lower directories of the subdirectories it found
+    /// (those no one else holds the entry of) onto `orphans`.
+    fn take_subdirs(&mut self, orphans: &mut Vec<Arc<LowerDirs>>) {
+        let Some(names) = self.names.get_mut().take() else {
+            return;
+        };
+        for slot in names.into_values() {
+            if let Slot::Known(Some(found)) = slot {
+                if let Some(LowerFound {
+                    lowers: Lowers::Dirs(dirs),
+                    ..
+                }) = Arc::into_inner(found)
+                {
+                    orphans.push(dirs);
+                }
+            }
+        }
+    }
+}
+
 impl Deref for LowerDirs {
     type Target = [LowerEntry];
 
@@ -604,18 +641,31 @@ fn read_redirect(dir: &dyn Inode) -> Result<Option<String>> {
 }
 
 /// Where the lower contents of the union directory `node` live, as an absolute path: its
-/// redirect if it has one, else its parent's path and its name.
-pub(crate) fn lower_path(node: &OverlayInode) -> Result<String> {
-    if let Some(upper) = node.upper() {
-        if let Some(path) = read_redirect(&*upper)? {
-            return Ok(path);
+/// redirect if it has one, else its parent's path and its name. Found walking up, in a loop:
+/// the union can be as deep as its layers make it.
+pub(crate) fn lower_path(node: &Arc<OverlayInode>) -> Result<String> {
+    let mut names: Vec<Arc<str>> = Vec::new();
+    let mut current = node.clone();
+    let mut path = loop {
+        if let Some(upper) = current.upper() {
+            if let Some(path) = read_redirect(&*upper)? {
+                break path;
+            }
         }
+        let (parent, name, _) = current.position();
+        match parent {
+            Some(parent) => {
+                names.push(name);
+                current = parent;
+            }
+            None => break String::new(),
+        }
+    };
+    for name in names.iter().rev() {
+        path.push('/');
+        path.push_str(name);
     }
-    let (parent, name, _) = node.position();
-    match parent {
-        Some(parent) => Ok(alloc::format!("{}/{name}", lower_path(&parent)?)),
-        None => Ok(String::new()),
-    }
+    Ok(path)
 }
 
 /// The lower-name cache: lookups after every kind of change through the union give what a

@@ -552,22 +552,58 @@ fn ensure_dir(parent: &dyn Inode, name: &str) -> Result<Arc<dyn Inode>> {
     }
 }
 
-/// Removes everything in `dir`, depth first.
+/// Removes everything in `dir`, depth first, in the order each directory lists its entries.
+/// An explicit stack of the directories being emptied, not recursion: a tree left in the work
+/// directory can be as deep as the union was.
 fn clear_dir(dir: &dyn Inode) -> Result<()> {
-    let mut children: Vec<(String, FileType)> = Vec::new();
-    dir.readdir(0, &mut |entry| {
-        children.push((String::from(entry.name), entry.kind));
-        true
-    })?;
-    for (name, kind) in children {
-        if kind.is_dir() {
-            clear_dir(&*dir.lookup(&name)?)?;
-            dir.rmdir(&name)?;
-        } else {
-            dir.unlink(&name)?;
+    let mut levels = Vec::from([ClearLevel {
+        dir: None,
+        name: String::new(),
+        left: entries_to_clear(dir)?,
+    }]);
+    while let Some(level) = levels.last_mut() {
+        let here = level.dir.as_deref().unwrap_or(dir);
+        match level.left.pop() {
+            Some((name, kind)) if kind.is_dir() => {
+                let child = here.lookup(&name)?;
+                let left = entries_to_clear(&*child)?;
+                levels.push(ClearLevel {
+                    dir: Some(child),
+                    name,
+                    left,
+                });
+            }
+            Some((name, _)) => here.unlink(&name)?,
+            None => {
+                let Some(done) = levels.pop() else { break };
+                if let Some(parent) = levels.last() {
+                    parent.dir.as_deref().unwrap_or(dir).rmdir(&done.name)?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// A directory [`clear_dir`] is emptying.
+struct ClearLevel {
+    /// The directory; `None` for the one `clear_dir` was given.
+    dir: Option<Arc<dyn Inode>>,
+    /// Its name in the level above.
+    name: String,
+    /// Its entries still to remove, the next one last.
+    left: Vec<(String, FileType)>,
+}
+
+/// The entries of `dir`, the first one listed last.
+fn entries_to_clear(dir: &dyn Inode) -> Result<Vec<(String, FileType)>> {
+    let mut entries: Vec<(String, FileType)> = Vec::new();
+    dir.readdir(0, &mut |entry| {
+        entries.push((String::from(entry.name), entry.kind));
+        true
+    })?;
+    entries.reverse();
+    Ok(entries)
 }
 
 /// The xattr namespace the union keeps for itself in its layers.

@@ -290,6 +290,29 @@ impl OverlayInode {
     }
 }
 
+impl Drop for OverlayInode {
+    /// Lets go of the parent, and of the nodes the dentry cache kept, one node at a time:
+    /// dropped in place, the last handle to a node 20,000 directories down would drop its
+    /// ancestors recursively, one stack frame per level.
+    fn drop(&mut self) {
+        let mut parent = self.state.get_mut().parent.take();
+        let mut others = Vec::new();
+        if let Some(parts) = self.dir.get_mut() {
+            parts.dentries.take_nodes(&mut others);
+        }
+        while let Some(node) = parent.take().or_else(|| others.pop()) {
+            // Only the last handle takes the node apart; `node` is then dropped here with
+            // nothing left in it that holds another node.
+            if let Some(mut node) = Arc::into_inner(node) {
+                parent = node.state.get_mut().parent.take();
+                if let Some(parts) = node.dir.get_mut() {
+                    parts.dentries.take_nodes(&mut others);
+                }
+            }
+        }
+    }
+}
+
 impl Inode for OverlayInode {
     fn metadata(&self) -> Result<Metadata> {
         // Stat is the hottest call there is: an entry of the lower layers alone answers from

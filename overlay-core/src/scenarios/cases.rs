@@ -5,7 +5,10 @@ use alloc::{format, vec::Vec};
 use super::fixture::{ensure, expect_eq, expect_errno, expect_ok, Fixture, Outcome};
 use crate::error::Errno;
 use crate::overlay::whiteout::OPAQUE_XATTR;
-use crate::vfs::{Credentials, DeviceId, FileType, OpenFlags, RenameFlags, XattrFlags};
+use crate::overlay::ChangeKind;
+use crate::vfs::{
+    Credentials, DeviceId, FileSystem, FileType, NewNode, OpenFlags, RenameFlags, XattrFlags,
+};
 
 /// A small distribution-like base layer.
 const BASE: &[&str] = &[
@@ -509,5 +512,66 @@ pub fn enospc_during_copy_up() -> Outcome {
         "lower content",
         expect_ok("lower", f.lower_bytes(0, "/data/big"))? == original,
         true,
+    )
+}
+
+/// How deep [`deep_trees_use_bounded_stack`] nests its directories: deep enough that one stack
+/// frame per level would overflow a 512 KiB kernel stack, with the deepest lower path still
+/// shorter than `PATH_MAX`.
+const DEEP_LEVELS: usize = 1500;
+
+/// Scenario 29: Every walk whose depth comes from the layers uses bounded stack: a write to a
+/// file 1,500 lower directories down copies all of them up, `diff` lists an upper 1,500
+/// directories deep and the copied parents, and the union drops the whole tree.
+pub fn deep_trees_use_bounded_stack() -> Outcome {
+    let f = Fixture::new(&[&[]])?;
+    let directory = NewNode::new(FileType::Directory, 0o755, 0, 0);
+    // The lower chain `/l/l/.../l/f`, made before the union first looks at the layer.
+    let mut lower_dir = f.lowers[0].root();
+    for _ in 0..DEEP_LEVELS {
+        lower_dir = expect_ok("lower mkdir", lower_dir.create("l", &directory))?;
+    }
+    let file = NewNode::new(FileType::Regular, 0o644, 0, 0);
+    let deep_file = expect_ok("lower file", lower_dir.create("f", &file))?;
+    expect_ok("lower write", deep_file.write_at(0, b"deep"))?;
+    drop((lower_dir, deep_file));
+    // The upper chain `/u/u/.../u`, made through the union.
+    let mut upper_dir = f.fs.root();
+    for _ in 0..DEEP_LEVELS {
+        upper_dir = expect_ok("union mkdir", upper_dir.create("u", &directory))?;
+    }
+    drop(upper_dir);
+
+    let path = format!("{}/f", "/l".repeat(DEEP_LEVELS));
+    expect_ok("write", f.write_at(&path, 0, b"DEEP"))?;
+    expect_eq(
+        "content",
+        expect_ok("read", f.read(&path))?,
+        b"DEEP".to_vec(),
+    )?;
+    ensure(
+        f.upper_entry(&path).is_some(),
+        "the deep file was not copied up",
+    )?;
+    expect_eq(
+        "lower content",
+        expect_ok("lower", f.lower_bytes(0, &path))?,
+        b"deep".to_vec(),
+    )?;
+
+    let changes = expect_ok("diff", f.fs.diff())?;
+    let count = |kind| changes.iter().filter(|c| c.kind == kind).count();
+    expect_eq("added", count(ChangeKind::Added), DEEP_LEVELS)?;
+    expect_eq("changed", count(ChangeKind::Changed), DEEP_LEVELS + 1)?;
+    expect_eq("deleted", count(ChangeKind::Deleted), 0)?;
+    ensure(
+        changes.iter().any(|c| c.path == path),
+        "diff misses the deep file",
+    )?;
+    let deepest_upper = "/u".repeat(DEEP_LEVELS);
+    expect_eq(
+        "last change",
+        changes.last().map(|c| c.path.as_str()),
+        Some(deepest_upper.as_str()),
     )
 }

@@ -73,4 +73,5 @@ scenarios! {
     no_upper_is_read_only,
     overlay_xattrs_are_not_markers,
     enospc_during_copy_up,
+    deep_trees_use_bounded_stack,
 }

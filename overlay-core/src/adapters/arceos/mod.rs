@@ -95,6 +95,7 @@
 //! | 26 | `no_upper_is_read_only` | ran | ran | ran |
 //! | 27 | `overlay_xattrs_are_not_markers` | skipped: xattrs: axfs_vfs has none, so setxattr through the union is ENOTSUP | skipped: xattrs: axfs_vfs has none, so setxattr through the union is ENOTSUP | skipped: xattrs: axfs_vfs has none, so setxattr through the union is ENOTSUP |
 //! | 28 | `enospc_during_copy_up` | ran (the ramfs upper's files limited to the capacity) | ran (the same) | ran |
+//! | 29 | `deep_trees_use_bounded_stack` | ran | ran | ran |
 //!
 //! Every setup runs with the name-based whiteout encoding wherever the upper is an ArceOS
 //! ramfs, and `.wh.` names never show through the union and cannot be created through it

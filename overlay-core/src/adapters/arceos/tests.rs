@@ -196,6 +196,7 @@ mod ramfs_layers {
         no_upper_is_read_only: ran,
         overlay_xattrs_are_not_markers: skipped "xattrs: axfs_vfs has none, so setxattr through the union is ENOTSUP",
         enospc_during_copy_up: ran,
+        deep_trees_use_bounded_stack: ran,
     }
 }
 
@@ -231,6 +232,7 @@ mod ramfs_upper {
         no_upper_is_read_only: ran,
         overlay_xattrs_are_not_markers: skipped "xattrs: axfs_vfs has none, so setxattr through the union is ENOTSUP",
         enospc_during_copy_up: ran,
+        deep_trees_use_bounded_stack: ran,
     }
 }
 
@@ -266,6 +268,7 @@ mod exported {
         no_upper_is_read_only: ran,
         overlay_xattrs_are_not_markers: skipped "xattrs: axfs_vfs has none, so setxattr through the union is ENOTSUP",
         enospc_during_copy_up: ran,
+        deep_trees_use_bounded_stack: ran,
     }
 }
 
