@@ -37,9 +37,10 @@ pub mod freeze;
 #[cfg(test)]
 mod tests;
 
-pub use freeze::freeze_upper;
+pub use freeze::freeze;
 
 use alloc::{format, string::String, sync::Arc, vec::Vec};
+use core::fmt;
 
 use spin::Mutex;
 
@@ -74,6 +75,72 @@ pub struct Commit {
     /// Whether an identical layer was already stored (then it is shared, not stored twice).
     pub shared: bool,
 }
+
+/// Why [`ContainerManager::commit`] failed: the errno, and, when one entry of the container
+/// is at fault, its path and what about it a layer cannot hold. Displayed as
+/// `EINVAL: /etc/.wh.hostname: a name starting with .wh. (...)`, control characters of the
+/// path escaped.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CommitError {
+    /// The error number.
+    pub errno: Errno,
+    /// The entry at fault, as an absolute path in the container (`/etc/.wh.hostname`).
+    pub path: Option<String>,
+    /// What about it a layer cannot hold.
+    pub reason: Option<&'static str>,
+}
+
+impl CommitError {
+    /// What the error says beyond its errno: `PATH: REASON`, `PATH` or nothing (the path
+    /// as it is, unescaped).
+    pub fn detail(&self) -> Option<String> {
+        match (&self.path, self.reason) {
+            (Some(path), Some(reason)) => Some(format!("{path}: {reason}")),
+            (Some(path), None) => Some(path.clone()),
+            (None, Some(reason)) => Some(String::from(reason)),
+            (None, None) => None,
+        }
+    }
+}
+
+impl From<Errno> for CommitError {
+    fn from(errno: Errno) -> CommitError {
+        CommitError {
+            errno,
+            path: None,
+            reason: None,
+        }
+    }
+}
+
+/// The errno alone (the path and reason are dropped).
+impl From<CommitError> for Errno {
+    fn from(error: CommitError) -> Errno {
+        error.errno
+    }
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.errno)?;
+        if let Some(path) = &self.path {
+            f.write_str(": ")?;
+            for c in path.chars() {
+                if c.is_control() {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+        }
+        if let Some(reason) = self.reason {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for CommitError {}
 
 /// One container, as [`ContainerManager::containers`] lists it.
 #[derive(Clone)]
@@ -211,27 +278,36 @@ impl ContainerManager {
             .collect()
     }
 
-    /// Freezes container `name`'s upper layer into a new read-only layer (a tar in the OCI
-    /// layer format, whiteouts and opaque directories included: see [`freeze_upper`]) and
-    /// registers the image `image` = the container's layers + that one. The container goes
-    /// on as a container of the new image: the same changes, now read from the new layer,
-    /// under a fresh, empty upper. A layer identical to a stored one is shared, not stored
-    /// twice.
+    /// Freezes container `name`'s changes into a new read-only layer (a tar in the OCI
+    /// layer format, whiteouts, opaque directories and hard links included: see [`freeze()`])
+    /// and registers the image `image` = the container's layers + that one. A container of
+    /// the new image shows exactly what this one showed (sockets aside: no layer holds
+    /// them); where the OCI format cannot say what the container shows, the commit fails
+    /// instead, naming the entry. The container goes on as a container of the new image: the
+    /// same changes, now read from the new layer, under a fresh, empty upper. A layer
+    /// identical to a stored one is shared, not stored twice.
+    ///
+    /// Names starting with `.wh.` are ordinary names in a container (its upper layer marks
+    /// deletions with Linux whiteouts), but OCI layers reserve them: `.wh.x` deletes `x`,
+    /// `.wh..wh..opq` empties its directory. So a container holding such a name cannot be
+    /// committed (`EINVAL`, with the name's path): rename or remove it first.
     ///
     /// # Errors
     /// Nothing changes on error. `EINVAL` for an image name that is not valid, or if the
     /// container already stacks the most layers a union may have; `EEXIST` if an image has
-    /// the name; `ENOENT` if there is no such container; `ENOTSUP`, `ENOMEM` or a read error
-    /// from freezing the upper layer.
-    pub fn commit(&self, name: &str, image: &str) -> Result<Commit> {
+    /// the name; `ENOENT` if there is no such container; from freezing the changes (with the
+    /// path of the entry at fault and why, see [`CommitError`]): `EINVAL` for a name
+    /// starting with `.wh.` or an entry a tar cannot hold (xattrs over the 1 MiB of one
+    /// entry's extended header), `ENAMETOOLONG` for a path of 4096 bytes or more, `ENOTSUP`
+    /// for a directory moved with `redirect_dir`, `ENOMEM`, or a read error.
+    pub fn commit(&self, name: &str, image: &str) -> core::result::Result<Commit, CommitError> {
         check_name(image)?;
         let mut state = self.state.lock();
         if state.store.image(image).is_some() {
-            return Err(Errno::EEXIST);
+            return Err(Errno::EEXIST.into());
         }
         let container = state.container(name)?;
-        let upper = container.union.upper().ok_or(Errno::EROFS)?;
-        let tar = freeze_upper(upper)?;
+        let tar = freeze(&container.union)?;
         let parsed = StoredLayer::parse(Bytes::from_vec(tar), LayerSource::Committed)?;
         let layer = state.store.dedup(parsed);
         let shared = state.store.layer(&layer.digest).is_some();

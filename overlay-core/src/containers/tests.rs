@@ -186,8 +186,8 @@ fn the_committed_layer_is_an_oci_layer_tar() {
         "rm /etc/motd\nrmdir /var/cache/base/index\nrm /var/cache/base/index\n\
          rmdir /var/cache/base\nmkdir /var/cache/base\nwrite /app/new x",
     );
-    let upper = manager.container("a1").unwrap();
-    let tar = freeze_upper(upper.upper().unwrap()).unwrap();
+    let union = manager.container("a1").unwrap();
+    let tar = freeze(&union).unwrap();
     let entries: Vec<(String, EntryKind)> = TarReader::new(&tar)
         .map(|entry| {
             let entry = entry.unwrap();
@@ -231,7 +231,7 @@ fn an_upper_with_oci_whiteouts_is_written_as_it_is() {
     let ns = Namespace::with_filesystem(union.clone());
     let root = Credentials::root();
     ns.unlink(&root, "/etc/motd").unwrap();
-    let tar = freeze_upper(union.upper().unwrap()).unwrap();
+    let tar = freeze(&union).unwrap();
     let paths: Vec<String> = TarReader::new(&tar).map(|e| e.unwrap().path).collect();
     assert_eq!(paths, ["", "etc", "etc/.wh.motd"]);
 }
@@ -248,7 +248,9 @@ fn a_redirected_directory_cannot_be_frozen() {
     let ns = Namespace::with_filesystem(union.clone());
     ns.rename(&Credentials::root(), "/dir", "/moved", RenameFlags::empty())
         .unwrap();
-    assert_eq!(freeze_upper(union.upper().unwrap()), Err(Errno::ENOTSUP));
+    let error = freeze(&union).unwrap_err();
+    assert_eq!(error.errno, Errno::ENOTSUP);
+    assert_eq!(error.path.as_deref(), Some("/moved"));
 }
 
 #[test]
@@ -257,9 +259,18 @@ fn failed_commits_change_nothing() {
     manager.run("svc-a", "a1").unwrap();
     shell(&manager, "a1", "write /x 1");
     let before = manager.usage();
-    assert_eq!(manager.commit("a1", "svc-b").err(), Some(Errno::EEXIST));
-    assert_eq!(manager.commit("nope", "new").err(), Some(Errno::ENOENT));
-    assert_eq!(manager.commit("a1", "bad name").err(), Some(Errno::EINVAL));
+    assert_eq!(
+        manager.commit("a1", "svc-b").err(),
+        Some(Errno::EEXIST.into())
+    );
+    assert_eq!(
+        manager.commit("nope", "new").err(),
+        Some(Errno::ENOENT.into())
+    );
+    assert_eq!(
+        manager.commit("a1", "bad name").err(),
+        Some(Errno::EINVAL.into())
+    );
     assert_eq!(manager.usage(), before);
     assert_eq!(diff(&manager.container("a1").unwrap()), ["A /x"]);
 }
@@ -336,4 +347,146 @@ fn upper_capacity_applies_to_every_container() {
     assert_eq!(out, "error: ENOSPC: write /c z\n");
     // Writes of 4 KiB pages: the first two fit, the third does not.
     assert_eq!(manager.containers()[0].upper_bytes, 8192);
+}
+
+/// A manager of one image `img` whose one layer is the tar of `entries`.
+fn manager_of(entries: &[(&str, EntryKind, &[u8])]) -> Arc<ContainerManager> {
+    let mut tar = crate::image::TarWriter::new();
+    for (path, kind, data) in entries {
+        let mode = if *kind == EntryKind::Directory {
+            0o711
+        } else {
+            0o644
+        };
+        let entry = crate::image::NewEntry::new(path, kind.clone(), mode);
+        tar.append(&entry, data).unwrap();
+    }
+    let layer =
+        StoredLayer::parse(Bytes::from_vec(tar.finish().unwrap()), LayerSource::RamDisk).unwrap();
+    let mut store = ImageStore::new();
+    let image = StoredImage {
+        name: String::from("img"),
+        layers: vec![layer.digest.clone()],
+        history: vec![HistoryStep {
+            layer: Some(layer.digest.clone()),
+            ..HistoryStep::default()
+        }],
+        config: RuntimeConfig::default(),
+        manifest_digest: None,
+    };
+    store.add_image(image, vec![layer]).unwrap();
+    ContainerManager::new(store, ContainerOptions::default())
+}
+
+fn link(target: &str) -> EntryKind {
+    EntryKind::HardLink {
+        target: String::from(target),
+    }
+}
+
+#[test]
+fn names_oci_reserves_fail_the_commit_with_their_path_and_nothing_changes() {
+    let manager = manager_of(&[
+        ("etc", EntryKind::Directory, b""),
+        ("etc/hostname", EntryKind::Regular, b"box\n"),
+    ]);
+    manager.run("img", "c").unwrap();
+    for (name, reason) in [
+        (".wh.hostname", "delete"),
+        (".wh..wh..opq", "empty its directory"),
+    ] {
+        let out = shell(&manager, "c", &alloc::format!("write /etc/{name} x"));
+        assert_eq!(out, "");
+        let before = (manager.images(), manager.usage());
+        let error = manager.commit("c", "img:2").unwrap_err();
+        assert_eq!(error.errno, Errno::EINVAL);
+        let path = alloc::format!("/etc/{name}");
+        assert_eq!(error.path.as_deref(), Some(path.as_str()));
+        assert!(error.reason.unwrap().contains(reason), "{error}");
+        assert!(alloc::format!("{error}").starts_with(&alloc::format!("EINVAL: {path}: ")));
+        assert_eq!((manager.images(), manager.usage()), before);
+        assert_eq!(
+            cat(&manager.container("c").unwrap(), "/etc/hostname").unwrap(),
+            "box\n"
+        );
+        // Once the name is gone, the commit goes through and keeps what the container shows.
+        shell(&manager, "c", &alloc::format!("rm /etc/{name}"));
+    }
+    let tree = shell(&manager, "c", "tree");
+    manager.commit("c", "img:2").unwrap();
+    manager.run("img:2", "d").unwrap();
+    assert_eq!(shell(&manager, "d", "tree"), tree);
+}
+
+#[test]
+fn xattrs_a_tar_entry_cannot_hold_fail_the_commit_naming_the_file() {
+    let manager = manager_of(&[("f", EntryKind::Regular, b"x")]);
+    let union = manager.run("img", "c").unwrap();
+    let ns = Namespace::with_filesystem(union);
+    let value = vec![b'v'; 60_000];
+    for n in 0..20 {
+        let name = alloc::format!("user.big{n}");
+        ns.set_xattr(
+            &Credentials::root(),
+            "/f",
+            &name,
+            &value,
+            crate::vfs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+    let error = manager.commit("c", "img:2").unwrap_err();
+    assert_eq!(error.errno, Errno::EINVAL);
+    assert_eq!(error.path.as_deref(), Some("/f"));
+    assert!(error.reason.unwrap().contains("xattrs"), "{error}");
+    assert_eq!(manager.images().len(), 1);
+}
+
+#[test]
+fn a_copied_up_hard_link_group_reaches_the_layer_as_links_of_the_new_data() {
+    let manager = manager_of(&[
+        ("a", EntryKind::Regular, b"old"),
+        ("b", link("a"), b""),
+        ("dir", EntryKind::Directory, b""),
+        ("dir/sub", EntryKind::Directory, b""),
+        ("dir/sub/c", link("a"), b""),
+        ("gone", EntryKind::Regular, b"old too"),
+        ("gone2", link("gone"), b""),
+    ]);
+    let union = manager.run("img", "c").unwrap();
+    let out = shell(
+        &manager,
+        "c",
+        "write /a new\nwrite /gone fresh\nrm /gone\nchmod 0600 /b\ndiff",
+    );
+    // `diff` lists the names in the upper layer, not the group's other names.
+    assert_eq!(out, "C /a\nD /gone\n");
+    let tree = shell(&manager, "c", "tree");
+    let stat = "stat /a\nstat /dir/sub/c\nstat /gone2";
+    let nlinks = |out: String| -> Vec<String> {
+        out.lines()
+            .map(|line| String::from(line.split(' ').find(|w| w.starts_with("nlink=")).unwrap()))
+            .collect()
+    };
+    let before = nlinks(shell(&manager, "c", stat));
+    assert_eq!(before, ["nlink=3", "nlink=3", "nlink=1"]);
+    assert_eq!(cat(&union, "/dir/sub/c").unwrap(), "new");
+    assert_eq!(cat(&union, "/gone2").unwrap(), "fresh");
+
+    manager.commit("c", "img:2").unwrap();
+    manager.run("img:2", "d").unwrap();
+    for container in ["c", "d"] {
+        let union = manager.container(container).unwrap();
+        assert_eq!(shell(&manager, container, "tree"), tree, "{container}");
+        for name in ["/a", "/b", "/dir/sub/c"] {
+            assert_eq!(cat(&union, name).unwrap(), "new", "{container} {name}");
+        }
+        assert_eq!(cat(&union, "/gone2").unwrap(), "fresh");
+        assert_eq!(nlinks(shell(&manager, container, stat)), before);
+    }
+    // The directories leading to a linked name keep the metadata the union showed.
+    let d = manager.container("d").unwrap();
+    let ns = Namespace::with_filesystem(d);
+    let dir = ns.lstat(&Credentials::root(), "/dir/sub").unwrap();
+    assert_eq!(dir.mode & 0o7777, 0o711);
 }

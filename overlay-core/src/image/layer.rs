@@ -22,6 +22,20 @@
 //! # }
 //! ```
 //!
+//! # Character devices 0/0
+//! The OCI format deletes names only with `.wh.` files, so to an OCI reader a character
+//! device 0/0 in a layer is a device like any other. Docker's `overlay2` driver, which most
+//! images are made and run with, unpacks each layer into a directory that overlayfs stacks,
+//! where a character device 0/0 is a whiteout: Docker shows such an entry as deleted, and
+//! hides the name in the layers below. This layer does the same, at parse time: a character
+//! device 0/0 at `dir/name` becomes the whiteout `dir/.wh.name` (an empty file, counted in
+//! [`LayerStats::whiteouts`]), so the union never shows it, and nothing shows it as a device
+//! that a copy-up into an upper layer with Linux whiteouts would turn into a deletion. A
+//! later entry of the same path replaces it as it would replace the device (the whiteout
+//! goes); a hard link to it is one more such whiteout. A device 0/0 whose name starts with
+//! `.wh.` is kept as it is (its name already makes it a whiteout); one whose whiteout name
+//! would be over 255 bytes is refused (`EINVAL`), as no lookup could find that whiteout.
+//!
 //! Once built, the tree never changes: no locks, and readdir cookies (an entry's index in
 //! its directory's sorted list, plus one) stay valid for the life of the layer.
 //!
@@ -30,7 +44,7 @@
 
 mod children;
 
-use alloc::{collections::BTreeMap, string::String, sync::Arc, vec, vec::Vec};
+use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec, vec::Vec};
 use core::any::Any;
 use core::ops::Range;
 
@@ -501,6 +515,9 @@ struct BuildNode {
     rdev: DeviceId,
     content: BuildContent,
     xattrs: Vec<(String, Vec<u8>)>,
+    /// A whiteout made of a character device 0/0 (see the module docs): a later entry of
+    /// the device's name removes it.
+    device_whiteout: bool,
 }
 
 enum BuildContent {
@@ -521,6 +538,7 @@ impl BuildNode {
             rdev: DeviceId::default(),
             content: BuildContent::Directory(BTreeMap::new()),
             xattrs: Vec::new(),
+            device_whiteout: false,
         }
     }
 }
@@ -562,8 +580,8 @@ impl Builder {
             match children.get(component) {
                 Some(&child) => current = child,
                 None => {
-                    children.insert(Arc::from(component), next);
                     self.nodes.push(BuildNode::implied_dir());
+                    self.insert(current, component, next);
                     current = next;
                 }
             }
@@ -589,6 +607,12 @@ impl Builder {
         xattrs.sort_by(|a, b| a.0.cmp(&b.0));
         let (kind, rdev, content) = match kind {
             EntryKind::HardLink { target } => return self.add_hard_link(&path, &target),
+            EntryKind::CharDevice(rdev) if rdev == DeviceId::default() => {
+                if let Some((parent, name)) = self.device_whiteout_place(&path)? {
+                    return self.add_device_whiteout(parent, name);
+                }
+                (FileType::CharDevice, rdev, BuildContent::Nothing)
+            }
             EntryKind::Regular => (
                 FileType::Regular,
                 DeviceId::default(),
@@ -617,6 +641,7 @@ impl Builder {
             rdev,
             content,
             xattrs,
+            device_whiteout: false,
         };
         let (parent_path, name) = match path.rsplit_once('/') {
             Some((parent, name)) => (parent, name),
@@ -639,10 +664,74 @@ impl Builder {
             _ => {
                 let index = self.nodes.len();
                 self.nodes.push(node);
-                if let Some(children) = self.children(parent) {
-                    children.insert(Arc::from(name), index);
-                }
+                self.insert(parent, name, index);
             }
+        }
+        Ok(())
+    }
+
+    /// Makes `name` of the directory `parent` the node `index` (replacing what it was), and
+    /// drops the whiteout a character device 0/0 of that name left (see the module docs).
+    fn insert(&mut self, parent: usize, name: &str, index: usize) {
+        let whiteout = format!("{OCI_WHITEOUT_PREFIX}{name}");
+        let from_device = self
+            .children(parent)
+            .and_then(|children| children.get(whiteout.as_str()).copied())
+            .is_some_and(|old| self.nodes[old].device_whiteout);
+        if let Some(children) = self.children(parent) {
+            if from_device {
+                children.remove(whiteout.as_str());
+            }
+            children.insert(Arc::from(name), index);
+        }
+    }
+
+    /// Where a character device 0/0 at `path` puts its whiteout: the parent directory and
+    /// the name it deletes; `None` for a name that is already a whiteout (`.wh.x`), which
+    /// stays the device it is.
+    fn device_whiteout_place<'p>(
+        &mut self,
+        path: &'p str,
+    ) -> core::result::Result<Option<(usize, &'p str)>, Fault> {
+        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if name.is_empty() {
+            return Err((Errno::EINVAL, "the root is not a directory"));
+        }
+        if name.starts_with(OCI_WHITEOUT_PREFIX) {
+            return Ok(None);
+        }
+        if name.len() + OCI_WHITEOUT_PREFIX.len() > NAME_MAX {
+            return Err((
+                Errno::EINVAL,
+                "a character device 0/0 (a whiteout) whose name is too long to delete",
+            ));
+        }
+        Ok(Some((self.directory(parent_path)?, name)))
+    }
+
+    /// A character device 0/0 named `name` in the directory `parent`: the name goes (as a
+    /// tar entry replaces what was there), and the whiteout `.wh.name` deletes it from the
+    /// layers below.
+    fn add_device_whiteout(
+        &mut self,
+        parent: usize,
+        name: &str,
+    ) -> core::result::Result<(), Fault> {
+        let index = self.nodes.len();
+        self.nodes.push(BuildNode {
+            kind: FileType::Regular,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            mtime: Timespec::default(),
+            rdev: DeviceId::default(),
+            content: BuildContent::File(0..0),
+            xattrs: Vec::new(),
+            device_whiteout: true,
+        });
+        if let Some(children) = self.children(parent) {
+            children.remove(name);
+            children.insert(Arc::from(format!("{OCI_WHITEOUT_PREFIX}{name}")), index);
         }
         Ok(())
     }
@@ -657,9 +746,15 @@ impl Builder {
     }
 
     fn add_hard_link(&mut self, path: &str, target: &str) -> core::result::Result<(), Fault> {
-        let linked = self
-            .find(target)
-            .ok_or((Errno::EINVAL, "hard link to a missing entry"))?;
+        let Some(linked) = self.find(target) else {
+            // A link to a character device 0/0 is one more: one more whiteout.
+            if self.is_device_whiteout(target) {
+                if let Some((parent, name)) = self.device_whiteout_place(path)? {
+                    return self.add_device_whiteout(parent, name);
+                }
+            }
+            return Err((Errno::EINVAL, "hard link to a missing entry"));
+        };
         if self.nodes[linked].kind.is_dir() {
             return Err((Errno::EINVAL, "hard link to a directory"));
         }
@@ -668,10 +763,21 @@ impl Builder {
         }
         let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent = self.directory(parent_path)?;
-        if let Some(children) = self.children(parent) {
-            children.insert(Arc::from(name), linked);
-        }
+        self.insert(parent, name, linked);
         Ok(())
+    }
+
+    /// Whether `path` names a character device 0/0 that became a whiteout.
+    fn is_device_whiteout(&mut self, path: &str) -> bool {
+        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent = match parent_path {
+            "" => Some(0),
+            _ => self.find(parent_path),
+        };
+        let whiteout = format!("{OCI_WHITEOUT_PREFIX}{name}");
+        parent
+            .and_then(|parent| self.children(parent)?.get(whiteout.as_str()).copied())
+            .is_some_and(|index| self.nodes[index].device_whiteout)
     }
 
     /// The final tree: reachable nodes only, numbered breadth-first from the root, with

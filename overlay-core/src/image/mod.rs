@@ -62,4 +62,4 @@ pub use store::{
     StoredLayer,
 };
 pub use tar::{EntryKind, TarEntry, TarError, TarReader};
-pub use tar_writer::{NewEntry, TarWriter};
+pub use tar_writer::{NewEntry, Refusal, TarWriter};

@@ -34,6 +34,7 @@
 //! [`ImageLayerFs`]: super::ImageLayerFs
 
 use alloc::{format, string::String, vec::Vec};
+use core::fmt;
 
 use super::tar::{EntryKind, BLOCK_SIZE, MAX_EXTENDED_HEADER_BYTES, XATTR_VALUE_MAX};
 use crate::error::{Errno, Result};
@@ -83,6 +84,36 @@ impl<'a> NewEntry<'a> {
     }
 }
 
+/// Why [`TarWriter::try_append`] refused an entry: the errno [`TarWriter::append`] returns,
+/// and what about the entry a tar (as [`TarReader`] reads it) cannot hold.
+///
+/// [`TarReader`]: super::TarReader
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Refusal {
+    /// `EINVAL`, `ENAMETOOLONG` or `ENOMEM` (see [`TarWriter::append`]).
+    pub errno: Errno,
+    /// What is wrong, in a few words (`"xattrs over the 1 MiB a tar entry's extended header
+    /// may hold"`).
+    pub reason: &'static str,
+}
+
+impl Refusal {
+    const fn new(errno: Errno, reason: &'static str) -> Refusal {
+        Refusal { errno, reason }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.errno, self.reason)
+    }
+}
+
+/// Out of memory for the archive.
+const NO_MEMORY: Refusal = Refusal::new(Errno::ENOMEM, "no memory for the archive");
+/// A path or link target too long for the reader.
+const LONG_PATH: Refusal = Refusal::new(Errno::ENAMETOOLONG, "a path of 4096 bytes or more");
+
 /// Writes a tar archive into memory; see the [module docs](self).
 #[derive(Clone, Debug, Default)]
 pub struct TarWriter {
@@ -119,13 +150,32 @@ impl TarWriter {
     ///   [`PATH_MAX`] bytes or more;
     /// - `ENOMEM`: the archive's buffer cannot grow.
     pub fn append(&mut self, entry: &NewEntry<'_>, data: &[u8]) -> Result<()> {
+        self.try_append(entry, data)
+            .map_err(|refusal| refusal.errno)
+    }
+
+    /// [`TarWriter::append`], saying why an entry is refused (see [`Refusal`]).
+    ///
+    /// # Errors
+    /// Those of [`TarWriter::append`]; nothing is appended on error.
+    pub fn try_append(
+        &mut self,
+        entry: &NewEntry<'_>,
+        data: &[u8],
+    ) -> core::result::Result<(), Refusal> {
         let is_regular = entry.kind == EntryKind::Regular;
         if !is_regular && !data.is_empty() {
-            return Err(Errno::EINVAL);
+            return Err(Refusal::new(
+                Errno::EINVAL,
+                "data for an entry that is not a file",
+            ));
         }
         let mut path = normalize(entry.path)?;
         if path.is_empty() && entry.kind != EntryKind::Directory {
-            return Err(Errno::EINVAL);
+            return Err(Refusal::new(
+                Errno::EINVAL,
+                "a root that is not a directory",
+            ));
         }
         if entry.kind == EntryKind::Directory {
             // A trailing slash marks directories for old readers too; the root is `./`.
@@ -136,7 +186,7 @@ impl TarWriter {
             EntryKind::HardLink { target } => {
                 let target = normalize(target)?;
                 if target.is_empty() {
-                    return Err(Errno::EINVAL);
+                    return Err(Refusal::new(Errno::EINVAL, "an empty hard-link target"));
                 }
                 (b'1', Some(target))
             }
@@ -183,7 +233,7 @@ impl TarWriter {
         }
         // The reader takes nanoseconds below one second and seconds it can negate.
         if entry.mtime.nsec >= 1_000_000_000 || entry.mtime.sec == i64::MIN {
-            return Err(Errno::EINVAL);
+            return Err(Refusal::new(Errno::EINVAL, "a time a tar cannot hold"));
         }
         let header_mtime = match u64::try_from(entry.mtime.sec) {
             Ok(sec) if sec <= OCTAL_11_MAX && entry.mtime.nsec == 0 => sec,
@@ -193,18 +243,23 @@ impl TarWriter {
             }
         };
         for (xattr, value) in entry.xattrs {
-            if xattr.is_empty()
-                || xattr.len() > NAME_MAX
-                || xattr.contains(['\0', '='])
-                || value.len() > XATTR_VALUE_MAX
-            {
-                return Err(Errno::EINVAL);
+            if xattr.is_empty() || xattr.len() > NAME_MAX || xattr.contains(['\0', '=']) {
+                return Err(Refusal::new(
+                    Errno::EINVAL,
+                    "an xattr name a tar cannot hold (empty, over 255 bytes, a NUL or `=`)",
+                ));
+            }
+            if value.len() > XATTR_VALUE_MAX {
+                return Err(Refusal::new(Errno::EINVAL, "an xattr value over 64 KiB"));
             }
             let key = format!("SCHILY.xattr.{xattr}");
             pax_record(&mut records, &key, value)?;
         }
         if records.len() > MAX_EXTENDED_HEADER_BYTES {
-            return Err(Errno::EINVAL);
+            return Err(Refusal::new(
+                Errno::EINVAL,
+                "xattrs and names over the 1 MiB a tar entry's extended header may hold",
+            ));
         }
 
         let header = Header {
@@ -219,17 +274,15 @@ impl TarWriter {
             link: link_field,
             device,
         };
-        let mut needed = padded(data.len()).ok_or(Errno::ENOMEM)?;
+        let mut needed = padded(data.len()).ok_or(NO_MEMORY)?;
         if !records.is_empty() {
             needed = needed
-                .checked_add(2 * BLOCK_SIZE + padded(records.len()).ok_or(Errno::ENOMEM)?)
-                .ok_or(Errno::ENOMEM)?;
+                .checked_add(2 * BLOCK_SIZE + padded(records.len()).ok_or(NO_MEMORY)?)
+                .ok_or(NO_MEMORY)?;
         } else {
             needed += BLOCK_SIZE;
         }
-        self.archive
-            .try_reserve(needed)
-            .map_err(|_| Errno::ENOMEM)?;
+        self.archive.try_reserve(needed).map_err(|_| NO_MEMORY)?;
         // From here on nothing can fail: the space is reserved.
         if !records.is_empty() {
             let pax_name = format!("PaxHeaders/{}", base_name(&path));
@@ -357,13 +410,13 @@ fn put_number(field: &mut [u8], value: u64) {
 }
 
 /// Appends one PAX record, `"%d %s=%s\n"`, whose length counts itself.
-fn pax_record(records: &mut Vec<u8>, key: &str, value: &[u8]) -> Result<()> {
+fn pax_record(records: &mut Vec<u8>, key: &str, value: &[u8]) -> core::result::Result<(), Refusal> {
     let body = key.len() + value.len() + 3; // ' ', '=', '\n'
     let mut length = body + 1;
     while length != body + decimal_digits(length) {
         length = body + decimal_digits(length);
     }
-    records.try_reserve(length).map_err(|_| Errno::ENOMEM)?;
+    records.try_reserve(length).map_err(|_| NO_MEMORY)?;
     records.extend_from_slice(format!("{length} {key}=").as_bytes());
     records.extend_from_slice(value);
     records.push(b'\n');
@@ -395,19 +448,21 @@ fn pax_time(time: Timespec) -> String {
 }
 
 /// `path` as the reader would normalise it (no leading `/`, no `.` or empty components).
-fn normalize(path: &str) -> Result<String> {
+fn normalize(path: &str) -> core::result::Result<String, Refusal> {
     if path.len() >= PATH_MAX {
-        return Err(Errno::ENAMETOOLONG);
+        return Err(LONG_PATH);
     }
     if path.contains('\0') {
-        return Err(Errno::EINVAL);
+        return Err(Refusal::new(Errno::EINVAL, "a path with a NUL"));
     }
     let mut normal = String::new();
     for component in path.split('/') {
         match component {
             "" | "." => {}
-            ".." => return Err(Errno::EINVAL),
-            _ if component.len() > NAME_MAX => return Err(Errno::ENAMETOOLONG),
+            ".." => return Err(Refusal::new(Errno::EINVAL, "a path with a `..` component")),
+            _ if component.len() > NAME_MAX => {
+                return Err(Refusal::new(Errno::ENAMETOOLONG, "a name over 255 bytes"))
+            }
             _ => {
                 if !normal.is_empty() {
                     normal.push('/');
@@ -420,12 +475,15 @@ fn normalize(path: &str) -> Result<String> {
 }
 
 /// A symlink target the reader takes: not empty, no NUL, shorter than [`PATH_MAX`].
-fn check_target(target: &str) -> Result<()> {
+fn check_target(target: &str) -> core::result::Result<(), Refusal> {
     if target.is_empty() || target.contains('\0') {
-        return Err(Errno::EINVAL);
+        return Err(Refusal::new(
+            Errno::EINVAL,
+            "a symlink target that is empty or holds a NUL",
+        ));
     }
     if target.len() >= PATH_MAX {
-        return Err(Errno::ENAMETOOLONG);
+        return Err(LONG_PATH);
     }
     Ok(())
 }

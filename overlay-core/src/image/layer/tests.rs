@@ -582,3 +582,89 @@ fn lookups_share_the_inodes_made_at_parse_and_the_tree_goes_with_the_last_one() 
         "the tree went with its last inode"
     );
 }
+
+/// A layer tar of `entries` (path, kind), files empty.
+fn layer_of(entries: &[(&str, EntryKind)]) -> Arc<ImageLayerFs> {
+    let mut tar = crate::image::TarWriter::new();
+    for (path, kind) in entries {
+        let entry = crate::image::NewEntry::new(path, kind.clone(), 0o644);
+        tar.append(&entry, b"").unwrap();
+    }
+    parse(tar.finish().unwrap())
+}
+
+#[test]
+fn a_character_device_0_0_is_a_whiteout_as_docker_shows_it() {
+    let whiteout = || EntryKind::CharDevice(DeviceId::default());
+    let base = layer_of(&[
+        ("etc/x", EntryKind::Regular),
+        ("etc/d/in", EntryKind::Regular),
+        ("etc/keep", EntryKind::Regular),
+        ("etc/again", EntryKind::Directory),
+        ("etc/again/old", EntryKind::Regular),
+        ("dev", EntryKind::Regular),
+        ("etc/linked", EntryKind::Regular),
+        ("etc/null", EntryKind::Regular),
+    ]);
+    let top = layer_of(&[
+        ("etc/x", whiteout()),
+        ("etc/d", whiteout()),
+        // A later entry of the name replaces the device, whiteout and all.
+        ("etc/keep", whiteout()),
+        ("etc/keep", EntryKind::Regular),
+        ("etc/again", whiteout()),
+        ("etc/again/new", EntryKind::Regular),
+        // A hard link to the device is one more whiteout.
+        (
+            "etc/linked",
+            EntryKind::HardLink {
+                target: String::from("etc/x"),
+            },
+        ),
+        // A `.wh.` name is already a whiteout: it stays as it is.
+        (".wh.dev", whiteout()),
+        // Other devices are devices.
+        (
+            "etc/null",
+            EntryKind::CharDevice(DeviceId { major: 1, minor: 3 }),
+        ),
+    ]);
+    assert_eq!(
+        names(&*walk(&top, "etc").unwrap(), 0)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>(),
+        [".wh.d", ".wh.linked", ".wh.x", "again", "keep", "null"]
+    );
+    assert_eq!(meta(&top, ".wh.dev").kind, FileType::CharDevice);
+    assert_eq!(top.stats().whiteouts, 3);
+    let (union, ns) = container(&[&top, &base]);
+    let root = Credentials::root();
+    for gone in ["/etc/x", "/etc/d", "/etc/linked", "/dev"] {
+        assert_eq!(ns.lstat(&root, gone).err(), Some(Errno::ENOENT), "{gone}");
+    }
+    assert_eq!(ls(&ns, "/etc"), ["again", "keep", "null"]);
+    assert_eq!(ls(&ns, "/etc/again"), ["new", "old"]);
+    assert_eq!(
+        ns.lstat(&root, "/etc/null").unwrap().rdev,
+        DeviceId { major: 1, minor: 3 }
+    );
+    // Nothing a change copies up can turn into a deletion: the names are simply absent.
+    assert_eq!(ns.chmod(&root, "/etc/x", 0o600).err(), Some(Errno::ENOENT));
+    ns.chmod(&root, "/etc/null", 0o600).unwrap();
+    assert_eq!(
+        ns.lstat(&root, "/etc/null").unwrap().kind,
+        FileType::CharDevice
+    );
+    assert!(union
+        .diff()
+        .unwrap()
+        .iter()
+        .all(|c| c.kind != crate::overlay::ChangeKind::Deleted));
+    // A whiteout name no lookup could find is refused.
+    let long = format!("etc/{}", "n".repeat(252));
+    let mut tar = crate::image::TarWriter::new();
+    tar.append(&crate::image::NewEntry::new(&long, whiteout(), 0), b"")
+        .unwrap();
+    assert_eq!(refusal(tar.finish().unwrap()).0, Errno::EINVAL);
+}
