@@ -31,8 +31,9 @@
 //! # }
 //! ```
 
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
-use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 
 use super::bytes::Bytes;
 use super::layer::ImageLayerFs;
@@ -214,12 +215,13 @@ impl ImageStore {
     /// `EINVAL` at `index.json` if two images have the same name.
     pub fn from_images(images: Vec<Image>) -> core::result::Result<ImageStore, ImageError> {
         let mut store = ImageStore::new();
+        let mut names = BTreeSet::new();
         for image in images {
             let name = match &image.ref_name {
                 Some(name) => name.clone(),
                 None => String::from(short_digest(&image.manifest_digest)),
             };
-            if store.image(&name).is_some() {
+            if !names.insert(name.clone()) {
                 return Err(ImageError {
                     stage: Stage::Index,
                     errno: Errno::EINVAL,
@@ -387,16 +389,35 @@ impl ImageStore {
         Ok(removal)
     }
 
+    /// How many images use each layer (an image using a layer twice counts once); layers no
+    /// image uses are absent. One pass over the images' layer lists.
+    fn users_by_layer(&self) -> BTreeMap<&str, usize> {
+        let mut users = BTreeMap::new();
+        for image in &self.images {
+            let distinct: BTreeSet<&str> = image.layers.iter().map(String::as_str).collect();
+            for digest in distinct {
+                *users.entry(digest).or_insert(0) += 1;
+            }
+        }
+        users
+    }
+
     /// Drops every layer that no image and none of `in_use` uses (after the last container
     /// of a removed image went away); returns the digests and sizes dropped.
     pub fn prune(&mut self, in_use: &[&[String]]) -> Vec<(String, u64)> {
+        let used: BTreeSet<&str> = self
+            .users_by_layer()
+            .into_keys()
+            .chain(
+                in_use
+                    .iter()
+                    .flat_map(|layers| layers.iter().map(String::as_str)),
+            )
+            .collect();
         let unused: Vec<String> = self
             .layers
             .keys()
-            .filter(|digest| {
-                self.images_using(digest).is_empty()
-                    && !in_use.iter().any(|layers| layers.contains(digest))
-            })
+            .filter(|digest| !used.contains(digest.as_str()))
             .cloned()
             .collect();
         let mut dropped = Vec::new();
@@ -410,9 +431,11 @@ impl ImageStore {
         dropped
     }
 
-    /// What the layers take; see [`StoreUsage`].
+    /// What the layers take; see [`StoreUsage`]. Takes time in proportion to the images'
+    /// layers (times the logarithm of the layers stored), however many images there are.
     pub fn usage(&self) -> StoreUsage {
-        let users = |digest: &str| self.images_using(digest).len();
+        let users_by_layer = self.users_by_layer();
+        let users = |digest: &str| users_by_layer.get(digest).copied().unwrap_or(0);
         let mut usage = StoreUsage {
             images: Vec::new(),
             layers: self.layers.len(),
@@ -440,12 +463,11 @@ impl ImageStore {
                 shared_bytes: 0,
                 unique_bytes: 0,
             };
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
             for digest in &image.layers {
-                if seen.contains(&digest.as_str()) {
+                if !seen.insert(digest) {
                     continue;
                 }
-                seen.push(digest);
                 let size = self.layers.get(digest).map_or(0, |layer| layer.size);
                 row.total_bytes += size;
                 if users(digest) > 1 {
