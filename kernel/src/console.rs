@@ -40,10 +40,11 @@ pub fn run(manager: Arc<ContainerManager>, container: &str) -> Result<(), overla
         if line == "exit" {
             return Ok(());
         }
-        let mut output = String::new();
-        // Writing into a String cannot fail.
+        let mut output = Vec::new();
+        // Writing into a Vec cannot fail.
         let _ = shell.run_line(line, &mut output);
-        print!("{output}");
+        // The bytes as the shell gives them: `cat` shows a file's content unchanged.
+        serial::write_bytes(&output);
     }
 }
 

@@ -118,10 +118,11 @@ fn union_shell(args: &ShellArgs) -> Result<Shell> {
     ))
 }
 
+/// Runs `line` and writes its output to `out` as the shell gives it: `cat`'s bytes unchanged.
 fn run_line(shell: &mut Shell, line: &str, out: &mut impl Write) -> Result<()> {
-    let mut printed = String::new();
+    let mut printed = Vec::new();
     shell.run_line(line, &mut printed)?;
-    out.write_all(printed.as_bytes())?;
+    out.write_all(&printed)?;
     out.flush()?;
     Ok(())
 }

@@ -370,7 +370,7 @@ impl Executor {
             }
             Command::Readlink(path) => {
                 let target = readlink(path)?;
-                push_line(&mut out, &String::from_utf8_lossy(&target));
+                push_line(&mut out, &escape_bytes(&target));
             }
             Command::GetXattr { path, name } => {
                 let value = xattr::get_deref(path, name)
@@ -385,7 +385,7 @@ impl Executor {
                     .collect();
                 names.sort();
                 for name in names {
-                    push_line(&mut out, &String::from_utf8_lossy(&name));
+                    push_line(&mut out, &escape_bytes(&name));
                 }
             }
             Command::Write { path, text } => {
@@ -531,22 +531,22 @@ impl Executor {
         }
         if HostFileType::from_raw_mode(st.st_mode) != HostFileType::Directory {
             let line = if long {
-                format!("{} {path}", self.columns(path, &st)?)
+                format!("{} {}", self.columns(path, &st)?, escape(path))
             } else {
-                path.to_string()
+                escape(path)
             };
             return Ok(vec![line]);
         }
         let names = list_dir(path)?;
         if !long {
-            return Ok(names);
+            return Ok(names.iter().map(|name| escape(name)).collect());
         }
         names
             .into_iter()
             .map(|name| {
                 let child = join(path, &name);
                 let st = stat(&child, false)?;
-                Ok(format!("{} {name}", self.columns(&child, &st)?))
+                Ok(format!("{} {}", self.columns(&child, &st)?, escape(&name)))
             })
             .collect()
     }
@@ -595,7 +595,11 @@ impl Executor {
                     pending.push((child, child_st));
                 }
             }
-            let line = format!("{} {entry_path}", self.columns(&entry_path, &st)?);
+            let line = format!(
+                "{} {}",
+                self.columns(&entry_path, &st)?,
+                escape(&entry_path)
+            );
             lines.push((entry_path, line));
         }
         lines.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -709,13 +713,18 @@ fn stat_line(st: &Stat, layer: &str, path: &str) -> String {
             rustix::fs::minor(st.st_rdev)
         ));
     }
-    line.push_str(&format!(" layer={layer} {path}"));
+    line.push_str(&format!(" layer={layer} {}", escape(path)));
     line
 }
 
 /// Whether `st` is a Linux whiteout: a character device 0/0.
 pub fn is_whiteout(st: &Stat) -> bool {
     HostFileType::from_raw_mode(st.st_mode) == HostFileType::CharacterDevice && st.st_rdev == 0
+}
+
+/// A name or path as the shell prints it: escaped as TEXT is.
+fn escape(name: &str) -> String {
+    escape_bytes(name.as_bytes())
 }
 
 fn push_line(out: &mut String, line: &str) {

@@ -7,7 +7,7 @@
 
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 
-use super::UnionView;
+use super::{escape, UnionView};
 use crate::error::Result;
 use crate::image::{short_digest, Removal, StoreUsage};
 use crate::vfs::FileSystem;
@@ -169,7 +169,7 @@ pub(super) fn images_lines(images: &[ImageSummary]) -> Vec<String> {
     let mut rows = vec![cells(&["IMAGE", "LAYERS", "SIZE"])];
     for image in images {
         rows.push(vec![
-            image.name.clone(),
+            escape(&image.name),
             format!("{}", image.layers),
             format!("{}", image.size_bytes),
         ]);
@@ -185,7 +185,7 @@ pub(super) fn history_lines(history: &[HistoryLine]) -> Vec<String> {
         rows.push(vec![
             String::from(layer),
             format!("{}", step.size_bytes),
-            one_line(&step.created_by),
+            escape(&step.created_by),
         ]);
     }
     table(&rows, &[1])
@@ -197,7 +197,7 @@ pub(super) fn df_lines(usage: &StoreUsage, containers: &[ContainerSummary]) -> V
     let mut rows = vec![cells(&["IMAGE", "LAYERS", "SIZE", "SHARED", "UNIQUE"])];
     for image in &usage.images {
         rows.push(vec![
-            image.name.clone(),
+            escape(&image.name),
             format!("{}", image.layers),
             format!("{}", image.total_bytes),
             format!("{}", image.shared_bytes),
@@ -248,8 +248,8 @@ pub(super) fn ps_lines(containers: &[ContainerSummary], current: Option<&str>) -
         };
         rows.push(vec![
             String::from(mark),
-            container.name.clone(),
-            container.image.clone(),
+            escape(&container.name),
+            escape(&container.image),
             format!("{}", container.layers),
             format!("{}", container.upper_bytes),
         ]);
@@ -260,13 +260,17 @@ pub(super) fn ps_lines(containers: &[ContainerSummary], current: Option<&str>) -
 /// `rmi`: `Untagged: IMAGE`, then `Deleted: LAYER SIZE` for each layer dropped and
 /// `Kept: LAYER SIZE (used by ...)` for each that stays, top first.
 pub(super) fn removal_lines(removal: &Removal) -> Vec<String> {
-    let mut lines = vec![format!("Untagged: {}", removal.image)];
+    let mut lines = vec![format!("Untagged: {}", escape(&removal.image))];
     for (digest, size) in &removal.deleted {
         lines.push(format!("Deleted: {} {size}", short_digest(digest)));
     }
     for kept in &removal.kept {
-        let mut users: Vec<String> = kept.images.clone();
-        users.extend(kept.containers.iter().map(|c| format!("container {c}")));
+        let mut users: Vec<String> = kept.images.iter().map(|image| escape(image)).collect();
+        users.extend(
+            kept.containers
+                .iter()
+                .map(|c| format!("container {}", escape(c))),
+        );
         lines.push(format!(
             "Kept: {} {} (used by {})",
             short_digest(&kept.digest),
@@ -280,7 +284,7 @@ pub(super) fn removal_lines(removal: &Removal) -> Vec<String> {
 /// `rmc`'s lines: `Removed: NAME`, then `Deleted: LAYER SIZE` for each layer that went with
 /// the container.
 pub(super) fn container_removal_lines(name: &str, deleted: &[(String, u64)]) -> Vec<String> {
-    let mut lines = vec![format!("Removed: {name}")];
+    let mut lines = vec![format!("Removed: {}", escape(name))];
     for (digest, size) in deleted {
         lines.push(format!("Deleted: {} {size}", short_digest(digest)));
     }
@@ -289,13 +293,6 @@ pub(super) fn container_removal_lines(name: &str, deleted: &[(String, u64)]) -> 
 
 fn cells(texts: &[&str]) -> Vec<String> {
     texts.iter().map(|text| String::from(*text)).collect()
-}
-
-/// `text` with control characters (a newline in a `created_by`) shown as blanks.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

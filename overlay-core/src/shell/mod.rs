@@ -22,6 +22,14 @@
 //! one id; the `open` flag `nofollow`.
 //!
 //! # Output formats
+//! Every name the shell prints (file names and paths in `ls`, `tree`, `stat` and `diff`,
+//! symlink targets in `readlink`, xattr names in `listxattr`, layer labels in `layers`, and
+//! the image and container names, references and `CREATED BY` texts of the image commands)
+//! is escaped as TEXT is: `\\` for a backslash, `\n` and `\t`, and `\xHH` for every other
+//! control character and every byte that is not UTF-8; nothing else is changed. So each
+//! entry stays on its line, a name cannot forge another line, and decoding what is printed
+//! as TEXT gives the name back (a `tree` path with a newline shows as `/etc/a\nb`). Contents
+//! are the opposite: `cat` writes the file's bytes exactly as they are.
 //! - `ls P`: the names in directory P, one per line, sorted bytewise (a symlink to a directory
 //!   lists the directory); for anything else, P itself.
 //! - `ls -l P`: one line per entry, `TYPE MODE UID:GID SIZE DIGEST NAME`, the columns of
@@ -38,8 +46,10 @@
 //!   `rdev=` appears for `c` and `b` only and LAYER is `upper`, `lower:N` (N counts the lowers
 //!   from the top, 0 first) or `-` without a union. Example:
 //!   `f 0644 0:0 size=12 nlink=1 ino=17 layer=lower:1 /etc/config`.
-//! - `cat P`: the content (invalid UTF-8 shown as U+FFFD), with a newline added unless it is
-//!   empty or ends with one.
+//! - `cat P`: the content byte for byte (whatever bytes it holds, control bytes and invalid
+//!   UTF-8 included), then a newline unless it is empty or ends with one. A front end that
+//!   writes the output to a byte stream (a terminal, the serial console) writes those bytes;
+//!   see [`Output`].
 //! - `readlink P`: the target. `getxattr P NAME`: the value on one line, escaped as TEXT is
 //!   (`\n`, `\t`, `\\`, `\xHH` for other control bytes and invalid UTF-8). `listxattr P`: the
 //!   names, one per line, sorted.
@@ -266,7 +276,7 @@ impl Shell {
     ///
     /// # Errors
     /// Only an error of `out` itself; failed commands print their `error:` line instead.
-    pub fn run_script(&mut self, text: &str, out: &mut dyn fmt::Write) -> fmt::Result {
+    pub fn run_script(&mut self, text: &str, out: &mut dyn Output) -> fmt::Result {
         text.lines().try_for_each(|line| self.run_line(line, out))
     }
 
@@ -274,21 +284,22 @@ impl Shell {
     ///
     /// # Errors
     /// Only an error of `out` itself; a failed command prints its `error:` line instead.
-    pub fn run_line(&mut self, line: &str, out: &mut dyn fmt::Write) -> fmt::Result {
+    pub fn run_line(&mut self, line: &str, out: &mut dyn Output) -> fmt::Result {
         let line = line.trim_matches([' ', '\t', '\r', '\n']);
-        let mut output = String::new();
+        let mut output = Vec::new();
         match self.execute(line, &mut output) {
-            Ok(()) => out.write_str(&output),
+            Ok(()) => out.write_bytes(&output),
             Err(errno) => {
                 self.failures += 1;
                 self.last_error = Some(errno);
-                writeln!(out, "error: {errno}: {line}")
+                let error = alloc::format!("error: {errno}: {line}\n");
+                out.write_bytes(error.as_bytes())
             }
         }
     }
 
     /// Parses and runs `line`, collecting its output so that a failure prints nothing else.
-    fn execute(&mut self, line: &str, output: &mut String) -> Result<()> {
+    fn execute(&mut self, line: &str, output: &mut Vec<u8>) -> Result<()> {
         let words = lexer::split_words(line)?;
         if words.is_empty() {
             return Ok(());
@@ -297,7 +308,7 @@ impl Shell {
         self.run(command, output)
     }
 
-    fn run(&mut self, command: Command<'_>, output: &mut String) -> Result<()> {
+    fn run(&mut self, command: Command<'_>, output: &mut Vec<u8>) -> Result<()> {
         let namespace = &self.namespace;
         let creds = &self.creds;
         match command {
@@ -316,14 +327,19 @@ impl Shell {
                     Some(origin) => alloc::format!("{origin}"),
                     None => String::from("-"),
                 };
-                print_line(output, &tree::stat_line(&metadata, &layer, path));
+                print_line(output, &tree::stat_line(&metadata, &layer, &escape(path)));
             }
-            Command::Readlink(path) => print_line(output, &namespace.readlink(creds, path)?),
+            Command::Readlink(path) => {
+                print_line(output, &escape(&namespace.readlink(creds, path)?))
+            }
             Command::GetXattr { path, name } => {
                 let value = namespace.get_xattr(creds, path, name)?;
                 print_line(output, &lexer::escape_bytes(&value));
             }
-            Command::ListXattr(path) => print_lines(output, namespace.list_xattr(creds, path)?),
+            Command::ListXattr(path) => {
+                let names = namespace.list_xattr(creds, path)?;
+                print_lines(output, names.iter().map(|name| escape(name)).collect());
+            }
             Command::Write { path, text } => {
                 let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
                 namespace
@@ -384,9 +400,9 @@ impl Shell {
                 for layer in layers {
                     let mode = if layer.read_only { "ro" } else { "rw" };
                     let label = if layer.label.is_empty() {
-                        "-"
+                        String::from("-")
                     } else {
-                        layer.label.as_str()
+                        escape(&layer.label)
                     };
                     print_line(output, &alloc::format!("{} {mode} {label}", layer.origin));
                 }
@@ -397,7 +413,7 @@ impl Shell {
                 for change in changes {
                     print_line(
                         output,
-                        &alloc::format!("{} {}", change.kind.letter(), change.path),
+                        &alloc::format!("{} {}", change.kind.letter(), escape(&change.path)),
                     );
                 }
             }
@@ -459,21 +475,20 @@ impl Shell {
         self.union.as_ref().ok_or(Errno::ENOTSUP)
     }
 
-    /// `cat`: the content, read in chunks; invalid UTF-8 becomes U+FFFD.
-    fn cat(&self, path: &str, output: &mut String) -> Result<()> {
+    /// `cat`: the content as it is, read in chunks, and a newline if it does not end a line.
+    fn cat(&self, path: &str, output: &mut Vec<u8>) -> Result<()> {
         let mut file = self.namespace.open(&self.creds, path, OpenFlags::READ, 0)?;
-        let mut content = Vec::new();
+        let start = output.len();
         let mut chunk = [0u8; 4096];
         loop {
             let count = file.read(&mut chunk)?;
             match chunk.get(..count) {
-                Some(read) if !read.is_empty() => content.extend_from_slice(read),
+                Some(read) if !read.is_empty() => output.extend_from_slice(read),
                 _ => break,
             }
         }
-        output.push_str(&String::from_utf8_lossy(&content));
-        if !content.is_empty() && !content.ends_with(b"\n") {
-            output.push('\n');
+        if output.len() > start && !output.ends_with(b"\n") {
+            output.push(b'\n');
         }
         Ok(())
     }
@@ -491,12 +506,46 @@ impl fmt::Debug for Shell {
     }
 }
 
-fn print_line(output: &mut String, line: &str) {
-    output.push_str(line);
-    output.push('\n');
+/// Where the shell writes: every command's output and `error:` lines, and the content `cat`
+/// prints, byte for byte.
+///
+/// `Vec<u8>` takes everything as it is. `String` holds only UTF-8, so it takes `cat`'s bytes
+/// with U+FFFD for invalid sequences (all other output is UTF-8 already); use it where the
+/// output is read as text.
+pub trait Output {
+    /// Writes `bytes`, one or more whole lines of output.
+    ///
+    /// # Errors
+    /// When the output cannot take them; the shell stops there and returns the error.
+    fn write_bytes(&mut self, bytes: &[u8]) -> fmt::Result;
 }
 
-fn print_lines(output: &mut String, lines: Vec<String>) {
+impl Output for Vec<u8> {
+    fn write_bytes(&mut self, bytes: &[u8]) -> fmt::Result {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl Output for String {
+    fn write_bytes(&mut self, bytes: &[u8]) -> fmt::Result {
+        self.push_str(&String::from_utf8_lossy(bytes));
+        Ok(())
+    }
+}
+
+/// A name, path, link target or label as the shell prints it: escaped as TEXT is (see
+/// [`lexer::escape_bytes`]), so that it stays on its line and means what it shows.
+fn escape(text: &str) -> String {
+    lexer::escape_bytes(text.as_bytes())
+}
+
+fn print_line(output: &mut Vec<u8>, line: &str) {
+    output.extend_from_slice(line.as_bytes());
+    output.push(b'\n');
+}
+
+fn print_lines(output: &mut Vec<u8>, lines: Vec<String>) {
     for line in lines {
         print_line(output, &line);
     }

@@ -546,3 +546,64 @@ fn random_lines_never_panic() {
         }
     }
 }
+
+#[test]
+fn cat_writes_the_bytes_of_the_file_unchanged() {
+    let mut shell = shell(None);
+    let mut out = Vec::new();
+    let script = "write /bin \\x80\\xff\\x00\\x1b\ncat /bin\nwrite /text \\xc3\\xa9\\n\ncat /text";
+    shell.run_script(script, &mut out).unwrap();
+    // The bytes, then the newline that ends the output of a file that does not end one.
+    assert_eq!(out, b"\x80\xff\x00\x1b\n\xc3\xa9\n");
+    // A String holds only UTF-8: what is not becomes U+FFFD there.
+    assert_eq!(run(&mut shell, "cat /bin"), "\u{fffd}\u{fffd}\0\x1b\n");
+}
+
+#[test]
+fn names_are_printed_escaped_so_that_none_forges_a_line() {
+    let mut shell = shell(None);
+    let root = Credentials::root();
+    let namespace = shell.namespace();
+    // As a tar entry `a\nf 0644 0:0 1 x /etc/shadow` makes it: a directory whose name ends a
+    // line and starts a forged one, holding etc/shadow.
+    let forged = "/a\nf 0644 0:0 1 x ";
+    for dir in [forged, &alloc::format!("{forged}/etc")] {
+        namespace.mkdir(&root, dir, 0o755).unwrap();
+    }
+    let flags = OpenFlags::WRITE | OpenFlags::CREATE;
+    for path in [&alloc::format!("{forged}/etc/shadow"), "/\x1b[2Jb\\c\t"] {
+        namespace.open(&root, path, flags, 0o644).unwrap();
+    }
+    namespace
+        .symlink(&root, "x\nl 0777 0:0 1 y /etc/passwd", "/link")
+        .unwrap();
+    namespace
+        .set_xattr(&root, "/\x1b[2Jb\\c\t", "user.a\nuser.b", b"v", XattrFlags::empty())
+        .unwrap();
+    let empty = "e3b0c44298fc1c14";
+    assert_eq!(
+        run(&mut shell, "tree /"),
+        alloc::format!(
+            "d 0755 0:0 - - /\n\
+             f 0644 0:0 0 {empty} /\\x1b[2Jb\\\\c\\t\n\
+             d 0755 0:0 - - /a\\nf 0644 0:0 1 x \n\
+             d 0755 0:0 - - /a\\nf 0644 0:0 1 x /etc\n\
+             f 0644 0:0 0 {empty} /a\\nf 0644 0:0 1 x /etc/shadow\n\
+             l 0777 0:0 28 0b68b3bddf282347 /link\n"
+        )
+    );
+    assert_eq!(
+        run(&mut shell, "ls /"),
+        "\\x1b[2Jb\\\\c\\t\na\\nf 0644 0:0 1 x \nlink\n"
+    );
+    let long = run(&mut shell, "ls -l /");
+    assert_eq!(long.lines().count(), 3, "{long}");
+    assert!(
+        long.contains("\nd 0755 0:0 - - a\\nf 0644 0:0 1 x \n"),
+        "{long}"
+    );
+    assert_eq!(
+        run(&mut shell, "readlink /link\nlistxattr \"/\x1b[2Jb\\c\t\""),
+        "x\\nl 0777 0:0 1 y /etc/passwd\nuser.a\\nuser.b\n"
+    );
+}

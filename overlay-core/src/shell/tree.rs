@@ -5,6 +5,7 @@ use core::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
+use super::escape;
 use crate::error::Result;
 use crate::path::{self, join};
 use crate::posix::Namespace;
@@ -46,8 +47,9 @@ pub(super) fn columns(namespace: &Namespace, path: &str, metadata: &Metadata) ->
     ))
 }
 
-/// The lines of `tree path`, sorted by path bytewise, the starting entry included. Symlinks
-/// are not followed, except a starting path that ends in a slash.
+/// The lines of `tree path`, sorted by path bytewise, the starting entry included, each path
+/// escaped (see [`escape`]). Symlinks are not followed, except a starting path that ends in a
+/// slash.
 pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
     let root = Credentials::root();
     let start = namespace.lstat(&root, path)?;
@@ -64,7 +66,7 @@ pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
         let line = format!(
             "{} {}",
             columns(namespace, &entry_path, &metadata)?,
-            entry_path
+            escape(&entry_path)
         );
         lines.push((entry_path, line));
     }
@@ -73,7 +75,7 @@ pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
 }
 
 /// The lines of `ls [-l] path` for `creds`: the names in a directory sorted bytewise, or the
-/// path itself for anything else. Without `-l` a symlink to a directory is listed as the
+/// path itself for anything else, escaped (see [`escape`]). Without `-l` a symlink to a directory is listed as the
 /// directory; with `-l` it is shown as itself.
 pub(super) fn ls(
     namespace: &Namespace,
@@ -89,9 +91,9 @@ pub(super) fn ls(
     }
     if !metadata.kind.is_dir() {
         let line = if long {
-            format!("{} {}", columns(namespace, path, &metadata)?, path)
+            format!("{} {}", columns(namespace, path, &metadata)?, escape(path))
         } else {
-            String::from(path)
+            escape(path)
         };
         return Ok(Vec::from([line]));
     }
@@ -102,7 +104,7 @@ pub(super) fn ls(
         .collect();
     names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     if !long {
-        return Ok(names);
+        return Ok(names.iter().map(|name| escape(name)).collect());
     }
     names
         .into_iter()
@@ -112,7 +114,7 @@ pub(super) fn ls(
             Ok(format!(
                 "{} {}",
                 columns(namespace, &child, &child_metadata)?,
-                name
+                escape(&name)
             ))
         })
         .collect()

@@ -112,4 +112,22 @@ mod tests {
             "error: ENOENT: cat /etc/motd\n"
         );
     }
+
+    #[test]
+    fn diff_prints_paths_escaped() {
+        let mut shell = shell();
+        let root = crate::vfs::Credentials::root();
+        let flags = crate::vfs::OpenFlags::WRITE | crate::vfs::OpenFlags::CREATE;
+        let forged = "/etc/a\nD ";
+        shell.namespace().mkdir(&root, forged, 0o755).unwrap();
+        let shadow = alloc::format!("{forged}/shadow");
+        shell
+            .namespace()
+            .open(&root, &shadow, flags, 0o644)
+            .unwrap();
+        assert_eq!(
+            run(&mut shell, "diff"),
+            "C /etc\nA /etc/a\\nD \nA /etc/a\\nD /shadow\n"
+        );
+    }
 }

@@ -2,7 +2,7 @@ use alloc::{format, string::String, sync::Arc, vec::Vec};
 
 use super::super::Shell;
 use crate::containers::{ContainerManager, ContainerOptions};
-use crate::image::testlayout::{self, app_layer, base_layer, runtime_layer};
+use crate::image::testlayout::{self, app_layer, base_layer, runtime_layer, TestImage};
 use crate::image::{sha256_digest, short_digest, Bytes, ImageStore};
 use crate::posix::Namespace;
 use crate::scenarios::fixture::build_layer;
@@ -238,6 +238,29 @@ fn use_keeps_the_credentials() {
 }
 
 #[test]
+fn image_references_are_printed_escaped() {
+    let (base, runtime) = (base_layer(), runtime_layer());
+    let forged = "evil\x1b[2J\nsvc-a        3  1";
+    let ramdisk = testlayout::ramdisk(&[
+        TestImage::new(forged, &[&base]),
+        TestImage::new("svc-b", &[&base, &runtime]),
+    ]);
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(ramdisk)).unwrap();
+    let manager = ContainerManager::new(store, ContainerOptions::default());
+    manager.run(forged, "root").unwrap();
+    let mut shell = Shell::with_engine(manager.clone(), "root").unwrap();
+    let escaped = "evil\\x1b[2J\\nsvc-a        3  1";
+    let images = run(&mut shell, "images");
+    assert_eq!(images.lines().count(), 3, "{images}");
+    assert!(images.contains(&format!("\n{escaped}  ")), "{images}");
+    let ps = run(&mut shell, "ps");
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+    assert!(ps.contains(&format!("root       {escaped}  ")), "{ps}");
+    let df = run(&mut shell, "df");
+    assert!(df.contains(&format!("\n{escaped}  ")), "{df}");
+}
+
+#[test]
 fn without_an_engine_the_image_commands_are_enotsup() {
     let layer = build_layer(&["d etc"]).unwrap();
     let mut shell = Shell::new(Namespace::with_filesystem(layer), None);
@@ -308,5 +331,30 @@ fn random_image_commands_never_panic_and_keep_the_store_consistent() {
         for container in manager.containers() {
             assert!(container.union.lowers().len() >= 2);
         }
+    }
+}
+
+#[test]
+fn images_of_50000_manifests_list_in_well_under_a_second() {
+    let base = base_layer();
+    let names: Vec<String> = (0..50_000).map(|n| format!("img-{n}")).collect();
+    let images: Vec<TestImage<'_>> = names
+        .iter()
+        .map(|name| TestImage::new(name, &[&base]))
+        .collect();
+    let ramdisk = testlayout::ramdisk(&images);
+    let store = ImageStore::from_ramdisk(Bytes::from_vec(ramdisk)).unwrap();
+    let manager = ContainerManager::new(store, ContainerOptions::default());
+    manager.run("img-0", "root").unwrap();
+    let mut shell = Shell::with_engine(manager, "root").unwrap();
+    // Quadratic (each image's layers looked up among all images), this took minutes.
+    for command in ["images", "df"] {
+        let start = std::time::Instant::now();
+        let out = run(&mut shell, command);
+        let elapsed = start.elapsed();
+        assert!(elapsed.as_millis() < 1000, "{command}: {elapsed:?}");
+        let last = out.lines().find(|line| line.starts_with("img-49999 "));
+        let words: Vec<&str> = last.unwrap_or_default().split_whitespace().collect();
+        assert_eq!(words[..3], ["img-49999", "1", &format!("{}", base.len())]);
     }
 }

@@ -1,0 +1,66 @@
+//! `boot shell` end to end: what it writes to standard output, byte for byte.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A fresh directory under the system's temporary directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("boot-shell-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `boot shell --lower LOWER` on `script`; its standard output.
+fn shell(lower: &std::path::Path, script: &str) -> Vec<u8> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boot"))
+        .arg("shell")
+        .arg("--lower")
+        .arg(lower)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn cat_writes_the_bytes_of_a_file_unchanged() {
+    let lower = scratch("cat");
+    std::fs::write(lower.join("bin"), b"\x80\xff\x00\x1b").unwrap();
+    std::fs::write(lower.join("text"), "caf\u{e9}\n").unwrap();
+    let out = shell(&lower, "cat /bin\ncat /text\n");
+    assert_eq!(out, b"\x80\xff\x00\x1b\ncaf\xc3\xa9\n");
+    std::fs::remove_dir_all(&lower).unwrap();
+}
+
+#[test]
+fn names_are_escaped_so_that_none_forges_a_line() {
+    let lower = scratch("names");
+    let forged = lower.join("a\nf 0644 0:0 1 x ");
+    std::fs::create_dir_all(forged.join("etc")).unwrap();
+    std::fs::write(forged.join("etc/shadow"), b"").unwrap();
+    let out = String::from_utf8(shell(&lower, "tree /\nls /\n")).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(
+        lines[3].ends_with(" /a\\nf 0644 0:0 1 x /etc/shadow"),
+        "{out}"
+    );
+    assert_eq!(lines[4], "a\\nf 0644 0:0 1 x ");
+    std::fs::remove_dir_all(&lower).unwrap();
+}
