@@ -3,10 +3,17 @@
 //! process can read. Linux overlayfs whiteouts (character devices 0/0) and opaque markers
 //! (`trusted.overlay.opaque`) come along as they are, so a directory prepared for
 //! `mount -t overlay` is the same layer here.
+//!
+//! The layer lives in memory, so file data is copied with its holes left out: the data
+//! extents the host reports (`SEEK_DATA`/`SEEK_HOLE`) are read a chunk at a time and only
+//! their pages that are not all zeros are stored (the tmpfs reads a page it lacks as zeros).
+//! A sparse file costs what it holds, not its size. All files of one layer together may hold
+//! at most [`MAX_LAYER_DATA_BYTES`] of such data; a tree holding more is refused with an
+//! error naming the file where it went over.
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,8 +21,27 @@ use anyhow::{anyhow, Context, Result};
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 use overlay_core::vfs::{DeviceId, FileSystem, FileType, Inode, NewNode, SetAttr, Timespec};
 
+/// Most bytes of file data one host layer holds in memory (pages that are not all zeros,
+/// all its files together): 1 GiB.
+pub const MAX_LAYER_DATA_BYTES: u64 = 1 << 30;
+
+/// Bytes read from a host file at a time.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Size of the pages whose zeros are left out (the tmpfs page size).
+const PAGE_BYTES: usize = overlay_core::tmpfs::PAGE_SIZE;
+
 /// Loads the tree under `dir` into a new tmpfs and makes it read-only.
+///
+/// # Errors
+/// A file that cannot be read, a name or symlink target that is not UTF-8, or more than
+/// [`MAX_LAYER_DATA_BYTES`] of file data.
 pub fn load_host_dir(dir: &Path) -> Result<Arc<TmpFs>> {
+    load_within(dir, MAX_LAYER_DATA_BYTES)
+}
+
+/// [`load_host_dir`] with at most `max_data_bytes` of file data.
+fn load_within(dir: &Path, max_data_bytes: u64) -> Result<Arc<TmpFs>> {
     let meta = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
     if !meta.is_dir() {
         return Err(anyhow!("{} is not a directory", dir.display()));
@@ -24,6 +50,8 @@ pub fn load_host_dir(dir: &Path) -> Result<Arc<TmpFs>> {
     let root = layer.root();
     let mut loader = Loader {
         hard_links: HashMap::new(),
+        data_bytes: 0,
+        max_data_bytes,
     };
     loader.copy_children(dir, &root)?;
     copy_attributes(dir, &meta, &*root)?;
@@ -34,6 +62,10 @@ pub fn load_host_dir(dir: &Path) -> Result<Arc<TmpFs>> {
 struct Loader {
     /// Host (device, inode) of files with several links -> the first copy made of them.
     hard_links: HashMap<(u64, u64), Arc<dyn Inode>>,
+    /// Bytes of file data stored so far.
+    data_bytes: u64,
+    /// How many `data_bytes` may reach.
+    max_data_bytes: u64,
 }
 
 impl Loader {
@@ -77,11 +109,7 @@ impl Loader {
             into.symlink(name, target, meta.uid(), meta.gid())?
         } else if kind.is_file() {
             let created = into.create(name, &node(FileType::Regular))?;
-            let content = fs::read(path)?;
-            let written = created.write_at(0, &content)?;
-            if written != content.len() {
-                return Err(anyhow!("short write into the layer"));
-            }
+            self.copy_data(path, meta.len(), &*created)?;
             created
         } else {
             let file_type = if kind.is_char_device() {
@@ -103,6 +131,88 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+impl Loader {
+    /// Copies the data of the host file `path` (`len` bytes) into `to`: its data extents,
+    /// chunk by chunk, leaving out pages of zeros.
+    fn copy_data(&mut self, path: &Path, len: u64, to: &dyn Inode) -> Result<()> {
+        let file = fs::File::open(path)?;
+        to.set_len(len)?;
+        let mut chunk = vec![0u8; CHUNK_BYTES];
+        let mut offset = 0;
+        while offset < len {
+            let Some((start, end)) = next_extent(&file, offset, len) else {
+                break;
+            };
+            offset = start;
+            while offset < end {
+                let want =
+                    usize::try_from(end - offset).map_or(CHUNK_BYTES, |n| n.min(CHUNK_BYTES));
+                let read = file.read_at(&mut chunk[..want], offset)?;
+                if read == 0 {
+                    // The file shrank while being read: the rest reads as zeros.
+                    return Ok(());
+                }
+                self.store_pages(&chunk[..read], offset, to)?;
+                offset += read as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pages of `data` (read at `offset`) that are not all zeros, each run of
+    /// them in one write.
+    fn store_pages(&mut self, data: &[u8], offset: u64, to: &dyn Inode) -> Result<()> {
+        let mut run: Option<usize> = None;
+        for (index, page) in data.chunks(PAGE_BYTES).enumerate() {
+            let start = index * PAGE_BYTES;
+            match (page.iter().any(|&byte| byte != 0), run) {
+                (true, None) => run = Some(start),
+                (false, Some(run_start)) => {
+                    self.store(&data[run_start..start], offset + run_start as u64, to)?;
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        match run {
+            Some(run_start) => self.store(&data[run_start..], offset + run_start as u64, to),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `bytes` at `offset`, counting them against the layer's limit.
+    fn store(&mut self, bytes: &[u8], offset: u64, to: &dyn Inode) -> Result<()> {
+        self.data_bytes += bytes.len() as u64;
+        if self.data_bytes > self.max_data_bytes {
+            return Err(anyhow!(
+                "the layer's files hold more than {} bytes of data \
+                 (pages not all zeros), more than a host layer, kept in memory, may hold",
+                self.max_data_bytes
+            ));
+        }
+        if to.write_at(offset, bytes)? != bytes.len() {
+            return Err(anyhow!("short write into the layer"));
+        }
+        Ok(())
+    }
+}
+
+/// The next data extent of `file` at or after `offset`, as `(start, end)` clipped to `len`;
+/// `None` if only a hole is left. Where the host cannot tell holes, all the rest is data.
+fn next_extent(file: &fs::File, offset: u64, len: u64) -> Option<(u64, u64)> {
+    use rustix::fs::{seek, SeekFrom};
+    let start = match seek(file, SeekFrom::Data(offset)) {
+        Ok(start) => start,
+        Err(rustix::io::Errno::NXIO) => return None,
+        Err(_) => return Some((offset, len)),
+    };
+    if start >= len {
+        return None;
+    }
+    let end = seek(file, SeekFrom::Hole(start)).unwrap_or(len).min(len);
+    Some((start, end))
 }
 
 /// Copies the xattrs the process can read, then the times (last, so nothing changes them).
@@ -181,6 +291,57 @@ mod tests {
         assert!(layer
             .features()
             .contains(overlay_core::vfs::FsFeatures::READ_ONLY));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sparse_files_cost_their_data_not_their_size() {
+        let dir = std::env::temp_dir().join(format!("host-layer-sparse-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let gib = 1u64 << 30;
+        let file = fs::File::create(dir.join("disk.img")).unwrap();
+        file.set_len(gib).unwrap();
+        file.write_all_at(b"head", 0).unwrap();
+        // A run of explicit zeros is stored as a hole too.
+        file.write_all_at(&[0; 3 * PAGE_BYTES], 1 << 20).unwrap();
+        file.write_all_at(b"tail", gib - 4).unwrap();
+        drop(file);
+        let layer = load_host_dir(&dir).unwrap();
+        let disk = layer.root().lookup("disk.img").unwrap();
+        assert_eq!(disk.metadata().unwrap().size, gib);
+        assert!(
+            layer.used_bytes() <= 4 * PAGE_BYTES as u64,
+            "{}",
+            layer.used_bytes()
+        );
+        let mut bytes = [0xaa; 8];
+        disk.read_at(0, &mut bytes).unwrap();
+        assert_eq!(&bytes, b"head\0\0\0\0");
+        disk.read_at((1 << 20) - 2, &mut bytes).unwrap();
+        assert_eq!(bytes, [0; 8]);
+        assert_eq!(disk.read_at(gib - 8, &mut bytes).unwrap(), 8);
+        assert_eq!(&bytes, b"\0\0\0\0tail");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_tree_with_more_data_than_the_limit_is_refused() {
+        let dir = std::env::temp_dir().join(format!("host-layer-limit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("a"), vec![1u8; 3 * PAGE_BYTES]).unwrap();
+        fs::write(dir.join("b"), vec![1u8; 2 * PAGE_BYTES]).unwrap();
+        assert!(load_within(&dir, 5 * PAGE_BYTES as u64).is_ok());
+        let error = format!(
+            "{:#}",
+            load_within(&dir, 4 * PAGE_BYTES as u64).unwrap_err()
+        );
+        assert!(
+            error.starts_with(&format!("loading {}", dir.join("b").display())),
+            "{error}"
+        );
+        assert!(error.ends_with(&format!("more than {} bytes of data (pages not all zeros), more than a host layer, kept in memory, may hold", 4 * PAGE_BYTES)), "{error}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }
