@@ -70,34 +70,44 @@ fn lookup(dirs: &[PathBuf], name: &std::ffi::OsStr) -> Result<LowerEntry> {
     })
 }
 
+/// Adds the changes below the upper directory `upper_dir` (at `path`, over the merged lower
+/// directories `lower_dirs`) to `changes`: an explicit stack of the directories still to read,
+/// as deep as the upper layer nests them.
 fn walk(
     upper_dir: &Path,
     path: &str,
     lower_dirs: &[PathBuf],
     changes: &mut Vec<(String, char)>,
 ) -> Result<()> {
-    for entry in
-        fs::read_dir(upper_dir).with_context(|| format!("reading {}", upper_dir.display()))?
-    {
-        let entry = entry?;
-        let name = entry.file_name();
-        let child = format!("{path}/{}", name.to_string_lossy());
-        let meta = fs::symlink_metadata(entry.path())?;
-        let below = lookup(lower_dirs, &name)?;
-        let in_lowers = !matches!(below, LowerEntry::Absent);
-        if is_whiteout(&meta) {
-            if in_lowers {
-                changes.push((child, 'D'));
+    let mut pending = vec![(
+        upper_dir.to_path_buf(),
+        path.to_string(),
+        lower_dirs.to_vec(),
+    )];
+    while let Some((upper_dir, path, lower_dirs)) = pending.pop() {
+        for entry in
+            fs::read_dir(&upper_dir).with_context(|| format!("reading {}", upper_dir.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name();
+            let child = format!("{path}/{}", name.to_string_lossy());
+            let meta = fs::symlink_metadata(entry.path())?;
+            let below = lookup(&lower_dirs, &name)?;
+            let in_lowers = !matches!(below, LowerEntry::Absent);
+            if is_whiteout(&meta) {
+                if in_lowers {
+                    changes.push((child, 'D'));
+                }
+                continue;
             }
-            continue;
-        }
-        changes.push((child.clone(), if in_lowers { 'C' } else { 'A' }));
-        if meta.is_dir() {
-            let child_lowers = match below {
-                LowerEntry::Dir(dirs) if !is_opaque(&entry.path()) => dirs,
-                _ => Vec::new(),
-            };
-            walk(&entry.path(), &child, &child_lowers, changes)?;
+            changes.push((child.clone(), if in_lowers { 'C' } else { 'A' }));
+            if meta.is_dir() {
+                let child_lowers = match below {
+                    LowerEntry::Dir(dirs) if !is_opaque(&entry.path()) => dirs,
+                    _ => Vec::new(),
+                };
+                pending.push((entry.path(), child, child_lowers));
+            }
         }
     }
     Ok(())
@@ -109,4 +119,47 @@ fn is_whiteout(meta: &fs::Metadata) -> bool {
 
 fn is_opaque(dir: &Path) -> bool {
     matches!(xattr::get(dir, OPAQUE_XATTR), Ok(Some(value)) if value == b"y")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory under the system's temporary directory, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn an_upper_1000_directories_deep_is_diffed_on_a_small_stack() {
+        let scratch = Scratch(
+            std::env::temp_dir().join(format!("busybox-diff-changes-{}", std::process::id())),
+        );
+        let (upper, lower) = (scratch.0.join("upper"), scratch.0.join("lower"));
+        fs::create_dir_all(lower.join("a")).unwrap();
+        fs::write(lower.join("a/x"), b"lower").unwrap();
+        let deep: PathBuf = std::iter::repeat_n("d", 1000).collect();
+        fs::create_dir_all(upper.join("a").join(&deep)).unwrap();
+        fs::write(upper.join("a/x"), b"upper").unwrap();
+        let lowers = vec![lower];
+        // 256 KiB: a frame per level would not fit.
+        let diff = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || docker_diff(&upper, &lowers).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut expected = vec![String::from("C /a")];
+        let mut path = String::from("/a");
+        for _ in 0..1000 {
+            path.push_str("/d");
+            expected.push(format!("A {path}"));
+        }
+        expected.push(String::from("C /a/x"));
+        assert_eq!(diff, expected);
+    }
 }

@@ -164,47 +164,51 @@ pub fn lower_facts(lowers: &[std::path::PathBuf]) -> Result<LowerFacts> {
 }
 
 /// Records the type of each entry visible in the merged lower directory `path`, made of
-/// `dirs` (top first), and descends into merged subdirectories.
+/// `dirs` (top first), and of every merged subdirectory below it: an explicit stack of the
+/// directories still to read, as deep as the layers nest them.
 fn merge_lower_dirs(
     path: String,
     dirs: &[std::path::PathBuf],
     top_types: &mut std::collections::BTreeMap<String, char>,
 ) -> Result<()> {
-    let mut names = std::collections::BTreeSet::new();
-    for dir in dirs {
-        for entry in fs::read_dir(dir)? {
-            names.insert(entry?.file_name());
-        }
-    }
-    for name in names {
-        let child = format!("{path}/{}", name.to_string_lossy());
-        let mut subdirs = Vec::new();
-        for dir in dirs {
-            let Ok(meta) = fs::symlink_metadata(dir.join(&name)) else {
-                continue;
-            };
-            let kind = meta.file_type();
-            if kind.is_dir() {
-                top_types.entry(child.clone()).or_insert('d');
-                subdirs.push(dir.join(&name));
-                if matches!(xattr::get(dir.join(&name), OPAQUE_XATTR), Ok(Some(value)) if value == b"y")
-                {
-                    break;
-                }
-                continue;
+    let mut pending = vec![(path, dirs.to_vec())];
+    while let Some((path, dirs)) = pending.pop() {
+        let mut names = std::collections::BTreeSet::new();
+        for dir in &dirs {
+            for entry in fs::read_dir(dir)? {
+                names.insert(entry?.file_name());
             }
-            if subdirs.is_empty() {
-                let letter = if kind.is_char_device() && meta.rdev() == 0 {
-                    'w'
-                } else {
-                    type_letter(HostFileType::from_raw_mode(meta.mode()))
+        }
+        for name in names {
+            let child = format!("{path}/{}", name.to_string_lossy());
+            let mut subdirs = Vec::new();
+            for dir in &dirs {
+                let Ok(meta) = fs::symlink_metadata(dir.join(&name)) else {
+                    continue;
                 };
-                top_types.insert(child.clone(), letter);
+                let kind = meta.file_type();
+                if kind.is_dir() {
+                    top_types.entry(child.clone()).or_insert('d');
+                    subdirs.push(dir.join(&name));
+                    if matches!(xattr::get(dir.join(&name), OPAQUE_XATTR), Ok(Some(value)) if value == b"y")
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                if subdirs.is_empty() {
+                    let letter = if kind.is_char_device() && meta.rdev() == 0 {
+                        'w'
+                    } else {
+                        type_letter(HostFileType::from_raw_mode(meta.mode()))
+                    };
+                    top_types.insert(child.clone(), letter);
+                }
+                break;
             }
-            break;
-        }
-        if !subdirs.is_empty() {
-            merge_lower_dirs(child, &subdirs, top_types)?;
+            if !subdirs.is_empty() {
+                pending.push((child, subdirs));
+            }
         }
     }
     Ok(())
@@ -282,5 +286,32 @@ mod tests {
     fn digests_match_the_shell() {
         // SHA-256("abc") = ba7816bf8f01cfea...
         assert_eq!(short_digest(b"abc"), "ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn lower_layers_1000_directories_deep_are_merged_on_a_small_stack() {
+        let scratch = std::env::temp_dir().join(format!("difftest-listing-{}", std::process::id()));
+        let (top, bottom) = (scratch.join("top"), scratch.join("bottom"));
+        let deep: std::path::PathBuf = std::iter::repeat_n("d", 1000).collect();
+        fs::create_dir_all(top.join(&deep)).unwrap();
+        fs::create_dir_all(bottom.join(&deep)).unwrap();
+        fs::write(bottom.join(&deep).join("f"), b"bottom").unwrap();
+        let lowers = vec![top, bottom];
+        // 256 KiB: a frame per level would not fit.
+        let facts = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || lower_facts(&lowers).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        let _ = fs::remove_dir_all(&scratch);
+        let mut expected = std::collections::BTreeMap::new();
+        let mut path = String::new();
+        for _ in 0..1000 {
+            path.push_str("/d");
+            expected.insert(path.clone(), 'd');
+        }
+        expected.insert(format!("{path}/f"), 'f');
+        assert_eq!(facts.top_types, expected);
     }
 }
