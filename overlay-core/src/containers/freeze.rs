@@ -18,8 +18,8 @@
 //! new layer shows it the same way.
 //!
 //! # Hard links
-//! Files with several names in the upper layer are written once and linked (tar hard
-//! links), so they stay one file. A lower file with several names (a hard-link group) that
+//! Files (and symlinks, devices, fifos) with several names in the upper layer are written
+//! once and linked (tar hard links), so they stay one file. A lower file with several names (a hard-link group) that
 //! was copied up through one of them, say `write /a` of a group `a`, `b`, shows the new data
 //! under every name while only `a` is in the upper directory (the others find the copy
 //! through the union's index, as Linux's `index=on` does). The layer gets the group's other
@@ -156,8 +156,8 @@ enum Pending {
 struct Freezer {
     tar: TarWriter,
     encoding: WhiteoutEncoding,
-    /// Inode number of each upper file with several names -> the path it was first written
-    /// at.
+    /// Inode number of each upper non-directory with several names -> the path it was first
+    /// written at.
     first_names: BTreeMap<Ino, String>,
     /// Upper files that lower names of their hard-link group link to (see [`group_links`]):
     /// their first path is kept whatever their link count.
@@ -185,6 +185,18 @@ impl Freezer {
         let opaque = self.encoding == WhiteoutEncoding::Linux
             && meta.kind.is_dir()
             && matches!(inode.get_xattr(OPAQUE_XATTR).as_deref(), Ok(b"y"));
+        if !meta.kind.is_dir()
+            && meta.kind != FileType::Socket
+            && (meta.nlink > 1 || self.linked.contains(&meta.ino))
+        {
+            if let Some(first) = self.first_names.get(&meta.ino) {
+                let link = EntryKind::HardLink {
+                    target: first.clone(),
+                };
+                return self.append(path, link, meta, &xattrs, &[]);
+            }
+            self.first_names.insert(meta.ino, String::from(path));
+        }
         let mut data = Vec::new();
         let kind = match meta.kind {
             FileType::Directory => {
@@ -200,15 +212,6 @@ impl Freezer {
                 EntryKind::Directory
             }
             FileType::Regular => {
-                if meta.nlink > 1 || self.linked.contains(&meta.ino) {
-                    if let Some(first) = self.first_names.get(&meta.ino) {
-                        let link = EntryKind::HardLink {
-                            target: first.clone(),
-                        };
-                        return self.append(path, link, meta, &xattrs, &[]);
-                    }
-                    self.first_names.insert(meta.ino, String::from(path));
-                }
                 data = read_all(inode, meta.size).map_err(|errno| at(errno, path))?;
                 EntryKind::Regular
             }
@@ -316,9 +319,7 @@ fn group_links(
                 let child = dir.lookup(&name).map_err(|e| at(e, &child_path))?;
                 if kind.is_dir() {
                     pending.push((child_path, child));
-                } else if kind == FileType::Regular
-                    && child.metadata().map_err(|e| at(e, &child_path))?.nlink > 1
-                {
+                } else if child.metadata().map_err(|e| at(e, &child_path))?.nlink > 1 {
                     candidates.insert(child_path);
                 }
             }
@@ -345,7 +346,7 @@ fn group_links(
     Ok(links)
 }
 
-/// The regular file the union shows at `path` (relative to `root`), if it shows one there.
+/// The non-directory the union shows at `path` (relative to `root`), if it shows one there.
 fn shown_at(
     root: &Arc<dyn Inode>,
     path: &str,
@@ -359,7 +360,7 @@ fn shown_at(
         };
     }
     let kind = current.metadata().map_err(|errno| at(errno, path))?.kind;
-    Ok((kind == FileType::Regular).then_some(current))
+    Ok((!kind.is_dir()).then_some(current))
 }
 
 /// Whether the upper directory `upper_dir` holds an entry at `path`.
@@ -428,7 +429,7 @@ fn list(dir: &dyn Inode) -> Result<Vec<(String, FileType)>> {
 }
 
 /// The xattrs a user of the union sees (in their stored form), sorted by name.
-fn visible_xattrs(inode: &dyn Inode) -> Result<Vec<(String, Vec<u8>)>> {
+pub(super) fn visible_xattrs(inode: &dyn Inode) -> Result<Vec<(String, Vec<u8>)>> {
     let mut names = match inode.list_xattr() {
         Ok(names) => names,
         Err(Errno::ENOTSUP) => return Ok(Vec::new()),

@@ -55,6 +55,7 @@ use crate::shell::{
     CommitSummary, ContainerEngine, ContainerRoot, ContainerSummary, HistoryLine, ImageSummary,
 };
 use crate::tmpfs::{TmpFs, TmpFsOptions};
+use crate::vfs::{SetAttr, XattrFlags};
 
 /// How containers are made.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -390,12 +391,30 @@ impl ContainerManager {
         self.union_of(store.lowers(layers)?)
     }
 
+    /// A union of `lowers` under a fresh tmpfs upper whose root starts as the image's: the
+    /// top layer's root metadata and xattrs (the union's root is the upper directory, so a
+    /// container of a committed image shows the root the committed container showed).
     fn union_of(&self, lowers: Vec<crate::overlay::Layer>) -> Result<(Arc<OverlayFs>, Arc<TmpFs>)> {
         let upper = TmpFs::new(TmpFsOptions {
             capacity_bytes: self.options.upper_capacity_bytes,
             ..TmpFsOptions::default()
         });
         let upper_layer = UpperLayer::new(upper.clone())?;
+        if let Some(top) = lowers.first() {
+            let image_root = top.filesystem().root();
+            let meta = image_root.metadata()?;
+            let upper_root = upper_layer.upper_dir();
+            for (name, value) in freeze::visible_xattrs(&*image_root)? {
+                upper_root.set_xattr(&name, &value, XattrFlags::empty())?;
+            }
+            upper_root.set_attr(&SetAttr {
+                mode: Some(meta.mode),
+                uid: Some(meta.uid),
+                gid: Some(meta.gid),
+                atime: Some(meta.atime),
+                mtime: Some(meta.mtime),
+            })?;
+        }
         let union = OverlayFs::new(lowers, Some(upper_layer), OverlayOptions::default())?;
         Ok((union, upper))
     }
@@ -477,7 +496,11 @@ impl ContainerEngine for ContainerManager {
         })
     }
 
-    fn commit(&self, container: &str, image: &str) -> Result<CommitSummary> {
+    fn commit(
+        &self,
+        container: &str,
+        image: &str,
+    ) -> core::result::Result<CommitSummary, CommitError> {
         let commit = ContainerManager::commit(self, container, image)?;
         Ok(CommitSummary {
             image: commit.image,

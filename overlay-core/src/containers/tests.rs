@@ -490,3 +490,35 @@ fn a_copied_up_hard_link_group_reaches_the_layer_as_links_of_the_new_data() {
     let dir = ns.lstat(&Credentials::root(), "/dir/sub").unwrap();
     assert_eq!(dir.mode & 0o7777, 0o711);
 }
+
+#[test]
+fn the_root_and_linked_symlinks_and_devices_survive_a_commit() {
+    let manager = manager_of(&[("f", EntryKind::Regular, b"x")]);
+    manager.run("img", "c").unwrap();
+    let out = shell(
+        &manager,
+        "c",
+        "chmod 0700 /\nchown 3:4 /\nsetxattr / user.root yes\nln -s f /s\nln /s /s2\n\
+         mknod /dev c 1 3\nln /dev /dev2\nmknod /p p\nln /p /p2",
+    );
+    assert_eq!(out, "");
+    let stats = "stat /s2\nstat /dev2\nstat /p2";
+    let nlinks = |container: &str| -> Vec<String> {
+        shell(&manager, container, stats)
+            .lines()
+            .filter_map(|line| line.split(' ').find(|w| w.starts_with("nlink=")))
+            .map(String::from)
+            .collect()
+    };
+    let tree = shell(&manager, "c", "tree");
+    assert!(tree.starts_with("d 0700 3:4 - - /\n"), "{tree}");
+    assert_eq!(nlinks("c"), ["nlink=2", "nlink=2", "nlink=2"]);
+    manager.commit("c", "img:2").unwrap();
+    manager.run("img:2", "d").unwrap();
+    for container in ["c", "d"] {
+        assert_eq!(shell(&manager, container, "tree"), tree, "{container}");
+        assert_eq!(nlinks(container), ["nlink=2", "nlink=2", "nlink=2"]);
+        let xattr = shell(&manager, container, "getxattr / user.root");
+        assert_eq!(xattr, "yes\n", "{container}");
+    }
+}
