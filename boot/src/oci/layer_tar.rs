@@ -68,25 +68,35 @@ struct Packer {
 }
 
 impl Packer {
+    /// Packs the tree under `dir` at the archive paths under `prefix`: parents before
+    /// children, each directory's names sorted bytewise. An explicit stack of the directories
+    /// being packed (each with the entries it has left), not recursion: a layer directory
+    /// nests as deep as its author made it.
     fn add_children(&mut self, dir: &Path, prefix: &str) -> Result<()> {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .with_context(|| format!("listing {}", dir.display()))?
-            .collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|entry| entry.file_name());
-        for entry in entries {
+        let mut levels = vec![(sorted_entries(dir)?.into_iter(), prefix.to_string())];
+        while let Some((entries, prefix)) = levels.last_mut() {
+            let Some(entry) = entries.next() else {
+                levels.pop();
+                continue;
+            };
             let path = entry.path();
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
                 bail!("{}: the name is not UTF-8", path.display());
             };
             let archive_path = format!("{prefix}{name}");
-            self.add(&path, name, &archive_path)
-                .with_context(|| format!("packing {}", path.display()))?;
+            let packing = || format!("packing {}", path.display());
+            if let Some(dir_prefix) = self.add(&path, name, &archive_path).with_context(packing)? {
+                let entries = sorted_entries(&path).with_context(packing)?;
+                levels.push((entries.into_iter(), dir_prefix));
+            }
         }
         Ok(())
     }
 
-    fn add(&mut self, path: &Path, name: &str, archive_path: &str) -> Result<()> {
+    /// Writes the entry at `path` as `archive_path`; for a directory, returns the prefix of
+    /// its entries' archive paths (its entries are the caller's to add).
+    fn add(&mut self, path: &Path, name: &str, archive_path: &str) -> Result<Option<String>> {
         let meta = fs::symlink_metadata(path)?;
         let kind = meta.file_type();
         if name.starts_with(OCI_WHITEOUT_PREFIX) && !(kind.is_file() && meta.len() == 0) {
@@ -97,7 +107,7 @@ impl Packer {
             if let Some(first) = self.hard_links.get(&key) {
                 let mut header = header(tar::EntryType::Link, 0o644, 0);
                 self.builder.append_link(&mut header, archive_path, first)?;
-                return Ok(());
+                return Ok(None);
             }
             self.hard_links.insert(key, archive_path.to_string());
         }
@@ -107,7 +117,7 @@ impl Packer {
             let dir_path = format!("{archive_path}/");
             self.builder
                 .append_data(&mut header, &dir_path, std::io::empty())?;
-            self.add_children(path, &dir_path)?;
+            return Ok(Some(dir_path));
         } else if kind.is_file() {
             let mode = if permissions & 0o111 != 0 {
                 0o755
@@ -142,8 +152,17 @@ impl Packer {
         } else {
             bail!("a socket cannot be stored in a tar");
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// The entries of the directory `dir`, sorted by name.
+fn sorted_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|entry| entry.file_name());
+    Ok(entries)
 }
 
 /// Splits a Linux `dev_t` into major and minor numbers (glibc's `major()`/`minor()`).
