@@ -496,11 +496,7 @@ impl ContainerEngine for ContainerManager {
         })
     }
 
-    fn commit(
-        &self,
-        container: &str,
-        image: &str,
-    ) -> core::result::Result<CommitSummary, CommitError> {
+    fn commit(&self, container: &str, image: &str) -> Result<CommitSummary> {
         let commit = ContainerManager::commit(self, container, image)?;
         Ok(CommitSummary {
             image: commit.image,
