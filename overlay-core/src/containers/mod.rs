@@ -496,7 +496,11 @@ impl ContainerEngine for ContainerManager {
         })
     }
 
-    fn commit(&self, container: &str, image: &str) -> Result<CommitSummary> {
+    fn commit(
+        &self,
+        container: &str,
+        image: &str,
+    ) -> core::result::Result<CommitSummary, CommitError> {
         let commit = ContainerManager::commit(self, container, image)?;
         Ok(CommitSummary {
             image: commit.image,

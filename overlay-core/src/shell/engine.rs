@@ -8,6 +8,7 @@
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 
 use super::{escape, UnionView};
+use crate::containers::CommitError;
 use crate::error::Result;
 use crate::image::{short_digest, Removal, StoreUsage};
 use crate::vfs::FileSystem;
@@ -107,8 +108,14 @@ pub trait ContainerEngine: Send + Sync {
     ///
     /// # Errors
     /// `ENOENT` if there is no such container; `EEXIST` if the image name is taken; `EINVAL`
-    /// for a bad name; `ENOTSUP`, `ENOMEM` if the layer cannot be made. Nothing changes.
-    fn commit(&self, container: &str, image: &str) -> Result<CommitSummary>;
+    /// for a bad name; `EINVAL`, `ENAMETOOLONG`, `ENOTSUP`, `ENOMEM` if the layer cannot be
+    /// made, with the path of the entry at fault and why (the shell prints them). Nothing
+    /// changes.
+    fn commit(
+        &self,
+        container: &str,
+        image: &str,
+    ) -> core::result::Result<CommitSummary, CommitError>;
 
     /// Removes `image`; layers another image or a container uses stay.
     ///

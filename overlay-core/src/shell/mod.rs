@@ -6,8 +6,11 @@
 //! begins a comment; TEXT arguments take the escapes `\n`, `\t`, `\\`, `\xHH` (and `\"`).
 //! See [`lexer`] for the details. A command that succeeds and has nothing to show prints
 //! nothing; one that fails prints exactly one line `error: ERRNO: <the line>` (the line without
-//! its surrounding blanks); a malformed line (unknown command, wrong arguments, bad escape,
-//! open quote) prints `error: EINVAL: <the line>`. The shell then goes on.
+//! its surrounding blanks), followed by ` (DETAIL)` where the failure has more to say
+//! (`commit` names the entry a layer cannot hold, escaped as names are:
+//! `error: EINVAL: commit c img (/etc/.wh.x: ...)`); a malformed line (unknown command,
+//! wrong arguments, bad escape, open quote) prints `error: EINVAL: <the line>`. The shell
+//! then goes on.
 //!
 //! # Commands
 //! Reading: `ls [-l] P`, `cat P`, `stat P`, `readlink P`, `getxattr P NAME`, `listxattr P`.
@@ -289,17 +292,22 @@ impl Shell {
         let mut output = Vec::new();
         match self.execute(line, &mut output) {
             Ok(()) => out.write_bytes(&output),
-            Err(errno) => {
+            Err(Failure { errno, detail }) => {
                 self.failures += 1;
                 self.last_error = Some(errno);
-                let error = alloc::format!("error: {errno}: {line}\n");
+                let error = match detail {
+                    Some(detail) => {
+                        alloc::format!("error: {errno}: {line} ({})\n", escape(&detail))
+                    }
+                    None => alloc::format!("error: {errno}: {line}\n"),
+                };
                 out.write_bytes(error.as_bytes())
             }
         }
     }
 
     /// Parses and runs `line`, collecting its output so that a failure prints nothing else.
-    fn execute(&mut self, line: &str, output: &mut Vec<u8>) -> Result<()> {
+    fn execute(&mut self, line: &str, output: &mut Vec<u8>) -> core::result::Result<(), Failure> {
         let words = lexer::split_words(line)?;
         if words.is_empty() {
             return Ok(());
@@ -308,7 +316,11 @@ impl Shell {
         self.run(command, output)
     }
 
-    fn run(&mut self, command: Command<'_>, output: &mut Vec<u8>) -> Result<()> {
+    fn run(
+        &mut self,
+        command: Command<'_>,
+        output: &mut Vec<u8>,
+    ) -> core::result::Result<(), Failure> {
         let namespace = &self.namespace;
         let creds = &self.creds;
         match command {
@@ -352,7 +364,7 @@ impl Shell {
                 while let Some(rest) = text.get(written..).filter(|rest| !rest.is_empty()) {
                     let at = offset.checked_add(written as u64).ok_or(Errno::EFBIG)?;
                     match file.pwrite(at, rest)? {
-                        0 => return Err(Errno::EIO),
+                        0 => return Err(Errno::EIO.into()),
                         count => written += count,
                     }
                 }
@@ -375,7 +387,7 @@ impl Shell {
                     let flags = OpenFlags::WRITE | OpenFlags::CREATE;
                     namespace.open(creds, path, flags, NEW_FILE_MODE)?;
                 }
-                Err(errno) => return Err(errno),
+                Err(errno) => return Err(errno.into()),
             },
             Command::Mkdir(path) => namespace.mkdir(creds, path, NEW_DIR_MODE)?,
             Command::Mknod { path, kind, device } => {
@@ -434,7 +446,13 @@ impl Shell {
             Command::Run { image, container } => self.engine()?.run(image, container)?,
             Command::Use(container) => self.enter(container)?,
             Command::Commit { container, image } => {
-                let commit = self.engine()?.commit(container, image)?;
+                let commit = self
+                    .engine()?
+                    .commit(container, image)
+                    .map_err(|error| Failure {
+                        errno: error.errno,
+                        detail: error.detail(),
+                    })?;
                 // The container goes on over the new image: follow it if the shell is in it.
                 if self.container() == Some(container) {
                     self.enter(container)?;
@@ -449,7 +467,7 @@ impl Shell {
                 let engine = self.engine()?;
                 // Like `docker rm` of a running container: the shell works in it.
                 if self.container() == Some(container) {
-                    return Err(Errno::EBUSY);
+                    return Err(Errno::EBUSY.into());
                 }
                 let deleted = engine.remove_container(container)?;
                 print_lines(output, engine::container_removal_lines(container, &deleted));
@@ -491,6 +509,22 @@ impl Shell {
             output.push(b'\n');
         }
         Ok(())
+    }
+}
+
+/// Why a line failed: the errno, and what the engine said about it (a `commit` names the
+/// entry at fault), printed after the line.
+struct Failure {
+    errno: Errno,
+    detail: Option<String>,
+}
+
+impl From<Errno> for Failure {
+    fn from(errno: Errno) -> Failure {
+        Failure {
+            errno,
+            detail: None,
+        }
     }
 }
 

@@ -578,7 +578,13 @@ fn names_are_printed_escaped_so_that_none_forges_a_line() {
         .symlink(&root, "x\nl 0777 0:0 1 y /etc/passwd", "/link")
         .unwrap();
     namespace
-        .set_xattr(&root, "/\x1b[2Jb\\c\t", "user.a\nuser.b", b"v", XattrFlags::empty())
+        .set_xattr(
+            &root,
+            "/\x1b[2Jb\\c\t",
+            "user.a\nuser.b",
+            b"v",
+            XattrFlags::empty(),
+        )
         .unwrap();
     let empty = "e3b0c44298fc1c14";
     assert_eq!(

@@ -358,3 +358,21 @@ fn images_of_50000_manifests_list_in_well_under_a_second() {
         assert_eq!(words[..3], ["img-49999", "1", &format!("{}", base.len())]);
     }
 }
+
+#[test]
+fn a_commit_that_fails_on_an_entry_says_which_and_why() {
+    let (manager, mut shell) = shell();
+    // 20 xattrs of 60 KB: more than the 1 MiB one tar entry's extended header holds.
+    let value = "v".repeat(60 * 1024);
+    let mut script = String::from("write /big x\n");
+    for n in 0..20 {
+        script.push_str(&format!("setxattr /big user.x{n} {value}\n"));
+    }
+    assert_eq!(run(&mut shell, &script), "");
+    assert_eq!(
+        run(&mut shell, "commit root big"),
+        "error: EINVAL: commit root big (/big: xattrs and names over the 1 MiB a tar \
+         entry's extended header may hold)\n"
+    );
+    assert!(manager.with_store(|store| store.image("big").is_none()));
+}
