@@ -5,6 +5,13 @@
 //! file `.wh.<name>` deletes `<name>` from the layers below, and `.wh..wh..opq` in a directory
 //! hides everything below it. A filesystem without device nodes or xattrs can only hold the
 //! name-based form, so each layer says which one it uses.
+//!
+//! A character device 0/0 in an image layer is a whiteout too, as Docker's `overlay2` driver
+//! shows it (it unpacks layers into directories that Linux overlayfs stacks): the image layer
+//! turns it into a `.wh.` whiteout when it is parsed (see [`crate::image::layer`]), so the
+//! union never shows it as a device that a copy-up would turn into a deletion. The other way
+//! round, a name starting with `.wh.` is a plain name in an upper layer with Linux whiteouts,
+//! which no OCI layer can hold: `commit` refuses it (see [`crate::containers::freeze()`]).
 
 use alloc::{format, string::String, sync::Arc};
 
