@@ -60,7 +60,10 @@
 //!   (`rw`/`ro` as the layer is writable; LABEL as the union describes the layer, `-` if it
 //!   gives none).
 //! - `diff`: the upper layer's changes, `A PATH` (added), `C PATH` (changed), `D PATH`
-//!   (deleted), one per line, sorted by path bytewise, like `docker diff`.
+//!   (deleted), one per line, sorted by path bytewise, like `docker diff`. Of a lower
+//!   hard-link group copied up through one name (`write /a` where `/a` and `/b` are one
+//!   file), only the names in the upper layer are listed (`C /a`), though every name of the
+//!   group shows the new data (and `commit` keeps it so).
 //!
 //!
 //! # Images and containers
@@ -90,7 +93,13 @@
 //!   uncompressed tar with OCI whiteouts, `.wh.NAME` and `.wh..wh..opq`, as image layers
 //!   have) and registers IMAGE = the container's layers + that one; the container goes on
 //!   over IMAGE with an empty upper (the shell follows it if it is in it). Prints the new
-//!   layer's digest, `sha256:<64 hex digits>`. `EEXIST` if IMAGE exists.
+//!   layer's digest, `sha256:<64 hex digits>`. `EEXIST` if IMAGE exists. A container of
+//!   IMAGE shows exactly what NAME showed, hard links included (sockets aside, which no
+//!   layer holds); where an OCI layer cannot say that, the commit fails, registers nothing
+//!   and names the entry: `EINVAL` for a name starting with `.wh.` (a plain name in a
+//!   container, but in an OCI layer `.wh.x` deletes `x` and `.wh..wh..opq` empties its
+//!   directory) or for an entry a tar cannot hold (xattrs over the 1 MiB of one entry's
+//!   extended header).
 //! - `rmi IMAGE`: removes the image: `Untagged: IMAGE`, then, top first, `Deleted: LAYER SIZE`
 //!   for each of its layers nothing else uses (its memory is freed) and
 //!   `Kept: LAYER SIZE (used by IMAGE..., container NAME...)` for each that another image or a
