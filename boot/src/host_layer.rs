@@ -68,39 +68,82 @@ struct Loader {
     max_data_bytes: u64,
 }
 
+/// A directory [`Loader::copy_children`] is copying.
+struct Level {
+    /// Its host entries still to copy.
+    entries: std::vec::IntoIter<fs::DirEntry>,
+    /// Its copy.
+    into: Arc<dyn Inode>,
+    /// Its host path and metadata, whose attributes its copy gets once its entries are in
+    /// (`None` for the directory `copy_children` was given).
+    attributes: Option<(std::path::PathBuf, fs::Metadata)>,
+}
+
 impl Loader {
+    /// Copies the tree under `dir` into `into`. An explicit stack of the directories being
+    /// copied, not recursion: a host tree nests as deep as its author made it.
     fn copy_children(&mut self, dir: &Path, into: &Arc<dyn Inode>) -> Result<()> {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .with_context(|| format!("listing {}", dir.display()))?
-            .collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|entry| entry.file_name());
-        for entry in entries {
+        let mut levels = vec![Level {
+            entries: sorted_entries(dir)?.into_iter(),
+            into: into.clone(),
+            attributes: None,
+        }];
+        while let Some(level) = levels.last_mut() {
+            let Some(entry) = level.entries.next() else {
+                if let Some(Level {
+                    into,
+                    attributes: Some((path, meta)),
+                    ..
+                }) = levels.pop()
+                {
+                    // Last, so the times are not changed by the entries made in it.
+                    copy_attributes(&path, &meta, &*into)
+                        .with_context(|| format!("loading {}", path.display()))?;
+                }
+                continue;
+            };
+            let into = level.into.clone();
             let path = entry.path();
             let name = entry.file_name();
             let name = name
                 .to_str()
                 .ok_or_else(|| anyhow!("{} is not UTF-8", path.display()))?;
-            self.copy_entry(&path, name, into)
-                .with_context(|| format!("loading {}", path.display()))?;
+            let loading = || format!("loading {}", path.display());
+            if let Some((created, meta)) =
+                self.copy_entry(&path, name, &into).with_context(loading)?
+            {
+                let entries = sorted_entries(&path).with_context(loading)?;
+                levels.push(Level {
+                    entries: entries.into_iter(),
+                    into: created,
+                    attributes: Some((path, meta)),
+                });
+            }
         }
         Ok(())
     }
 
-    fn copy_entry(&mut self, path: &Path, name: &str, into: &Arc<dyn Inode>) -> Result<()> {
+    /// Copies the entry at `path` into `into` as `name`. A directory is only created: it is
+    /// returned with its metadata, for the caller to fill and then give its attributes.
+    fn copy_entry(
+        &mut self,
+        path: &Path,
+        name: &str,
+        into: &Arc<dyn Inode>,
+    ) -> Result<Option<(Arc<dyn Inode>, fs::Metadata)>> {
         let meta = fs::symlink_metadata(path)?;
         let kind = meta.file_type();
         if !kind.is_dir() && meta.nlink() > 1 {
             if let Some(first) = self.hard_links.get(&(meta.dev(), meta.ino())) {
                 into.link(name, &**first)?;
-                return Ok(());
+                return Ok(None);
             }
         }
         let mode = (meta.mode() & 0o7777) as u16;
         let node = |kind| NewNode::new(kind, mode, meta.uid(), meta.gid());
         let created = if kind.is_dir() {
             let created = into.create(name, &node(FileType::Directory))?;
-            self.copy_children(path, &created)?;
-            created
+            return Ok(Some((created, meta)));
         } else if kind.is_symlink() {
             let target = fs::read_link(path)?;
             let target = target
@@ -129,8 +172,17 @@ impl Loader {
         if !kind.is_dir() && meta.nlink() > 1 {
             self.hard_links.insert((meta.dev(), meta.ino()), created);
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// The entries of the host directory `dir`, sorted by name.
+fn sorted_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|entry| entry.file_name());
+    Ok(entries)
 }
 
 impl Loader {
@@ -291,6 +343,34 @@ mod tests {
         assert!(layer
             .features()
             .contains(overlay_core::vfs::FsFeatures::READ_ONLY));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_tree_1000_directories_deep_loads_on_a_small_stack_with_its_modes() {
+        let dir = std::env::temp_dir().join(format!("host-layer-deep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let deep: std::path::PathBuf = std::iter::repeat_n("d", 1000).collect();
+        fs::create_dir_all(dir.join(&deep)).unwrap();
+        fs::write(dir.join(&deep).join("f"), b"bottom").unwrap();
+        let private = <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+        fs::set_permissions(dir.join(&deep), private).unwrap();
+        let host = dir.clone();
+        // 256 KiB: a frame per level would not fit.
+        let layer = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || load_host_dir(&host).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut node = layer.root();
+        for _ in 0..1000 {
+            node = node.lookup("d").unwrap();
+        }
+        assert_eq!(node.metadata().unwrap().mode, 0o700);
+        let mut bytes = [0; 6];
+        node.lookup("f").unwrap().read_at(0, &mut bytes).unwrap();
+        assert_eq!(&bytes, b"bottom");
         fs::remove_dir_all(&dir).unwrap();
     }
 
