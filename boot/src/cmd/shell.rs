@@ -20,7 +20,8 @@ use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 #[derive(Debug, Args)]
 pub struct ShellArgs {
     /// A host directory to use as a read-only layer; give several, top first (like Linux
-    /// `lowerdir=`).
+    /// `lowerdir=`). It is loaded into memory, holes and pages of zeros left out: at most
+    /// 1 GiB of file data per directory.
     #[arg(
         long = "lower",
         value_name = "DIR",
