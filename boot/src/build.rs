@@ -159,6 +159,14 @@ impl StepReport {
     }
 }
 
+/// `error`, met building the last image of the `FROM` chain `chain` (the image asked for
+/// first), in the context of every image of the chain, the last one innermost.
+fn building(error: anyhow::Error, chain: &[(String, PathBuf, BuildFile)]) -> anyhow::Error {
+    chain.iter().rev().fold(error, |error, (name, file, _)| {
+        error.context(format!("building {name} from {}", file.display()))
+    })
+}
+
 /// Builds images from build files; see the [module docs](self).
 #[derive(Debug)]
 pub struct Builder {
@@ -167,8 +175,6 @@ pub struct Builder {
     known: BTreeMap<String, PathBuf>,
     /// Images built so far, by name.
     built: BTreeMap<String, OciImage>,
-    /// Names being built (to catch `FROM` cycles).
-    building: Vec<String>,
     /// Named build contexts, for `COPY --from=NAME`.
     contexts: BTreeMap<String, PathBuf>,
     reports: Vec<StepReport>,
@@ -182,7 +188,6 @@ impl Builder {
             cache,
             known: BTreeMap::new(),
             built: BTreeMap::new(),
-            building: Vec::new(),
             contexts: BTreeMap::from([(String::from("busybox"), busybox_dir())]),
             reports: Vec::new(),
         }
@@ -242,32 +247,62 @@ impl Builder {
         self.image(name)
     }
 
-    /// The image `name`, built once.
+    /// The image `name`, built once. Its `FROM` chain is followed in a loop down to an image
+    /// built before (or `scratch`), then built from the base up: a chain is as long as the
+    /// image lists make it, so there is no recursion per image.
     fn image(&mut self, name: &str) -> Result<OciImage> {
-        if let Some(image) = self.built.get(name) {
-            return Ok(image.clone());
+        // The images to build, the one asked for first, with their build files.
+        let mut chain: Vec<(String, PathBuf, BuildFile)> = Vec::new();
+        let mut next = name.to_string();
+        let mut parent = loop {
+            if let Some(image) = self.built.get(&next) {
+                break Some(image.clone());
+            }
+            let found = self.chain_link(&chain, &next);
+            let (file, build_file) = found.map_err(|error| building(error, &chain))?;
+            let from = build_file.from.clone();
+            chain.push((next, file, build_file));
+            if from == "scratch" {
+                break None;
+            }
+            next = from;
+        };
+        for built in (0..chain.len()).rev() {
+            let (name, _, build_file) = &chain[built];
+            let result = self.run(name, build_file, parent.take());
+            let image = result.map_err(|error| building(error, &chain[..=built]))?;
+            self.built.insert(name.clone(), image.clone());
+            parent = Some(image);
         }
-        if self.building.iter().any(|n| n == name) {
-            bail!("FROM cycle: {} -> {name}", self.building.join(" -> "));
+        parent.ok_or_else(|| anyhow!("no image {name:?} was built"))
+    }
+
+    /// The build file of `name`, the next image of the `FROM` chain `chain`.
+    fn chain_link(
+        &self,
+        chain: &[(String, PathBuf, BuildFile)],
+        name: &str,
+    ) -> Result<(PathBuf, BuildFile)> {
+        if chain.iter().any(|(n, ..)| n == name) {
+            let names: Vec<&str> = chain.iter().map(|(n, ..)| n.as_str()).collect();
+            bail!("FROM cycle: {} -> {name}", names.join(" -> "));
         }
         let file = self.known.get(name).cloned().ok_or_else(|| {
             anyhow!("no image {name:?} to build FROM (scratch, or an image of the list)")
         })?;
         let build_file = parse_build_file(&file)?;
-        self.building.push(name.to_string());
-        let result = self.run(name, &build_file);
-        self.building.pop();
-        let image = result.with_context(|| format!("building {name} from {}", file.display()))?;
-        self.built.insert(name.to_string(), image.clone());
-        Ok(image)
+        Ok((file, build_file))
     }
 
-    fn run(&mut self, name: &str, build_file: &BuildFile) -> Result<OciImage> {
+    /// Builds the image `name` from `build_file` on `parent` (`None` for `FROM scratch`).
+    fn run(
+        &mut self,
+        name: &str,
+        build_file: &BuildFile,
+        parent: Option<OciImage>,
+    ) -> Result<OciImage> {
         let total = build_file.steps.len() + 1;
-        let mut image = match build_file.from.as_str() {
-            "scratch" => OciImage::new(),
-            parent => self.image(parent)?,
-        };
+        let mut image = parent.unwrap_or_default();
         image.set_ref_name(name);
         self.reports.push(StepReport {
             image: name.to_string(),

@@ -629,3 +629,34 @@ fn the_busybox_app_image_shares_every_layer_of_busybox() {
     assert_eq!(config.user.as_deref(), Some("nobody"));
     assert!(config.env.iter().any(|var| var.starts_with("PATH=")));
 }
+
+#[test]
+fn a_from_chain_of_1000_images_builds_on_a_small_stack() {
+    let scratch = Scratch::new();
+    let mut builder = Builder::new(None);
+    scratch.write("i0.build", "FROM scratch\nWRITE /base \"base\\n\"\n");
+    builder
+        .known
+        .insert(String::from("i0"), scratch.0.join("i0.build"));
+    for index in 1..1000 {
+        let file = scratch.write(
+            &format!("i{index}.build"),
+            &format!("FROM i{}\n", index - 1),
+        );
+        builder.known.insert(format!("i{index}"), file);
+    }
+    let top = scratch.write("top.build", "FROM i999\nWRITE /top \"top\\n\"\n");
+    // 256 KiB: a frame per image of the chain would not fit.
+    let (image, reports) = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let image = builder.build("top", &top).unwrap();
+            (image, builder.reports().len())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // Every image's FROM, and the two WRITEs.
+    assert_eq!(reports, 1001 + 2);
+    assert_eq!(image.layers().len(), 2);
+}
