@@ -14,7 +14,8 @@ use alloc::{sync::Arc, vec::Vec};
 
 use super::identity::{index_name, Key};
 use super::node::{LowerEntry, OverlayInode};
-use super::{copy_xattrs, Union, UpperLayer};
+use super::whiteout::is_whiteout_device;
+use super::{copy_xattrs, Union, UpperLayer, WhiteoutEncoding};
 use crate::error::{Errno, Result};
 use crate::vfs::{FileType, FsFeatures, Inode, Metadata, NewNode, RenameFlags, SetAttr};
 
@@ -213,6 +214,14 @@ impl Step {
         let lower_meta = lower.inode.metadata()?;
         if unlinked && lower_meta.kind.is_dir() {
             return Err(Errno::ENOENT);
+        }
+        // A character device 0/0 shown from a layer with name-based whiteouts would be a
+        // whiteout in an upper with Linux ones, and the name would vanish: it cannot be
+        // copied up. (Image layers never show one: they parse it as a whiteout.)
+        if upper.encoding == WhiteoutEncoding::Linux
+            && is_whiteout_device(lower_meta.kind, lower_meta.rdev)
+        {
+            return Err(Errno::EINVAL);
         }
         Ok(Step {
             node,
@@ -558,5 +567,33 @@ mod shared_data_tests {
         assert_eq!(file.write_at(PAGE_BYTES, b"x"), Ok(1));
         assert_eq!(file.write_at(9 * PAGE_BYTES, b"x"), Err(Errno::ENOSPC));
         s.check_lower(&big);
+    }
+}
+
+/// A device 0/0 that a layer with name-based whiteouts shows as a device.
+#[cfg(test)]
+mod whiteout_device_tests {
+    use alloc::vec;
+
+    use crate::error::Errno;
+    use crate::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, WhiteoutEncoding};
+    use crate::posix::Namespace;
+    use crate::tmpfs::{TmpFs, TmpFsOptions};
+    use crate::vfs::{Credentials, FileSystem, FileType, NewNode};
+
+    #[test]
+    fn a_device_0_0_of_an_oci_lower_is_never_copied_up_into_a_deletion() {
+        let lower = TmpFs::new(TmpFsOptions::default());
+        let node = NewNode::new(FileType::CharDevice, 0o644, 0, 0);
+        lower.root().create("dev", &node).unwrap();
+        let layer = Layer::with_encoding(lower, WhiteoutEncoding::Oci);
+        let upper = UpperLayer::new(TmpFs::new(TmpFsOptions::default())).unwrap();
+        let union = OverlayFs::new(vec![layer], Some(upper), OverlayOptions::default()).unwrap();
+        let ns = Namespace::with_filesystem(union.clone());
+        let root = Credentials::root();
+        assert_eq!(ns.chmod(&root, "/dev", 0o600), Err(Errno::EINVAL));
+        assert_eq!(ns.chown(&root, "/dev", Some(1), None), Err(Errno::EINVAL));
+        assert_eq!(ns.lstat(&root, "/dev").unwrap().kind, FileType::CharDevice);
+        assert!(union.diff().unwrap().is_empty());
     }
 }

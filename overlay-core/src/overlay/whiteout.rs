@@ -9,7 +9,9 @@
 //! A character device 0/0 in an image layer is a whiteout too, as Docker's `overlay2` driver
 //! shows it (it unpacks layers into directories that Linux overlayfs stacks): the image layer
 //! turns it into a `.wh.` whiteout when it is parsed (see [`crate::image::layer`]), so the
-//! union never shows it as a device that a copy-up would turn into a deletion. The other way
+//! union never shows it as a device that a copy-up would turn into a deletion; another layer
+//! with name-based whiteouts that shows one as a device keeps it, but a change that would copy
+//! it up into an upper with Linux whiteouts fails with `EINVAL`. The other way
 //! round, a name starting with `.wh.` is a plain name in an upper layer with Linux whiteouts,
 //! which no OCI layer can hold: `commit` refuses it (see [`crate::containers::freeze()`]).
 
