@@ -1,5 +1,6 @@
 //! Debian's static BusyBox, parsed and loaded as the kernel loads it. The binary comes from
-//! `make deps` (its path in `BUSYBOX`); without it these tests say so and pass.
+//! `make deps`, which unpacks it into `target/busybox` (`BUSYBOX_DIR`, which the Makefile
+//! exports; `BUSYBOX` names the file itself); without it these tests say so and pass.
 
 mod vm_support;
 
@@ -14,7 +15,15 @@ use vm_support::*;
 fn busybox() -> Option<Vec<u8>> {
     let path = std::env::var_os("BUSYBOX")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/bb/x/bin/busybox"));
+        .or_else(|| {
+            std::env::var_os("BUSYBOX_DIR").map(|dir| PathBuf::from(dir).join("bin/busybox"))
+        })
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/busybox/bin/busybox"
+            ))
+        });
     match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
         Err(error) => {
