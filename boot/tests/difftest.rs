@@ -1,5 +1,5 @@
 //! Differential tests against the real Linux overlayfs: the corpus in `tests/corpus/` (every
-//! SEMANTICS.md scenario and more edge cases) and a fixed set of random seeds, each run by the
+//! docs/semantics.md scenario and more edge cases) and a fixed set of random seeds, each run by the
 //! project's shell and on a real `mount -t overlay` (see `boot::difftest`).
 //!
 //! Mounting overlayfs needs root and a kernel with overlay support. Where it cannot be done,

@@ -162,7 +162,7 @@ fn create_and_unlink_while_listing_a_directory_of_an_image_layer() {
 }
 
 /// The same, and no name is ever listed twice, even one removed and made again during the
-/// listing (SEMANTICS.md: "each name once"; Linux lists a merged directory from a snapshot
+/// listing (`docs/semantics.md`: "each name once"; Linux lists a merged directory from a snapshot
 /// taken when the listing starts).
 #[test]
 fn no_name_listed_twice_while_names_come_and_go() {

@@ -426,7 +426,7 @@ fn regression_finding_05_rename_out_of_inodes_changes_nothing() {
     );
 }
 
-/// The statfs figures of a full upper layer are the union's (SEMANTICS.md: statfs reports the
+/// The statfs figures of a full upper layer are the union's (docs/semantics.md: statfs reports the
 /// upper filesystem), so a caller can see why a call failed.
 #[test]
 fn a_full_upper_layer_shows_in_statfs() {

@@ -61,7 +61,7 @@ pub struct Case {
     pub upper: bool,
     /// The capacity of the upper filesystem, if limited.
     pub upper_capacity_bytes: Option<u64>,
-    /// The script, in the shell language of DESIGN.md.
+    /// The script, in the shell language of `docs/shell.md`.
     pub script: String,
 }
 

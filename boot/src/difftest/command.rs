@@ -1,6 +1,6 @@
-//! The shell language of DESIGN.md, parsed again for the Linux side.
+//! The shell language of `docs/shell.md`, parsed again for the Linux side.
 //!
-//! This is written from DESIGN.md, not shared with `overlay_core::shell`, so that a parsing
+//! This is written from docs/shell.md, not shared with `overlay_core::shell`, so that a parsing
 //! mistake on either side shows up as a difference instead of being made twice. Any
 //! malformed line is `EINVAL`, as in the shell.
 

@@ -164,7 +164,7 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
         reason: "a whiteout in a lower directory that is not merged with any other layer: \
                  Linux lists such a directory straight from the layer, so the whiteout shows \
                  up as a name that `stat` then reports as ENOENT (and `ls -l` or `tree` over \
-                 it fail with ENOENT); the project never shows whiteouts, as SEMANTICS.md \
+                 it fail with ENOENT); the project never shows whiteouts, as docs/semantics.md \
                  requires",
         reconcile: |context, ours, linux| {
             let listed = match (context.command, context.listing) {

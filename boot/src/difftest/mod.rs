@@ -1,4 +1,4 @@
-//! Differential tests against Linux overlayfs: one script in the shell language of DESIGN.md,
+//! Differential tests against Linux overlayfs: one script in the language of `docs/shell.md`,
 //! run by the project's shell and, as system calls, on a real `mount -t overlay` of the same
 //! layer directories, with every command's output compared.
 //!

@@ -1,4 +1,4 @@
-//! The scenarios of SEMANTICS.md, one function each, numbered as there.
+//! The scenarios of `docs/semantics.md`, one function each, numbered as there.
 
 use alloc::{format, vec::Vec};
 

@@ -107,7 +107,7 @@ pub(crate) fn check_verdicts(verdicts: &[(&str, Option<&str>)]) {
     let all: Vec<&str> = super::ALL.iter().map(|scenario| scenario.name).collect();
     assert_eq!(
         names, all,
-        "every scenario needs a verdict, in SEMANTICS.md's order"
+        "every scenario needs a verdict, in the order of docs/semantics.md"
     );
 }
 

@@ -1,4 +1,4 @@
-//! The scenarios every build must pass (shared/SEMANTICS.md), in one list that runs both on
+//! The scenarios every build must pass (`docs/semantics.md`), in one list that runs both on
 //! the host (`cargo test -p overlay-core`) and in the kernel under QEMU.
 //!
 //! Each scenario builds its own fresh union over tmpfs layers, so they are independent and can
@@ -27,7 +27,7 @@ pub struct Scenario {
 
 macro_rules! scenarios {
     ($($case:ident,)*) => {
-        /// Every scenario, in SEMANTICS.md's order.
+        /// Every scenario, in the order of `docs/semantics.md`.
         pub static ALL: &[Scenario] = &[
             $(Scenario { name: stringify!($case), run: cases::$case },)*
         ];

@@ -1,4 +1,4 @@
-//! The shell: the line-based command language of DESIGN.md ("The shell language"), run
+//! The shell: the line-based command language of `docs/shell.md`, run
 //! against a [`Namespace`], for the host front end and the kernel's serial console alike.
 //!
 //! # Lines

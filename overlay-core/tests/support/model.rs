@@ -93,7 +93,7 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 impl Model {
-    /// The merged view of `lowers` (top first) by the lookup rules of SEMANTICS.md.
+    /// The merged view of `lowers` (top first) by the lookup rules of `docs/semantics.md`.
     pub fn from_layers(lowers: &[LayerSpec]) -> Model {
         let mut model = Model::default();
         // Layer entries by (layer, path) -> node id, so hard links share a node.

@@ -50,7 +50,7 @@
 //! ```
 //! (`?` turns an ArceOS error into an [`crate::Errno`] through the table.)
 //!
-//! # The SEMANTICS.md scenarios through the adapters
+//! # The scenarios of `docs/semantics.md` through the adapters
 //! The host tests run every scenario of [`crate::scenarios`] in three setups:
 //! - **ramfs layers**: every lower layer and the upper layer an `axfs_ramfs` behind
 //!   [`ArceosLayer`] (the scenarios' layer lines for entries ArceOS cannot hold, symlinks,
