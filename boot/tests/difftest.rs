@@ -153,7 +153,8 @@ fn random_seeds_match_linux() {
     assert!(commands as u64 > seeds * 4, "too few commands compared");
 }
 
-/// Regression test for difftest finding 2 (fixed; see notes/difftest-findings.md).
+/// `truncate(2)` to 0 of a lower file copies its data up first, as Linux does, so with an
+/// upper too small for the file it is `ENOSPC` (`notes/difftest-findings.md`, finding 2).
 #[test]
 fn regression_finding_02_truncate_to_zero_copies_no_data() {
     if linux_overlay_available() {
@@ -163,7 +164,8 @@ fn regression_finding_02_truncate_to_zero_copies_no_data() {
     }
 }
 
-/// Regression test for difftest finding 3 (fixed; see notes/difftest-findings.md).
+/// `open(O_DIRECTORY | O_NOFOLLOW)` of a symlink is `ENOTDIR`, as on Linux
+/// (`notes/difftest-findings.md`, finding 3).
 #[test]
 fn regression_finding_03_open_nofollow_directory_errno() {
     if linux_overlay_available() {
@@ -171,7 +173,8 @@ fn regression_finding_03_open_nofollow_directory_errno() {
     }
 }
 
-/// Regression test for difftest finding 4 (fixed; see notes/difftest-findings.md).
+/// The other names of a copied-up lower hard-link group can still be renamed and linked once
+/// the copied-up name is gone (`notes/difftest-findings.md`, finding 4).
 #[test]
 fn regression_finding_04_hard_link_name_after_copied_name_is_gone() {
     if linux_overlay_available() {
@@ -181,7 +184,8 @@ fn regression_finding_04_hard_link_name_after_copied_name_is_gone() {
     }
 }
 
-/// Regression test for difftest finding 7 (fixed; see notes/difftest-findings.md).
+/// Renaming over a lower hard link of a copied-up group leaves the right link count
+/// (`notes/difftest-findings.md`, finding 7).
 #[test]
 fn regression_finding_07_rename_over_hard_link_of_copied_group() {
     if linux_overlay_available() {

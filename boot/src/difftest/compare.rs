@@ -197,7 +197,7 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                     under.clone()
                 };
                 // A name ours lists too is a real entry here, even if a whiteout of that path
-                // sits in some other layer (difftest seed 2007725).
+                // sits in some other layer.
                 let kept: String = linux
                     .lines()
                     .filter(|name| {
@@ -243,7 +243,7 @@ pub static KNOWN_DIFFERENCES: &[KnownDifference] = &[
                     // way round: once Linux keeps a group in its index (a rename over one
                     // of its names copies it there), a change to another name's metadata
                     // goes to the index with no name linked in, where the project copies
-                    // that name, and so its directory, up (difftest seed 2429363).
+                    // that name, and so its directory, up.
                     let placed_apart = (linux.contains(" layer=upper ")
                         && ours.contains(" layer=lower:"))
                         || (ours.contains(" layer=upper ") && linux.contains(" layer=lower:"));
@@ -528,8 +528,8 @@ mod tests {
         let known = Verdict::Known(vec!["whiteout-in-unmerged-lower-dir"]);
         assert_eq!(ls_a("x\n", "s\nx\n", &lowers), known);
         assert_eq!(ls_a("x\n", "t\nx\n", &lowers), Verdict::Divergent);
-        // A whiteout of /a/x in another layer does not excuse Linux leaving x out
-        // (difftest seed 2007725), nor stops a listing that has it from being known.
+        // A whiteout of /a/x in another layer neither excuses Linux leaving x out nor
+        // stops a listing that has it from being known.
         lowers.whiteouts.insert("/a/x".into());
         assert_eq!(ls_a("x\n", "s\n", &lowers), Verdict::Divergent);
         assert_eq!(ls_a("x\n", "s\nx\n", &lowers), known);
