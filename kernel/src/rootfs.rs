@@ -66,7 +66,7 @@ pub fn load(handover: &Handover) -> Result<bool, String> {
     let from_ramdisk = match handover.ramdisk_bytes() {
         Some(ramdisk) => {
             println!(
-                "rootfs: RAM disk of {} at {:#x}: an OCI image layout",
+                "rootfs: RAM disk of {} at {:#x}: reading it as an OCI image layout",
                 ByteCount(ramdisk.len() as u64),
                 ramdisk.as_ptr() as usize
             );
