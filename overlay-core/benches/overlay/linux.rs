@@ -23,7 +23,7 @@ use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
 
 /// `path` as the C string system calls take.
-fn c_path(path: &Path) -> CString {
+pub fn c_path(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("a path without NUL")
 }
 
@@ -72,7 +72,7 @@ impl System for Tmpfs {
 }
 
 /// Why Linux overlayfs cannot be mounted here, if it cannot.
-fn overlay_available() -> Result<(), String> {
+pub fn overlay_available() -> Result<(), String> {
     let filesystems = fs::read_to_string("/proc/filesystems")
         .map_err(|error| format!("cannot read /proc/filesystems: {error}"))?;
     if !filesystems
@@ -85,12 +85,12 @@ fn overlay_available() -> Result<(), String> {
 }
 
 /// A private tmpfs for one workload's layers and unions.
-struct Scratch {
-    path: PathBuf,
+pub struct Scratch {
+    pub path: PathBuf,
 }
 
 impl Scratch {
-    fn new() -> Result<Scratch, String> {
+    pub fn new() -> Result<Scratch, String> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         if !rustix::process::geteuid().is_root() {
             return Err("not root: mounting tmpfs and overlayfs needs CAP_SYS_ADMIN".into());

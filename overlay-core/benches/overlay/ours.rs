@@ -59,6 +59,13 @@ impl System for OneLayerUnion {
 
 /// A tar of `tree`, parsed as an image layer (OCI whiteouts: `.wh.<name>` files).
 fn image_layer(tree: &Tree) -> Result<Layer, String> {
+    let archive = layer_tar(tree)?;
+    let fs = ImageLayerFs::parse(Bytes::from_vec(archive)).map_err(|error| error.to_string())?;
+    Ok(Layer::with_encoding(fs, WhiteoutEncoding::Oci))
+}
+
+/// `tree` as an OCI layer tar: whiteouts are empty `.wh.<name>` files.
+pub fn layer_tar(tree: &Tree) -> Result<Vec<u8>, String> {
     let mut tar = TarWriter::new();
     for node in &tree.nodes {
         let appended = match node {
@@ -76,9 +83,7 @@ fn image_layer(tree: &Tree) -> Result<Layer, String> {
         };
         appended.map_err(|errno| format!("tar of {}: {errno}", node.path()))?;
     }
-    let archive = tar.finish().map_err(|errno| format!("tar: {errno}"))?;
-    let fs = ImageLayerFs::parse(Bytes::from_vec(archive)).map_err(|error| error.to_string())?;
-    Ok(Layer::with_encoding(fs, WhiteoutEncoding::Oci))
+    tar.finish().map_err(|errno| format!("tar: {errno}"))
 }
 
 struct PreparedUnion {

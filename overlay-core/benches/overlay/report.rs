@@ -1,5 +1,7 @@
-//! The table: one row per measurement, one column per system, each cell the median of the
-//! repetitions with their range; then the ratios the goals of issue 6 are about.
+//! The tables: one row per measurement, one column per system, each cell the median of the
+//! repetitions with their range; then the ratios the goals of issues 6 and 21 are about. The
+//! main table has the columns [`COLUMNS`]; W6 (image to mounted root) has its own,
+//! [`W6_COLUMNS`], as its peers are extraction tools, not filesystems.
 
 use std::collections::HashMap;
 
@@ -12,6 +14,71 @@ pub const COLUMNS: [&str; 5] = [
     "memcpy",
 ];
 
+/// W6's columns, in order: this engine from the OCI layout to a listed root (its store checks
+/// every digest), the same without the digest check, then the extraction peers, and
+/// `sha256sum` for the digest-checking rows.
+pub const W6_COLUMNS: [&str; 5] = [
+    "this engine",
+    "engine, no digest check",
+    "tar -x + overlayfs",
+    "umoci unpack",
+    "sha256sum",
+];
+
+/// A ratio column: how many times better the column `ours` is than the column `peer`.
+pub struct Ratio {
+    /// The column's header, e.g. `ovl/ours`.
+    pub header: &'static str,
+    pub ours: &'static str,
+    pub peer: &'static str,
+}
+
+const MAIN_RATIOS: [Ratio; 2] = [
+    Ratio {
+        header: "ovl/ours",
+        ours: COLUMNS[0],
+        peer: COLUMNS[2],
+    },
+    Ratio {
+        header: "vfs/ours",
+        ours: COLUMNS[0],
+        peer: COLUMNS[1],
+    },
+];
+
+const W6_RATIOS: [Ratio; 4] = [
+    Ratio {
+        header: "ext/ours",
+        ours: W6_COLUMNS[0],
+        peer: W6_COLUMNS[2],
+    },
+    Ratio {
+        header: "ext/nochk",
+        ours: W6_COLUMNS[1],
+        peer: W6_COLUMNS[2],
+    },
+    Ratio {
+        header: "umoci/ours",
+        ours: W6_COLUMNS[0],
+        peer: W6_COLUMNS[3],
+    },
+    Ratio {
+        header: "ours/sha",
+        ours: W6_COLUMNS[0],
+        peer: W6_COLUMNS[4],
+    },
+];
+
+const MAIN_LEGEND: &str =
+    "Each cell: the median of the repetitions (min-max in brackets). ovl/ours and
+vfs/ours: how many times faster this engine is than Linux overlayfs and the vfs
+crate in that row (their time / ours, or our rate / theirs).";
+
+const W6_LEGEND: &str = "Each cell: the median of the repetitions (min-max in brackets). ext/ours:
+extraction's time / this engine's (digests checked); ext/nochk: the same against this
+engine without the digest check; umoci/ours: umoci's time / this engine's; ours/sha:
+this engine's SHA-256 rate / sha256sum's on the same bytes (the fraction of its speed).";
+
 /// What a row's figures are.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -21,6 +88,8 @@ pub enum Unit {
     Rate(&'static str),
     /// The time of one operation: lower is better.
     Once,
+    /// Megabytes (10^6 bytes) per second: higher is better; `put`'s items are bytes.
+    Megabytes,
 }
 
 /// One row's figures from one system: a value per repetition, in the row's unit (seconds per
@@ -54,13 +123,43 @@ pub struct Row {
     cells: HashMap<&'static str, Cell>,
 }
 
-#[derive(Default)]
 pub struct Table {
+    columns: &'static [&'static str],
+    ratios: &'static [Ratio],
+    legend: &'static str,
     rows: Vec<Row>,
     notes: Vec<String>,
 }
 
+impl Default for Table {
+    /// The main table: [`COLUMNS`], this engine against Linux overlayfs and the vfs crate.
+    fn default() -> Table {
+        Table {
+            columns: &COLUMNS,
+            ratios: &MAIN_RATIOS,
+            legend: MAIN_LEGEND,
+            rows: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
 impl Table {
+    /// W6's table: [`W6_COLUMNS`], this engine against extraction and `sha256sum`.
+    pub fn w6() -> Table {
+        Table {
+            columns: &W6_COLUMNS,
+            ratios: &W6_RATIOS,
+            legend: W6_LEGEND,
+            ..Table::default()
+        }
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// Adds a row (its cells come later, from [`Table::put`]).
     pub fn row(&mut self, key: &str, label: &str, unit: Unit) {
         self.rows.push(Row {
@@ -85,6 +184,7 @@ impl Table {
                 Unit::PerItem(_) => s / items as f64,
                 Unit::Rate(_) => items as f64 / s,
                 Unit::Once => s,
+                Unit::Megabytes => items as f64 / 1e6 / s,
             })
             .collect();
         row.cells.insert(system, Cell { values });
@@ -105,11 +205,17 @@ impl Table {
 
     /// How many times faster this engine is than `system` in row `key`.
     pub fn speedup(&self, key: &str, system: &str) -> Option<f64> {
+        self.speedup_of(key, COLUMNS[0], system)
+    }
+
+    /// How many times faster the column `ours` is than the column `peer` in row `key`
+    /// (their time / ours, or our rate / theirs).
+    pub fn speedup_of(&self, key: &str, ours: &str, peer: &str) -> Option<f64> {
         let row = self.rows.iter().find(|row| row.key == key)?;
-        let ours = row.cells.get(COLUMNS[0])?.median();
-        let theirs = row.cells.get(system)?.median();
+        let ours = row.cells.get(ours)?.median();
+        let theirs = row.cells.get(peer)?.median();
         Some(match row.unit {
-            Unit::Rate(_) => ours / theirs,
+            Unit::Rate(_) | Unit::Megabytes => ours / theirs,
             Unit::PerItem(_) | Unit::Once => theirs / ours,
         })
     }
@@ -122,10 +228,12 @@ impl Table {
         const LABEL: usize = 44;
         const WIDTH: usize = 23;
         let mut header = format!("{:<LABEL$}", "workload");
-        for column in COLUMNS {
+        for column in self.columns {
             header.push_str(&format!(" {column:>WIDTH$}"));
         }
-        header.push_str(&format!(" {:>9} {:>9}", "ovl/ours", "vfs/ours"));
+        for ratio in self.ratios {
+            header.push_str(&format!(" {:>10}", ratio.header));
+        }
         println!("{header}");
         println!("{}", "-".repeat(header.len()));
         for row in &self.rows {
@@ -133,28 +241,27 @@ impl Table {
                 Unit::PerItem(item) => format!("per {item}"),
                 Unit::Rate(items) => items.to_string(),
                 Unit::Once => "time".into(),
+                Unit::Megabytes => "MB/s".into(),
             };
             let mut line = format!("{:<LABEL$}", format!("{} [{unit}]", row.label));
-            for column in COLUMNS {
+            for column in self.columns {
                 let text = match row.cells.get(column) {
                     Some(cell) => format_cell(cell, row.unit),
                     None => "-".into(),
                 };
                 line.push_str(&format!(" {text:>WIDTH$}"));
             }
-            for peer in [COLUMNS[2], COLUMNS[1]] {
-                let text = match self.speedup(&row.key, peer) {
+            for ratio in self.ratios {
+                let text = match self.speedup_of(&row.key, ratio.ours, ratio.peer) {
                     Some(ratio) => format!("{}x", short(ratio)),
                     None => "-".into(),
                 };
-                line.push_str(&format!(" {text:>9}"));
+                line.push_str(&format!(" {text:>10}"));
             }
             println!("{line}");
         }
         println!();
-        println!("Each cell: the median of the repetitions (min-max in brackets). ovl/ours and");
-        println!("vfs/ours: how many times faster this engine is than Linux overlayfs and the vfs");
-        println!("crate in that row (their time / ours, or our rate / theirs).");
+        println!("{}", self.legend);
         for note in &self.notes {
             println!("{note}");
         }
@@ -175,6 +282,7 @@ fn format_cell(cell: &Cell, unit: Unit) -> String {
                 short(max * scale)
             )
         }
+        Unit::Megabytes => format!("{} ({}-{})", short(median), short(min), short(max)),
         Unit::Rate(_) => {
             let (scale, suffix) = rate_scale(median);
             format!(

@@ -249,3 +249,90 @@ fn add_parents(tree: &mut Tree, path: &str) {
         end += 1;
     }
 }
+
+/// W6b: a generated image shaped like a Debian base system (~7,000 entries, ~200 MiB): a base
+/// layer of 600 package directories and 6,200 files, most small and a few of megabytes; a
+/// layer rewriting 5% of them and adding an application of 300 files; a top layer deleting
+/// 100 files and adding 10. Top layer first. File sizes and contents are fixed by the index
+/// (the same image every run).
+pub fn w6_generated() -> Vec<Tree> {
+    const PACKAGES: usize = 300;
+    const BASE_FILES: usize = 6_200;
+    let mut base = Tree::default();
+    for dir in [
+        "bin",
+        "etc",
+        "usr",
+        "usr/lib",
+        "usr/share",
+        "usr/share/doc",
+        "var",
+    ] {
+        base.dir(dir);
+    }
+    for package in 0..PACKAGES {
+        base.dir(&format!("usr/lib/p{package}"));
+        base.dir(&format!("usr/share/doc/p{package}"));
+    }
+    let base_path = |index: usize| {
+        let package = index % PACKAGES;
+        match index % 8 {
+            0 => format!("usr/share/doc/p{package}/f{index}"),
+            1 => format!("bin/f{index}"),
+            2 => format!("etc/f{index}"),
+            _ => format!("usr/lib/p{package}/f{index}"),
+        }
+    };
+    for index in 0..BASE_FILES {
+        base.file(
+            &base_path(index),
+            &generated_data(index, generated_size(index)),
+        );
+    }
+    let mut changes = Tree::default();
+    for dir in ["opt", "opt/app"] {
+        changes.dir(dir);
+    }
+    for index in (0..BASE_FILES).step_by(20) {
+        add_parents(&mut changes, &base_path(index));
+        changes.file(
+            &base_path(index),
+            &generated_data(index + 1, generated_size(index)),
+        );
+    }
+    for index in 0..300 {
+        let size = generated_size(BASE_FILES + index) / 4;
+        changes.file(
+            &format!("opt/app/f{index}"),
+            &generated_data(BASE_FILES + index, size),
+        );
+    }
+    let mut top = Tree::default();
+    top.dir("etc");
+    for index in 0..10 {
+        top.file(&format!("etc/local{index}"), &generated_data(index, 512));
+    }
+    for index in (7..BASE_FILES).step_by(BASE_FILES / 100) {
+        add_parents(&mut top, &base_path(index));
+        top.nodes.push(Node::Whiteout(base_path(index)));
+    }
+    vec![top, changes, base]
+}
+
+/// A size for generated file `index`: 90% under 8 KiB, 9% under 128 KiB, 1% of 1-3 MiB.
+fn generated_size(index: usize) -> usize {
+    let hash = (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let pick = (hash >> 40) as usize;
+    match (hash >> 20) % 100 {
+        0 => (1 << 20) + pick % (2 << 20),
+        1..=9 => pick % (128 << 10),
+        _ => pick % (8 << 10),
+    }
+}
+
+/// `len` bytes of content for generated file `index` (different files, different bytes).
+fn generated_data(index: usize, len: usize) -> Arc<[u8]> {
+    (0..len)
+        .map(|i| ((i.wrapping_mul(7) + index) % 251) as u8 + 1)
+        .collect()
+}
