@@ -1,20 +1,13 @@
-//! A RAM disk: any bytes either fail to parse as an OCI image layout with an error or give
-//! images whose layers stack into a union, never a panic.
+//! The `image_oci` target: [`bodies::image_oci`] on a thread of the kernel's stack, with a heap budget in
+//! proportion to the input (`src/budget.rs`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use overlay_core::image::{Bytes, Image};
-use overlay_core::overlay::{OverlayFs, OverlayOptions};
-use overlay_core::vfs::FileSystem;
+use overlay_core_fuzz::{bodies, budget};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(images) = Image::parse_all(Bytes::from_vec(data.to_vec())) else {
-        return;
-    };
-    for image in images {
-        if let Ok(union) = OverlayFs::new(image.lowers(), None, OverlayOptions::default()) {
-            let root = union.root();
-            let _ = root.readdir(0, &mut |_| true);
-        }
-    }
+#[global_allocator]
+static HEAP: budget::BudgetedHeap = budget::BudgetedHeap;
+
+fuzz_target!(|input: &[u8]| {
+    budget::run(input, bodies::image_oci::run);
 });

@@ -1,0 +1,83 @@
+//! The shell language: any text, run line by line on a small union, must never panic; every
+//! line prints its output or exactly one `error:` line.
+
+use std::sync::Arc;
+
+use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
+use overlay_core::posix::Namespace;
+use overlay_core::scenarios::fixture::build_layer;
+use overlay_core::shell::{Output, Shell};
+use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
+
+/// Inodes the upper holds whatever the input; one more per [`INPUT_BYTES_PER_INODE`].
+const BASE_INODES: usize = 256;
+
+/// The shortest line that creates an inode (`mkdir /a` and its newline, 9 bytes) rounded
+/// down: an input can make a tree as deep as it is long over this, and the upper lets it.
+const INPUT_BYTES_PER_INODE: usize = 8;
+
+/// File bytes the upper holds whatever the input; one more per input byte.
+const BASE_CAPACITY_BYTES: usize = 64 * 1024;
+
+/// Runs `input`, as UTF-8 text (bad bytes replaced), line by line in a shell on a union of a
+/// small lower and a tmpfs upper whose limits grow with the input (an upper thousands of
+/// directories deep takes a few lines per level), so that they stay within the heap budget.
+pub fn run(input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    let lower = build_layer(&[
+        "d etc",
+        "f etc/config :xxx:",
+        "l etc/link config",
+        "w gone",
+        "o opaque",
+    ])
+    .expect("layer");
+    let upper = TmpFs::new(TmpFsOptions {
+        capacity_bytes: Some((BASE_CAPACITY_BYTES + input.len()) as u64),
+        max_inodes: Some((BASE_INODES + input.len() / INPUT_BYTES_PER_INODE) as u64),
+        ..TmpFsOptions::default()
+    });
+    let union = OverlayFs::new(
+        vec![Layer::new(lower)],
+        Some(UpperLayer::new(upper).expect("upper")),
+        OverlayOptions::default(),
+    )
+    .expect("union");
+    let mut shell = Shell::new(
+        Namespace::with_filesystem(union.clone()),
+        Some(union as Arc<_>),
+    );
+    for line in text.lines() {
+        let mut out = LineOutput::default();
+        let failures_before = shell.failures();
+        shell
+            .run_line(line, &mut out)
+            .expect("the output takes every line");
+        if shell.failures() > failures_before {
+            let start = String::from_utf8_lossy(&out.start);
+            assert_eq!(start, "error: ", "a failed line printed {start:?}...");
+            assert_eq!(out.lines, 1, "a failed line printed more: {start:?}...");
+        }
+    }
+}
+
+/// What one line printed, as far as the contract is checked: its first bytes and how many
+/// lines. The rest is dropped, so that the output of a big tree (whole paths, up to
+/// `PATH_MAX` each) is not held here: only what the shell holds counts against the budget.
+#[derive(Default)]
+struct LineOutput {
+    /// The first bytes, up to the length of `error: `.
+    start: Vec<u8>,
+    /// Newlines printed.
+    lines: usize,
+}
+
+impl Output for LineOutput {
+    fn write_bytes(&mut self, bytes: &[u8]) -> std::fmt::Result {
+        let room = "error: ".len().saturating_sub(self.start.len());
+        self.start
+            .extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.lines += bytes.iter().filter(|&&byte| byte == b'\n').count();
+        Ok(())
+    }
+}
