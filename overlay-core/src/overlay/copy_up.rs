@@ -12,8 +12,9 @@
 
 use alloc::{sync::Arc, vec::Vec};
 
+use super::entry::LowerEntry;
 use super::identity::{index_name, Key};
-use super::node::{LowerEntry, OverlayInode};
+use super::node::OverlayInode;
 use super::whiteout::is_whiteout_device;
 use super::{copy_xattrs, Union, UpperLayer, WhiteoutEncoding};
 use crate::error::{Errno, Result};

@@ -15,6 +15,9 @@
 //!   one it was last found under, and a lookup of another name goes through the layers and
 //!   records that one.
 //!
+//! The cache's types ([`Dentries`], one per directory node) sit with the node they are part
+//! of; this module is what the union does with them.
+//!
 //! Cached nodes hold their parent and the union, so the cache lives only while the
 //! [`OverlayFs`](super::OverlayFs) handle does: dropping the handle (or calling
 //! [`drop_caches`](super::OverlayFs::drop_caches)) empties every directory's cache. Until
@@ -22,44 +25,10 @@
 //! memory pressure: at most the entries of the union's layers.
 
 use alloc::{sync::Arc, vec::Vec};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
-use spin::Mutex;
-
-use super::dentry_name::DentryName;
-use super::node::OverlayInode;
+use super::node::{Cached, Dentries, OverlayInode, Table};
 use super::Union;
-use crate::name_table::NameTable;
-
-/// A directory's cached lookups, in the order they were cached (see `crate::name_table`): in a
-/// large directory the entry a probe finds sits next to the ones looked up before and after
-/// it, as a walk looks names up again in the order it first did. Through 64 layers of 1000
-/// files in one directory, keeping entries in order took a warm `stat` from about 2.05x to
-/// 1.6x the cost through one layer (the bench's W1), when entries had been kept in the hash
-/// table itself. Names up to 22 bytes are kept in the entry (see `dentry_name`).
-type Table = NameTable<DentryName, Cached>;
-
-/// The nodes a directory keeps from lookups, by name.
-#[derive(Default)]
-pub(crate) struct Dentries {
-    /// A leaf lock: nothing else is taken while it is held, and nodes it lets go are dropped
-    /// after it is released.
-    map: Mutex<Table>,
-    /// How many names the directory's latest listing showed: the table is made that large
-    /// when its first entry goes in, since a walk looks up every name it lists (growing it
-    /// one doubling at a time cost a cold walk about 4% of its instructions).
-    listed: AtomicUsize,
-}
-
-/// One cached lookup.
-pub(crate) struct Cached {
-    node: Arc<OverlayInode>,
-    /// The node's position count when it was cached under this name (see
-    /// [`OverlayInode::still_at`]).
-    position: u64,
-    /// The union's generation when it was looked up.
-    generation: u64,
-}
 
 impl Cached {
     /// Whether the entry is still what a lookup in `union` would find: nothing that could

@@ -2,8 +2,8 @@
 
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 
+use super::layer_list::list_layer;
 use super::node::OverlayInode;
-use super::readdir::read_layer;
 use super::Union;
 use crate::error::Result;
 
@@ -72,11 +72,11 @@ impl Union {
         let (Some(upper), Some(upper_dir)) = (&self.upper, dir.upper()) else {
             return Ok(());
         };
-        let layer = read_layer(&*upper_dir, upper.encoding)?;
+        let layer = list_layer(&*upper_dir, upper.encoding)?;
         let dir_lowers = dir.lowers();
         for name in layer.whiteouts {
             // A whiteout over nothing (the lower name is gone too) deletes nothing.
-            if self.search_lowers(&dir_lowers, &name, false)?.is_some() {
+            if self.lookup_lower(&dir_lowers, &name, false)?.is_some() {
                 changes.push(Change {
                     kind: ChangeKind::Deleted,
                     path: format!("{path}/{name}"),
@@ -87,7 +87,7 @@ impl Union {
         for entry in layer.entries {
             let (name, kind) = (entry.name, entry.kind);
             let child_path = format!("{path}/{name}");
-            let in_lowers = self.search_lowers(&dir_lowers, &name, false)?.is_some();
+            let in_lowers = self.lookup_lower(&dir_lowers, &name, false)?.is_some();
             let change = if in_lowers {
                 ChangeKind::Changed
             } else {

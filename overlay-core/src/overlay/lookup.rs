@@ -31,30 +31,28 @@
 //! name of the lower layers, so it is bounded by the size of the image.
 
 use alloc::{string::String, sync::Arc, vec::Vec};
-use core::ops::Deref;
 
-use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
-use spin::Mutex;
 
+use super::entry::{LowerDirs, LowerEntry, LowerHit, Lowers, NameIndex, Slot};
 use super::identity::Key;
-use super::node::{LowerEntry, NodeState, OverlayInode};
-use super::readdir::{read_layer, LayerEntries, ListedEntry, Listing};
-use super::whiteout::{LayerEntry, REDIRECT_XATTR};
+use super::layer_list::list_layer;
+use super::node::{NodeState, OverlayInode};
+use super::whiteout::{LayerLookup, REDIRECT_XATTR};
 use super::Union;
 use crate::error::{Errno, Result};
 use crate::vfs::{check_name, FileType, Inode, Metadata};
 
 /// What a name resolves to in a union directory.
-pub(crate) enum Resolved {
+pub(crate) enum Lookup {
     /// An entry.
-    Found(Found),
+    Found(Hit),
     /// No entry; `upper_whiteout` tells whether the upper layer holds a whiteout for it.
     Missing { upper_whiteout: bool },
 }
 
 /// The layers' entries behind one name.
-pub(crate) struct Found {
+pub(crate) struct Hit {
     pub(crate) kind: FileType,
     pub(crate) upper: Option<Arc<dyn Inode>>,
     /// Metadata of the topmost entry.
@@ -66,219 +64,9 @@ pub(crate) struct Found {
     pub(crate) name: Option<Arc<str>>,
 }
 
-/// What the lower layers alone hold under a name.
-#[derive(Clone)]
-pub(crate) struct LowerFound {
-    pub(crate) kind: FileType,
-    pub(crate) top: Metadata,
-    pub(crate) lowers: Lowers,
-    /// The name as the lower-name cache or the layer keeps it (the `Arc` the listing shows).
-    pub(crate) name: Option<Arc<str>>,
-}
-
-/// The lower entries a union node is made of (top first).
-#[derive(Clone)]
-pub(crate) enum Lowers {
-    /// A directory's: the lower directories merged into it, shared with their caches. An
-    /// entry of the upper layer alone, directory or not, holds the union's one empty set.
-    Dirs(Arc<LowerDirs>),
-    /// The one lower entry of anything else, held in place: a file's node costs no
-    /// allocation for it (a cold walk makes one such node per file).
-    Entry(LowerEntry),
-}
-
-impl Lowers {
-    /// The lower directories with their caches; `None` for a non-directory's entry.
-    pub(crate) fn dirs(&self) -> Option<&Arc<LowerDirs>> {
-        match self {
-            Lowers::Dirs(dirs) => Some(dirs),
-            Lowers::Entry(_) => None,
-        }
-    }
-}
-
-impl Deref for Lowers {
-    type Target = [LowerEntry];
-
-    fn deref(&self) -> &[LowerEntry] {
-        match self {
-            Lowers::Dirs(dirs) => dirs,
-            Lowers::Entry(entry) => core::slice::from_ref(entry),
-        }
-    }
-}
-
-/// The lower directories merged into a union directory (top first), with the cache of what
-/// they hold by name (see the [module docs](self)) and the directory's listing. Never changed
-/// once made.
-pub(crate) struct LowerDirs {
-    entries: Entries,
-    /// The caches, held in place: a directory that is found is nearly always looked into or
-    /// listed next, and a box made on first use cost a cold walk an allocation per directory.
-    cache: DirCache,
-}
-
-/// Lower directories, a single one (the common case) kept without an allocation.
-enum Entries {
-    One([LowerEntry; 1]),
-    Many(Vec<LowerEntry>),
-}
-
-/// The caches of one set of lower directories.
-struct DirCache {
-    /// Built on the first lookup; a leaf lock, never held while a layer is called. For a
-    /// single lower directory, only the subdirectories found (see the [module docs](self)).
-    names: Mutex<Option<HashMap<Arc<str>, Slot>>>,
-    /// The merged listing of the directory these are the lower directories of (see
-    /// `readdir`), kept here so that it outlives the directory's nodes.
-    listing: Mutex<Listing>,
-}
-
-/// A name cache being built: every name some lower directory lists, with the position of
-/// the topmost directory listing it (or a whiteout for it).
-pub(crate) struct NameIndex {
-    names: HashMap<Arc<str>, Slot>,
-}
-
-impl NameIndex {
-    /// The index of lower directories read whole, top first: every name each of them holds
-    /// or deletes, with the position of the topmost one that does.
-    pub(crate) fn of_layers(layers: &[&LayerEntries]) -> NameIndex {
-        NameIndex::of_layers_and_tops(layers, |_, _| {})
-    }
-
-    /// [`NameIndex::of_layers`], handing `top` each entry that is the topmost of its name
-    /// (no whiteout or entry of a directory above has the name), with the position of its
-    /// directory: what a listing of the lower directories shows, from the same pass.
-    pub(crate) fn of_layers_and_tops<'a>(
-        layers: &[&'a LayerEntries],
-        mut top: impl FnMut(usize, &'a ListedEntry),
-    ) -> NameIndex {
-        let count = layers
-            .iter()
-            .map(|layer| layer.entries.len() + layer.whiteouts.len())
-            .sum();
-        let mut names = HashMap::with_capacity(count);
-        for (position, layer) in layers.iter().enumerate() {
-            for entry in &layer.entries {
-                if let Entry::Vacant(free) = names.entry(entry.name.clone()) {
-                    free.insert(Slot::From(position));
-                    top(position, entry);
-                }
-            }
-            for name in &layer.whiteouts {
-                names.entry(name.clone()).or_insert(Slot::From(position));
-            }
-        }
-        NameIndex { names }
-    }
-}
-
-/// What the cache knows of one name.
-#[derive(Clone)]
-enum Slot {
-    /// The topmost of the lower directories (by position) that has the name or a whiteout
-    /// for it; not searched yet.
-    From(usize),
-    /// Searched: the entry, or `None` if a whiteout hides the name.
-    Known(Option<Arc<LowerFound>>),
-}
-
-impl LowerDirs {
-    /// Lower entries with an empty cache.
-    pub(crate) fn new(entries: Vec<LowerEntry>) -> Arc<LowerDirs> {
-        LowerDirs::from_entries(Entries::Many(entries))
-    }
-
-    /// One lower directory.
-    fn one(entry: LowerEntry) -> Arc<LowerDirs> {
-        LowerDirs::from_entries(Entries::One([entry]))
-    }
-
-    fn from_entries(entries: Entries) -> Arc<LowerDirs> {
-        Arc::new(LowerDirs {
-            entries,
-            cache: DirCache {
-                names: Mutex::new(None),
-                listing: Mutex::new(Listing::default()),
-            },
-        })
-    }
-
-    /// The merged listing kept with these lower directories (see `readdir`; empty and owned
-    /// by no directory until one is listed).
-    pub(crate) fn listing(&self) -> &Mutex<Listing> {
-        &self.cache.listing
-    }
-
-    /// Whether the name cache is still to be built (by the first lookup or listing); never
-    /// for a single directory, which keeps none.
-    pub(crate) fn names_unknown(&self) -> bool {
-        self.len() > 1 && self.cache.names.lock().is_none()
-    }
-
-    /// Installs `index` as the name cache, unless one was built meanwhile. A listing that
-    /// reads every lower directory anyway hands its names over this way, so the first lookup
-    /// after it does not read them all again.
-    pub(crate) fn install_names(&self, index: NameIndex) {
-        let mut names = self.cache.names.lock();
-        if names.is_none() {
-            *names = Some(index.names);
-        }
-    }
-}
-
-impl Drop for LowerDirs {
-    /// Lets go of the lower directories the name cache found, one at a time: each one's own
-    /// cache holds the next level's, so dropped in place a chain of them would be dropped
-    /// recursively, one stack frame per directory level of the image.
-    fn drop(&mut self) {
-        let mut orphans = Vec::new();
-        self.cache.take_subdirs(&mut orphans);
-        while let Some(dirs) = orphans.pop() {
-            if let Some(mut dirs) = Arc::into_inner(dirs) {
-                dirs.cache.take_subdirs(&mut orphans);
-                // `dirs` is dropped here with an empty cache.
-            }
-        }
-    }
-}
-
-impl DirCache {
-    /// Empties the name cache, moving the lower directories of the subdirectories it found
-    /// (those no one else holds the entry of) onto `orphans`.
-    fn take_subdirs(&mut self, orphans: &mut Vec<Arc<LowerDirs>>) {
-        let Some(names) = self.names.get_mut().take() else {
-            return;
-        };
-        for slot in names.into_values() {
-            if let Slot::Known(Some(found)) = slot {
-                if let Some(LowerFound {
-                    lowers: Lowers::Dirs(dirs),
-                    ..
-                }) = Arc::into_inner(found)
-                {
-                    orphans.push(dirs);
-                }
-            }
-        }
-    }
-}
-
-impl Deref for LowerDirs {
-    type Target = [LowerEntry];
-
-    fn deref(&self) -> &[LowerEntry] {
-        match &self.entries {
-            Entries::One(one) => one,
-            Entries::Many(many) => many,
-        }
-    }
-}
-
 impl Union {
     /// Resolves `name` in the union directory `dir`.
-    pub(crate) fn resolve(&self, dir: &OverlayInode, name: &str) -> Result<Resolved> {
+    pub(crate) fn resolve(&self, dir: &OverlayInode, name: &str) -> Result<Lookup> {
         if !dir.kind().is_dir() {
             return Err(Errno::ENOTDIR);
         }
@@ -287,16 +75,16 @@ impl Union {
         let mut upper_dir_found = None;
         if let (Some(upper), Some(upper_dir)) = (&self.upper, upper_dir) {
             match upper.encoding.lookup(&*upper_dir, name)? {
-                LayerEntry::Whiteout => {
-                    return Ok(Resolved::Missing {
+                LayerLookup::Whiteout => {
+                    return Ok(Lookup::Missing {
                         upper_whiteout: true,
                     })
                 }
-                LayerEntry::Absent => {}
-                LayerEntry::Found(inode, meta, shared_name) => {
+                LayerLookup::Absent => {}
+                LayerLookup::Found(inode, meta, shared_name) => {
                     let opaque = meta.kind.is_dir() && upper.encoding.is_opaque(&*inode)?;
                     if !meta.kind.is_dir() || opaque {
-                        return Ok(Resolved::Found(Found {
+                        return Ok(Lookup::Found(Hit {
                             kind: meta.kind,
                             upper: Some(inode),
                             top: meta,
@@ -314,11 +102,11 @@ impl Union {
             None => None,
         };
         let lower = match redirect {
-            Some(path) => self.search_lower_path(&path)?,
-            None => self.search_lowers(&dir_lowers, name, below_dir)?,
+            Some(path) => self.lookup_lower_path(&path)?,
+            None => self.lookup_lower(&dir_lowers, name, below_dir)?,
         };
         Ok(match (upper_dir_found, lower) {
-            (Some((inode, meta, shared_name)), lower) => Resolved::Found(Found {
+            (Some((inode, meta, shared_name)), lower) => Lookup::Found(Hit {
                 kind: FileType::Directory,
                 upper: Some(inode),
                 top: meta,
@@ -328,14 +116,14 @@ impl Union {
                 ),
                 name: shared_name,
             }),
-            (None, Some(found)) => Resolved::Found(Found {
+            (None, Some(found)) => Lookup::Found(Hit {
                 kind: found.kind,
                 upper: None,
                 top: found.top,
                 lowers: found.lowers,
                 name: found.name,
             }),
-            (None, None) => Resolved::Missing {
+            (None, None) => Lookup::Missing {
                 upper_whiteout: false,
             },
         })
@@ -344,17 +132,17 @@ impl Union {
     /// What the lower directories `dir_lowers` (top first) hold under `name`, from their
     /// cache. With `below_dir`, a directory was already found above, so only directories can
     /// join it.
-    pub(crate) fn search_lowers(
+    pub(crate) fn lookup_lower(
         &self,
         dir_lowers: &Lowers,
         name: &str,
         below_dir: bool,
-    ) -> Result<Option<LowerFound>> {
+    ) -> Result<Option<LowerHit>> {
         // A non-directory's lower entry holds no names.
         let Some(dirs) = dir_lowers.dirs().filter(|dirs| !dirs.is_empty()) else {
             return Ok(None);
         };
-        let found = self.lower_name(dirs, name)?;
+        let found = self.cached_lower(dirs, name)?;
         // Below a directory, a non-directory ends the search with nothing; from a directory
         // on, the search is the same either way.
         Ok(found.filter(|found| !below_dir || found.kind.is_dir()))
@@ -367,9 +155,9 @@ impl Union {
     /// lookup or listing that did; a part of a redirect's path that no layer could hold
     /// (`..`, a name too long) is simply not found. A single directory's own lookup checks it
     /// again (`Inode::lookup`'s contract).
-    fn lower_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
+    fn cached_lower(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerHit>> {
         if dirs.len() == 1 {
-            return self.single_dir_name(dirs, name);
+            return self.cached_single_dir(dirs, name);
         }
         let cached = dirs.cache.names.lock().as_ref().map(|names| {
             names
@@ -396,7 +184,7 @@ impl Union {
             Slot::Known(found) => Ok(found.as_deref().cloned()),
             Slot::From(position) => {
                 let below = dirs.get(position..).unwrap_or_default();
-                let found = self.search_layers(below, name)?.map(|found| LowerFound {
+                let found = self.search_layers(below, name)?.map(|found| LowerHit {
                     name: Some(key),
                     ..found
                 });
@@ -425,7 +213,7 @@ impl Union {
     /// What the single lower directory `dirs` holds under `name`: its own lookup, and for a
     /// subdirectory the one found before, if any (kept, so its nodes share one
     /// [`LowerDirs`]).
-    fn single_dir_name(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerFound>> {
+    fn cached_single_dir(&self, dirs: &Arc<LowerDirs>, name: &str) -> Result<Option<LowerHit>> {
         // The layer is asked first: most names are files, which the cache does not hold (a
         // probe of it for each cost more than the layer's search it saves a directory).
         let found = match self.search_layers(dirs, name)? {
@@ -434,13 +222,13 @@ impl Union {
             other => return Ok(other),
         };
         let key = found.name.clone().unwrap_or_else(|| Arc::from(name));
-        let found = Arc::new(LowerFound {
+        let found = Arc::new(LowerHit {
             name: Some(key.clone()),
             ..found
         });
         let mut names = dirs.cache.names.lock();
         let names = names.get_or_insert_with(HashMap::new);
-        // A lookup racing this one may have kept its own: use that one, as `lower_name` does.
+        // A lookup racing this one may have kept its own: use that one, as `cached_lower` does.
         let kept = names
             .entry(key)
             .or_insert_with(|| Slot::Known(Some(found.clone())));
@@ -455,16 +243,16 @@ impl Union {
     fn index_names(&self, dirs: &LowerDirs) -> Result<NameIndex> {
         let layers = dirs
             .iter()
-            .map(|dir| read_layer(&*dir.inode, self.lowers[dir.layer].encoding))
+            .map(|dir| list_layer(&*dir.inode, self.lowers[dir.layer].encoding))
             .collect::<Result<Vec<_>>>()?;
         Ok(NameIndex::of_layers(&layers.iter().collect::<Vec<_>>()))
     }
 
     /// The search itself: what the lower directories `dirs` (top first) hold under `name`,
     /// as if nothing had been found above.
-    fn search_layers(&self, dirs: &[LowerEntry], name: &str) -> Result<Option<LowerFound>> {
+    fn search_layers(&self, dirs: &[LowerEntry], name: &str) -> Result<Option<LowerHit>> {
         if let [dir] = dirs {
-            return self.search_bottom(dir, name);
+            return self.search_one(dir, name);
         }
         // The first entry found (kind, metadata, shared name, entry), and the directories
         // merged with it below.
@@ -479,9 +267,9 @@ impl Union {
                 encoding.lookup(&*dir.inode, name)?
             };
             match entry {
-                LayerEntry::Absent => continue,
-                LayerEntry::Whiteout => break,
-                LayerEntry::Found(inode, meta, shared_name) => {
+                LayerLookup::Absent => continue,
+                LayerLookup::Whiteout => break,
+                LayerLookup::Found(inode, meta, shared_name) => {
                     let is_dir = meta.kind.is_dir();
                     if found.is_some() && !is_dir {
                         break;
@@ -503,7 +291,7 @@ impl Union {
                 }
             }
         }
-        Ok(found.map(|(kind, top, name, first)| LowerFound {
+        Ok(found.map(|(kind, top, name, first)| LowerHit {
             kind,
             top,
             name,
@@ -524,9 +312,10 @@ impl Union {
     /// [`Union::search_layers`] of one directory (most searches: a directory of one layer,
     /// or a name only the bottom one of several has): that directory's lookup, with no
     /// directory below it to merge with or to hide by opacity.
-    fn search_bottom(&self, dir: &LowerEntry, name: &str) -> Result<Option<LowerFound>> {
+    fn search_one(&self, dir: &LowerEntry, name: &str) -> Result<Option<LowerHit>> {
         let encoding = self.lowers[dir.layer].encoding;
-        let LayerEntry::Found(inode, top, name) = encoding.lookup_bottom(&*dir.inode, name)? else {
+        let LayerLookup::Found(inode, top, name) = encoding.lookup_bottom(&*dir.inode, name)?
+        else {
             return Ok(None);
         };
         let kind = top.kind;
@@ -538,7 +327,7 @@ impl Union {
             true => Lowers::Dirs(LowerDirs::one(entry)),
             false => Lowers::Entry(entry),
         };
-        Ok(Some(LowerFound {
+        Ok(Some(LowerHit {
             kind,
             top,
             lowers,
@@ -548,14 +337,14 @@ impl Union {
 
     /// What the lower layers hold as directories at the absolute `path` (a redirect), merged
     /// as a lookup from the root would merge them.
-    pub(crate) fn search_lower_path(&self, path: &str) -> Result<Option<LowerFound>> {
-        let mut current: Option<LowerFound> = None;
+    pub(crate) fn lookup_lower_path(&self, path: &str) -> Result<Option<LowerHit>> {
+        let mut current: Option<LowerHit> = None;
         for part in path.split('/').filter(|part| !part.is_empty()) {
             let dirs = match &current {
                 Some(found) => found.lowers.clone(),
                 None => Lowers::Dirs(self.root_lowers.clone()),
             };
-            match self.search_lowers(&dirs, part, true)? {
+            match self.lookup_lower(&dirs, part, true)? {
                 Some(found) if found.kind.is_dir() => current = Some(found),
                 _ => return Ok(None),
             }
@@ -564,7 +353,7 @@ impl Union {
     }
 
     /// The identity of an entry found by [`Union::resolve`].
-    pub(crate) fn key_of(&self, found: &Found) -> Key {
+    pub(crate) fn key_of(&self, found: &Hit) -> Key {
         match (&found.upper, found.lowers.first()) {
             (Some(_), _) | (None, None) => self.identities.lock().key_of_upper(found.top.ino),
             (None, Some(lower)) => Key::Lower {
@@ -584,8 +373,8 @@ impl Union {
         name: &str,
     ) -> Result<Arc<OverlayInode>> {
         match self.resolve(dir, name)? {
-            Resolved::Found(found) => Ok(self.node_for(dir, name, found)),
-            Resolved::Missing { .. } => Err(Errno::ENOENT),
+            Lookup::Found(found) => Ok(self.node_for(dir, name, found)),
+            Lookup::Missing { .. } => Err(Errno::ENOENT),
         }
     }
 
@@ -594,7 +383,7 @@ impl Union {
         &self,
         dir: &Arc<OverlayInode>,
         name: &str,
-        found: Found,
+        found: Hit,
     ) -> Arc<OverlayInode> {
         let key = self.key_of(&found);
         let mut upper = found.upper;

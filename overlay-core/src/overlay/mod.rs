@@ -5,15 +5,24 @@
 //! The work is split by responsibility:
 //! - [`whiteout`]: how each layer records deletions and opaque directories;
 //! - `identity`: which real inode an entry is, and its stable inode number;
+//! - `entry`: the lower entries a node is made of, and the caches kept with a directory's
+//!   lower directories (shared by `lookup`, `readdir` and `node`);
+//! - `layer_list`: reading one layer's directory whole;
 //! - `lookup`: resolving one name through the layers, with a cache of what the lower layers
 //!   hold by name, so a lookup costs the same however many layers there are;
 //! - `dentries`: the entries each directory keeps from lookups, so a repeated lookup costs
 //!   one hash probe;
 //! - `copy_up`: copy-on-write of entries (and their parents) into the upper layer;
-//! - `namespace`: create, link, unlink, rmdir;
+//! - `dir_ops`: the directory operations create, link, unlink, rmdir (Linux's `dir.c`);
 //! - `rename`: moving entries;
 //! - `readdir`: merged listings with stable cookies;
 //! - `node`: the union's inode type, which dispatches to all of the above.
+//!
+//! Imports go one way, from the operations down to the data: `whiteout`, `identity`,
+//! `lower_stat` and `dentry_name` use none of the others; `layer_list` uses `whiteout`;
+//! `entry` uses `layer_list` and `identity`; `node` uses `entry`; the operations (`lookup`,
+//! `readdir`, `dentries`, `copy_up`, `dir_ops`, `rename`, `diff`) use those and never each
+//! other, except that `dir_ops` and `rename` start from a `lookup`.
 //!
 //! # Locking
 //! One reader-writer lock per union orders changes to its namespace: lookups and listings hold
@@ -55,10 +64,12 @@ mod copy_up;
 mod dentries;
 mod dentry_name;
 mod diff;
+mod dir_ops;
+mod entry;
 mod identity;
+mod layer_list;
 mod lookup;
 mod lower_stat;
-mod namespace;
 mod node;
 mod readdir;
 mod rename;
@@ -76,10 +87,10 @@ use crate::vfs::{
     check_name, FileSystem, FileType, FsFeatures, Ino, Inode, Metadata, NewNode, StatFs, XattrFlags,
 };
 pub use diff::{Change, ChangeKind};
+use entry::{LowerDirs, LowerEntry, Lowers};
 use identity::{Identities, Key};
-use lookup::{LowerDirs, Lowers};
+use node::NodeState;
 pub use node::OverlayInode;
-use node::{LowerEntry, NodeState};
 pub use whiteout::WhiteoutEncoding;
 
 /// Most lower layers a union may have (Linux's limit); more is `EINVAL`.

@@ -7,18 +7,17 @@ use alloc::{
     vec::Vec,
 };
 use core::any::Any;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use spin::{Mutex, Once};
 
-use super::dentries::Dentries;
 use super::dentry_name::DentryName;
+use super::entry::{Listing, Lowers};
 use super::identity::Key;
-use super::lookup::Lowers;
 use super::lower_stat::LowerStat;
-use super::readdir::Listing;
 use super::{stored_xattr_name, visible_xattr_name, Union};
 use crate::error::{Errno, Result};
+use crate::name_table::NameTable;
 use crate::vfs::{
     DirEntry, FileType, Ino, Inode, Metadata, NewNode, OpenFlags, Permissions, RenameFlags,
     SetAttr, XattrFlags,
@@ -26,15 +25,6 @@ use crate::vfs::{
 
 /// How many entries `readdir` takes from a listing at a time.
 const READDIR_BATCH: usize = 64;
-
-/// A directory or entry of a lower layer that a union node is made of.
-#[derive(Clone)]
-pub(crate) struct LowerEntry {
-    /// Index of the lower layer, 0 = top.
-    pub(crate) layer: usize,
-    /// The entry in that layer.
-    pub(crate) inode: Arc<dyn Inode>,
-}
 
 /// What a node is made of and where it sits; replaced as a whole when a lookup finds it again.
 pub(crate) struct NodeState {
@@ -98,6 +88,36 @@ pub(crate) struct DirParts {
     pub(crate) listing: Mutex<Listing>,
     /// The entries looked up in the directory (see `dentries`).
     pub(crate) dentries: Dentries,
+}
+
+/// A directory's cached lookups, in the order they were cached (see `crate::name_table`): in a
+/// large directory the entry a probe finds sits next to the ones looked up before and after
+/// it, as a walk looks names up again in the order it first did. Through 64 layers of 1000
+/// files in one directory, keeping entries in order took a warm `stat` from about 2.05x to
+/// 1.6x the cost through one layer (the bench's W1), when entries had been kept in the hash
+/// table itself. Names up to 22 bytes are kept in the entry (see `dentry_name`).
+pub(crate) type Table = NameTable<DentryName, Cached>;
+
+/// The nodes a directory keeps from lookups, by name.
+#[derive(Default)]
+pub(crate) struct Dentries {
+    /// A leaf lock: nothing else is taken while it is held, and nodes it lets go are dropped
+    /// after it is released.
+    pub(super) map: Mutex<Table>,
+    /// How many names the directory's latest listing showed: the table is made that large
+    /// when its first entry goes in, since a walk looks up every name it lists (growing it
+    /// one doubling at a time cost a cold walk about 4% of its instructions).
+    pub(super) listed: AtomicUsize,
+}
+
+/// One cached lookup.
+pub(crate) struct Cached {
+    pub(super) node: Arc<OverlayInode>,
+    /// The node's position count when it was cached under this name (see
+    /// [`OverlayInode::still_at`]).
+    pub(super) position: u64,
+    /// The union's generation when it was looked up.
+    pub(super) generation: u64,
 }
 
 impl OverlayInode {

@@ -26,15 +26,13 @@ use alloc::{sync::Arc, vec::Vec};
 
 use hashbrown::{HashMap, HashSet};
 
+use super::entry::{Listed, Listing, LowerEntry, Lowers, NameIndex};
 use super::identity::{Identities, Key};
-use super::lookup::{Lowers, NameIndex};
-use super::node::{LowerEntry, OverlayInode};
+use super::layer_list::{list_layer, LayerListing, ListedEntry};
+use super::node::OverlayInode;
 use super::{Union, WhiteoutEncoding};
 use crate::error::{Errno, Result};
-use crate::vfs::{DirEntry, FileType, Ino, Inode};
-
-/// How many entries of a layer's directory [`read_layer`] makes room for before it reads any.
-const LAYER_ENTRIES_AT_ONCE: usize = 32;
+use crate::vfs::DirEntry;
 
 /// Vanished names a listing remembers the offset of, beyond twice its live names.
 const MAX_TOMBSTONES: usize = 1024;
@@ -49,74 +47,6 @@ const LOWER_OFFSETS: u64 = 1 << 32;
 
 /// See [`LOWER_OFFSETS`]: past every lower directory's name.
 const LATER_OFFSETS: u64 = 1 << 62;
-
-/// A directory entry kept after its listing handed it out: its name (shared, not copied),
-/// kind, inode number and the cookie that resumes the listing after it, all as the
-/// filesystem that listed it numbers them (a layer, for what `read_layer` reads; the union,
-/// for what `list_batch` hands out).
-pub(crate) struct ListedEntry {
-    pub(crate) name: Arc<str>,
-    pub(crate) kind: FileType,
-    pub(crate) ino: Ino,
-    pub(crate) cookie: u64,
-}
-
-impl ListedEntry {
-    /// The entry a listing handed out, with the filesystem's own `Arc` of its name where it
-    /// shares one (no copy of each name per read).
-    fn of(entry: &DirEntry<'_>) -> ListedEntry {
-        ListedEntry {
-            name: entry.name_arc(),
-            kind: entry.kind,
-            ino: entry.ino,
-            cookie: entry.next_cookie,
-        }
-    }
-}
-
-/// One entry of a merged listing. Names are shared (`Arc<str>`) between the listing and the
-/// entries handed out, so a name is allocated once, when a layer lists it.
-struct Listed {
-    /// Its cookie; 0 (no entry's) in a merge, until [`Listing::update`] places it.
-    offset: u64,
-    name: Arc<str>,
-    ino: Ino,
-    kind: FileType,
-}
-
-impl Listed {
-    /// An entry a merge shows, not placed in the listing yet.
-    fn unplaced(name: Arc<str>, kind: FileType, ino: Ino) -> Listed {
-        Listed {
-            offset: 0,
-            name,
-            ino,
-            kind,
-        }
-    }
-}
-
-/// The merged listing of a union directory.
-#[derive(Default)]
-pub(crate) struct Listing {
-    /// The directory it lists, when kept with its lower directories.
-    owner: Option<Key>,
-    pub(super) built: bool,
-    stale: bool,
-    /// The live entries, by offset.
-    entries: Vec<Listed>,
-    /// The offsets of names that vanished (tombstones, see [`Listing::update`]).
-    vanished: HashMap<Arc<str>, u64>,
-    next_offset: u64,
-}
-
-/// What one layer of the directory holds, before merging.
-pub(crate) struct LayerEntries {
-    /// Real entries, in the layer's order, with its inode numbers and cookies.
-    pub(crate) entries: Vec<ListedEntry>,
-    /// Names deleted by whiteouts of this layer.
-    pub(crate) whiteouts: Vec<Arc<str>>,
-}
 
 impl OverlayInode {
     /// Marks the listing as out of date after a change in this directory.
@@ -278,19 +208,19 @@ impl Union {
         let (upper_dir, lowers) = dir.layers();
         let lone = self.lone_lower(&lowers).is_some();
         let upper_layer = match (&self.upper, upper_dir) {
-            (Some(upper), Some(upper_dir)) => Some(read_layer(&*upper_dir, upper.encoding)?),
+            (Some(upper), Some(upper_dir)) => Some(list_layer(&*upper_dir, upper.encoding)?),
             _ => None,
         };
         let mut lower_layers = Vec::with_capacity(lowers.len());
         for lower in lowers.iter() {
             let encoding = self.lowers[lower.layer].encoding;
-            lower_layers.push((lower.layer, read_layer(&*lower.inode, encoding)?));
+            lower_layers.push((lower.layer, list_layer(&*lower.inode, encoding)?));
         }
         // The lower directories were read whole: note their names for lookups too, and take
         // what the lower directories show from that same pass (their topmost entries).
         let mut lower_tops = None;
         if let Some(dirs) = lowers.dirs().filter(|dirs| dirs.names_unknown()) {
-            let layers: Vec<&LayerEntries> = lower_layers.iter().map(|(_, layer)| layer).collect();
+            let layers: Vec<&LayerListing> = lower_layers.iter().map(|(_, layer)| layer).collect();
             let mut tops = Vec::new();
             let index = NameIndex::of_layers_and_tops(&layers, |position, entry| {
                 tops.push((position, entry.name.clone(), entry.kind, entry.ino));
@@ -485,51 +415,4 @@ fn kept_cookie(cookie: u64) -> Result<u64> {
         Some(offset) if cookie != 0 && offset < LATER_OFFSETS => Ok(offset),
         _ => Err(Errno::EIO),
     }
-}
-
-/// Reads one layer's directory: its real entries and the names its whiteouts delete.
-pub(crate) fn read_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerEntries> {
-    let mut layer = LayerEntries {
-        // Room for a typical directory at once: the list only lives until it is merged, and
-        // growing it from nothing took a few reallocations per directory.
-        entries: Vec::with_capacity(LAYER_ENTRIES_AT_ONCE),
-        whiteouts: Vec::new(),
-    };
-    // Character devices of a layer with Linux whiteouts: whether each is a whiteout takes a
-    // lookup, made once the listing is read (not from inside `readdir`'s callback).
-    let mut devices = Vec::new();
-    let mut cookie = 0;
-    let mut seen = 0usize;
-    loop {
-        let before = seen;
-        dir.readdir(cookie, &mut |entry| {
-            cookie = entry.next_cookie;
-            seen += 1;
-            if let Some(target) = encoding.whiteout_target(entry.name) {
-                layer.whiteouts.push(Arc::from(target));
-            } else if encoding.is_reserved_name(entry.name) {
-                // A marker (an opaque directory's): no entry.
-            } else if entry.kind == FileType::CharDevice && encoding == WhiteoutEncoding::Linux {
-                devices.push(ListedEntry::of(&entry));
-            } else {
-                layer.entries.push(ListedEntry::of(&entry));
-            }
-            true
-        })?;
-        if seen == before {
-            break;
-        }
-    }
-    for device in devices {
-        let whiteout = dir
-            .lookup(&device.name)?
-            .metadata()
-            .is_ok_and(|meta| encoding.is_whiteout_node(&meta));
-        if whiteout {
-            layer.whiteouts.push(device.name);
-        } else {
-            layer.entries.push(device);
-        }
-    }
-    Ok(layer)
 }

@@ -11,7 +11,7 @@
 
 use alloc::sync::Arc;
 
-use super::lookup::{lower_path, Resolved};
+use super::lookup::{lower_path, Lookup};
 use super::node::OverlayInode;
 use super::whiteout::REDIRECT_XATTR;
 use super::{check_new_name, Union};
@@ -36,13 +36,13 @@ impl Union {
         }
         let exchange = flags.contains(RenameFlags::EXCHANGE);
         let source = match self.resolve(old_dir, old_name)? {
-            Resolved::Found(found) => found,
-            Resolved::Missing { .. } => return Err(Errno::ENOENT),
+            Lookup::Found(found) => found,
+            Lookup::Missing { .. } => return Err(Errno::ENOENT),
         };
         check_new_name(upper, new_name)?;
         let (target, target_whiteout) = match self.resolve(new_dir, new_name)? {
-            Resolved::Found(found) => (Some(found), false),
-            Resolved::Missing { upper_whiteout } => (None, upper_whiteout),
+            Lookup::Found(found) => (Some(found), false),
+            Lookup::Missing { upper_whiteout } => (None, upper_whiteout),
         };
         let source_node = self.node_for(old_dir, old_name, source);
         let target_node = target.map(|found| self.node_for(new_dir, new_name, found));
@@ -101,10 +101,10 @@ impl Union {
             source_upper.set_xattr(REDIRECT_XATTR, path.as_bytes(), XattrFlags::empty())?;
         }
         let old_lower_has = self
-            .search_lowers(&old_dir.lowers(), old_name, false)?
+            .lookup_lower(&old_dir.lowers(), old_name, false)?
             .is_some();
         let new_lower_has = self
-            .search_lowers(&new_dir.lowers(), new_name, false)?
+            .lookup_lower(&new_dir.lowers(), new_name, false)?
             .is_some();
         let target_in_upper = target_node.as_ref().and_then(|node| node.upper()).is_some()
             && new_upper_dir.lookup(new_name).is_ok()
@@ -223,14 +223,14 @@ impl Union {
         old_upper_dir.rename(old_name, &*new_upper_dir, new_name, RenameFlags::EXCHANGE)?;
         if source.kind().is_dir()
             && self
-                .search_lowers(&new_dir.lowers(), new_name, false)?
+                .lookup_lower(&new_dir.lowers(), new_name, false)?
                 .is_some()
         {
             upper.encoding.set_opaque(&*source_upper)?;
         }
         if target.kind().is_dir()
             && self
-                .search_lowers(&old_dir.lowers(), old_name, false)?
+                .lookup_lower(&old_dir.lowers(), old_name, false)?
                 .is_some()
         {
             upper.encoding.set_opaque(&*target_upper)?;

@@ -9,8 +9,9 @@
 
 use alloc::sync::Arc;
 
+use super::entry::Lowers;
 use super::identity::{index_name, Key};
-use super::lookup::{Found, Lowers};
+use super::lookup::Hit;
 use super::node::OverlayInode;
 use super::whiteout::{is_whiteout_device, whiteout_device, WhiteoutEncoding};
 use super::{check_new_name, clear_dir, Union, UpperLayer};
@@ -60,8 +61,8 @@ impl Union {
         let upper = self.writable()?;
         check_new_name(upper, name)?;
         let replaces_whiteout = match self.resolve(dir, name)? {
-            super::lookup::Resolved::Found(_) => return Err(Errno::EEXIST),
-            super::lookup::Resolved::Missing { upper_whiteout } => upper_whiteout,
+            super::lookup::Lookup::Found(_) => return Err(Errno::EEXIST),
+            super::lookup::Lookup::Missing { upper_whiteout } => upper_whiteout,
         };
         let parent_upper = self.copy_up(dir, false)?;
         if replaces_whiteout {
@@ -75,7 +76,7 @@ impl Union {
         // the lower layers under it (the search above found nothing there, and no whiteout
         // hid anything).
         let top = made.metadata()?;
-        let found = Found {
+        let found = Hit {
             kind: top.kind,
             upper: Some(made),
             top,
@@ -168,8 +169,8 @@ impl Union {
         }
         check_new_name(upper, name)?;
         let replaces_whiteout = match self.resolve(dir, name)? {
-            super::lookup::Resolved::Found(_) => return Err(Errno::EEXIST),
-            super::lookup::Resolved::Missing { upper_whiteout } => upper_whiteout,
+            super::lookup::Lookup::Found(_) => return Err(Errno::EEXIST),
+            super::lookup::Lookup::Missing { upper_whiteout } => upper_whiteout,
         };
         let (_, _, unlinked) = target.position();
         if unlinked && target.metadata()?.nlink == 0 {
@@ -209,8 +210,8 @@ impl Union {
             }
             None => {
                 let found = match self.resolve(dir, name)? {
-                    super::lookup::Resolved::Found(found) => found,
-                    super::lookup::Resolved::Missing { .. } => return Err(Errno::ENOENT),
+                    super::lookup::Lookup::Found(found) => found,
+                    super::lookup::Lookup::Missing { .. } => return Err(Errno::ENOENT),
                 };
                 let lower_nlink = found.lowers.first().map(|_| found.top.nlink);
                 let in_upper = found.upper.is_some();
@@ -228,8 +229,7 @@ impl Union {
             return Err(Errno::ENOTEMPTY);
         }
         let parent_upper = self.copy_up(dir, false)?;
-        let lower_has_name =
-            lower_only || self.search_lowers(&dir.lowers(), name, false)?.is_some();
+        let lower_has_name = lower_only || self.lookup_lower(&dir.lowers(), name, false)?.is_some();
         let removed_upper = if in_upper { child.upper() } else { None };
 
         if lower_has_name {
