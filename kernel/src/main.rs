@@ -27,6 +27,7 @@ mod handover;
 mod heap;
 mod image_tests;
 mod interrupts;
+mod layer_map;
 mod logger;
 mod mode;
 mod paging;
@@ -132,6 +133,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let root = has_image
         .then(|| rootfs::mount_root().unwrap_or_else(|why| fail(&format!("union: {why}"))));
     bench::stamp(bench::Stage::Mounted);
+    if let (Some(_), Some(manager)) = (&root, rootfs::manager()) {
+        layer_map::print(manager);
+    }
     if mode == Mode::Shell {
         let (Some(_root), Some(manager)) = (root, rootfs::manager()) else {
             fail("the shell needs an image: boot with a RAM disk");
