@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod busybox_diff;
+pub mod diagram;
 pub mod difftest;
 pub mod host_layer;
 pub mod image;

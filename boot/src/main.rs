@@ -33,6 +33,8 @@ enum Command {
     Shell(cmd::shell::ShellArgs),
     /// Run shell scripts on the project's union and on Linux overlayfs, and compare them.
     Difftest(cmd::difftest::DifftestArgs),
+    /// Draw the boot (memory, images, layers, containers) as an SVG from a boot report.
+    Diagram(cmd::diagram::DiagramArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Ramdisk(args) => cmd::ramdisk::run(&args),
         Command::Shell(args) => cmd::shell::run(&args),
         Command::Difftest(args) => cmd::difftest::run(&args),
+        Command::Diagram(args) => cmd::diagram::run(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("boot: error: {error:#}");

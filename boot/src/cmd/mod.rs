@@ -4,6 +4,7 @@
 //! killed. `boot run` exits with the program's status instead, 125 when the kernel could
 //! not report one (see `qemu::run_container`).
 
+pub mod diagram;
 pub mod difftest;
 pub mod image;
 pub mod qemu;
