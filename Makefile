@@ -131,3 +131,13 @@ qemu-bench: deps
 	$(CARGO) run -p boot -- qemu --mode bench --memory 1024 --timeout 900 $(BOOT_ARGS)
 
 .PHONY: bench qemu-bench
+
+# The boot as a picture, docs/boot.svg (shown in the README): `boot diagram` boots the kernel
+# (BIOS, the default RAM disk, BusyBox through fw_cfg) to its boot report and draws it;
+# DIAGRAM_ARGS="--report FILE" draws a saved serial log instead. The QEMU test
+# qemu-tests/tests/diagram.rs fails when the committed drawing no longer has a boot's shape.
+DIAGRAM_ARGS ?=
+diagram: deps
+	$(CARGO) run -q -p boot -- diagram --out docs/boot.svg $(DIAGRAM_ARGS)
+
+.PHONY: diagram
