@@ -16,8 +16,11 @@
 //! - [`image`]: OCI images in memory (a RAM disk): the layout parsed and verified, each layer
 //!   a read-only filesystem serving file data straight from the RAM disk.
 //! - [`overlay`]: the union itself.
-//! - [`path`] and [`posix`]: path walking and the POSIX calls with their permission checks,
-//!   the part of a VFS a small kernel may not have yet.
+//! - [`layer_format`]: what image layers and the union agree on (whiteout names, opaque
+//!   markers, the most layers a stack may have); `image` and `overlay` both use it and
+//!   neither uses the other.
+//! - [`path`], [`perm`] and [`posix`]: path walking, the permission checks, and the POSIX
+//!   calls over both, the part of a VFS a small kernel may not have yet.
 //! - [`containers`]: named containers of the images in an [`image::ImageStore`], `commit` of
 //!   a container's changes as a new image, `rmi` that keeps shared layers.
 //! - [`shell`]: a line-based command language over a union (the host front end and the kernel's
@@ -212,10 +215,12 @@ pub mod adapters;
 pub mod containers;
 pub mod error;
 pub mod image;
+pub mod layer_format;
 mod name_order;
 mod name_table;
 pub mod overlay;
 pub mod path;
+pub mod perm;
 pub mod posix;
 pub mod scenarios;
 pub mod shell;

@@ -28,7 +28,7 @@
 use alloc::{string::String, sync::Arc, vec::Vec};
 
 use crate::error::{Errno, Result};
-use crate::posix::perm::{self, Access};
+use crate::perm::{self, Access};
 use crate::vfs::{Credentials, FileType, Inode, Metadata, Permissions, NAME_MAX, PATH_MAX};
 
 /// Most symlinks one walk may follow; one more gives `ELOOP` (Linux's `MAXSYMLINKS`).

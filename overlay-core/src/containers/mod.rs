@@ -34,6 +34,7 @@
 //! that container meanwhile (the shell runs one command at a time).
 
 pub mod freeze;
+mod stack;
 #[cfg(test)]
 mod tests;
 

@@ -49,7 +49,7 @@ use super::bytes::Bytes;
 use super::layer::ImageLayerFs;
 use super::tar::{EntryKind, TarError, TarReader};
 use crate::error::Errno;
-use crate::overlay::{Layer, WhiteoutEncoding, MAX_LOWERS};
+use crate::layer_format::MAX_LOWERS;
 
 /// Media type of an OCI image manifest.
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -190,15 +190,6 @@ pub struct ImageLayer {
     pub fs: Arc<ImageLayerFs>,
 }
 
-impl ImageLayer {
-    /// The layer as an overlay lower: OCI whiteouts, labelled with its short digest. Each
-    /// call shares the same [`ImageLayerFs`], so any number of unions can stack one image.
-    pub fn lower(&self) -> Layer {
-        Layer::with_encoding(self.fs.clone(), WhiteoutEncoding::Oci)
-            .with_label(short_digest(&self.digest))
-    }
-}
-
 /// A verified OCI image; see the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -266,14 +257,6 @@ impl Image {
             images.push(layout.load(descriptor, &mut layers)?);
         }
         Ok(images)
-    }
-
-    /// The layers as overlay lowers, top first (the order [`OverlayFs::new`] takes): the
-    /// last manifest layer first. Each call shares the same layer filesystems.
-    ///
-    /// [`OverlayFs::new`]: crate::overlay::OverlayFs::new
-    pub fn lowers(&self) -> Vec<Layer> {
-        self.layers.iter().rev().map(ImageLayer::lower).collect()
     }
 }
 

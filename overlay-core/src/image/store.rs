@@ -39,7 +39,7 @@ use super::bytes::Bytes;
 use super::layer::ImageLayerFs;
 use super::oci::{sha256_digest, short_digest, Image, ImageError, RuntimeConfig, Stage};
 use crate::error::{Errno, Result};
-use crate::overlay::{Layer, WhiteoutEncoding, MAX_LOWERS};
+use crate::layer_format::MAX_LOWERS;
 
 /// Longest image or container name, in bytes.
 pub const NAME_MAX_BYTES: usize = 128;
@@ -81,13 +81,6 @@ impl StoredLayer {
             fs,
             source,
         })
-    }
-
-    /// The layer as an overlay lower: OCI whiteouts, labelled with its short digest. Every
-    /// call shares the same filesystem object.
-    pub fn lower(&self) -> Layer {
-        Layer::with_encoding(self.fs.clone(), WhiteoutEncoding::Oci)
-            .with_label(short_digest(&self.digest))
     }
 }
 
@@ -276,22 +269,6 @@ impl ImageStore {
             .iter()
             .filter(|image| image.layers.iter().any(|layer| layer == digest))
             .map(|image| image.name.as_str())
-            .collect()
-    }
-
-    /// The layers with `digests` (base first) as overlay lowers, top first.
-    ///
-    /// # Errors
-    /// `ENOENT` if a digest is not in the store.
-    pub fn lowers(&self, digests: &[String]) -> Result<Vec<Layer>> {
-        digests
-            .iter()
-            .rev()
-            .map(|digest| {
-                self.layer(digest)
-                    .map(StoredLayer::lower)
-                    .ok_or(Errno::ENOENT)
-            })
             .collect()
     }
 

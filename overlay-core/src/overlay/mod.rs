@@ -93,8 +93,7 @@ use node::NodeState;
 pub use node::OverlayInode;
 pub use whiteout::WhiteoutEncoding;
 
-/// Most lower layers a union may have (Linux's limit); more is `EINVAL`.
-pub const MAX_LOWERS: usize = 500;
+pub use crate::layer_format::MAX_LOWERS;
 
 /// Name of the upper directory that [`UpperLayer::new`] creates in its filesystem's root.
 pub const UPPER_DIR_NAME: &str = "upper";

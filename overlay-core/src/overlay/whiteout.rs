@@ -20,15 +20,9 @@ use alloc::{format, string::String, sync::Arc};
 use crate::error::{Errno, Result};
 use crate::vfs::{DeviceId, FileType, FsFeatures, Inode, Metadata, NewNode, XattrFlags};
 
-/// The xattr that marks a directory opaque in the Linux encoding.
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-/// The xattr on a moved upper directory naming, as an absolute path, where its lower
-/// contents live (Linux `redirect_dir`).
-pub const REDIRECT_XATTR: &str = "trusted.overlay.redirect";
-/// The prefix of every whiteout name in the OCI encoding.
-pub const OCI_WHITEOUT_PREFIX: &str = ".wh.";
-/// The name of the opaque marker in the OCI encoding.
-pub const OCI_OPAQUE_MARKER: &str = ".wh..wh..opq";
+pub use crate::layer_format::{
+    OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, OPAQUE_XATTR, REDIRECT_XATTR,
+};
 
 /// How a layer records deleted names and opaque directories.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -41,7 +35,7 @@ pub enum WhiteoutEncoding {
 }
 
 /// What one layer holds under a name.
-pub(crate) enum LayerEntry {
+pub(crate) enum LayerLookup {
     /// Nothing: look further down.
     Absent,
     /// A whiteout: the name is deleted for every layer below.
@@ -83,38 +77,38 @@ impl WhiteoutEncoding {
     }
 
     /// What `dir` holds under `name` in this encoding.
-    pub(crate) fn lookup(self, dir: &dyn Inode, name: &str) -> Result<LayerEntry> {
+    pub(crate) fn lookup(self, dir: &dyn Inode, name: &str) -> Result<LayerLookup> {
         self.lookup_in(dir, name, true)
     }
 
     /// [`WhiteoutEncoding::lookup`] in a directory that nothing lies below (the last of a
     /// merge): a whiteout there would hide nothing, so a name it does not hold is
-    /// [`LayerEntry::Absent`] without a search for its whiteout.
-    pub(crate) fn lookup_bottom(self, dir: &dyn Inode, name: &str) -> Result<LayerEntry> {
+    /// [`LayerLookup::Absent`] without a search for its whiteout.
+    pub(crate) fn lookup_bottom(self, dir: &dyn Inode, name: &str) -> Result<LayerLookup> {
         self.lookup_in(dir, name, false)
     }
 
     /// `anything_below`: whether a whiteout in `dir` can hide something.
-    fn lookup_in(self, dir: &dyn Inode, name: &str, anything_below: bool) -> Result<LayerEntry> {
+    fn lookup_in(self, dir: &dyn Inode, name: &str, anything_below: bool) -> Result<LayerLookup> {
         if self.is_reserved_name(name) {
-            return Ok(LayerEntry::Absent);
+            return Ok(LayerLookup::Absent);
         }
         match dir.lookup_shared(name) {
             Ok((inode, shared_name)) => {
                 let meta = inode.metadata()?;
                 if self.is_whiteout_node(&meta) {
-                    Ok(LayerEntry::Whiteout)
+                    Ok(LayerLookup::Whiteout)
                 } else {
-                    Ok(LayerEntry::Found(inode, meta, shared_name))
+                    Ok(LayerLookup::Found(inode, meta, shared_name))
                 }
             }
             Err(Errno::ENOENT) => match self {
-                WhiteoutEncoding::Linux => Ok(LayerEntry::Absent),
-                WhiteoutEncoding::Oci if !anything_below => Ok(LayerEntry::Absent),
+                WhiteoutEncoding::Linux => Ok(LayerLookup::Absent),
+                WhiteoutEncoding::Oci if !anything_below => Ok(LayerLookup::Absent),
                 // A whiteout name that cannot exist (too long) means there is no whiteout.
                 WhiteoutEncoding::Oci => match dir.lookup(&oci_whiteout_name(name)) {
-                    Ok(_) => Ok(LayerEntry::Whiteout),
-                    Err(Errno::ENOENT | Errno::ENAMETOOLONG) => Ok(LayerEntry::Absent),
+                    Ok(_) => Ok(LayerLookup::Whiteout),
+                    Err(Errno::ENOENT | Errno::ENAMETOOLONG) => Ok(LayerLookup::Absent),
                     Err(errno) => Err(errno),
                 },
             },

@@ -21,7 +21,7 @@
 mod attr;
 mod file;
 mod names;
-pub mod perm;
+pub use crate::perm;
 #[cfg(test)]
 mod spy;
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::image::tar::tests::XorShift;
 use crate::image::testtar::TarBuilder;
-use crate::overlay::{OverlayFs, OverlayOptions, UpperLayer};
+use crate::overlay::{OverlayFs, OverlayOptions, UpperLayer, WhiteoutEncoding};
 use crate::posix::Namespace;
 use crate::tmpfs::{TmpFs, TmpFsOptions};
 use crate::vfs::{Credentials, FileSystem, OpenFlags};

@@ -1,7 +1,8 @@
 //! POSIX permission predicates over [`Metadata`], as Linux's `generic_permission` applies them.
 //!
-//! Filesystems never check permissions; [`super::Namespace`] and [`crate::path`] call these with
-//! the caller's [`Credentials`] and the metadata the filesystem reports.
+//! Filesystems never check permissions; [`crate::posix::Namespace`] and [`crate::path`] call
+//! these with the caller's [`Credentials`] and the metadata the filesystem reports. Both use
+//! this module, and `posix` uses `path`: imports go one way. (`posix::perm` names it too.)
 
 use bitflags::bitflags;
 
