@@ -77,13 +77,16 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p overlay-core --features arceos --all-targets -- -D warnings
+	$(CARGO) clippy -p overlay-core --no-default-features -- -D warnings
 	$(CARGO) clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
 	for target in $(CORE_TARGETS); do \
 	    $(CARGO) build -p overlay-core --target $$target && \
+	    $(CARGO) build -p overlay-core --no-default-features --target $$target && \
 	    $(CARGO) build -p overlay-core --features arceos --target $$target || exit 1; \
 	done
 	$(CARGO) build -p overlay-syscalls --target $(KERNEL_TARGET)
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core -p overlay-syscalls --no-deps
+	$(CARGO) package -p overlay-core --allow-dirty
 
 test: lint
 	DIFFTEST_REQUIRED=1 $(CARGO) test --workspace --features overlay-core/arceos

@@ -212,17 +212,22 @@
 extern crate alloc;
 
 pub mod adapters;
+#[cfg(feature = "containers")]
 pub mod containers;
 pub mod error;
+#[cfg(feature = "image")]
 pub mod image;
 pub mod layer_format;
+#[cfg(feature = "image")]
 mod name_order;
 mod name_table;
 pub mod overlay;
 pub mod path;
 pub mod perm;
 pub mod posix;
+#[cfg(feature = "scenarios")]
 pub mod scenarios;
+#[cfg(feature = "shell")]
 pub mod shell;
 pub mod time;
 pub mod tmpfs;

@@ -6,7 +6,7 @@ use crate::image::{sha256_digest, EntryKind, ImageLayerFs, TarReader};
 use crate::overlay::{Layer, WhiteoutEncoding};
 use crate::posix::Namespace;
 use crate::scenarios::fixture::build_layer;
-use crate::shell::Shell;
+use crate::shell::{ContainerEngine, Shell};
 use crate::vfs::{Credentials, FileSystem, OpenFlags, RenameFlags};
 
 fn manager() -> Arc<ContainerManager> {
