@@ -206,6 +206,7 @@
 //!   `EINVAL`), and `RENAME_EXCHANGE` of a directory with lower contents is `EXDEV`;
 //! - merged directories report `nlink` 1, as Linux does, and atime is not updated by reads.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -234,3 +235,8 @@ pub mod tmpfs;
 pub mod vfs;
 
 pub use error::{Errno, Result};
+
+/// The package README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -3,7 +3,8 @@
 //! container's changes as a new image, and removes images, keeping every layer that another
 //! image or a container still uses. It is what the shell's image commands (`images`,
 //! `history`, `df`, `ps`, `run`, `use`, `commit`, `rmi`) call, through
-//! [`ContainerEngine`]; the kernel and the host front end share it.
+//! [`ContainerEngine`](crate::shell::ContainerEngine); the kernel and the host front end share
+//! it.
 //!
 //! ```
 //! use overlay_core::containers::{ContainerManager, ContainerOptions};
