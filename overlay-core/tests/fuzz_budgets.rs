@@ -1,6 +1,6 @@
 //! The fuzz targets' inputs kept as regression tests, run through the targets' own bodies under
 //! the budgets the fuzzers give them (`overlay-core/fuzz/src/budget.rs`): a thread with the
-//! kernel's 512 KiB stack, and a heap of 1 MiB plus 32 bytes per input byte.
+//! kernel's 512 KiB stack, and a heap of 512 KiB plus 32 bytes per input byte.
 //!
 //! The inputs: every file of `overlay-core/fuzz/seeds/<target>/` (where the fuzzers start), of
 //! `overlay-core/fuzz/regressions/<target>/` (inputs that broke a budget once, and the deep and

@@ -12,9 +12,12 @@ use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 /// Inodes the upper holds whatever the input; one more per [`INPUT_BYTES_PER_INODE`].
 const BASE_INODES: usize = 256;
 
-/// The shortest line that creates an inode (`mkdir /a` and its newline, 9 bytes) rounded
-/// down: an input can make a tree as deep as it is long over this, and the upper lets it.
-const INPUT_BYTES_PER_INODE: usize = 8;
+/// Input bytes per inode of the upper beyond [`BASE_INODES`]. A tmpfs directory and its entry
+/// cost about 690 bytes (an upper 1,600 levels deep holds 1.1 MB), so one inode per 24 bytes
+/// keeps the upper within 29 of the heap budget's 32 bytes per input byte; and an upper as
+/// deep as issue 20's (1,500 levels) takes three lines per level (`mkdir /b`, `mv /a /b/a`,
+/// `mv /b /a`, 29 bytes), so the limit lets a long enough input build it.
+const INPUT_BYTES_PER_INODE: usize = 24;
 
 /// File bytes the upper holds whatever the input; one more per input byte.
 const BASE_CAPACITY_BYTES: usize = 64 * 1024;
