@@ -319,12 +319,12 @@ pub fn w6_generated() -> Vec<Tree> {
     vec![top, changes, base]
 }
 
-/// A size for generated file `index`: 90% under 8 KiB, 9% under 128 KiB, 1% of 1-3 MiB.
+/// A size for generated file `index`: 90% under 8 KiB, 9% under 128 KiB, 1% of 1-3.75 MiB.
 fn generated_size(index: usize) -> usize {
     let hash = (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let pick = (hash >> 40) as usize;
     match (hash >> 20) % 100 {
-        0 => (1 << 20) + pick % (2 << 20),
+        0 => (1 << 20) + pick % (11 << 18),
         1..=9 => pick % (128 << 10),
         _ => pick % (8 << 10),
     }
