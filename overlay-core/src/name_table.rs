@@ -9,11 +9,7 @@
 //! it cannot see coming. A hash map of the entries themselves would make every read of an
 //! entry a random one. `indexmap` keeps the same layout with 8-byte positions; at 4 bytes
 //! the slots of a directory of 64 000 names take 512 KiB instead of 1 MiB, and stay in the
-//! second-level cache more often. Measured on the bench's W1 (warm stats through 64 layers
-//! of 1000 files in one directory), eight runs alternating with the `indexmap` build: a
-//! median of 151 ns per lookup instead of 180 (through one layer, 149 against 143: the runs
-//! are noisy). A tmpfs directory of the same 64 000 files, kept in a `hashbrown::HashMap` of
-//! its entries before: a warm `stat` from about 500 ns to about 370.
+//! second-level cache more often.
 
 use alloc::{sync::Arc, vec::Vec};
 use core::hash::BuildHasher;

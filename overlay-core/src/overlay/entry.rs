@@ -72,7 +72,8 @@ impl Deref for Lowers {
 pub(crate) struct LowerDirs {
     entries: Entries,
     /// The caches, held in place: a directory that is found is nearly always looked into or
-    /// listed next, and a box made on first use cost a cold walk an allocation per directory.
+    /// listed next, and a box made on first use would cost a walk one more allocation per
+    /// directory.
     pub(super) cache: DirCache,
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct LayerListing {
 pub(crate) fn list_layer(dir: &dyn Inode, encoding: WhiteoutEncoding) -> Result<LayerListing> {
     let mut layer = LayerListing {
         // Room for a typical directory at once: the list only lives until it is merged, and
-        // growing it from nothing took a few reallocations per directory.
+        // growing it from nothing would reallocate it a few times per directory.
         entries: Vec::with_capacity(LAYER_ENTRIES_AT_ONCE),
         whiteouts: Vec::new(),
     };

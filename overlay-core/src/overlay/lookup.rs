@@ -274,8 +274,9 @@ impl Union {
                     if found.is_some() && !is_dir {
                         break;
                     }
-                    // Opacity hides the directories below; the bottom one has none (most
-                    // directories an image walk finds: a look for the marker each saved).
+                    // Opacity hides the directories below; the bottom one has none, so it is not
+                    // asked (most directories an image walk finds: each saves a look for the
+                    // marker).
                     let opaque = is_dir && !bottom && encoding.is_opaque(&*inode)?;
                     let entry = LowerEntry {
                         layer: dir.layer,

@@ -72,11 +72,10 @@ pub struct OverlayInode {
     /// small, and more of them fit in the CPU's caches).
     dir: Once<Box<DirParts>>,
     /// Unused room that keeps a node's allocation off a power of two. Nodes made one after
-    /// another (by a walk, a listing) sit side by side, and at a stride of 256 bytes the two
-    /// lines each one's `stat` reads fall in half the cache's sets: measured, warm stats
-    /// through 64 layers of 1000 files took ~20% longer with the node at 240 bytes with its
-    /// counts (glibc's malloc rounds that to 256) than at 272 (a 288-byte stride). See the
-    /// test `a_node_is_not_a_power_of_two_apart_from_the_next`.
+    /// another (by a walk, a listing) sit side by side, and at a stride of 256 bytes (a
+    /// 240-byte node with its counts, as glibc's malloc rounds it) the two lines each one's
+    /// `stat` reads would fall in half the cache's sets; at 272 bytes the stride is 288. See
+    /// the test `a_node_is_not_a_power_of_two_apart_from_the_next`.
     _stride: [u64; 4],
 }
 
@@ -92,10 +91,9 @@ pub(crate) struct DirParts {
 
 /// A directory's cached lookups, in the order they were cached (see `crate::name_table`): in a
 /// large directory the entry a probe finds sits next to the ones looked up before and after
-/// it, as a walk looks names up again in the order it first did. Through 64 layers of 1000
-/// files in one directory, keeping entries in order took a warm `stat` from about 2.05x to
-/// 1.6x the cost through one layer (the bench's W1), when entries had been kept in the hash
-/// table itself. Names up to 22 bytes are kept in the entry (see `dentry_name`).
+/// it, as a walk looks names up again in the order it first did (in the hash table itself,
+/// each probe would read an entry at random). Names up to 22 bytes are kept in the entry (see
+/// `dentry_name`).
 pub(crate) type Table = NameTable<DentryName, Cached>;
 
 /// The nodes a directory keeps from lookups, by name.
@@ -105,8 +103,8 @@ pub(crate) struct Dentries {
     /// after it is released.
     pub(super) map: Mutex<Table>,
     /// How many names the directory's latest listing showed: the table is made that large
-    /// when its first entry goes in, since a walk looks up every name it lists (growing it
-    /// one doubling at a time cost a cold walk about 4% of its instructions).
+    /// when its first entry goes in, since a walk looks up every name it lists (grown one
+    /// doubling at a time, it would be rehashed at every doubling).
     pub(super) listed: AtomicUsize,
 }
 
@@ -475,7 +473,7 @@ impl Inode for OverlayInode {
             return self.real()?.set_len(len);
         }
         // Like Linux's `ovl_setattr`, a truncate copies the data up first, even to size 0
-        // (only an open with O_TRUNC skips the data: see `open`; difftest finding 2).
+        // (only an open with O_TRUNC skips the data: see `open`).
         let upper = self.this()?.ensure_upper(true)?;
         upper.set_len(len)
     }

@@ -194,8 +194,8 @@ impl Union {
 
     /// Every name the union directory `dir` shows, with its kind and inode number: the upper
     /// directory's names in the order it lists them, then each lower directory's, top first,
-    /// as Linux lists a merged directory (and with no sort, which took a third of the time
-    /// of a first listing of a large one).
+    /// as Linux lists a merged directory (and, like it, with no sort: a sort would be the
+    /// costliest step of a large directory's first listing).
     ///
     /// An entry's identity depends only on its topmost occurrence (see
     /// [`Union::key_of`]), so the inode numbers here are the ones `stat` reports.

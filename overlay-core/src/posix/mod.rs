@@ -297,7 +297,7 @@ impl Namespace {
             return Err(Errno::EISDIR);
         }
         // Linux's `do_open` refuses a non-directory under O_DIRECTORY before `may_open`
-        // refuses a symlink that was not followed (difftest finding 3).
+        // refuses a symlink that was not followed.
         if (flags.contains(OpenFlags::DIRECTORY) || trailing_slash) && !is_dir {
             return Err(Errno::ENOTDIR);
         }
