@@ -63,3 +63,9 @@ pub use store::{
 };
 pub use tar::{EntryKind, TarEntry, TarError, TarReader};
 pub use tar_writer::{NewEntry, Refusal, TarWriter};
+
+/// `text` cut to at most `max` bytes, at a character boundary: what error messages quote of
+/// a text read from an image, and what a tar header field keeps of a long name.
+fn clip(text: &str, max: usize) -> &str {
+    &text[..text.floor_char_boundary(max)]
+}

@@ -46,6 +46,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::bytes::Bytes;
+use super::clip;
 use super::layer::ImageLayerFs;
 use super::tar::{EntryKind, TarError, TarReader};
 use crate::error::Errno;
@@ -268,18 +269,6 @@ pub fn short_digest(digest: &str) -> &str {
         None => 19,
     };
     clip(digest, end)
-}
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn clip(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The SHA-256 digest of `bytes`, as `sha256:<lowercase hex>`.

@@ -36,6 +36,7 @@
 use alloc::{format, string::String, vec::Vec};
 use core::fmt;
 
+use super::clip;
 use super::tar::{EntryKind, BLOCK_SIZE, MAX_EXTENDED_HEADER_BYTES, XATTR_VALUE_MAX};
 use crate::error::{Errno, Result};
 use crate::vfs::{DeviceId, Timespec, NAME_MAX, PATH_MAX};
@@ -508,18 +509,6 @@ fn split_name(path: &str) -> Option<(&str, &str)> {
 fn base_name(path: &str) -> &str {
     let path = path.strip_suffix('/').unwrap_or(path);
     path.rsplit('/').next().unwrap_or(path)
-}
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn clip(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]
