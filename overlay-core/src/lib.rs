@@ -13,20 +13,26 @@
 //!   object-safe, `Send + Sync`, errno-style errors, offset-based I/O) and their types.
 //! - [`error`]: [`Errno`], POSIX names with Linux numbers.
 //! - [`tmpfs`]: a complete writable in-memory filesystem, the usual upper layer.
-//! - [`image`]: OCI images in memory (a RAM disk): the layout parsed and verified, each layer
-//!   a read-only filesystem serving file data straight from the RAM disk.
+//! - [`image`] (feature `image`): OCI images in memory (a RAM disk): the layout parsed and
+//!   verified, each layer a read-only filesystem serving file data straight from the RAM disk.
 //! - [`overlay`]: the union itself.
 //! - [`layer_format`]: what image layers and the union agree on (whiteout names, opaque
 //!   markers, the most layers a stack may have); `image` and `overlay` both use it and
 //!   neither uses the other.
 //! - [`path`], [`perm`] and [`posix`]: path walking, the permission checks, and the POSIX
 //!   calls over both, the part of a VFS a small kernel may not have yet.
-//! - [`containers`]: named containers of the images in an [`image::ImageStore`], `commit` of
-//!   a container's changes as a new image, `rmi` that keeps shared layers.
-//! - [`shell`]: a line-based command language over a union (the host front end and the kernel's
-//!   serial console share it).
-//! - [`scenarios`]: the behaviours every build must show, as one list of named checks that
-//!   runs on the host (`cargo test`) and inside a kernel alike.
+//! - [`containers`] (feature `containers`): named containers of the images in an
+//!   [`image::ImageStore`], `commit` of a container's changes as a new image, `rmi` that keeps
+//!   shared layers.
+//! - [`shell`] (feature `shell`): a line-based command language over a union (the host front
+//!   end and the kernel's serial console share it).
+//! - [`scenarios`] (feature `scenarios`): the behaviours every build must show, as one list of
+//!   named checks that runs on the host (`cargo test`) and inside a kernel alike.
+//!
+//! The four features are on by default; `default-features = false` builds the engine alone
+//! (`vfs`, `path`, `perm`, `posix`, `tmpfs`, `overlay`), whose only dependencies are
+//! `bitflags`, `hashbrown`, `spin` and `log`. `arceos` adds the adapters to ArceOS's VFS, and
+//! `std` builds with the standard library (host tools and tests; the engine never needs it).
 //!
 //! # Example: a container over two image layers
 //! ```
