@@ -39,25 +39,34 @@
 //! Once built, the tree never changes: no locks, and readdir cookies (an entry's index in
 //! its directory's sorted list, plus one) stay valid for the life of the layer.
 //!
+//! # Memory
+//! An entry costs about 60 bytes of heap, an implied directory as much as a listed one:
+//! a 40-byte node, and 20 bytes in one table of every directory's entries. Names are not
+//! copied: an entry says where its name is in the layer's bytes (a tar header, a PAX `path`
+//! or a GNU long name), as file data and symlink targets are; inodes are made when looked
+//! up, not kept per entry. [`ImageLayerFs::heap_bytes`] says what a layer takes. Building
+//! the tree allocates fallibly: a layer that needs more memory than there is is refused
+//! with `ENOMEM` (a [`TarError`]), never a panic.
+//!
 //! [`WhiteoutEncoding::Oci`]: crate::overlay::WhiteoutEncoding::Oci
 //! [`Layer::with_encoding`]: crate::overlay::Layer::with_encoding
 
+mod builder;
 mod children;
+mod node;
 
-use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec, vec::Vec};
+use alloc::{string::String, sync::Arc, vec::Vec};
 use core::any::Any;
-use core::ops::Range;
 
-use spin::RwLock;
-
-use self::children::Children;
+use self::builder::{Builder, Frozen, Xattrs};
+use self::children::{Child, Children};
+use self::node::{Content, Node, HAS_XATTRS};
 use super::bytes::Bytes;
-use super::tar::{EntryKind, TarEntry, TarError, TarReader};
+use super::tar::{TarError, TarReader, BLOCK_SIZE};
 use crate::error::{Errno, Result};
-use crate::overlay::whiteout::{OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX};
 use crate::vfs::{
-    check_name, DeviceId, DirEntry, FileSystem, FileType, FsFeatures, Ino, Inode, Metadata,
-    NamedInode, NewNode, OpenFlags, RenameFlags, SetAttr, StatFs, Timespec, XattrFlags, NAME_MAX,
+    check_name, DirEntry, FileSystem, FileType, FsFeatures, Ino, Inode, Metadata, NamedInode,
+    NewNode, OpenFlags, RenameFlags, SetAttr, StatFs, XattrFlags, NAME_MAX,
 };
 
 /// The size a directory reports: this much per entry, `.` and `..` included (as tmpfs).
@@ -90,55 +99,70 @@ pub struct ImageLayerFs {
 }
 
 /// The frozen tree: nodes in breadth-first order from the root, so `ino = index + 1`.
+/// About 60 bytes of heap per entry: a 40-byte node, and in the table of entries 12 bytes
+/// naming the entry's text in the layer's bytes and 8 of its first bytes; nothing per entry
+/// on the heap besides, no copy of a name, no inode until one is looked up.
 struct Tree {
     bytes: Bytes,
     nodes: Vec<Node>,
+    children: Children,
+    /// Names the layer made (the whiteouts of devices 0/0), which are not in its bytes.
+    made_names: Vec<u8>,
+    /// Extended attributes, by node, sorted by node: few nodes have any.
+    xattrs: Vec<(u32, Xattrs)>,
     stats: LayerStats,
-    /// Every node's inode, by index, made when the layer is parsed (about 40 bytes per
-    /// entry): a lookup hands out a reference to one instead of allocating it (a union's
-    /// first walk looks up every entry).
-    /// Each holds the tree, so the [`ImageLayerFs`] empties this when it goes; inodes still
-    /// held after that make their children's on each lookup.
-    inodes: RwLock<Vec<Arc<ImageInode>>>,
 }
 
 impl Tree {
-    /// The inode of node `index`.
-    fn inode(self: &Arc<Tree>, index: usize) -> Arc<ImageInode> {
-        let made = self.inodes.read().get(index).cloned();
-        made.unwrap_or_else(|| self.new_inode(index))
-    }
-
     /// A new inode of node `index`, holding the tree.
-    fn new_inode(self: &Arc<Tree>, index: usize) -> Arc<ImageInode> {
+    fn inode(self: &Arc<Tree>, index: u32) -> Arc<ImageInode> {
         Arc::new(ImageInode {
             tree: self.clone(),
             index,
         })
     }
-}
 
-struct Node {
-    kind: FileType,
-    mode: u16,
-    uid: u32,
-    gid: u32,
-    mtime: Timespec,
-    rdev: DeviceId,
-    nlink: u32,
-    content: Content,
-    /// Sorted by name.
-    xattrs: Vec<(String, Vec<u8>)>,
-}
+    /// The text of the entry `child`'s name. The reader checked that every name is UTF-8,
+    /// and a component is cut at a `/`, so this is the whole name.
+    fn name(&self, child: &Child) -> &str {
+        let text = child
+            .name
+            .text(self.bytes.as_slice(), &self.made_names, BLOCK_SIZE);
+        core::str::from_utf8(text).unwrap_or_default()
+    }
 
-enum Content {
-    /// Device nodes and fifos.
-    Nothing,
-    /// A regular file's bytes, as a range of the layer's bytes.
-    File(Range<usize>),
-    Symlink(String),
-    /// Entries sorted by name, with their node indices.
-    Directory(Children),
+    fn xattrs(&self, index: u32) -> &[(String, Vec<u8>)] {
+        if self.nodes[index as usize].flags & HAS_XATTRS == 0 {
+            return &[];
+        }
+        match self.xattrs.binary_search_by_key(&index, |(node, _)| *node) {
+            Ok(found) => &self.xattrs[found].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Bytes of heap the tree takes (with its `Arc`), file data and names in the layer's
+    /// bytes not counted.
+    fn heap_bytes(&self) -> usize {
+        let xattrs: usize = self
+            .xattrs
+            .iter()
+            .map(|(_, list)| {
+                list.capacity() * core::mem::size_of::<(String, Vec<u8>)>()
+                    + list
+                        .iter()
+                        .map(|(name, value)| name.capacity() + value.capacity())
+                        .sum::<usize>()
+            })
+            .sum();
+        2 * core::mem::size_of::<usize>()
+            + core::mem::size_of::<Tree>()
+            + self.nodes.capacity() * core::mem::size_of::<Node>()
+            + self.children.heap_bytes()
+            + self.made_names.capacity()
+            + self.xattrs.capacity() * core::mem::size_of::<(u32, Xattrs)>()
+            + xattrs
+    }
 }
 
 impl ImageLayerFs {
@@ -150,22 +174,50 @@ impl ImageLayerFs {
     /// `EINVAL` if an entry's parent is not a directory, the root entry is not a directory,
     /// or a hard link names a missing entry or a directory.
     pub fn parse(bytes: Bytes) -> core::result::Result<Arc<ImageLayerFs>, TarError> {
-        let mut builder = Builder::new();
-        for entry in TarReader::new(bytes.as_slice()) {
-            let entry = entry?;
-            let offset = entry.header_offset;
-            builder.add(entry).map_err(|(errno, reason)| TarError {
+        let fault = |offset: usize| {
+            move |(errno, reason): builder::Fault| TarError {
                 offset,
                 errno,
                 reason,
-            })?;
+            }
+        };
+        let mut builder = Builder::new(bytes.as_slice()).map_err(fault(0))?;
+        for entry in TarReader::new(bytes.as_slice()) {
+            let entry = entry?;
+            let offset = entry.header_offset;
+            builder.add(entry).map_err(fault(offset))?;
         }
-        let tree = Arc::new(builder.freeze(bytes));
-        let inodes = (0..tree.nodes.len())
-            .map(|index| tree.new_inode(index))
-            .collect();
-        *tree.inodes.write() = inodes;
-        Ok(Arc::new(ImageLayerFs { tree }))
+        let Frozen {
+            nodes,
+            children,
+            made_names,
+            xattrs,
+            stats,
+        } = builder.freeze().map_err(fault(bytes.len()))?;
+        let tree = Tree {
+            bytes,
+            nodes,
+            children,
+            made_names,
+            xattrs,
+            stats,
+        };
+        Ok(Arc::new(ImageLayerFs {
+            tree: Arc::new(tree),
+        }))
+    }
+
+    /// Number of entries: names in the tree, the root included (a file with several names
+    /// counts once for each).
+    pub fn entries(&self) -> u64 {
+        self.tree.children.len() as u64 + 1
+    }
+
+    /// Bytes of heap the layer's tree takes: what loading the layer costs beyond its bytes
+    /// (file data and names stay there).
+    pub fn heap_bytes(&self) -> u64 {
+        (self.tree.heap_bytes() + 2 * core::mem::size_of::<usize>() + core::mem::size_of::<Self>())
+            as u64
     }
 
     /// Counts of what the layer holds.
@@ -184,19 +236,11 @@ impl ImageLayerFs {
     }
 }
 
-impl Drop for ImageLayerFs {
-    /// Lets the tree go once the last inode handed out goes (the ones it keeps hold it).
-    fn drop(&mut self) {
-        let inodes = core::mem::take(&mut *self.tree.inodes.write());
-        drop(inodes);
-    }
-}
-
 impl core::fmt::Debug for ImageLayerFs {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ImageLayerFs")
             .field("bytes", &self.tree.bytes)
-            .field("inodes", &self.tree.nodes.len())
+            .field("nodes", &self.tree.nodes.len())
             .field("stats", &self.tree.stats)
             .finish()
     }
@@ -234,34 +278,35 @@ impl FileSystem for ImageLayerFs {
 /// checks of kind that come first on Linux: `ENOTDIR`, `EISDIR`, `EINVAL`).
 pub struct ImageInode {
     tree: Arc<Tree>,
-    index: usize,
+    index: u32,
 }
 
 impl ImageInode {
     fn node(&self) -> &Node {
-        &self.tree.nodes[self.index]
+        &self.tree.nodes[self.index as usize]
     }
 
     /// A regular file's bytes, straight from the layer's buffer (no copy); `None` for other
     /// kinds.
     pub fn data(&self) -> Option<&[u8]> {
-        match &self.node().content {
-            Content::File(range) => self.tree.bytes.as_slice().get(range.clone()),
+        match self.node().content() {
+            Content::File(range) => self.tree.bytes.as_slice().get(range),
             _ => None,
         }
     }
 
     /// A regular file's bytes as a shared view of the layer's buffer; `None` for other kinds.
     pub fn data_bytes(&self) -> Option<Bytes> {
-        match &self.node().content {
-            Content::File(range) => self.tree.bytes.slice(range.clone()),
+        match self.node().content() {
+            Content::File(range) => self.tree.bytes.slice(range),
             _ => None,
         }
     }
 
-    fn children(&self) -> Result<&Children> {
-        match &self.node().content {
-            Content::Directory(children) => Ok(children),
+    /// The positions of a directory's entries in the tree's table.
+    fn children(&self) -> Result<core::ops::Range<usize>> {
+        match self.node().content() {
+            Content::Directory(run) => Ok(run),
             _ => Err(Errno::ENOTDIR),
         }
     }
@@ -285,7 +330,7 @@ impl ImageInode {
 impl core::fmt::Debug for ImageInode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ImageInode")
-            .field("ino", &(self.index as Ino + 1))
+            .field("ino", &(Ino::from(self.index) + 1))
             .field("kind", &self.node().kind)
             .finish()
     }
@@ -295,14 +340,14 @@ impl Inode for ImageInode {
     /// Never fails: the tree lives as long as any of its inodes.
     fn metadata(&self) -> Result<Metadata> {
         let node = self.node();
-        let size = match &node.content {
+        let size = match node.content() {
             Content::Nothing => 0,
-            Content::File(range) => range.len() as u64,
-            Content::Symlink(target) => target.len() as u64,
-            Content::Directory(children) => (children.len() as u64 + 2) * DIRENT_BYTES,
+            Content::File(range) | Content::Symlink(range) => range.len() as u64,
+            Content::Directory(run) => (run.len() as u64 + 2) * DIRENT_BYTES,
         };
+        let mtime = node.mtime();
         Ok(Metadata {
-            ino: self.index as Ino + 1,
+            ino: Ino::from(self.index) + 1,
             dev: 0,
             kind: node.kind,
             mode: node.mode,
@@ -310,10 +355,10 @@ impl Inode for ImageInode {
             uid: node.uid,
             gid: node.gid,
             size,
-            rdev: node.rdev,
-            atime: node.mtime,
-            mtime: node.mtime,
-            ctime: node.mtime,
+            rdev: node.rdev(),
+            atime: mtime,
+            mtime,
+            ctime: mtime,
         })
     }
 
@@ -328,12 +373,19 @@ impl Inode for ImageInode {
         self.lookup_shared(name).map(|(inode, _)| inode)
     }
 
-    /// The entry with the layer's own `Arc` of its name.
+    /// A new inode of the entry; the layer keeps its names in its bytes, not as `Arc`s.
     fn lookup_shared(&self, name: &str) -> Result<NamedInode> {
-        let children = self.children()?;
+        let run = self.children()?;
         check_name(name)?;
-        let (shared, index) = children.find_entry(name).ok_or(Errno::ENOENT)?;
-        Ok((self.tree.inode(*index), Some(shared.clone())))
+        let tree = &self.tree;
+        let position = tree
+            .children
+            .find(run, name, |name| {
+                name.text(tree.bytes.as_slice(), &tree.made_names, BLOCK_SIZE)
+            })
+            .ok_or(Errno::ENOENT)?;
+        let child = tree.children.get(position).ok_or(Errno::ENOENT)?;
+        Ok((tree.inode(child.node), None))
     }
 
     /// `ENOTDIR` for a non-directory, else `EROFS`.
@@ -384,7 +436,7 @@ impl Inode for ImageInode {
     /// non-files.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let node = self.node();
-        let Content::File(_) = &node.content else {
+        let Content::File(_) = node.content() else {
             return Err(match node.kind {
                 FileType::Directory => Errno::EISDIR,
                 _ => Errno::EINVAL,
@@ -423,14 +475,15 @@ impl Inode for ImageInode {
 
     /// `ENOTDIR` for a non-directory. Cookies are positions in the sorted entries, plus one.
     fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry<'_>) -> bool) -> Result<()> {
-        let children = self.children()?;
+        let run = self.children()?;
         let start = usize::try_from(cookie).unwrap_or(usize::MAX);
-        for (position, (name, index)) in children.iter().enumerate().skip(start) {
+        let tree = &self.tree;
+        for (position, child) in tree.children.run(run).iter().enumerate().skip(start) {
             let entry = DirEntry {
-                name,
-                shared_name: Some(name),
-                ino: *index as Ino + 1,
-                kind: self.tree.nodes[*index].kind,
+                name: tree.name(child),
+                shared_name: None,
+                ino: Ino::from(child.node) + 1,
+                kind: tree.nodes[child.node as usize].kind,
                 next_cookie: position as u64 + 1,
             };
             if !sink(entry) {
@@ -442,15 +495,19 @@ impl Inode for ImageInode {
 
     /// `EINVAL` for a non-symlink.
     fn readlink(&self) -> Result<String> {
-        match &self.node().content {
-            Content::Symlink(target) => Ok(target.clone()),
-            _ => Err(Errno::EINVAL),
-        }
+        let Content::Symlink(target) = self.node().content() else {
+            return Err(Errno::EINVAL);
+        };
+        let text = self.tree.bytes.as_slice().get(target).unwrap_or_default();
+        // The reader checked the target is UTF-8.
+        core::str::from_utf8(text)
+            .map(String::from)
+            .map_err(|_| Errno::EIO)
     }
 
     /// `ENODATA` if the archive gave the entry no such attribute.
     fn get_xattr(&self, name: &str) -> Result<Vec<u8>> {
-        let xattrs = &self.node().xattrs;
+        let xattrs = self.tree.xattrs(self.index);
         match xattrs.binary_search_by(|(key, _)| key.as_str().cmp(name)) {
             Ok(found) => Ok(xattrs[found].1.clone()),
             Err(_) => Err(Errno::ENODATA),
@@ -466,8 +523,8 @@ impl Inode for ImageInode {
     /// Never fails.
     fn list_xattr(&self) -> Result<Vec<String>> {
         Ok(self
-            .node()
-            .xattrs
+            .tree
+            .xattrs(self.index)
             .iter()
             .map(|(name, _)| name.clone())
             .collect())
@@ -494,401 +551,6 @@ impl Inode for ImageInode {
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-/// A failure while building, before the entry's offset is attached.
-type Fault = (Errno, &'static str);
-
-/// The tree while entries are added: directories as maps, replaced nodes left behind
-/// (unreachable) until [`Builder::freeze`] drops them.
-struct Builder {
-    nodes: Vec<BuildNode>,
-}
-
-struct BuildNode {
-    kind: FileType,
-    mode: u16,
-    uid: u32,
-    gid: u32,
-    mtime: Timespec,
-    rdev: DeviceId,
-    content: BuildContent,
-    xattrs: Vec<(String, Vec<u8>)>,
-    /// A whiteout made of a character device 0/0 (see the module docs): a later entry of
-    /// the device's name removes it.
-    device_whiteout: bool,
-}
-
-enum BuildContent {
-    Nothing,
-    File(Range<usize>),
-    Symlink(String),
-    Directory(BTreeMap<Arc<str>, usize>),
-}
-
-impl BuildNode {
-    fn implied_dir() -> BuildNode {
-        BuildNode {
-            kind: FileType::Directory,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: Timespec::default(),
-            rdev: DeviceId::default(),
-            content: BuildContent::Directory(BTreeMap::new()),
-            xattrs: Vec::new(),
-            device_whiteout: false,
-        }
-    }
-}
-
-impl Builder {
-    fn new() -> Builder {
-        Builder {
-            nodes: vec![BuildNode::implied_dir()],
-        }
-    }
-
-    fn children(&mut self, dir: usize) -> Option<&mut BTreeMap<Arc<str>, usize>> {
-        match &mut self.nodes[dir].content {
-            BuildContent::Directory(children) => Some(children),
-            _ => None,
-        }
-    }
-
-    /// The node at `path` (normalised, not the root), if there is one.
-    fn find(&mut self, path: &str) -> Option<usize> {
-        let mut current = 0;
-        for component in path.split('/') {
-            current = *self.children(current)?.get(component)?;
-        }
-        Some(current)
-    }
-
-    /// The directory `path` (normalised; `""` is the root), made with any missing parents.
-    fn directory(&mut self, path: &str) -> core::result::Result<usize, Fault> {
-        let mut current = 0;
-        if path.is_empty() {
-            return Ok(current);
-        }
-        for component in path.split('/') {
-            let next = self.nodes.len();
-            let children = self
-                .children(current)
-                .ok_or((Errno::EINVAL, "a parent is not a directory"))?;
-            match children.get(component) {
-                Some(&child) => current = child,
-                None => {
-                    self.nodes.push(BuildNode::implied_dir());
-                    self.insert(current, component, next);
-                    current = next;
-                }
-            }
-        }
-        if self.children(current).is_none() {
-            return Err((Errno::EINVAL, "a parent is not a directory"));
-        }
-        Ok(current)
-    }
-
-    fn add(&mut self, entry: TarEntry) -> core::result::Result<(), Fault> {
-        let TarEntry {
-            path,
-            kind,
-            mode,
-            uid,
-            gid,
-            mtime,
-            data,
-            mut xattrs,
-            header_offset: _,
-        } = entry;
-        xattrs.sort_by(|a, b| a.0.cmp(&b.0));
-        let (kind, rdev, content) = match kind {
-            EntryKind::HardLink { target } => return self.add_hard_link(&path, &target),
-            EntryKind::CharDevice(rdev) if rdev == DeviceId::default() => {
-                if let Some((parent, name)) = self.device_whiteout_place(&path)? {
-                    return self.add_device_whiteout(parent, name);
-                }
-                (FileType::CharDevice, rdev, BuildContent::Nothing)
-            }
-            EntryKind::Regular => (
-                FileType::Regular,
-                DeviceId::default(),
-                BuildContent::File(data),
-            ),
-            EntryKind::Directory => (
-                FileType::Directory,
-                DeviceId::default(),
-                BuildContent::Directory(BTreeMap::new()),
-            ),
-            EntryKind::Symlink { target } => (
-                FileType::Symlink,
-                DeviceId::default(),
-                BuildContent::Symlink(target),
-            ),
-            EntryKind::CharDevice(rdev) => (FileType::CharDevice, rdev, BuildContent::Nothing),
-            EntryKind::BlockDevice(rdev) => (FileType::BlockDevice, rdev, BuildContent::Nothing),
-            EntryKind::Fifo => (FileType::Fifo, DeviceId::default(), BuildContent::Nothing),
-        };
-        let node = BuildNode {
-            kind,
-            mode,
-            uid,
-            gid,
-            mtime,
-            rdev,
-            content,
-            xattrs,
-            device_whiteout: false,
-        };
-        let (parent_path, name) = match path.rsplit_once('/') {
-            Some((parent, name)) => (parent, name),
-            None if path.is_empty() => {
-                if kind != FileType::Directory {
-                    return Err((Errno::EINVAL, "the root is not a directory"));
-                }
-                self.update_dir(0, node);
-                return Ok(());
-            }
-            None => ("", path.as_str()),
-        };
-        let parent = self.directory(parent_path)?;
-        let existing = self.children(parent).and_then(|c| c.get(name).copied());
-        match existing {
-            // A directory entry over a directory: new metadata, same contents.
-            Some(old) if kind.is_dir() && self.nodes[old].kind.is_dir() => {
-                self.update_dir(old, node);
-            }
-            _ => {
-                let index = self.nodes.len();
-                self.nodes.push(node);
-                self.insert(parent, name, index);
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes `name` of the directory `parent` the node `index` (replacing what it was), and
-    /// drops the whiteout a character device 0/0 of that name left (see the module docs).
-    fn insert(&mut self, parent: usize, name: &str, index: usize) {
-        let whiteout = format!("{OCI_WHITEOUT_PREFIX}{name}");
-        let from_device = self
-            .children(parent)
-            .and_then(|children| children.get(whiteout.as_str()).copied())
-            .is_some_and(|old| self.nodes[old].device_whiteout);
-        if let Some(children) = self.children(parent) {
-            if from_device {
-                children.remove(whiteout.as_str());
-            }
-            children.insert(Arc::from(name), index);
-        }
-    }
-
-    /// Where a character device 0/0 at `path` puts its whiteout: the parent directory and
-    /// the name it deletes; `None` for a name that is already a whiteout (`.wh.x`), which
-    /// stays the device it is.
-    fn device_whiteout_place<'p>(
-        &mut self,
-        path: &'p str,
-    ) -> core::result::Result<Option<(usize, &'p str)>, Fault> {
-        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
-        if name.is_empty() {
-            return Err((Errno::EINVAL, "the root is not a directory"));
-        }
-        if name.starts_with(OCI_WHITEOUT_PREFIX) {
-            return Ok(None);
-        }
-        if name.len() + OCI_WHITEOUT_PREFIX.len() > NAME_MAX {
-            return Err((
-                Errno::EINVAL,
-                "a character device 0/0 (a whiteout) whose name is too long to delete",
-            ));
-        }
-        Ok(Some((self.directory(parent_path)?, name)))
-    }
-
-    /// A character device 0/0 named `name` in the directory `parent`: the name goes (as a
-    /// tar entry replaces what was there), and the whiteout `.wh.name` deletes it from the
-    /// layers below.
-    fn add_device_whiteout(
-        &mut self,
-        parent: usize,
-        name: &str,
-    ) -> core::result::Result<(), Fault> {
-        let index = self.nodes.len();
-        self.nodes.push(BuildNode {
-            kind: FileType::Regular,
-            mode: 0,
-            uid: 0,
-            gid: 0,
-            mtime: Timespec::default(),
-            rdev: DeviceId::default(),
-            content: BuildContent::File(0..0),
-            xattrs: Vec::new(),
-            device_whiteout: true,
-        });
-        if let Some(children) = self.children(parent) {
-            children.remove(name);
-            children.insert(Arc::from(format!("{OCI_WHITEOUT_PREFIX}{name}")), index);
-        }
-        Ok(())
-    }
-
-    fn update_dir(&mut self, dir: usize, node: BuildNode) {
-        let old = &mut self.nodes[dir];
-        old.mode = node.mode;
-        old.uid = node.uid;
-        old.gid = node.gid;
-        old.mtime = node.mtime;
-        old.xattrs = node.xattrs;
-    }
-
-    fn add_hard_link(&mut self, path: &str, target: &str) -> core::result::Result<(), Fault> {
-        let Some(linked) = self.find(target) else {
-            // A link to a character device 0/0 is one more: one more whiteout.
-            if self.is_device_whiteout(target) {
-                if let Some((parent, name)) = self.device_whiteout_place(path)? {
-                    return self.add_device_whiteout(parent, name);
-                }
-            }
-            return Err((Errno::EINVAL, "hard link to a missing entry"));
-        };
-        if self.nodes[linked].kind.is_dir() {
-            return Err((Errno::EINVAL, "hard link to a directory"));
-        }
-        if path.is_empty() {
-            return Err((Errno::EINVAL, "the root is not a directory"));
-        }
-        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let parent = self.directory(parent_path)?;
-        self.insert(parent, name, linked);
-        Ok(())
-    }
-
-    /// Whether `path` names a character device 0/0 that became a whiteout.
-    fn is_device_whiteout(&mut self, path: &str) -> bool {
-        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let parent = match parent_path {
-            "" => Some(0),
-            _ => self.find(parent_path),
-        };
-        let whiteout = format!("{OCI_WHITEOUT_PREFIX}{name}");
-        parent
-            .and_then(|parent| self.children(parent)?.get(whiteout.as_str()).copied())
-            .is_some_and(|index| self.nodes[index].device_whiteout)
-    }
-
-    /// The final tree: reachable nodes only, numbered breadth-first from the root, with
-    /// link counts and figures.
-    fn freeze(self, bytes: Bytes) -> Tree {
-        let mut built: Vec<Option<BuildNode>> = self.nodes.into_iter().map(Some).collect();
-        // New index of each old node reached so far, and how many names it has.
-        let mut renumbered: Vec<Option<usize>> = vec![None; built.len()];
-        let mut order: Vec<usize> = vec![0];
-        let mut names: Vec<u32> = vec![1];
-        renumbered[0] = Some(0);
-        let mut stats = LayerStats::default();
-        let mut next = 0;
-        while next < order.len() {
-            let old = order[next];
-            next += 1;
-            let Some(BuildNode {
-                content: BuildContent::Directory(children),
-                ..
-            }) = &built[old]
-            else {
-                continue;
-            };
-            for (name, &child) in children {
-                let first_visit = renumbered[child].is_none();
-                let new = *renumbered[child].get_or_insert(order.len());
-                if first_visit {
-                    order.push(child);
-                    names.push(0);
-                }
-                names[new] += 1;
-                if let Some(node) = &built[child] {
-                    count(&mut stats, node, name, first_visit);
-                }
-            }
-        }
-        stats.directories += 1; // the root
-        let mut nodes: Vec<Node> = order
-            .iter()
-            .zip(&names)
-            .filter_map(|(&old, &name_count)| {
-                let node = built[old].take()?;
-                Some(finish_node(node, name_count, &renumbered))
-            })
-            .collect();
-        // A directory's link count: its name, its `.`, and each subdirectory's `..`.
-        let subdirectories: Vec<u32> = nodes
-            .iter()
-            .map(|node| match &node.content {
-                Content::Directory(children) => children
-                    .iter()
-                    .filter(|(_, child)| nodes[*child].kind.is_dir())
-                    .count() as u32,
-                _ => 0,
-            })
-            .collect();
-        for (node, subdirectories) in nodes.iter_mut().zip(subdirectories) {
-            if node.kind.is_dir() {
-                node.nlink = 2 + subdirectories;
-            }
-        }
-        Tree {
-            bytes,
-            nodes,
-            stats,
-            inodes: RwLock::new(Vec::new()),
-        }
-    }
-}
-
-/// Adds the entry `name` (of `node`) to `stats`.
-fn count(stats: &mut LayerStats, node: &BuildNode, name: &str, first_visit: bool) {
-    match &node.content {
-        BuildContent::File(_) if name == OCI_OPAQUE_MARKER => stats.opaque_dirs += 1,
-        BuildContent::File(_) if name.starts_with(OCI_WHITEOUT_PREFIX) => stats.whiteouts += 1,
-        BuildContent::File(range) if first_visit => {
-            stats.files += 1;
-            stats.data_bytes += range.len() as u64;
-        }
-        BuildContent::File(_) => {}
-        BuildContent::Directory(_) => stats.directories += 1,
-        BuildContent::Symlink(_) if first_visit => stats.symlinks += 1,
-        BuildContent::Nothing if first_visit => stats.special_files += 1,
-        BuildContent::Symlink(_) | BuildContent::Nothing => {}
-    }
-}
-
-/// The frozen form of `node`, which has `name_count` names (directories get their link
-/// count later, from their subdirectories).
-fn finish_node(node: BuildNode, name_count: u32, renumbered: &[Option<usize>]) -> Node {
-    let content = match node.content {
-        BuildContent::Nothing => Content::Nothing,
-        BuildContent::File(range) => Content::File(range),
-        BuildContent::Symlink(target) => Content::Symlink(target),
-        BuildContent::Directory(children) => Content::Directory(Children::from_sorted(
-            children
-                .into_iter()
-                .filter_map(|(name, old)| Some((name, renumbered[old]?)))
-                .collect(),
-        )),
-    };
-    Node {
-        kind: node.kind,
-        mode: node.mode,
-        uid: node.uid,
-        gid: node.gid,
-        mtime: node.mtime,
-        rdev: node.rdev,
-        nlink: name_count,
-        content,
-        xattrs: node.xattrs,
     }
 }
 

@@ -70,7 +70,8 @@ impl StoredLayer {
     /// Parses the layer tar `bytes` into a layer made at run time.
     ///
     /// # Errors
-    /// Whatever the tar reader finds wrong (`EIO`, `EINVAL`, `ENAMETOOLONG`, `ENOTSUP`).
+    /// Whatever the tar reader finds wrong (`EIO`, `EINVAL`, `ENAMETOOLONG`, `ENOTSUP`), and
+    /// `ENOMEM` when the layer's tree does not fit in memory.
     pub fn parse(bytes: Bytes, source: LayerSource) -> Result<StoredLayer> {
         let digest = sha256_digest(bytes.as_slice());
         let size = bytes.len() as u64;
@@ -150,6 +151,11 @@ pub struct StoreUsage {
     pub reclaimed_layers: usize,
     /// See `reclaimed_layers`.
     pub reclaimed_bytes: u64,
+    /// Entries of the stored layers' trees (the roots included), each layer once.
+    pub entries: u64,
+    /// Heap the stored layers' trees take, each layer once (their names and file data stay
+    /// in the layers' bytes): see [`ImageLayerFs::heap_bytes`].
+    pub tree_heap_bytes: u64,
 }
 
 /// What [`ImageStore::remove_image`] did.
@@ -423,9 +429,13 @@ impl ImageStore {
             unshared_bytes: 0,
             reclaimed_layers: self.reclaimed_layers,
             reclaimed_bytes: self.reclaimed_bytes,
+            entries: 0,
+            tree_heap_bytes: 0,
         };
         for layer in self.layers.values() {
             usage.stored_bytes += layer.size;
+            usage.entries += layer.fs.entries();
+            usage.tree_heap_bytes += layer.fs.heap_bytes();
             match users(&layer.digest) {
                 0 => usage.unused_bytes += layer.size,
                 1 => usage.unique_bytes += layer.size,

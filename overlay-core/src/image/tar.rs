@@ -27,6 +27,9 @@
 //! - `ENAMETOOLONG`: a path over [`PATH_MAX`] bytes or a component over [`NAME_MAX`] bytes.
 //! - `ENOTSUP`: an entry type this reader does not handle (GNU sparse files, multi-volume
 //!   archives, ...).
+//! - `ENOMEM`: what an entry needs (its names, its extended attributes) could not be
+//!   allocated: the reader allocates fallibly, so a machine out of memory gets an error, not
+//!   a panic.
 //!
 //! Paths are normalised: leading `/` and `./`, `.` components, repeated and trailing
 //! slashes are dropped, so `./etc//passwd` and `/etc/passwd` are both `etc/passwd`, and `./`
@@ -95,12 +98,38 @@ pub struct TarEntry {
     pub xattrs: Vec<(String, Vec<u8>)>,
     /// Offset of the entry's own header in the archive (after any extended headers).
     pub header_offset: usize,
+    /// Where the path is in the archive as written, before normalisation: the text of the
+    /// first range, then (for a ustar header with a `prefix`) a `/` and the second. Each
+    /// component of [`TarEntry::path`] is a piece of these ranges, in order (see
+    /// [`TarEntry::path_components`]): a layer can keep names as places in the archive.
+    pub path_bytes: [Range<usize>; 2],
+    /// Where a link's target is in the archive as written (the header's `linkname`, a PAX
+    /// `linkpath` or a GNU long link name); an empty range for other kinds.
+    pub link_bytes: Range<usize>,
 }
 
 impl TarEntry {
     /// The size of a regular file's data in bytes (0 for other kinds).
     pub fn size(&self) -> u64 {
         (self.data.end - self.data.start) as u64
+    }
+
+    /// Where each component of [`TarEntry::path`] is in `archive` (the archive the entry
+    /// was read from), in order: the pieces of [`TarEntry::path_bytes`] between slashes,
+    /// without the empty and `.` ones that normalisation drops.
+    pub fn path_components<'a>(
+        &'a self,
+        archive: &'a [u8],
+    ) -> impl Iterator<Item = Range<usize>> + 'a {
+        self.path_bytes.iter().flat_map(move |range| {
+            let text = archive.get(range.clone()).unwrap_or_default();
+            let mut start = range.start;
+            text.split(|&byte| byte == b'/').filter_map(move |piece| {
+                let component = start..start + piece.len();
+                start = component.end + 1;
+                (!piece.is_empty() && piece != b".").then_some(component)
+            })
+        })
     }
 }
 
@@ -109,7 +138,8 @@ impl TarEntry {
 pub struct TarError {
     /// Offset in the archive of the header (or byte) at fault.
     pub offset: usize,
-    /// The error number: `EIO`, `EINVAL`, `ENAMETOOLONG` or `ENOTSUP` (see the module docs).
+    /// The error number: `EIO`, `EINVAL`, `ENAMETOOLONG`, `ENOTSUP` or `ENOMEM` (see the
+    /// module docs; a layer adds `ENOMEM` and `EFBIG` of its own).
     pub errno: Errno,
     /// What is wrong, e.g. `"header checksum mismatch"`.
     pub reason: &'static str,
@@ -133,6 +163,27 @@ impl From<TarError> for Errno {
 
 /// A reason, before the offset is known.
 type Fault = (Errno, &'static str);
+
+/// What the reader returns when it cannot allocate what an entry needs.
+const OUT_OF_MEMORY: Fault = (Errno::ENOMEM, "out of memory");
+
+/// A copy of `text`, allocated fallibly (its size comes from the archive).
+fn owned(text: &str) -> Result<String, Fault> {
+    let mut copy = String::new();
+    copy.try_reserve_exact(text.len())
+        .map_err(|_| OUT_OF_MEMORY)?;
+    copy.push_str(text);
+    Ok(copy)
+}
+
+/// A copy of `bytes`, allocated fallibly.
+fn owned_bytes(bytes: &[u8]) -> Result<Vec<u8>, Fault> {
+    let mut copy = Vec::new();
+    copy.try_reserve_exact(bytes.len())
+        .map_err(|_| OUT_OF_MEMORY)?;
+    copy.extend_from_slice(bytes);
+    Ok(copy)
+}
 
 /// Iterates over the entries of an archive; see the [module docs](self).
 ///
@@ -225,17 +276,17 @@ impl<'a> TarReader<'a> {
                     } else {
                         None
                     };
-                    parse_pax(bytes, apply_to).map_err(fail)?;
+                    parse_pax(bytes, data.start, apply_to).map_err(fail)?;
                     if typeflag == b'x' {
                         extensions.pending = true;
                     }
                 }
                 b'L' => {
-                    extensions.long_name = Some(long_name(bytes).map_err(fail)?);
+                    extensions.long_name = Some(long_name(bytes, data.start).map_err(fail)?);
                     extensions.pending = true;
                 }
                 b'K' => {
-                    extensions.long_link = Some(long_name(bytes).map_err(fail)?);
+                    extensions.long_link = Some(long_name(bytes, data.start).map_err(fail)?);
                     extensions.pending = true;
                 }
                 _ => {
@@ -267,10 +318,11 @@ fn is_header_only(typeflag: u8) -> bool {
 struct Extensions {
     /// An extended header was seen, so an entry must follow.
     pending: bool,
-    path: Option<String>,
-    linkpath: Option<String>,
-    long_name: Option<String>,
-    long_link: Option<String>,
+    /// Each name with where its text is in the archive.
+    path: Option<(String, Range<usize>)>,
+    linkpath: Option<(String, Range<usize>)>,
+    long_name: Option<(String, Range<usize>)>,
+    long_link: Option<(String, Range<usize>)>,
     size: Option<u64>,
     uid: Option<u32>,
     gid: Option<u32>,
@@ -338,22 +390,23 @@ impl<'b> Header<'b> {
         header_offset: usize,
     ) -> Result<TarEntry, Fault> {
         let raw_name = self.name()?;
-        let name: &str = extensions
-            .path
-            .as_deref()
-            .or(extensions.long_name.as_deref())
-            .unwrap_or(&raw_name);
+        let (name, path_bytes) = match extensions.path.as_ref().or(extensions.long_name.as_ref()) {
+            Some((name, at)) => (name.as_str(), [at.clone(), at.end..at.end]),
+            None => (raw_name.as_str(), self.name_bytes(header_offset)),
+        };
         let raw_link = c_string(&self.block[157..257]);
-        let link = || -> Result<String, Fault> {
-            match extensions
-                .linkpath
-                .as_deref()
-                .or(extensions.long_link.as_deref())
-            {
-                Some(link) => Ok(String::from(link)),
-                None => Ok(String::from(utf8(raw_link)?)),
+        let (link_text, link_at) = match extensions
+            .linkpath
+            .as_ref()
+            .or(extensions.long_link.as_ref())
+        {
+            Some((link, at)) => (Ok(link.as_str()), at.clone()),
+            None => {
+                let start = header_offset + 157;
+                (utf8(raw_link), start..start + raw_link.len())
             }
         };
+        let link = || -> Result<String, Fault> { owned(link_text?) };
         let device = || -> Result<DeviceId, Fault> {
             let field = |range: Range<usize>| {
                 u32::try_from(parse_number(&self.block[range]).map_err(|r| (Errno::EINVAL, r))?)
@@ -393,6 +446,10 @@ impl<'b> Header<'b> {
         } else {
             data.start..data.start
         };
+        let link_bytes = match kind {
+            EntryKind::HardLink { .. } | EntryKind::Symlink { .. } => link_at,
+            _ => data.start..data.start,
+        };
         Ok(TarEntry {
             path,
             kind,
@@ -406,7 +463,26 @@ impl<'b> Header<'b> {
             data,
             xattrs: extensions.xattrs,
             header_offset,
+            path_bytes,
+            link_bytes,
         })
+    }
+
+    /// Where [`Header::name`] is in the archive, the header being at `header_offset`: the
+    /// `prefix` field (if any) then the `name` field. Pieces never span the two: the name is
+    /// the prefix, a `/`, then the name field.
+    fn name_bytes(&self, header_offset: usize) -> [Range<usize>; 2] {
+        let name = header_offset..header_offset + c_string(&self.block[0..100]).len();
+        let prefix_length = if self.ustar {
+            c_string(&self.block[345..500]).len()
+        } else {
+            0
+        };
+        if prefix_length == 0 {
+            return [name.clone(), name.end..name.end];
+        }
+        let prefix = header_offset + 345;
+        [prefix..prefix + prefix_length, name]
     }
 
     /// The header's own name: `name`, after `prefix` in ustar headers. Not yet normalised.
@@ -418,6 +494,8 @@ impl<'b> Header<'b> {
             ""
         };
         let mut full = String::new();
+        full.try_reserve_exact(prefix.len() + 1 + name.len())
+            .map_err(|_| OUT_OF_MEMORY)?;
         if !prefix.is_empty() {
             full.push_str(prefix);
             full.push('/');
@@ -542,8 +620,13 @@ fn parse_pax_time(text: &[u8]) -> Result<Timespec, Fault> {
 }
 
 /// Reads the records of a PAX header (`"%d %s=%s\n"`, the length counting the whole record)
-/// into `extensions`, or only checks them when `extensions` is `None`.
-fn parse_pax(mut records: &[u8], mut extensions: Option<&mut Extensions>) -> Result<(), Fault> {
+/// into `extensions`, or only checks them when `extensions` is `None`. The header's data
+/// starts at byte `offset` of the archive.
+fn parse_pax(
+    mut records: &[u8],
+    mut offset: usize,
+    mut extensions: Option<&mut Extensions>,
+) -> Result<(), Fault> {
     const BAD: Fault = (Errno::EINVAL, "malformed PAX record");
     // Some writers pad the header with NULs.
     while !records.iter().all(|&b| b == 0) {
@@ -556,12 +639,15 @@ fn parse_pax(mut records: &[u8], mut extensions: Option<&mut Extensions>) -> Res
         if length <= space + 1 || length > records.len() {
             return Err(BAD);
         }
+        let record_at = offset + space + 1;
         let record = &records[space + 1..length];
         records = &records[length..];
+        offset += length;
         let record = record.strip_suffix(b"\n").ok_or(BAD)?;
         let equals = record.iter().position(|&b| b == b'=').ok_or(BAD)?;
         let key = core::str::from_utf8(&record[..equals]).map_err(|_| BAD)?;
         let value = &record[equals + 1..];
+        let value_at = record_at + equals + 1..record_at + record.len();
         if key.is_empty() {
             return Err(BAD);
         }
@@ -569,22 +655,28 @@ fn parse_pax(mut records: &[u8], mut extensions: Option<&mut Extensions>) -> Res
             return Err((Errno::ENOTSUP, "sparse files are not supported"));
         }
         if let Some(extensions) = extensions.as_deref_mut() {
-            apply_pax_record(extensions, key, value)?;
+            apply_pax_record(extensions, key, value, value_at.clone())?;
         }
     }
     Ok(())
 }
 
-fn apply_pax_record(extensions: &mut Extensions, key: &str, value: &[u8]) -> Result<(), Fault> {
+/// Applies one PAX record, whose value is at `value_at` in the archive.
+fn apply_pax_record(
+    extensions: &mut Extensions,
+    key: &str,
+    value: &[u8],
+    value_at: Range<usize>,
+) -> Result<(), Fault> {
     // An empty value removes what an earlier record said.
-    let text = || -> Result<Option<String>, Fault> {
+    let text = || -> Result<Option<(String, Range<usize>)>, Fault> {
         if value.is_empty() {
             return Ok(None);
         }
         if value.len() >= PATH_MAX {
             return Err((Errno::ENAMETOOLONG, "path too long"));
         }
-        Ok(Some(String::from(utf8(value)?)))
+        Ok(Some((owned(utf8(value)?)?, value_at.clone())))
     };
     let id = || -> Result<Option<u32>, Fault> {
         if value.is_empty() {
@@ -614,15 +706,18 @@ fn apply_pax_record(extensions: &mut Extensions, key: &str, value: &[u8]) -> Res
                 extensions.xattrs.retain(|(old, _)| old != name);
                 extensions
                     .xattrs
-                    .push((String::from(name), Vec::from(value)));
+                    .try_reserve(1)
+                    .map_err(|_| OUT_OF_MEMORY)?;
+                extensions.xattrs.push((owned(name)?, owned_bytes(value)?));
             }
         }
     }
     Ok(())
 }
 
-/// The name held by a GNU `L` or `K` entry: its data up to the first NUL.
-fn long_name(data: &[u8]) -> Result<String, Fault> {
+/// The name held by a GNU `L` or `K` entry, its data (at byte `offset` of the archive) up
+/// to the first NUL, and where that is.
+fn long_name(data: &[u8], offset: usize) -> Result<(String, Range<usize>), Fault> {
     let name = c_string(data);
     if name.len() >= PATH_MAX {
         return Err((Errno::ENAMETOOLONG, "path too long"));
@@ -630,7 +725,7 @@ fn long_name(data: &[u8]) -> Result<String, Fault> {
     if name.is_empty() {
         return Err((Errno::EINVAL, "empty name"));
     }
-    Ok(String::from(utf8(name)?))
+    Ok((owned(utf8(name)?)?, offset..offset + name.len()))
 }
 
 /// Normalises an archive path (see the [module docs](self)); `""` is the root.
@@ -646,6 +741,8 @@ fn normalize_path(raw: &[u8]) -> Result<String, Fault> {
     }
     let text = utf8(raw)?;
     let mut path = String::new();
+    path.try_reserve_exact(text.len())
+        .map_err(|_| OUT_OF_MEMORY)?;
     for component in text.split('/') {
         match component {
             "" | "." => {}

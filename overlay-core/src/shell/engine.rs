@@ -199,7 +199,8 @@ pub(super) fn history_lines(history: &[HistoryLine]) -> Vec<String> {
 }
 
 /// `df`: one row per image (`IMAGE LAYERS SIZE SHARED UNIQUE`), a `total` row (the layers
-/// stored, each once), then the saving, what `rmi` reclaimed, and the containers.
+/// stored, each once), then the saving, what `rmi` reclaimed, the heap of the layers' trees
+/// per entry, and the containers.
 pub(super) fn df_lines(usage: &StoreUsage, containers: &[ContainerSummary]) -> Vec<String> {
     let mut rows = vec![cells(&["IMAGE", "LAYERS", "SIZE", "SHARED", "UNIQUE"])];
     for image in &usage.images {
@@ -234,6 +235,12 @@ pub(super) fn df_lines(usage: &StoreUsage, containers: &[ContainerSummary]) -> V
     lines.push(format!(
         "reclaimed by rmi and rmc: {} bytes in {} layers",
         usage.reclaimed_bytes, usage.reclaimed_layers
+    ));
+    lines.push(format!(
+        "layer trees: {} entries, {} bytes of heap, {} per entry (names and data stay in the layers)",
+        usage.entries,
+        usage.tree_heap_bytes,
+        usage.tree_heap_bytes / usage.entries.max(1)
     ));
     let upper_bytes: u64 = containers.iter().map(|c| c.upper_bytes).sum();
     lines.push(format!(

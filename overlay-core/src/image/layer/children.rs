@@ -1,81 +1,169 @@
-//! A directory's entries, sorted by name, with a lookup that mostly compares integers: the
-//! search runs over an array of the names' first eight bytes (see `crate::name_order`), and
-//! reads name text only among the entries whose first eight bytes tie with the name sought
-//! (usually one), where a plain binary search over the names would read a different string,
-//! often a cache miss, at every step.
+//! The entries of every directory of a layer in one table: each directory's entries are a
+//! run of it, sorted by name, and each entry names its text by where it is in the layer's
+//! bytes (12 bytes an entry, plus 8 for the lookup below), never a copy of it.
+//!
+//! A lookup mostly compares integers: it searches the run's slice of an array of the names'
+//! first eight bytes (see `crate::name_order`), and reads name text only among the entries
+//! whose first eight bytes tie with the name sought (usually one), where a plain binary
+//! search over the names would read a different name, in the RAM disk, at every step.
 
-use alloc::{sync::Arc, vec::Vec};
+use alloc::vec::Vec;
+use core::ops::Range;
 
-use crate::name_order::prefix;
+pub(super) use crate::name_order::prefix;
 
-/// A directory's entries: names with the index of the node each names, sorted by name.
+/// Where an entry's name is: `length` bytes at `offset_in_block` of block `block` of the
+/// layer's bytes, or, for a name the layer made (`made`, the whiteout of a device 0/0),
+/// `length` bytes at `block` of the tree's made names. Names are 1 to 255 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct NameRef {
+    block: u32,
+    offset_in_block: u16,
+    length: u8,
+    made: bool,
+}
+
+impl NameRef {
+    /// The name at `range` of the layer's bytes, if that is in its first 2 TiB and is a
+    /// name's length.
+    pub(super) fn in_layer(range: &Range<usize>, block_bytes: usize) -> Option<NameRef> {
+        Some(NameRef {
+            block: u32::try_from(range.start / block_bytes).ok()?,
+            offset_in_block: u16::try_from(range.start % block_bytes).ok()?,
+            length: u8::try_from(range.len()).ok()?,
+            made: false,
+        })
+    }
+
+    /// The name at `range` of the tree's made names.
+    pub(super) fn made(range: &Range<usize>) -> Option<NameRef> {
+        Some(NameRef {
+            block: u32::try_from(range.start).ok()?,
+            offset_in_block: 0,
+            length: u8::try_from(range.len()).ok()?,
+            made: true,
+        })
+    }
+
+    /// The name's text, from the layer's bytes `layer` or the made names `made`.
+    pub(super) fn text<'t>(&self, layer: &'t [u8], made: &'t [u8], block_bytes: usize) -> &'t [u8] {
+        let (source, start) = if self.made {
+            (made, self.block as usize)
+        } else {
+            (
+                layer,
+                self.block as usize * block_bytes + usize::from(self.offset_in_block),
+            )
+        };
+        source
+            .get(start..start + usize::from(self.length))
+            .unwrap_or_default()
+    }
+}
+
+/// One entry of a directory.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Child {
+    pub(super) name: NameRef,
+    /// The node it names.
+    pub(super) node: u32,
+}
+
+/// The entries of every directory, each directory's a run sorted by name.
 pub(super) struct Children {
-    entries: Vec<(Arc<str>, usize)>,
+    entries: Vec<Child>,
     /// `prefix(name)` of each entry, in the same order.
     prefixes: Vec<u64>,
 }
 
 impl Children {
-    /// The entries of `sorted`, which is sorted by name (as a `BTreeMap` iterates).
-    pub(super) fn from_sorted(sorted: Vec<(Arc<str>, usize)>) -> Children {
-        let prefixes = sorted.iter().map(|(name, _)| prefix(name)).collect();
-        Children {
-            entries: sorted,
-            prefixes,
-        }
+    /// The table of `entries` (each directory's run sorted by name) whose names' first eight
+    /// bytes are `prefixes`.
+    pub(super) fn new(entries: Vec<Child>, prefixes: Vec<u64>) -> Children {
+        Children { entries, prefixes }
     }
 
-    /// Number of entries.
+    /// Number of entries, of all directories.
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// The entries in name order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &(Arc<str>, usize)> {
-        self.entries.iter()
+    /// Bytes of heap the table takes.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * core::mem::size_of::<Child>()
+            + self.prefixes.capacity() * core::mem::size_of::<u64>()
     }
 
-    /// The entry `name` names (the name as kept here, the node index), if there is one.
-    pub(super) fn find_entry(&self, name: &str) -> Option<&(Arc<str>, usize)> {
-        let key = prefix(name);
-        let start = self.prefixes.partition_point(|&other| other < key);
-        let tied = self.prefixes.get(start..).unwrap_or_default();
+    /// The entries of the run `run`, in name order.
+    pub(super) fn run(&self, run: Range<usize>) -> &[Child] {
+        self.entries.get(run).unwrap_or_default()
+    }
+
+    /// The position of the entry of the run `run` named `name`, whose text `text` gives.
+    pub(super) fn find<'t>(
+        &self,
+        run: Range<usize>,
+        name: &str,
+        text: impl Fn(&NameRef) -> &'t [u8],
+    ) -> Option<usize> {
+        let prefixes = self.prefixes.get(run.clone())?;
+        let key = prefix(name.as_bytes());
+        let start = prefixes.partition_point(|&other| other < key);
+        let tied = prefixes.get(start..).unwrap_or_default();
         let end = start + tied.partition_point(|&other| other == key);
-        let run = self.entries.get(start..end).unwrap_or_default();
-        let found = run
-            .binary_search_by(|(other, _)| (**other).cmp(name))
+        let candidates = self.entries.get(run.start + start..run.start + end)?;
+        let found = candidates
+            .binary_search_by(|child| text(&child.name).cmp(name.as_bytes()))
             .ok()?;
-        run.get(found)
+        Some(run.start + start + found)
+    }
+
+    /// The entry at `position`.
+    pub(super) fn get(&self, position: usize) -> Option<&Child> {
+        self.entries.get(position)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use alloc::{collections::BTreeMap, string::String};
+    use alloc::string::String;
 
     use super::*;
 
-    fn index_of(dir: &Children, name: &str) -> Option<usize> {
-        dir.find_entry(name).map(|&(_, index)| index)
+    /// A table of one directory of `names` (sorted here), kept as made names in `made`.
+    fn table(names: &[&str], made: &mut Vec<u8>) -> Children {
+        let mut sorted: Vec<&str> = names.to_vec();
+        sorted.sort_unstable();
+        let mut entries = Vec::new();
+        let mut prefixes = Vec::new();
+        for name in sorted {
+            let start = made.len();
+            made.extend_from_slice(name.as_bytes());
+            let name_ref = NameRef::made(&(start..made.len())).unwrap();
+            let original = names.iter().position(|other| *other == name).unwrap();
+            entries.push(Child {
+                name: name_ref,
+                node: original as u32,
+            });
+            prefixes.push(prefix(name.as_bytes()));
+        }
+        Children::new(entries, prefixes)
     }
 
-    fn children(names: &[&str]) -> Children {
-        let sorted: BTreeMap<Arc<str>, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(index, name)| (Arc::from(*name), index))
-            .collect();
-        Children::from_sorted(sorted.into_iter().collect())
+    fn node_of(dir: &Children, made: &[u8], name: &str) -> Option<u32> {
+        let position = dir.find(0..dir.len(), name, |n| n.text(&[], made, 512))?;
+        dir.get(position).map(|child| child.node)
     }
 
     #[test]
     fn every_entry_is_found_and_nothing_else() {
         let owned = crate::name_order::tests::awkward_names();
         let names: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let dir = children(&names);
+        let mut made = Vec::new();
+        let dir = table(&names, &mut made);
         assert_eq!(dir.len(), names.len());
         for (index, name) in names.iter().enumerate() {
-            assert_eq!(index_of(&dir, name), Some(index), "{name}");
+            assert_eq!(node_of(&dir, &made, name), Some(index as u32), "{name}");
         }
         for absent in [
             "",
@@ -88,15 +176,26 @@ mod tests {
             "zzz",
             "e",
         ] {
-            assert_eq!(index_of(&dir, absent), None, "{absent}");
+            assert_eq!(node_of(&dir, &made, absent), None, "{absent}");
         }
     }
 
     #[test]
     fn an_empty_directory_finds_nothing() {
-        let dir = Children::from_sorted(Vec::new());
+        let dir = Children::new(Vec::new(), Vec::new());
         assert_eq!(dir.len(), 0);
-        assert_eq!(index_of(&dir, "a"), None);
-        assert_eq!(dir.iter().count(), 0);
+        assert_eq!(node_of(&dir, &[], "a"), None);
+        assert!(dir.run(0..0).is_empty());
+    }
+
+    #[test]
+    fn names_point_into_the_layer() {
+        let layer = b"0123456789";
+        let name = NameRef::in_layer(&(3..6), 4).unwrap();
+        assert_eq!(name.text(layer, &[], 4), b"345");
+        assert!(
+            NameRef::in_layer(&(0..256), 512).is_none(),
+            "over 255 bytes"
+        );
     }
 }

@@ -2,11 +2,12 @@ use alloc::{format, string::ToString, vec};
 
 use super::*;
 use crate::image::tar::tests::XorShift;
-use crate::image::testtar::{header, put_octal, set_checksum, TarBuilder};
+use crate::image::tar::EntryKind;
+use crate::image::testtar::{header, put, put_octal, set_checksum, TarBuilder};
 use crate::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, WhiteoutEncoding};
 use crate::posix::Namespace;
 use crate::tmpfs::{TmpFs, TmpFsOptions};
-use crate::vfs::Credentials;
+use crate::vfs::{Credentials, DeviceId, Timespec};
 
 fn parse(archive: Vec<u8>) -> Arc<ImageLayerFs> {
     ImageLayerFs::parse(Bytes::from_vec(archive)).unwrap()
@@ -519,60 +520,50 @@ fn random_layers_never_panic() {
     }
 }
 
-/// The names a listing of `dir` hands out as shared `Arc`s, by their text.
-fn shared_names(dir: &dyn Inode) -> Vec<(String, Option<Arc<str>>)> {
-    let mut found = Vec::new();
-    dir.readdir(0, &mut |entry| {
-        found.push((entry.name.to_string(), entry.shared_name.cloned()));
+#[test]
+fn listings_hand_out_names_from_the_layers_bytes() {
+    let layer = parse(base_layer());
+    let bytes = layer.bytes().as_slice().as_ptr_range();
+    let etc = walk(&layer, "etc").unwrap();
+    let mut listed = Vec::new();
+    etc.readdir(0, &mut |entry| {
+        // The name is the text in the archive's header, not a copy.
+        assert!(bytes.contains(&entry.name.as_ptr()), "{}", entry.name);
+        assert!(entry.shared_name.is_none(), "{}", entry.name);
+        listed.push(entry.name.to_string());
         true
     })
     .unwrap();
-    found
-}
-
-#[test]
-fn listings_hand_out_the_layers_own_names() {
-    let layer = parse(base_layer());
-    let etc = walk(&layer, "etc").unwrap();
-    let first = shared_names(&*etc);
-    let again = shared_names(&*etc);
-    assert_eq!(first.len(), 4);
-    for ((name, shared), (_, shared_again)) in first.iter().zip(&again) {
-        let (Some(shared), Some(shared_again)) = (shared, shared_again) else {
-            panic!("{name} handed out without its shared name");
-        };
-        assert_eq!(&**shared, name.as_str());
-        assert!(Arc::ptr_eq(shared, shared_again), "{name} copied");
-    }
-    // A union's listing of the directory takes the layer's names, not copies of them.
+    assert_eq!(listed, ["config", "localtime", "os-release", "shadow"]);
+    // A union's listing of the directory holds the same names.
     let (union, _ns) = container(&[&layer]);
-    let through = shared_names(&*union.root().lookup("etc").unwrap());
-    assert_eq!(through.len(), first.len());
-    for (name, shared) in &through {
-        let own = first
-            .iter()
-            .find(|(other, _)| other == name)
-            .and_then(|(_, own)| own.as_ref())
-            .unwrap();
-        assert!(
-            shared
-                .as_ref()
-                .is_some_and(|shared| Arc::ptr_eq(shared, own)),
-            "{name}"
-        );
-    }
+    let mut through = Vec::new();
+    union
+        .root()
+        .lookup("etc")
+        .unwrap()
+        .readdir(0, &mut |entry| {
+            through.push(entry.name.to_string());
+            true
+        })
+        .unwrap();
+    assert_eq!(through, listed);
 }
 
 #[test]
-fn lookups_share_the_inodes_made_at_parse_and_the_tree_goes_with_the_last_one() {
+fn lookups_make_inodes_and_the_tree_goes_with_the_last_one() {
     let fs = parse(base_layer());
     let first = walk(&fs, "etc/os-release").unwrap();
     let again = walk(&fs, "etc/os-release").unwrap();
-    assert!(Arc::ptr_eq(&first, &again), "one inode per entry");
+    assert_eq!(
+        first.metadata().unwrap().ino,
+        again.metadata().unwrap().ino,
+        "one inode number per entry"
+    );
     let tree = Arc::downgrade(&fs.tree);
     let etc = walk(&fs, "etc").unwrap();
     drop((fs, first, again));
-    // What is still held works on (its lookups make inodes now), and holds the tree.
+    // What is still held works on, and holds the tree.
     let config = etc.lookup("config").unwrap();
     assert_eq!(read_all(&*config), b"debug=0\n");
     assert!(tree.upgrade().is_some());
@@ -667,4 +658,61 @@ fn a_character_device_0_0_is_a_whiteout_as_docker_shows_it() {
     tar.append(&crate::image::NewEntry::new(&long, whiteout(), 0), b"")
         .unwrap();
     assert_eq!(refusal(tar.finish().unwrap()).0, Errno::EINVAL);
+}
+
+#[test]
+fn names_are_read_in_place_however_the_archive_writes_them() {
+    let deep = format!("{}/{}", "p".repeat(120), "inner");
+    // A ustar header with a `prefix` field: the name is `prefix/name`.
+    let mut prefixed = header("file", b'0', 0o644, 2, "");
+    put(&mut prefixed[345..500], b"./split//dir/");
+    set_checksum(&mut prefixed);
+    let archive = TarBuilder::new()
+        .raw(&prefixed, b"ok")
+        .pax(&[("path", format!("./pax//{deep}/./x").as_bytes())])
+        .file("ignored-by-pax", b"pax")
+        .gnu_long_name(&format!("gnu/{deep}/y"))
+        .file("ignored-by-gnu", b"gnu")
+        .symlink("link", "split/dir/file")
+        .finish();
+    let fs = parse(archive);
+    let bytes = fs.bytes().as_slice().as_ptr_range();
+    for (path, data) in [
+        ("split/dir/file", &b"ok"[..]),
+        (&format!("pax/{deep}/x"), b"pax"),
+        (&format!("gnu/{deep}/y"), b"gnu"),
+        ("link", b""),
+    ] {
+        let inode = walk(&fs, path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        if !data.is_empty() {
+            assert_eq!(read_all(&*inode), data, "{path}");
+        }
+    }
+    assert_eq!(
+        walk(&fs, "link").unwrap().readlink().unwrap(),
+        "split/dir/file"
+    );
+    // Every name listed is the archive's own text.
+    let mut stack = vec![fs.root()];
+    let mut seen = 0;
+    while let Some(dir) = stack.pop() {
+        dir.readdir(0, &mut |entry| {
+            assert!(bytes.contains(&entry.name.as_ptr()), "{}", entry.name);
+            seen += 1;
+            true
+        })
+        .unwrap();
+        let mut names = Vec::new();
+        dir.readdir(0, &mut |entry| {
+            if entry.kind == FileType::Directory {
+                names.push(entry.name.to_string());
+            }
+            true
+        })
+        .unwrap();
+        for name in names {
+            stack.push(dir.lookup(&name).unwrap());
+        }
+    }
+    assert_eq!(seen as u64 + 1, fs.entries());
 }

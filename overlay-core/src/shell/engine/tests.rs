@@ -89,8 +89,14 @@ fn images_history_and_df_show_the_store() {
         )
     );
     assert_eq!(lines[6], "reclaimed by rmi and rmc: 0 bytes in 0 layers");
-    assert_eq!(lines[7], "containers: 1, writable layers 0 bytes");
-    assert_eq!(lines.len(), 8);
+    assert!(
+        lines[7].starts_with("layer trees: 23 entries, "),
+        "{}",
+        lines[7]
+    );
+    assert!(lines[7].ends_with(" per entry (names and data stay in the layers)"));
+    assert_eq!(lines[8], "containers: 1, writable layers 0 bytes");
+    assert_eq!(lines.len(), 9);
 }
 
 #[test]
