@@ -72,7 +72,7 @@ fn draw_memory(svg: &mut Svg, report: &Report, top: f64) -> f64 {
         MARGIN,
         top,
         Font::BODY.size(15.0).bold(),
-        "1  The memory the bootloader handed over, and what the kernel took back",
+        "1. The memory the bootloader handed over, and what the kernel took back",
     );
     let kinds: Vec<String> = memory
         .kinds
@@ -270,7 +270,7 @@ fn draw_images(svg: &mut Svg, report: &Report, top: f64) -> f64 {
         MARGIN,
         top,
         Font::BODY.size(15.0).bold(),
-        "2  RAM disk \u{2192} images \u{2192} shared layers \u{2192} containers",
+        "2. RAM disk \u{2192} images \u{2192} shared layers \u{2192} containers",
     );
     let heading = Font::BODY.bold().fill(GREY);
     let head_y = top + 26.0;
@@ -358,7 +358,9 @@ fn draw_images(svg: &mut Svg, report: &Report, top: f64) -> f64 {
             .filter(|(_, _, s)| *s == source_index)
             .map(|(_, place, _)| place.top);
         let top = tops.fold(f64::MAX, f64::min).min(floor).max(first_top);
-        let least = if source.kind == "fw_cfg" { 100.0 } else { 70.0 };
+        // The name, two lines, and two for each note.
+        let notes = usize::from(source.stored.is_some()) + usize::from(source.kind == "fw_cfg");
+        let least = 64.0 + 31.0 * notes as f64;
         let height = (floor - 12.0 - top).max(least);
         source_places.push(Place { top, height });
         floor = floor.max(top + height + 24.0);
@@ -388,21 +390,18 @@ fn draw_images(svg: &mut Svg, report: &Report, top: f64) -> f64 {
         svg.text(x, y, Font::BODY, &format!("{}, one OCI", source.size.text));
         y += 15.0;
         svg.text(x, y, Font::BODY, "image layout (a tar)");
-        if source.kind == "fw_cfg" && place.height > 90.0 {
-            y += 15.0;
-            svg.text(
-                x,
-                y,
-                Font::BODY.size(11.0).fill(GREY),
-                "read by DMA: too big",
-            );
-            y += 13.0;
-            svg.text(
-                x,
-                y,
-                Font::BODY.size(11.0).fill(GREY),
-                "for the BIOS RAM disk",
-            );
+        let note = Font::BODY.size(11.0).fill(GREY);
+        if let Some((stored, apart)) = &source.stored {
+            y += 17.0;
+            svg.text(x, y, note, &format!("layers: {} stored", stored.text));
+            y += 14.0;
+            svg.text(x, y, note, &format!("for {} of images", apart.text));
+        }
+        if source.kind == "fw_cfg" {
+            y += 17.0;
+            svg.text(x, y, note, "read by DMA: too big");
+            y += 14.0;
+            svg.text(x, y, note, "for the BIOS RAM disk");
         }
         for (_, image_place, _) in image_places.iter().filter(|(_, _, s)| *s == index) {
             let y = image_place.middle();
@@ -577,7 +576,7 @@ fn draw_container(
         .into_iter()
         .chain(lowers.iter().cloned())
         .collect();
-    let lowers_top = top + 64.0;
+    let lowers_top = top + 80.0;
     let entries_top = lowers_top + ROW_H * lowers.len() as f64 + 26.0;
     let legend_y =
         entries_top + ROW_H * (shown as f64 + 1.0) + 8.0 + if more > 0 { ROW_H } else { 0.0 };
@@ -604,9 +603,17 @@ fn draw_container(
         .as_ref()
         .map_or(String::new(), |size| format!(": a tmpfs of {}", size.text));
     svg.text(x, top + 39.0, Font::BODY, &format!("writable upper{upper}"));
+    if let Some(heap) = &container.heap {
+        svg.text(
+            x,
+            top + 55.0,
+            Font::BODY.size(11.0).fill(GREY),
+            &format!("{} of heap; file data stays in the layers", heap.text),
+        );
+    }
     svg.text(
         x,
-        top + 57.0,
+        lowers_top - 7.0,
         Font::BODY.fill(GREY),
         "read-only lowers, top first:",
     );

@@ -87,6 +87,8 @@ pub struct Source {
     pub size: Size,
     /// Its images, in the report's order.
     pub images: Vec<Image>,
+    /// The bytes its layers take, each stored once, and what its images would take apart.
+    pub stored: Option<(Size, Size)>,
 }
 
 /// A row of the rootfs stage's image table, with its layers from the `map:` lines.
@@ -122,6 +124,8 @@ pub struct Container {
     pub image: String,
     /// Its writable layer's capacity, if the union stage printed it.
     pub upper: Option<Size>,
+    /// The heap it took, if the union stage printed it.
+    pub heap: Option<Size>,
     /// The entries of its root directory.
     pub entries: Vec<Entry>,
 }
@@ -249,6 +253,13 @@ pub fn parse(serial: &str) -> Result<Report> {
         } else if let Some(rest) = line.strip_prefix("rootfs: fw_cfg image layout of ") {
             push_source(&mut report, "fw_cfg", rest);
             table = Table::None;
+        } else if let Some(rest) = line.strip_prefix("rootfs: each layer is loaded once") {
+            let stored = rest
+                .split_once(" of layers stored for ")
+                .and_then(|(stored, images)| Some((Size::find(stored)?, Size::find(images)?)));
+            if let Some(source) = report.sources.last_mut() {
+                source.stored = stored;
+            }
         } else if let Some(rest) = line.strip_prefix("rootfs:   ") {
             table = read_table_line(&mut report, table, rest);
         } else if let Some(rest) = line.strip_prefix("rootfs: ") {
@@ -257,6 +268,10 @@ pub fn parse(serial: &str) -> Result<Report> {
             }
         } else if let Some(rest) = line.strip_prefix("union: container ") {
             read_union(&mut report, rest);
+        } else if let Some(rest) = line.strip_prefix("union: the container took ") {
+            if let Some(container) = report.containers.last_mut() {
+                container.heap = Size::find(rest);
+            }
         } else if let Some(rest) = line.strip_prefix("map: image ") {
             if let Some((name, layers)) = rest.split_once(": ") {
                 let layers = layers.split_whitespace().map(unescape).collect();
@@ -375,6 +390,7 @@ fn push_source(report: &mut Report, kind: &str, rest: &str) {
             bytes: 0.0,
         }),
         images: Vec::new(),
+        stored: None,
     });
 }
 
@@ -496,6 +512,7 @@ fn read_union(report: &mut Report, rest: &str) {
             name: name.to_owned(),
             image: String::new(),
             upper,
+            heap: None,
             entries: Vec::new(),
         }),
     }
@@ -521,6 +538,7 @@ fn read_container(report: &mut Report, rest: &str) {
             name,
             image,
             upper: None,
+            heap: None,
             entries: Vec::new(),
         }),
     }

@@ -73,6 +73,11 @@ fn the_report_gives_layouts_images_layers_and_their_edges() {
         ]
     );
     assert_eq!(report.layers.len(), 13);
+    let (stored, apart) = report.sources[0].stored.clone().expect("the sharing line");
+    assert_eq!(
+        (stored.text.as_str(), apart.text.as_str()),
+        ("55 KiB", "124 KiB")
+    );
     let greeter = report.image("greeter:1.0").expect("greeter");
     assert_eq!(
         greeter.layers,
