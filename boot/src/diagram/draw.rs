@@ -149,7 +149,14 @@ fn draw_memory(svg: &mut Svg, report: &Report, top: f64) -> f64 {
             svg.line((start + 1.0, y), (end - 1.0, y), colour, 2.0);
             svg.line((start + 1.0, y), (start + 1.0, y + 5.0), colour, 2.0);
             svg.line((end - 1.0, y), (end - 1.0, y + 5.0), colour, 2.0);
-            svg.text(start + 2.0, y - 5.0, Font::BODY.bold(), text);
+            // Left-aligned over the span, or right-aligned at its end when that would run
+            // off the picture (a narrow span at the right, as under UEFI).
+            let font = Font::BODY.bold();
+            if start + 2.0 + font.width(text.chars().count()) <= RIGHT {
+                svg.text(start + 2.0, y - 5.0, font, text);
+            } else {
+                svg.text(end - 2.0, y - 5.0, font.end(), text);
+            }
         }
     };
     let kept = memory

@@ -9,8 +9,8 @@
 //!
 //! The drawing keeps the report it was drawn from in its `<metadata>` element, so that it can
 //! be checked: [`embedded_report`] gives it back, drawing it again must give the same bytes
-//! (the drawing code has not changed since), and its [`shape`] must be the shape of a boot of
-//! today's kernel (the QEMU test `qemu-tests/tests/diagram.rs`): see [`shape`] for what must
+//! (the drawing code has not changed since), and its [`shape()`] must be the shape of a boot of
+//! today's kernel (the QEMU test `qemu-tests/tests/diagram.rs`): see [`shape()`] for what must
 //! match and what may differ.
 
 mod draw;
@@ -39,10 +39,10 @@ pub fn draw(serial: &str) -> Result<String> {
     Ok(draw::draw(&report, &kept))
 }
 
-/// The boot report kept in an SVG drawn by [`draw`].
+/// The boot report kept in an SVG drawn by [`draw()`].
 ///
 /// # Errors
-/// When `svg` holds no report (it was not drawn by [`draw`]).
+/// When `svg` holds no report (it was not drawn by [`draw()`]).
 pub fn embedded_report(svg: &str) -> Result<String> {
     let start = "<metadata id=\"boot-report\">\n";
     let (_, rest) = svg

@@ -15,7 +15,10 @@
 
 use super::report::{Container, Report};
 
-/// The shape of `report`, one fact per line.
+/// The shape of `report`, one fact per line: the firmware, the bootloader memory's uses and
+/// which are kept, the layouts and their images, each image's layers (by the instruction that
+/// made them) and which are shared, the containers and their top-level entries with their
+/// kinds and layers. Sizes, counts, addresses and digests are left out (see the module doc).
 pub fn shape(report: &Report) -> Vec<String> {
     let mut lines = vec![format!("firmware {}", report.memory.firmware)];
     for usage in &report.memory.uses {
