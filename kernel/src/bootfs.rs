@@ -5,7 +5,12 @@
 //! switches to them, then gives back to the heap exactly the bootloader frames nothing maps any
 //! more. The kernel ELF file, the image, the stack and the RAM disk are never given back.
 
-use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
+use alloc::{
+    collections::{BTreeMap, BTreeSet},
+    format,
+    string::String,
+    vec::Vec,
+};
 use core::ops::Range;
 
 use bootloader_api::info::MemoryRegionKind;
@@ -93,10 +98,33 @@ fn bytes(frames: usize) -> Bytes {
 /// Reports what the bootloader occupies, switches to the kernel's own page tables and reclaims
 /// the bootloader frames that are provably unused. Runs once; needs the heap and the handover.
 pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
-    let offset = handover.physical_memory_offset;
     let old_level_4 = paging::active_level_4();
+    let image = kernel_image(handover)?;
+    let (space, frame_use) = build_tables(handover, old_level_4, &image)?;
+    check_kept_frames(handover, &frame_use)?;
+    let (counts, reclaimable) = account(handover, &frame_use);
+    switch_tables(space)?;
+    let (reclaimed, reclaimed_bytes) = reclaim(&reclaimable, handover.physical_memory_offset);
+    let kept_frames: usize = Use::ALL
+        .iter()
+        .filter(|u| u.kept())
+        .map(|u| counts[*u as usize])
+        .sum();
+    println!(
+        "bootfs: reclaimed {} of bootloader memory into the heap ({} ranges); kept {} (kernel ELF, image, stack, RAM disk)",
+        Bytes(reclaimed_bytes),
+        reclaimed.len(),
+        bytes(kept_frames)
+    );
+    Ok(UNLOADED.call_once(|| Unloaded {
+        reclaimed,
+        reclaimed_bytes,
+    }))
+}
 
-    // Where the running kernel image is: its ELF's loadable segments, moved by the image offset.
+/// Where the running kernel image is: its ELF's loadable segments, moved by the image offset.
+/// An error if the code running now lies outside them.
+fn kernel_image(handover: &Handover) -> Result<Vec<Range<u64>>, String> {
     let segments = elf::load_segments(handover.kernel_elf_bytes())
         .map_err(|why| format!("cannot read the kernel's ELF headers: {why}"))?;
     let image: Vec<Range<u64>> = segments
@@ -112,11 +140,22 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
             "kernel code at {entry:#x} lies outside the ELF segments moved by the image offset"
         ));
     }
+    Ok(image)
+}
 
-    // Build the kernel's own tables: the physical-memory mapping, then copies of the image,
-    // stack and RAM disk mappings. Unlike the bootloader, which maps up to the highest address
-    // in the memory map (QEMU reserves 12 GiB at 1 TiB, which costs 4 MiB of tables), the
-    // kernel maps the first 4 GiB (RAM, firmware tables, MMIO) and the RAM regions above it.
+/// Builds the kernel's own tables, and notes what each frame the bootloader's tables reach is
+/// used for.
+///
+/// The tables hold the physical-memory mapping, then copies of the image, stack and RAM disk
+/// mappings. Unlike the bootloader, which maps up to the highest address in the memory map
+/// (QEMU reserves 12 GiB at 1 TiB, which costs 4 MiB of tables), the kernel maps the first
+/// 4 GiB (RAM, firmware tables, MMIO) and the RAM regions above it.
+fn build_tables(
+    handover: &Handover,
+    old_level_4: u64,
+    image: &[Range<u64>],
+) -> Result<(AddressSpace, BTreeMap<u64, Use>), String> {
+    let offset = handover.physical_memory_offset;
     let mut space = AddressSpace::new(offset);
     space.map_physical_memory(0..FIRST_4_GIB)?;
     for region in &handover.memory_regions {
@@ -128,7 +167,7 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
         }
     }
     let mut uses: BTreeSet<(u64, Use)> = BTreeSet::new();
-    for range in &image {
+    for range in image {
         for frame in space.copy_mappings(old_level_4, range.clone())? {
             uses.insert((frame, Use::KernelImage));
         }
@@ -158,15 +197,18 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
     }
     // A frame can have several uses (the image is partly mapped straight from the ELF file);
     // the first in `Use` order wins, so kept uses beat reclaimable ones.
-    let mut frame_use: alloc::collections::BTreeMap<u64, Use> = Default::default();
+    let mut frame_use: BTreeMap<u64, Use> = BTreeMap::new();
     for (frame, usage) in uses {
         frame_use
             .entry(frame)
             .and_modify(|u| *u = (*u).min(usage))
             .or_insert(usage);
     }
+    Ok((space, frame_use))
+}
 
-    // Nothing the kernel keeps may sit in memory the heap already owns.
+/// Nothing the kernel keeps may sit in memory the heap already owns.
+fn check_kept_frames(handover: &Handover, frame_use: &BTreeMap<u64, Use>) -> Result<(), String> {
     let usable = |frame: u64| {
         handover
             .memory_regions
@@ -182,8 +224,15 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
             usage.label()
         ));
     }
+    Ok(())
+}
 
-    // Account for every frame of every `Bootloader` region.
+/// Accounts for every frame of every `Bootloader` region and reports the split: the frame
+/// count of each use, and the frames that may be reclaimed.
+fn account(
+    handover: &Handover,
+    frame_use: &BTreeMap<u64, Use>,
+) -> ([usize; Use::ALL.len()], Vec<u64>) {
     let mut counts = [0usize; Use::ALL.len()];
     let mut reclaimable: Vec<u64> = Vec::new();
     let bootloader_regions = handover
@@ -213,7 +262,11 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
             bytes(counts[usage as usize])
         );
     }
+    (counts, reclaimable)
+}
 
+/// Switches to the kernel's own tables, once they are checked to leave the lower half free.
+fn switch_tables(space: AddressSpace) -> Result<(), String> {
     // The lower half is for user programs: with the kernel's mappings in the upper half
     // (`BOOTLOADER_CONFIG`'s dynamic range), nothing the kernel keeps may be mapped there.
     if let Some(index) = space.first_lower_half_entry() {
@@ -233,10 +286,14 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
         "bootfs: switched to the kernel's own page tables ({} in {table_frames} frames)",
         bytes(table_frames)
     );
+    Ok(())
+}
 
-    // Coalesce reclaimable frames into ranges and give them to the heap.
+/// Coalesces the reclaimable frames into ranges and gives them to the heap: the ranges, and
+/// the bytes the heap took.
+fn reclaim(reclaimable: &[u64], offset: u64) -> (Vec<Range<u64>>, u64) {
     let mut reclaimed: Vec<Range<u64>> = Vec::new();
-    for frame in reclaimable {
+    for &frame in reclaimable {
         match reclaimed.last_mut() {
             Some(last) if last.end == frame => last.end += PAGE_BYTES,
             _ => reclaimed.push(frame..frame + PAGE_BYTES),
@@ -248,24 +305,10 @@ pub fn unload(handover: &Handover) -> Result<&'static Unloaded, String> {
         // keeps (ELF file, image, stack, RAM disk) and that the active tables no longer use:
         // they were built from the heap and map only the kept frames plus the offset mapping,
         // through which the heap reaches these frames. No frame is in a `Usable` region, so the
-        // heap does not own it yet.
+        // heap does not own it yet. The tables are switched before this runs (`unload`).
         if unsafe { heap::claim(range.start, range.end, offset) } > 0 {
             reclaimed_bytes += range.end - range.start;
         }
     }
-    let kept_frames: usize = Use::ALL
-        .iter()
-        .filter(|u| u.kept())
-        .map(|u| counts[*u as usize])
-        .sum();
-    println!(
-        "bootfs: reclaimed {} of bootloader memory into the heap ({} ranges); kept {} (kernel ELF, image, stack, RAM disk)",
-        Bytes(reclaimed_bytes),
-        reclaimed.len(),
-        bytes(kept_frames)
-    );
-    Ok(UNLOADED.call_once(|| Unloaded {
-        reclaimed,
-        reclaimed_bytes,
-    }))
+    (reclaimed, reclaimed_bytes)
 }
