@@ -1,6 +1,7 @@
 //! The fuzz targets' inputs kept as regression tests, run through the targets' own bodies under
 //! the budgets the fuzzers give them (`overlay-core/fuzz/src/budget.rs`): a thread with the
-//! kernel's 512 KiB stack, and a heap of 512 KiB plus 32 bytes per input byte.
+//! kernel's 512 KiB stack, and a heap of 512 KiB plus k bytes per input byte (32 for the
+//! targets whose input is data, 128 for the shell's commands).
 //!
 //! The inputs: every file of `overlay-core/fuzz/seeds/<target>/` (where the fuzzers start), of
 //! `overlay-core/fuzz/regressions/<target>/` (inputs that broke a budget once, and the deep and
@@ -52,7 +53,8 @@ fn run_inputs(dirs: &[&str]) -> Vec<String> {
     let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let this_test = std::env::current_exe().expect("the test binary");
     let mut failures = Vec::new();
-    for (target, _) in bodies::TARGETS {
+    for target in bodies::TARGETS {
+        let target = target.name;
         let inputs = dirs
             .iter()
             .flat_map(|dir| inputs_in(&fuzz_dir.join(dir).join(target)));
@@ -85,7 +87,8 @@ fn run_inputs(dirs: &[&str]) -> Vec<String> {
 #[test]
 fn every_fuzz_seed_and_regression_input_runs_on_the_kernels_stack_within_its_heap_budget() {
     let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    for (target, _) in bodies::TARGETS {
+    for target in bodies::TARGETS {
+        let target = target.name;
         let seeds = inputs_in(&fuzz_dir.join("seeds").join(target));
         assert!(!seeds.is_empty(), "no seeds for the {target} target");
     }
@@ -120,12 +123,12 @@ fn one_input_named_by_the_environment() {
     ) else {
         return;
     };
-    let (_, body) = bodies::TARGETS
+    let target = bodies::TARGETS
         .iter()
-        .find(|(name, _)| target == **name)
+        .find(|known| target == known.name)
         .expect("a known target");
     let input = std::fs::read(path).expect("reading the input");
-    let usage = budget::run(&input, *body);
+    let usage = target.run(&input);
     println!(
         "heap peak {} of {} bytes ({} bytes of input)",
         usage.peak_heap_bytes,
@@ -137,10 +140,10 @@ fn one_input_named_by_the_environment() {
 #[test]
 fn the_heap_budget_refuses_what_would_pass_it_and_counts_what_is_freed() {
     let input = [0u8; 1000];
-    let budget = budget::heap_budget(input.len());
+    let budget = budget::heap_budget(input.len(), 32);
     assert_eq!(budget, budget::BASE_BYTES + 32 * 1000);
-    let usage = budget::run(&input, |input| {
-        let budget = budget::heap_budget(input.len());
+    let body = |input: &[u8]| {
+        let budget = budget::heap_budget(input.len(), 32);
         let mut too_much: Vec<u8> = Vec::new();
         assert!(too_much.try_reserve_exact(budget + 1).is_err());
         // Freed bytes are given back: two halves one after the other both fit.
@@ -152,7 +155,8 @@ fn the_heap_budget_refuses_what_would_pass_it_and_counts_what_is_freed() {
         assert!(first.try_reserve_exact(budget / 2).is_ok());
         let mut second: Vec<u8> = Vec::new();
         assert!(second.try_reserve_exact(budget / 2 + 1).is_err());
-    });
+    };
+    let usage = budget::run(&input, body, 32);
     assert!(usage.peak_heap_bytes >= budget / 2);
     assert!(usage.peak_heap_bytes <= budget);
     // Outside a body nothing is limited.
@@ -162,10 +166,11 @@ fn the_heap_budget_refuses_what_would_pass_it_and_counts_what_is_freed() {
 
 #[test]
 fn a_body_runs_on_a_stack_of_the_kernels_size() {
-    budget::run(&[], |_| {
+    let body = |_: &[u8]| {
         // A frame of three quarters of the kernel's stack fits (a second would not, and
         // would abort); a test thread's 2 MiB would hide a stack twice the kernel's.
         let frame = [1u8; budget::STACK_BYTES * 3 / 4];
         assert_eq!(std::hint::black_box(&frame)[budget::STACK_BYTES / 2], 1);
-    });
+    };
+    budget::run(&[], body, 0);
 }

@@ -9,5 +9,5 @@ use overlay_core_fuzz::{bodies, budget};
 static HEAP: budget::BudgetedHeap = budget::BudgetedHeap;
 
 fuzz_target!(|input: &[u8]| {
-    budget::run(input, bodies::image_tar::run);
+    bodies::IMAGE_TAR.run(input);
 });

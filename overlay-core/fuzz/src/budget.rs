@@ -11,7 +11,7 @@
 //!   recurses once per directory level of its input overflows it and aborts the process.
 //! - **Heap**: [`BudgetedHeap`], the global allocator of every target, counts the bytes live on
 //!   the body's thread and refuses an allocation that would take them past
-//!   [`heap_budget`]`(input length)` = [`BASE_BYTES`] + [`BYTES_PER_INPUT_BYTE`] × length. A
+//!   [`heap_budget`] = [`BASE_BYTES`] + k × the input's length, k given by the target. A
 //!   fallible allocation (`try_reserve`, what the engine uses where a size comes from its input)
 //!   then sees an error the engine must turn into `ENOMEM`; an infallible one aborts the
 //!   process ("memory allocation of N bytes failed"), the host's form of the kernel's panic.
@@ -24,15 +24,16 @@
 //! prints each figure. A larger base would hide amplification in the short inputs fuzzers
 //! mostly try: at 1 MiB, a 10 KB tar may hold 100 times its length unseen.
 //!
-//! [`BYTES_PER_INPUT_BYTE`], 32, is how far the engine may amplify its input. Every target
-//! copies its input once (a RAM disk or a layer is its bytes plus the tree built over them),
-//! and a tar entry, at least 512 bytes of header, becomes one node of well under 512 bytes, so
-//! an honest image costs a few bytes per byte; the shell target's upper allows one inode
-//! (about 690 bytes) per 24 bytes of input. 32 leaves an order of magnitude of room over that while keeping
-//! the class of issue 20 a finding: a tar of GNU long names made of one-letter components
-//! implies one directory per 2.5 bytes of input, so an implied directory that costs more than
-//! about 80 bytes on the heap shows up at any input length (550 bytes each is 220 bytes per
-//! input byte). With the base, a 1 MiB input (the `make fuzz` cap) may hold 32.5 MiB.
+//! k is how far the engine may amplify its input. For the targets whose input is data the
+//! engine parses (a layer, a RAM disk), it is [`DATA_BYTES_PER_INPUT_BYTE`], 32: every such
+//! target copies its input once (a layer is its bytes plus the tree built over them), and a
+//! tar entry, at least 512 bytes of header, becomes one node of well under 512 bytes, so an
+//! honest image costs a few bytes per byte. 32 leaves an order of magnitude of room over that
+//! while keeping the class of issue 20 a finding: a tar of GNU long names made of one-letter
+//! components implies one directory per 2.5 bytes of input, so an implied directory that
+//! costs more than about 80 bytes shows up at any input length (550 bytes each is 220 bytes
+//! per input byte). With the base, a 1 MiB input (the `make fuzz` cap) may hold 32.5 MiB.
+//! A target whose input is commands (the shell) keeps what they create, and says its own k.
 //!
 //! Only the body's thread is counted: libFuzzer's own bookkeeping (C++, not this allocator)
 //! and a test harness's other threads are not, and a byte freed on the body's thread that
@@ -48,12 +49,14 @@ pub const STACK_BYTES: usize = 512 * 1024;
 /// Heap a body may hold whatever its input (see the module's doc).
 pub const BASE_BYTES: usize = 512 * 1024;
 
-/// Heap a body may hold per byte of its input (see the module's doc).
-pub const BYTES_PER_INPUT_BYTE: usize = 32;
+/// Heap a body may hold per byte of input when that input is data the engine parses (see the
+/// module's doc).
+pub const DATA_BYTES_PER_INPUT_BYTE: usize = 32;
 
-/// The heap budget of a body run on `input_bytes` bytes of input.
-pub fn heap_budget(input_bytes: usize) -> usize {
-    BASE_BYTES.saturating_add(BYTES_PER_INPUT_BYTE.saturating_mul(input_bytes))
+/// The heap budget of a body run on `input_bytes` bytes of input that may hold
+/// `bytes_per_input_byte` bytes per byte of it.
+pub fn heap_budget(input_bytes: usize, bytes_per_input_byte: usize) -> usize {
+    BASE_BYTES.saturating_add(bytes_per_input_byte.saturating_mul(input_bytes))
 }
 
 /// What a body used of its budgets.
@@ -66,10 +69,11 @@ pub struct Usage {
 }
 
 /// Runs `body(input)` on a thread of [`STACK_BYTES`] whose heap is limited to
-/// [`heap_budget`]`(input.len())` (counted by [`BudgetedHeap`], which must be the program's
-/// global allocator), and says what it used. A panic of the body is passed on to the caller.
-pub fn run(input: &[u8], body: fn(&[u8])) -> Usage {
-    let heap_budget_bytes = heap_budget(input.len());
+/// [`heap_budget`]`(input.len(), bytes_per_input_byte)` (counted by [`BudgetedHeap`], which
+/// must be the program's global allocator), and says what it used. A panic of the body is
+/// passed on to the caller.
+pub fn run(input: &[u8], body: fn(&[u8]), bytes_per_input_byte: usize) -> Usage {
+    let heap_budget_bytes = heap_budget(input.len(), bytes_per_input_byte);
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .stack_size(STACK_BYTES)

@@ -8,14 +8,51 @@ pub mod shell;
 pub mod union_ops;
 mod walk;
 
-/// What a target does with one input.
-pub type Body = fn(&[u8]);
+/// One fuzz target.
+pub struct Target {
+    /// The `[[bin]]` of `Cargo.toml`, and the folder of its inputs under `seeds/`,
+    /// `regressions/`, `findings/` and `corpus/`.
+    pub name: &'static str,
+    /// What it does with one input.
+    pub body: fn(&[u8]),
+    /// The heap it may hold per byte of input, beyond `budget::BASE_BYTES`.
+    pub heap_bytes_per_input_byte: usize,
+}
 
-/// Every target: its name (the `[[bin]]` of `Cargo.toml`, the folder of its seeds in
-/// `seeds/` and of its corpus) and its body.
-pub const TARGETS: &[(&str, Body)] = &[
-    ("shell", shell::run),
-    ("union_ops", union_ops::run),
-    ("image_tar", image_tar::run),
-    ("image_oci", image_oci::run),
-];
+impl Target {
+    /// Runs `input` through the body under the budgets (`budget::run`).
+    pub fn run(&self, input: &[u8]) -> crate::budget::Usage {
+        crate::budget::run(input, self.body, self.heap_bytes_per_input_byte)
+    }
+}
+
+/// The shell language on a small union.
+pub const SHELL: Target = Target {
+    name: "shell",
+    body: shell::run,
+    heap_bytes_per_input_byte: shell::HEAP_BYTES_PER_INPUT_BYTE,
+};
+
+/// Operation sequences on a union.
+pub const UNION_OPS: Target = Target {
+    name: "union_ops",
+    body: union_ops::run,
+    heap_bytes_per_input_byte: crate::budget::DATA_BYTES_PER_INPUT_BYTE,
+};
+
+/// One layer tar.
+pub const IMAGE_TAR: Target = Target {
+    name: "image_tar",
+    body: image_tar::run,
+    heap_bytes_per_input_byte: crate::budget::DATA_BYTES_PER_INPUT_BYTE,
+};
+
+/// A RAM disk of OCI images.
+pub const IMAGE_OCI: Target = Target {
+    name: "image_oci",
+    body: image_oci::run,
+    heap_bytes_per_input_byte: crate::budget::DATA_BYTES_PER_INPUT_BYTE,
+};
+
+/// Every target.
+pub const TARGETS: &[Target] = &[SHELL, UNION_OPS, IMAGE_TAR, IMAGE_OCI];

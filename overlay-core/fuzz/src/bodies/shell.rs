@@ -12,12 +12,19 @@ use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 /// Inodes the upper holds whatever the input; one more per [`INPUT_BYTES_PER_INODE`].
 const BASE_INODES: usize = 256;
 
-/// Input bytes per inode of the upper beyond [`BASE_INODES`]. A tmpfs directory and its entry
-/// cost about 690 bytes (an upper 1,600 levels deep holds 1.1 MB), so one inode per 24 bytes
-/// keeps the upper within 29 of the heap budget's 32 bytes per input byte; and an upper as
-/// deep as issue 20's (1,500 levels) takes three lines per level (`mkdir /b`, `mv /a /b/a`,
-/// `mv /b /a`, 29 bytes), so the limit lets a long enough input build it.
+/// Input bytes per inode of the upper beyond [`BASE_INODES`]: an upper as deep as issue 20's
+/// (1,500 levels) takes three lines per level (`mkdir /b`, `mv /a /b/a`, `mv /b /a`, 29
+/// bytes), so the limit lets a long enough input build it.
 const INPUT_BYTES_PER_INODE: usize = 24;
+
+/// The heap this target may hold per input byte. Its input is commands, and the union keeps
+/// what they make: a directory of the tmpfs upper costs about 690 bytes, and about 1.9 KB
+/// more once a walk (`tree`, `diff`) has visited it through the union, 2.6 KB in all
+/// (an upper 1,600 levels deep: 1.09 MB, then 4.10 MB after a `tree`). The upper allows one
+/// inode per [`INPUT_BYTES_PER_INODE`] input bytes, about 110 bytes per byte; 128 holds that.
+/// What a command needs beyond the state it leaves (a listing, `diff`'s changes, the lines
+/// it prints) must stay within it too.
+pub const HEAP_BYTES_PER_INPUT_BYTE: usize = 128;
 
 /// File bytes the upper holds whatever the input; one more per input byte.
 const BASE_CAPACITY_BYTES: usize = 64 * 1024;
