@@ -94,15 +94,29 @@ test: lint
 clean:
 	$(CARGO) clean
 
-# Fuzzing with cargo-fuzz (installed on first use): each overlay-core/fuzz target for SECS s.
+# Fuzzing with cargo-fuzz (installed on first use): each overlay-core/fuzz target (or those of
+# FUZZ_TARGETS) for SECS s, from its corpus, seeds and regression inputs, with its dictionary
+# of tokens (overlay-core/fuzz/dicts/). Every input runs on a thread of the kernel's 512 KiB
+# stack with a heap of 512 KiB + 32 bytes per input byte, 128 for the shell
+# (overlay-core/fuzz/src/budget.rs): recursion as deep as the input, memory far beyond it or
+# an input taking over 60 s is a crash, saved in overlay-core/fuzz/artifacts/TARGET/ (a target
+# stops at its first; the others still run, and the status says whether any crashed). Inputs
+# go up to FUZZ_MAX_LEN bytes, long enough for a tar that amplifies memory to show it.
+# `make test` runs the seeds and regression inputs under the same budgets
+# (overlay-core/tests/fuzz_budgets.rs).
 SECS ?= 60
-FUZZ_TARGETS := shell union_ops image_tar image_oci
+FUZZ_MAX_LEN ?= 1048576
+FUZZ_TARGETS ?= shell union_ops image_tar image_oci
 fuzz:
-	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
-	cd overlay-core/fuzz && for target in $(FUZZ_TARGETS); do \
-	    mkdir -p corpus/$$target; seeds=; [ -d seeds/$$target ] && seeds=seeds/$$target; \
-	    $(CARGO) fuzz run $$target corpus/$$target $$seeds -- \
-	        -max_total_time=$(SECS) -rss_limit_mb=4096 || exit 1; done
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd overlay-core/fuzz && status=0; for target in $(FUZZ_TARGETS); do \
+	    mkdir -p corpus/$$target; inputs=; \
+	    for dir in seeds regressions; do \
+	        [ -d $$dir/$$target ] && inputs="$$inputs $$dir/$$target"; done; \
+	    dict=; [ -f dicts/$$target.dict ] && dict=-dict=dicts/$$target.dict; \
+	    $(CARGO) fuzz run $$target corpus/$$target $$inputs -- -max_total_time=$(SECS) $$dict \
+	        -max_len=$(FUZZ_MAX_LEN) -timeout=60 -rss_limit_mb=4096 || status=1; done; \
+	exit $$status
 
 # Differential tests against Linux overlayfs (needs root): N random cases from seed SEED.
 N ?= 1000
