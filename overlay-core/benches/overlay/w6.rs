@@ -167,7 +167,9 @@ fn measure(table: &mut Table, repeats: usize, image: &Image) {
     let ramdisk = Bytes::from_vec(image.layout.ramdisk.clone());
     let peers = peers(&image.layout);
     if let Err(why) = &peers {
-        table.note(format!("{key}: the Linux peers skipped: {why}"));
+        table.note(format!(
+            "{key}: tar -x + overlayfs, umoci and sha256sum skipped: {why}"
+        ));
     }
     let peers = peers.ok();
     if let Some(peers) = &peers {
