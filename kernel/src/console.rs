@@ -14,7 +14,7 @@ const PROMPT: &str = "overlay# ";
 /// Longest line the console takes; longer input is cut there.
 const MAX_LINE_BYTES: usize = 4096;
 
-/// Runs the shell in container `container` of `manager` until `exit`.
+/// Runs the shell in container `container` of `manager` until its `exit` (or Ctrl-D).
 ///
 /// # Errors
 /// The errno if there is no such container.
@@ -36,15 +36,14 @@ pub fn run(manager: Arc<ContainerManager>, container: &str) -> Result<(), overla
         let Some(line) = read_line() else {
             return Ok(());
         };
-        let line = line.trim();
-        if line == "exit" {
-            return Ok(());
-        }
         let mut output = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = shell.run_line(line, &mut output);
+        let _ = shell.run_line(&line, &mut output);
         // The bytes as the shell gives them: `cat` shows a file's content unchanged.
         serial::write_bytes(&output);
+        if shell.exited() {
+            return Ok(());
+        }
     }
 }
 

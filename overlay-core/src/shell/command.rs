@@ -106,6 +106,8 @@ pub(super) enum Command<'a> {
     },
     Rmi(&'a str),
     Rmc(&'a str),
+    Help,
+    Exit,
 }
 
 /// Parses the words of one non-empty line.
@@ -229,6 +231,8 @@ pub(super) fn parse(words: &[String]) -> Result<Command<'_>> {
         ("commit", [container, image]) => Command::Commit { container, image },
         ("rmi", [image]) => Command::Rmi(image),
         ("rmc", [container]) => Command::Rmc(container),
+        ("help", []) => Command::Help,
+        ("exit", []) => Command::Exit,
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -411,6 +415,8 @@ mod tests {
         assert_eq!(parsed("rmi app:2"), Ok(Command::Rmi("app:2")));
         assert_eq!(parsed("rmc c1"), Ok(Command::Rmc("c1")));
         assert_eq!(parsed("rmc"), Err(Errno::EINVAL));
+        assert_eq!(parsed("help"), Ok(Command::Help));
+        assert_eq!(parsed("exit"), Ok(Command::Exit));
     }
 
     #[test]
@@ -442,6 +448,8 @@ mod tests {
             "commit c1",
             "rmi",
             "rmi a b",
+            "help ls",
+            "exit 1",
         ] {
             assert_eq!(parsed(line), Err(Errno::EINVAL), "{line}");
         }

@@ -9,8 +9,9 @@
 //! its surrounding blanks), followed by ` (DETAIL)` where the failure has more to say
 //! (`commit` names the entry a layer cannot hold, escaped as names are:
 //! `error: EINVAL: commit c img (/etc/.wh.x: ...)`); a malformed line (unknown command,
-//! wrong arguments, bad escape, open quote) prints `error: EINVAL: <the line>`. The shell
-//! then goes on.
+//! wrong arguments, bad escape, open quote) prints `error: EINVAL: <the line>`, and
+//! [`Shell::usage_hint`] says why in one line for a front end to show elsewhere. The shell
+//! then goes on (after `exit` too, if the front end calls it again).
 //!
 //! # Commands
 //! Reading: `ls [-l] P`, `cat P`, `stat P`, `readlink P`, `getxattr P NAME`, `listxattr P`.
@@ -20,9 +21,11 @@
 //! `setxattr P NAME VALUE`, `rmxattr P NAME`, `su UID GID`. Whole view: `tree [P]`, `layers`,
 //! `diff`. Images and containers (with a [`ContainerEngine`], see [`Shell::with_engine`]):
 //! `images`, `history IMAGE`, `df`, `ps`, `run IMAGE NAME`, `use NAME`, `commit NAME IMAGE`,
-//! `rmi IMAGE`, `rmc NAME`. Extensions: `ls`/`ls -l` without P list `/`; `mv -n A B` (no replace) and
-//! `mv -x A B` (exchange); `mknod P p` without numbers; `chown UID: P` / `chown :GID P` change
-//! one id; the `open` flag `nofollow`.
+//! `rmi IMAGE`, `rmc NAME`. The shell's own: `help` prints every command's synopsis, one per
+//! line ([`usage::COMMANDS`]); `exit` prints nothing and ends the script ([`Shell::exited`]:
+//! [`Shell::run_script`] stops there, and so do the front ends). Extensions: `ls`/`ls -l`
+//! without P list `/`; `mv -n A B` (no replace) and `mv -x A B` (exchange); `mknod P p` without
+//! numbers; `chown UID: P` / `chown :GID P` change one id; the `open` flag `nofollow`.
 //!
 //! # Output formats
 //! Every name the shell prints (file names and paths in `ls`, `tree`, `stat` and `diff`,
@@ -119,6 +122,7 @@
 //! masked by the namespace's umask (022: 0644, 0755).
 
 pub mod lexer;
+pub mod usage;
 
 mod command;
 mod engine;
@@ -214,6 +218,9 @@ pub struct Shell {
     creds: Credentials,
     failures: usize,
     last_error: Option<Errno>,
+    /// The usage hint for the last line, if it was malformed.
+    last_hint: Option<String>,
+    exited: bool,
 }
 
 /// Modes `write`, `create`, `touch`, `open` and `mknod` create files with (before the umask).
@@ -234,6 +241,8 @@ impl Shell {
             creds: Credentials::root(),
             failures: 0,
             last_error: None,
+            last_hint: None,
+            exited: false,
         }
     }
 
@@ -284,12 +293,31 @@ impl Shell {
         self.last_error
     }
 
-    /// Runs every line of `text`, writing all output to `out`.
+    /// Whether a line was `exit`: the script ends there.
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// For the last line, if it was malformed (its `error:` line is `EINVAL` because of the line
+    /// itself, not of what it did): one line saying why, e.g. `usage: mv [-n|-x] A B` or
+    /// ``unknown command `frob`; `help` lists the commands``. The contract's output holds only
+    /// the `error:` line; a front end may show this beside it (`boot shell` on standard error).
+    pub fn usage_hint(&self) -> Option<&str> {
+        self.last_hint.as_deref()
+    }
+
+    /// Runs the lines of `text` up to its end or its first `exit`, writing all output to `out`.
     ///
     /// # Errors
     /// Only an error of `out` itself; failed commands print their `error:` line instead.
     pub fn run_script(&mut self, text: &str, out: &mut dyn Output) -> fmt::Result {
-        text.lines().try_for_each(|line| self.run_line(line, out))
+        for line in text.lines() {
+            if self.exited {
+                break;
+            }
+            self.run_line(line, out)?;
+        }
+        Ok(())
     }
 
     /// Runs one line, writing its output (or its one `error:` line) to `out`.
@@ -299,6 +327,7 @@ impl Shell {
     pub fn run_line(&mut self, line: &str, out: &mut dyn Output) -> fmt::Result {
         let line = line.trim_matches([' ', '\t', '\r', '\n']);
         let mut output = Vec::new();
+        self.last_hint = None;
         match self.execute(line, &mut output) {
             Ok(()) => out.write_bytes(&output),
             Err(Failure { errno, detail }) => {
@@ -317,12 +346,18 @@ impl Shell {
 
     /// Parses and runs `line`, collecting its output so that a failure prints nothing else.
     fn execute(&mut self, line: &str, output: &mut Vec<u8>) -> core::result::Result<(), Failure> {
-        let words = lexer::split_words(line)?;
+        let words = lexer::split_words(line).map_err(|errno| self.malformed(line, errno))?;
         if words.is_empty() {
             return Ok(());
         }
-        let command = command::parse(&words)?;
+        let command = command::parse(&words).map_err(|errno| self.malformed(line, errno))?;
         self.run(command, output)
+    }
+
+    /// A malformed `line`'s failure, keeping its usage hint for [`Shell::usage_hint`].
+    fn malformed(&mut self, line: &str, errno: Errno) -> Failure {
+        self.last_hint = Some(usage::hint(line));
+        errno.into()
     }
 
     fn run(
@@ -414,6 +449,12 @@ impl Shell {
             }
             Command::RmXattr { path, name } => namespace.remove_xattr(creds, path, name)?,
             Command::Su { uid, gid } => self.creds = Credentials::user(uid, gid),
+            Command::Help => {
+                for (_, synopsis) in usage::COMMANDS {
+                    print_line(output, synopsis);
+                }
+            }
+            Command::Exit => self.exited = true,
             Command::Tree(path) => print_lines(output, tree::tree(namespace, path)?),
             Command::Layers => {
                 let mut layers = self.union()?.layers();

@@ -613,3 +613,61 @@ fn names_are_printed_escaped_so_that_none_forges_a_line() {
         "x\\nl 0777 0:0 1 y /etc/passwd\nuser.a\\nuser.b\n"
     );
 }
+
+#[test]
+fn exit_ends_the_script_and_prints_nothing() {
+    let mut shell = shell(None);
+    let out = run(&mut shell, "write /a one\nexit\nwrite /a two\ncat /a");
+    assert_eq!(out, "");
+    assert!(shell.exited());
+    assert_eq!(shell.failures(), 0);
+    let mut fresh = self::shell(None);
+    assert_eq!(run(&mut fresh, "write /a one\ncat /a"), "one\n");
+    assert!(!fresh.exited());
+}
+
+#[test]
+fn help_lists_every_command_one_per_line() {
+    let mut shell = shell(None);
+    let out = run(&mut shell, "help");
+    assert_eq!(out.lines().count(), usage::COMMANDS.len(), "{out}");
+    for (name, _) in usage::COMMANDS {
+        assert!(
+            out.lines()
+                .any(|line| line.starts_with(&alloc::format!("{name} ")) || line == *name),
+            "{name} is not listed:\n{out}"
+        );
+    }
+    assert!(out.contains("\nmv [-n|-x] A B\n"), "{out}");
+}
+
+#[test]
+fn malformed_lines_keep_the_error_line_and_give_a_usage_hint() {
+    let mut shell = shell(None);
+    let cases = [
+        ("mv /a", "usage: mv [-n|-x] A B"),
+        (
+            "frob /a",
+            "unknown command `frob`; `help` lists the commands",
+        ),
+        ("write /a \"open", "a quote is not closed"),
+        (
+            r"write /a \q",
+            "usage: write P TEXT  (TEXT escapes: \\n \\t \\\\ \\\" \\xHH)",
+        ),
+        ("exit now", "usage: exit"),
+    ];
+    for (line, hint) in cases {
+        assert_eq!(
+            run(&mut shell, line),
+            alloc::format!("error: EINVAL: {line}\n")
+        );
+        assert_eq!(shell.usage_hint(), Some(hint), "{line}");
+    }
+    // A well-formed line that fails is not malformed: no hint, and the next line clears it.
+    assert_eq!(run(&mut shell, "cat /none"), "error: ENOENT: cat /none\n");
+    assert_eq!(shell.usage_hint(), None);
+    run(&mut shell, "mv /a");
+    run(&mut shell, "write /a x");
+    assert_eq!(shell.usage_hint(), None);
+}
