@@ -2,6 +2,10 @@
 //! loaded as read-only layers under an in-memory tmpfs upper layer, or (`--ramdisk`) in a
 //! container of the first image of a RAM disk, with the image commands, as `make shell` has
 //! them in the kernel.
+//!
+//! Standard output is the shell's, as the contract in `docs/shell.md` has it (with `--echo`,
+//! each command too); standard error gets a one-line usage hint after each malformed line.
+//! `exit` ends the script, as it leaves the kernel's shell.
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -45,7 +49,14 @@ pub struct ShellArgs {
     /// Read commands from FILE instead of standard input.
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
+    /// Write each command before its output, after the kernel's prompt (`overlay# ls /`), so
+    /// the output reads as a transcript of a session on the serial console.
+    #[arg(long)]
+    echo: bool,
 }
+
+/// What `--echo` writes before each command: the prompt of the kernel's shell.
+const ECHO_PROMPT: &str = "overlay# ";
 
 pub fn run(args: &ShellArgs) -> Result<ExitCode> {
     let mut shell = match &args.ramdisk {
@@ -54,20 +65,28 @@ pub fn run(args: &ShellArgs) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
-    match &args.script {
+    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> = match &args.script {
         Some(path) => {
             let mut text = String::new();
             std::fs::File::open(path)
                 .and_then(|mut file| file.read_to_string(&mut text))
                 .with_context(|| format!("reading {}", path.display()))?;
-            for line in text.lines() {
-                run_line(&mut shell, line, &mut stdout)?;
-            }
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            Box::new(lines.into_iter().map(Ok))
         }
-        None => {
-            for line in std::io::stdin().lock().lines() {
-                run_line(&mut shell, &line?, &mut stdout)?;
-            }
+        None => Box::new(std::io::stdin().lock().lines()),
+    };
+    for line in lines {
+        let line = line?;
+        if args.echo && !line.trim().is_empty() {
+            writeln!(stdout, "{ECHO_PROMPT}{}", line.trim())?;
+        }
+        run_line(&mut shell, &line, &mut stdout)?;
+        if let Some(hint) = shell.usage_hint() {
+            eprintln!("boot shell: {hint}");
+        }
+        if shell.exited() {
+            break;
         }
     }
     Ok(ExitCode::SUCCESS)
