@@ -17,7 +17,7 @@ use super::node::{Node, DEVICE_WHITEOUT, HAS_XATTRS, NO_NODE};
 use super::LayerStats;
 use crate::error::Errno;
 use crate::image::tar::{EntryKind, TarEntry, BLOCK_SIZE};
-use crate::overlay::whiteout::{OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX};
+use crate::layer_format::{OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX};
 use crate::vfs::{DeviceId, FileType, NAME_MAX};
 
 /// A failure while building, before the entry's offset is attached.
