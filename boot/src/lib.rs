@@ -12,6 +12,7 @@ pub mod host_layer;
 pub mod image;
 pub mod oci;
 pub mod qemu;
+pub mod ramdisk_cache;
 
 use std::path::{Path, PathBuf};
 

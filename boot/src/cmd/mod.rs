@@ -11,7 +11,7 @@ pub mod qemu;
 pub mod ramdisk;
 pub mod shell;
 
-/// The kernel reported a failed test or panicked.
+/// The kernel reported a failed test or panicked, or the bootloader panicked before it.
 pub const STATUS_KERNEL_FAILED: u8 = 1;
 /// The tool could not do its job (QEMU or OVMF missing, an image could not be written, ...).
 pub const STATUS_ERROR: u8 = 3;

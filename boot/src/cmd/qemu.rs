@@ -47,13 +47,25 @@ pub struct MachineArgs {
     /// Kill QEMU and fail when the kernel has not exited after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 180)]
     timeout: u64,
-    /// Guest memory in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = boot::qemu::DEFAULT_MEMORY_MIB)]
-    memory: u32,
+    /// Guest memory in MiB [default: 256, more for a large RAM disk: twice its size and the
+    /// fw_cfg images' above 128 MiB].
+    #[arg(long, value_name = "MIB")]
+    memory: Option<u32>,
     /// Directory for the disk image [default: <cargo target dir>/images].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
+
+/// The kernel's boot modes `boot qemu --mode` takes (kernel `mode::read`), checked here so a
+/// mistyped mode is refused before anything is built or booted.
+const KERNEL_MODES: [&str; 6] = [
+    "test",
+    "shell",
+    "bench",
+    "busybox-diff",
+    "panic-test",
+    "hang-test",
+];
 
 #[derive(Debug, Args)]
 pub struct QemuArgs {
@@ -61,8 +73,9 @@ pub struct QemuArgs {
     machine: MachineArgs,
     /// What the kernel runs: `test` (the suite), `shell` (the overlay shell on the serial
     /// console, on this terminal), `bench` (the suite timed by stage, then benchmarks; `make
-    /// qemu-bench`), `panic-test` or `hang-test` (harness checks).
-    #[arg(long, value_name = "MODE")]
+    /// qemu-bench`), `busybox-diff` (the BusyBox difftest's kernel side), `panic-test` or
+    /// `hang-test` (harness checks). `boot run` is the mode `run`.
+    #[arg(long, value_name = "MODE", value_parser = KERNEL_MODES)]
     mode: Option<String>,
 }
 
@@ -96,15 +109,29 @@ impl MachineArgs {
         let image = boot::build_image(firmware, boot::KERNEL.as_ref(), ramdisk.as_deref(), &out)?;
         let mut run = QemuRun::new(firmware, image, Duration::from_secs(self.timeout));
         run.kvm = self.kvm;
-        run.memory_mib = self.memory;
         run.echo = true;
-        if let Some(layout) = self.fw_cfg_layout(&out)? {
+        let layout = self.fw_cfg_layout(&out)?;
+        run.memory_mib = match self.memory {
+            Some(memory) => memory,
+            None => {
+                let size = |path: Option<&Path>| path.and_then(|path| fs::metadata(path).ok());
+                let ramdisk_bytes = size(ramdisk.as_deref()).map_or(0, |meta| meta.len());
+                let fw_cfg_bytes = size(layout.as_deref()).map_or(0, |meta| meta.len());
+                boot::qemu::memory_for(ramdisk_bytes, fw_cfg_bytes)
+            }
+        };
+        if let Some(layout) = layout {
             run.fw_cfg_files
                 .push((boot::qemu::IMAGES_FW_CFG_NAME.to_string(), layout));
         }
+        let firmware_note = match firmware {
+            Firmware::Bios => "",
+            Firmware::Uefi => "; OVMF's screen-control codes are left out until the kernel starts",
+        };
         eprintln!(
-            "boot: booting {} under QEMU ({firmware})",
-            run.image.display()
+            "boot: booting {} under QEMU ({firmware}, {} MiB{firmware_note})",
+            run.image.display(),
+            run.memory_mib
         );
         Ok((run, out))
     }
@@ -152,6 +179,18 @@ fn console_input(end: &[u8]) -> Result<SerialInput> {
     Ok(SerialInput::Bytes(script))
 }
 
+/// Reports the bootloader's panic, with what to do when it ran out of memory.
+fn bootloader_panicked(message: &str, seconds: f64, memory_mib: u32) {
+    eprintln!(
+        "boot: the bootloader panicked after {seconds:.1} s, before the kernel started: {message}"
+    );
+    if message.contains("OUT_OF_RESOURCES") {
+        eprintln!(
+            "boot: it ran out of memory ({memory_mib} MiB): give the guest more with --memory MIB"
+        );
+    }
+}
+
 /// Starts the verdict on its own line, after output cut short by a panic or a hang.
 fn end_output_line(serial: &str) {
     if !serial.is_empty() && !serial.ends_with('\n') {
@@ -183,6 +222,10 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
         Verdict::Hung { after } => {
             eprintln!("boot: kernel hung: killed after {} s", after.as_secs());
             ExitCode::from(STATUS_HUNG)
+        }
+        Verdict::BootloaderPanicked { message } => {
+            bootloader_panicked(&message, seconds, run.memory_mib);
+            ExitCode::from(STATUS_KERNEL_FAILED)
         }
         Verdict::QemuError { status: Some(0) } if run.input == SerialInput::Inherit => {
             eprintln!("boot: QEMU was left (Ctrl-A X) after {seconds:.1} s");
@@ -241,6 +284,10 @@ pub fn run_container(args: &RunArgs) -> Result<ExitCode> {
         Verdict::Hung { after } => {
             eprintln!("boot: killed after {} s (--timeout)", after.as_secs());
             ExitCode::from(STATUS_HUNG)
+        }
+        Verdict::BootloaderPanicked { message } => {
+            bootloader_panicked(&message, seconds, run.memory_mib);
+            ExitCode::from(STATUS_RUN_FAILED)
         }
         Verdict::QemuError { status: Some(0) } if run.input == SerialInput::Inherit => {
             eprintln!("boot: QEMU was left (Ctrl-A X) after {seconds:.1} s");

@@ -2,15 +2,21 @@
 //! from build files (with the build cache), or one image from layer directories and/or an
 //! existing OCI layout; without any of them, the default images of `rootfs/images`. Also the
 //! image options `boot image` and `boot qemu` share ([`ImageSource`]).
+//!
+//! The RAM disk of an OCI layout alone (`--oci DIR`) is kept in `<cargo target
+//! dir>/ramdisk-cache` ([`boot::ramdisk_cache`]): its gzip layers are unpacked once, not at
+//! every boot.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use boot::build::{BuildCache, Builder, DEFAULT_IMAGE_LIST};
 use boot::oci::{self, OciImage, OciLayout};
+use boot::ramdisk_cache::{RamdiskCache, Source};
 use clap::Args;
-use overlay_core::image::short_digest;
+use overlay_core::image::{short_digest, Bytes, ImageStore};
 
 /// Where the RAM disk's images come from (the default images when none is given).
 #[derive(Debug, Args)]
@@ -23,7 +29,9 @@ pub struct ImageSource {
     /// file (`app.build` is `app`), after those of --images; give several, in order.
     #[arg(long = "build", value_name = "FILE", conflicts_with_all = ["layers", "layer_list", "oci"])]
     builds: Vec<PathBuf>,
-    /// Build without the build cache (<cargo target dir>/build-cache): every step runs.
+    /// Build without the build cache (<cargo target dir>/build-cache): every step runs; and
+    /// with --oci alone, pack the layout again instead of reusing its RAM disk from
+    /// <cargo target dir>/ramdisk-cache.
     #[arg(long)]
     no_cache: bool,
     /// A layer directory, on top of the others; give several, base first. In it, a file
@@ -103,6 +111,34 @@ impl ImageSource {
         Ok(layout)
     }
 
+    /// The RAM disk of these images, written to `<out_dir>/rootfs.tar`; for an OCI layout
+    /// alone (without --no-cache), the one packed before, kept in the cache.
+    pub fn ramdisk(&self, out_dir: &Path) -> Result<PathBuf> {
+        let cached_layout = self
+            .oci
+            .as_ref()
+            .filter(|_| !self.no_cache && self.layers.is_empty() && self.layer_list.is_none());
+        let Some(layout) = cached_layout else {
+            let path = out_dir.join("rootfs.tar");
+            self.write_ramdisk(&path)?;
+            return Ok(path);
+        };
+        let cache = RamdiskCache::in_target_dir();
+        let (path, source) = cache.get_or_pack(layout, self.ref_name.as_deref(), |path| {
+            self.write_ramdisk(path).map(drop)
+        })?;
+        if source == Source::Cached {
+            let size = fs::metadata(&path).map_or(0, |meta| meta.len());
+            eprintln!(
+                "boot: RAM disk {} ({:.1} MiB) from the cache: packed before from this \
+                 index.json (--no-cache packs it again)",
+                path.display(),
+                size as f64 / (1024.0 * 1024.0)
+            );
+        }
+        Ok(path)
+    }
+
     /// Builds the images and writes their RAM disk to `path`, telling on standard error
     /// what it holds: each image's layers, top first, and which are shared.
     pub fn write_ramdisk(&self, path: &Path) -> Result<OciLayout> {
@@ -157,11 +193,25 @@ impl ImageSource {
     }
 }
 
+/// Reads the RAM disk `path` with the kernel's own loader (every image, every digest), so a
+/// file the kernel would refuse is refused before anything boots.
+pub fn check_ramdisk(path: &Path) -> Result<()> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    ImageStore::from_ramdisk(Bytes::from_vec(bytes)).map_err(|error| {
+        anyhow!(
+            "{}: the kernel would refuse this RAM disk: {error}",
+            path.display()
+        )
+    })?;
+    Ok(())
+}
+
 /// Which RAM disk a disk image gets, as `boot image` and `boot qemu` take it.
 #[derive(Debug, Args)]
 pub struct RamdiskChoice {
-    /// File the bootloader loads into memory next to the kernel, as it is [default: the RAM
-    /// disk of the image options below, or of the default image (rootfs/)].
+    /// File the bootloader loads into memory next to the kernel, once the kernel's loader
+    /// has read it here (an OCI layout packed as one tar, as `boot ramdisk` writes it)
+    /// [default: the RAM disk of the image options below, or of the default image (rootfs/)].
     #[arg(
         long,
         value_name = "FILE",
@@ -176,18 +226,17 @@ pub struct RamdiskChoice {
 }
 
 impl RamdiskChoice {
-    /// The RAM disk file: `--ramdisk FILE` as it is, none with `--no-ramdisk`, else the
-    /// image of the source options written to `<out_dir>/rootfs.tar`.
+    /// The RAM disk file: `--ramdisk FILE` as it is once checked ([`check_ramdisk`]), none
+    /// with `--no-ramdisk`, else the image of the source options ([`ImageSource::ramdisk`]).
     pub fn resolve(&self, out_dir: &Path) -> Result<Option<PathBuf>> {
         if let Some(ramdisk) = &self.ramdisk {
+            check_ramdisk(ramdisk)?;
             return Ok(Some(ramdisk.clone()));
         }
         if self.no_ramdisk {
             return Ok(None);
         }
-        let path = out_dir.join("rootfs.tar");
-        self.source.write_ramdisk(&path)?;
-        Ok(Some(path))
+        self.source.ramdisk(out_dir).map(Some)
     }
 }
 
