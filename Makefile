@@ -1,5 +1,6 @@
 # Build, boot and test the overlay kernel. Every target that needs tools installs them first
-# (`deps`), so a fresh Debian machine with rustup needs nothing else.
+# (`deps`), so a fresh Debian machine with rustup needs nothing else. `make` alone lists the
+# targets (`make help`).
 #
 #   make qemu        boot the kernel under QEMU (BIOS) and run its test suite; status = verdict
 #   make qemu-uefi   the same through UEFI (OVMF)
@@ -9,7 +10,9 @@
 #   make shell       BusyBox's sh in a container of the busybox image, on this terminal
 #   make overlay-shell  the kernel's own overlay shell (image commands: images, run, diff,
 #                    commit, ...) on the serial console, on the real root (`exit` leaves)
-#   make test        formatting, lints, host tests and the QEMU tests
+#   make test        formatting, lints, host tests and the QEMU tests (the kernel's own
+#                    `N passed, M failed` lines last); built as `make qemu` builds, so a
+#                    `make qemu` after it reuses the build
 #   make difftest-busybox  BusyBox scripts on Linux overlayfs and in the kernel, compared
 #   make clean       remove build output
 #
@@ -23,6 +26,7 @@
 # Extra `boot qemu` arguments go in BOOT_ARGS, e.g. `make qemu BOOT_ARGS="--ramdisk FILE"`.
 
 SHELL := /bin/bash
+.DEFAULT_GOAL := help
 CARGO ?= cargo
 TOOLCHAIN := nightly
 KERNEL_TARGET := x86_64-unknown-none
@@ -37,7 +41,30 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUSYBOX_DIR ?= $(CURDIR)/target/busybox
 export BUSYBOX_DIR
 
-.PHONY: deps qemu qemu-uefi run shell overlay-shell test lint clean
+# Cargo's target directory, where the first build's bootloader stages end up.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BOOTLOADER_STAGES := $(TARGET_DIR)/debug/build/bootloader-*/out/bin/bootloader-x86_64-uefi.efi
+
+.PHONY: help deps qemu qemu-uefi run shell overlay-shell test lint clean
+
+help:
+	@echo "make targets (extra \`boot\` arguments in BOOT_ARGS=\"...\"):"
+	@echo "  help              this list (what \`make\` alone does)"
+	@echo "  deps              install QEMU, OVMF, the Rust components and BusyBox (others run it)"
+	@echo "  qemu              boot the kernel (BIOS) and run its test suite; status = verdict"
+	@echo "  qemu-uefi         the same through UEFI (OVMF)"
+	@echo "  run               run a container: IMAGE=busybox CMD=\"sh -c 'echo hi'\", its status"
+	@echo "  shell             BusyBox's sh in a container of the busybox image, on this terminal"
+	@echo "  overlay-shell     the kernel's overlay shell on the serial console (\`exit\` leaves)"
+	@echo "  test              formatting, lints, every host and QEMU test (~7 min once built)"
+	@echo "  lint              formatting, clippy, bare-metal builds, rustdoc"
+	@echo "  difftest          N random cases on Linux overlayfs and the engine, compared (root)"
+	@echo "  difftest-busybox  BusyBox scripts on Linux overlayfs and in the kernel, compared"
+	@echo "  fuzz              each cargo-fuzz target for SECS s"
+	@echo "  bench             the engine's benchmarks against its peers (a table)"
+	@echo "  qemu-bench        the kernel's boot by stage and its benchmarks, in TSC cycles"
+	@echo "  diagram           boot the kernel and draw its boot report as docs/boot.svg"
+	@echo "  clean             remove build output"
 
 deps:
 	rustup component add rust-src llvm-tools-preview rustfmt clippy --toolchain $(TOOLCHAIN)
@@ -51,6 +78,9 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y qemu-system-x86 ovmf; \
 	fi
 	rootfs/fetch-busybox $(BUSYBOX_DIR)
+	@ls $(BOOTLOADER_STAGES) >/dev/null 2>&1 || echo "deps: first build in $(TARGET_DIR):" \
+	    "cargo builds the bootloader's BIOS and UEFI stages, first time only, ~3-5 min" \
+	    "without output (\`cargo install\` inside the bootloader's build script)"
 
 qemu: deps
 	$(CARGO) run -p boot -- qemu $(BOOT_ARGS)
@@ -88,8 +118,16 @@ lint: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p overlay-core -p overlay-syscalls --no-deps
 	$(CARGO) package -p overlay-core --allow-dirty
 
+# The engine and the system-call layer with every feature; then the boot tool and the QEMU
+# tests in a cargo run of their own, whose build is `make qemu`'s (the same packages and
+# features: a workspace-wide run would unify overlay-core's dev-dependencies into the kernel's
+# `spin`, a second kernel build); then the suite boots, their output shown: the kernel's own
+# `N passed, M failed` line for each firmware.
+SUITE_TESTS := runs_the_suite_to_zero_failures
 test: lint
-	DIFFTEST_REQUIRED=1 $(CARGO) test --workspace --features overlay-core/arceos
+	$(CARGO) test --workspace --exclude boot --exclude qemu-tests --features overlay-core/arceos
+	DIFFTEST_REQUIRED=1 $(CARGO) test -p boot -p qemu-tests -- --skip $(SUITE_TESTS)
+	$(CARGO) test -p boot -p qemu-tests --test qemu -- $(SUITE_TESTS) --nocapture
 
 clean:
 	$(CARGO) clean
