@@ -80,6 +80,12 @@ pub fn boot_with(spec: &Boot, fw_cfg: &FwCfg) -> Result<Booted> {
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let image = boot::build_image(spec.firmware, Path::new(boot::KERNEL), spec.ramdisk, &dir)?;
     let mut run = QemuRun::new(spec.firmware, image, spec.timeout);
+    // Sized as `boot qemu` sizes it: the default but for large images.
+    let size = |path: Option<&Path>| path.and_then(|path| fs::metadata(path).ok());
+    run.memory_mib = boot::qemu::memory_for(
+        size(spec.ramdisk).map_or(0, |meta| meta.len()),
+        size(fw_cfg.images).map_or(0, |meta| meta.len()),
+    );
     run.mode = spec.mode.map(str::to_owned);
     if let Some(input) = spec.input {
         run.input = boot::SerialInput::Bytes(input.to_vec());

@@ -109,6 +109,17 @@ fn suite_passes(name: &str, firmware: Firmware) {
         );
     }
     assert_eq!(closing_line(serial), Some((tests.len(), 0)), "{context}");
+    // The kernel's own closing line, for `make test` to show (it runs these with --nocapture).
+    let kernel_line = serial
+        .lines()
+        .rev()
+        .find(|line| closing_line(line).is_some())
+        .unwrap_or_default();
+    println!(
+        "kernel ({}): {}",
+        firmware.name().to_uppercase(),
+        kernel_line.trim()
+    );
 }
 
 fn assert_failed_with(booted: &Booted, expected: &[&str]) {
