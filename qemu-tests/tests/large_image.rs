@@ -1,7 +1,8 @@
 //! A Debian-sized image through the path `make shell BOOT_ARGS="--oci DIR --uefi"` takes: an
 //! OCI layout of two gzip layers, about 7,000 entries and 200 MiB unpacked, packed into a RAM
 //! disk once and served from the RAM-disk cache after that, booted under UEFI with guest
-//! memory sized for it, every digest checked by the kernel, a program run in a container.
+//! memory sized for it, every digest checked by the kernel, a program run in a container; and
+//! in the default 256 MiB, the bootloader's panic reported at once.
 //!
 //! Not timed (a shared machine's figures are not a verdict); it prints its times, and
 //! `notes/boot-times.md` keeps them.
@@ -17,8 +18,9 @@ use std::{
 
 use anyhow::{Context, Result};
 use boot::oci::{OciImage, OciLayout};
+use boot::qemu::DEFAULT_MEMORY_MIB;
 use boot::ramdisk_cache::{RamdiskCache, Source};
-use boot::{Firmware, Verdict};
+use boot::{Firmware, QemuRun, Verdict};
 use flate2::{write::GzEncoder, Compression};
 use overlay_core::image::sha256_digest;
 use qemu_tests::{
@@ -320,4 +322,20 @@ fn a_debian_sized_gzip_image_is_unpacked_once_and_boots_under_uefi() {
         packed_bytes as f64 / (1024.0 * 1024.0),
         booted.outcome.elapsed.as_secs_f64()
     );
+
+    // In the default 256 MiB the UEFI bootloader cannot hold this RAM disk: its panic is the
+    // verdict as soon as it is printed, not a hang killed at the timeout.
+    let image = test.join("kernel-uefi.img");
+    let mut small = QemuRun::new(Firmware::Uefi, image, SUITE_TIMEOUT);
+    small.memory_mib = DEFAULT_MEMORY_MIB;
+    let outcome = boot::run(&small).expect("boot in 256 MiB");
+    match &outcome.verdict {
+        Verdict::BootloaderPanicked { message } => assert!(
+            message.contains("OUT_OF_RESOURCES"),
+            "{message}\n{}",
+            outcome.serial
+        ),
+        other => panic!("{other:?} in 256 MiB\n{}", outcome.serial),
+    }
+    assert!(!outcome.serial.contains("overlay kernel"));
 }
