@@ -19,9 +19,9 @@
 //! # The figures
 //! [`BASE_BYTES`], 512 KiB, is what a body may hold whatever its input: the fixture unions of
 //! the `shell` and `union_ops` targets with their tmpfs uppers (bounded by options, the
-//! shell's sized from the input), the walkers' queues. The committed seeds peak at 6 KB to
-//! 123 KB (`union_ops`, whose upper holds up to 64 KiB of file data); `tests/fuzz_budgets.rs`
-//! prints each figure. A larger base would hide amplification in the short inputs fuzzers
+//! shell's sized from the input), the walkers' queues. The committed seeds peak at 5 KB to
+//! 123 KB (`union_ops`, whose upper holds up to 64 KiB of file data), but for the shell's
+//! 1,600-level upper, which its own k holds; `tests/fuzz_budgets.rs` prints each figure. A larger base would hide amplification in the short inputs fuzzers
 //! mostly try: at 1 MiB, a 10 KB tar may hold 100 times its length unseen.
 //!
 //! k is how far the engine may amplify its input. For the targets whose input is data the

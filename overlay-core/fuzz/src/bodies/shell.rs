@@ -19,7 +19,7 @@ const INPUT_BYTES_PER_INODE: usize = 24;
 
 /// The heap this target may hold per input byte. Its input is commands, and the union keeps
 /// what they make: a directory of the tmpfs upper costs about 690 bytes, and about 1.9 KB
-/// more once a walk (`tree`, `diff`) has visited it through the union, 2.6 KB in all
+/// more once a walk (`tree`) has visited it through the union, 2.6 KB in all
 /// (an upper 1,600 levels deep: 1.09 MB, then 4.10 MB after a `tree`). The upper allows one
 /// inode per [`INPUT_BYTES_PER_INODE`] input bytes, about 110 bytes per byte; 128 holds that.
 /// What a command needs beyond the state it leaves (a listing, `diff`'s changes, the lines
