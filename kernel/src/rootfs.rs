@@ -213,6 +213,12 @@ fn load_layout(layout: &'static [u8]) -> Result<ImageStore, String> {
         ByteCount(usage.unshared_bytes),
         ByteCount(store_heap)
     );
+    println!(
+        "rootfs: layer trees: {} entries in {} of heap, {} bytes per entry (names stay in the layers' bytes)",
+        usage.entries,
+        ByteCount(usage.tree_heap_bytes),
+        usage.tree_heap_bytes / usage.entries.max(1)
+    );
     Ok(store)
 }
 
