@@ -172,11 +172,13 @@ difftest-busybox: deps
 
 .PHONY: fuzz difftest difftest-busybox
 
-# Benchmarks of issue 6 (never part of `make test`: figures are not tests, and only their ratios
-# within one run mean much on a shared machine). `make bench` prints one table: this engine, the
-# vfs crate, Linux overlayfs and tmpfs (when it may mount), memcpy; BENCH_ARGS e.g.
-# "--repeats 9 --only W1,W3". `make qemu-bench` boots the kernel in its bench mode: the boot by
-# stage and W1/W3 in TSC cycles (1 GiB of guest memory for W3's 64 MiB file and its copies).
+# Benchmarks of issues 6 and 21 (never part of `make test`: figures are not tests, and only their
+# ratios within one run mean much on a shared machine). `make bench` prints a table of this
+# engine, the vfs crate, Linux overlayfs and tmpfs (when it may mount), memcpy; then W6's, image
+# to mounted root against `tar -x` + overlayfs and `umoci unpack` (when installed); BENCH_ARGS
+# e.g. "--repeats 9 --only W1,W6". `make qemu-bench` boots the kernel in its bench mode: the boot
+# by stage with the digest check's cycles per MiB, and W1/W3 in TSC cycles (1 GiB of guest
+# memory for W3's 64 MiB file and its copies).
 BENCH_ARGS ?=
 bench:
 	rustup component add rust-src --toolchain $(TOOLCHAIN)
