@@ -214,10 +214,11 @@ fn load_layout(layout: &'static [u8]) -> Result<ImageStore, String> {
         ByteCount(store_heap)
     );
     println!(
-        "rootfs: layer trees: {} entries in {} of heap, {} bytes per entry (names stay in the layers' bytes)",
+        "rootfs: layer trees: {} entries in {} of heap ({} of names), {} bytes per entry besides its name",
         usage.entries,
         ByteCount(usage.tree_heap_bytes),
-        usage.tree_heap_bytes / usage.entries.max(1)
+        ByteCount(usage.tree_name_bytes),
+        (usage.tree_heap_bytes - usage.tree_name_bytes) / usage.entries.max(1)
     );
     Ok(store)
 }

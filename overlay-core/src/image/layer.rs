@@ -40,11 +40,12 @@
 //! its directory's sorted list, plus one) stay valid for the life of the layer.
 //!
 //! # Memory
-//! An entry costs about 60 bytes of heap, an implied directory as much as a listed one:
-//! a 40-byte node, and 20 bytes in one table of every directory's entries. Names are not
-//! copied: an entry says where its name is in the layer's bytes (a tar header, a PAX `path`
-//! or a GNU long name), as file data and symlink targets are; inodes are made when looked
-//! up, not kept per entry. [`ImageLayerFs::heap_bytes`] says what a layer takes. Building
+//! An entry costs about 60 bytes of heap besides its name's bytes, an implied directory as
+//! much as a listed one: a 40-byte node, and 20 bytes in one table of every directory's
+//! entries, whose names are kept one after the other (a listing reads them in sequence).
+//! File data and symlink targets stay in the layer's bytes; while the tree is built, so do
+//! names (a tar header, a PAX `path` or a GNU long name); inodes are made when looked up,
+//! not kept per entry. [`ImageLayerFs::heap_bytes`] says what a layer takes. Building
 //! the tree allocates fallibly: a layer that needs more memory than there is is refused
 //! with `ENOMEM` (a [`TarError`]), never a panic.
 //!
@@ -62,7 +63,7 @@ use self::builder::{Builder, Frozen, Xattrs};
 use self::children::{Child, Children};
 use self::node::{Content, Node, HAS_XATTRS};
 use super::bytes::Bytes;
-use super::tar::{TarError, TarReader, BLOCK_SIZE};
+use super::tar::{TarError, TarReader};
 use crate::error::{Errno, Result};
 use crate::vfs::{
     check_name, DirEntry, FileSystem, FileType, FsFeatures, Ino, Inode, Metadata, NamedInode,
@@ -99,15 +100,13 @@ pub struct ImageLayerFs {
 }
 
 /// The frozen tree: nodes in breadth-first order from the root, so `ino = index + 1`.
-/// About 60 bytes of heap per entry: a 40-byte node, and in the table of entries 12 bytes
-/// naming the entry's text in the layer's bytes and 8 of its first bytes; nothing per entry
-/// on the heap besides, no copy of a name, no inode until one is looked up.
+/// About 60 bytes of heap per entry besides its name: a 40-byte node, and in the table of
+/// entries 12 bytes (where its name is, its node) and 8 of its name's first bytes; no
+/// allocation per entry, no inode until one is looked up.
 struct Tree {
     bytes: Bytes,
     nodes: Vec<Node>,
     children: Children,
-    /// Names the layer made (the whiteouts of devices 0/0), which are not in its bytes.
-    made_names: Vec<u8>,
     /// Extended attributes, by node, sorted by node: few nodes have any.
     xattrs: Vec<(u32, Xattrs)>,
     stats: LayerStats,
@@ -125,10 +124,7 @@ impl Tree {
     /// The text of the entry `child`'s name. The reader checked that every name is UTF-8,
     /// and a component is cut at a `/`, so this is the whole name.
     fn name(&self, child: &Child) -> &str {
-        let text = child
-            .name
-            .text(self.bytes.as_slice(), &self.made_names, BLOCK_SIZE);
-        core::str::from_utf8(text).unwrap_or_default()
+        core::str::from_utf8(self.children.name(child)).unwrap_or_default()
     }
 
     fn xattrs(&self, index: u32) -> &[(String, Vec<u8>)] {
@@ -141,8 +137,8 @@ impl Tree {
         }
     }
 
-    /// Bytes of heap the tree takes (with its `Arc`), file data and names in the layer's
-    /// bytes not counted.
+    /// Bytes of heap the tree takes (with its `Arc`), file data in the layer's bytes not
+    /// counted.
     fn heap_bytes(&self) -> usize {
         let xattrs: usize = self
             .xattrs
@@ -159,7 +155,6 @@ impl Tree {
             + core::mem::size_of::<Tree>()
             + self.nodes.capacity() * core::mem::size_of::<Node>()
             + self.children.heap_bytes()
-            + self.made_names.capacity()
             + self.xattrs.capacity() * core::mem::size_of::<(u32, Xattrs)>()
             + xattrs
     }
@@ -190,7 +185,6 @@ impl ImageLayerFs {
         let Frozen {
             nodes,
             children,
-            made_names,
             xattrs,
             stats,
         } = builder.freeze().map_err(fault(bytes.len()))?;
@@ -198,7 +192,6 @@ impl ImageLayerFs {
             bytes,
             nodes,
             children,
-            made_names,
             xattrs,
             stats,
         };
@@ -213,8 +206,13 @@ impl ImageLayerFs {
         self.tree.children.len() as u64 + 1
     }
 
-    /// Bytes of heap the layer's tree takes: what loading the layer costs beyond its bytes
-    /// (file data and names stay there).
+    /// Bytes of heap the entries' names take (each entry's name once, one after the other).
+    pub fn name_bytes(&self) -> u64 {
+        self.tree.children.name_bytes() as u64
+    }
+
+    /// Bytes of heap the layer's tree takes (names included): what loading the layer costs
+    /// beyond its bytes (file data stays there).
     pub fn heap_bytes(&self) -> u64 {
         (self.tree.heap_bytes() + 2 * core::mem::size_of::<usize>() + core::mem::size_of::<Self>())
             as u64
@@ -378,12 +376,7 @@ impl Inode for ImageInode {
         let run = self.children()?;
         check_name(name)?;
         let tree = &self.tree;
-        let position = tree
-            .children
-            .find(run, name, |name| {
-                name.text(tree.bytes.as_slice(), &tree.made_names, BLOCK_SIZE)
-            })
-            .ok_or(Errno::ENOENT)?;
+        let position = tree.children.find(run, name).ok_or(Errno::ENOENT)?;
         let child = tree.children.get(position).ok_or(Errno::ENOENT)?;
         Ok((tree.inode(child.node), None))
     }

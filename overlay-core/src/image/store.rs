@@ -153,9 +153,11 @@ pub struct StoreUsage {
     pub reclaimed_bytes: u64,
     /// Entries of the stored layers' trees (the roots included), each layer once.
     pub entries: u64,
-    /// Heap the stored layers' trees take, each layer once (their names and file data stay
+    /// Heap the stored layers' trees take, each layer once, names included (file data stays
     /// in the layers' bytes): see [`ImageLayerFs::heap_bytes`].
     pub tree_heap_bytes: u64,
+    /// Of `tree_heap_bytes`, the bytes of the entries' names.
+    pub tree_name_bytes: u64,
 }
 
 /// What [`ImageStore::remove_image`] did.
@@ -431,11 +433,13 @@ impl ImageStore {
             reclaimed_bytes: self.reclaimed_bytes,
             entries: 0,
             tree_heap_bytes: 0,
+            tree_name_bytes: 0,
         };
         for layer in self.layers.values() {
             usage.stored_bytes += layer.size;
             usage.entries += layer.fs.entries();
             usage.tree_heap_bytes += layer.fs.heap_bytes();
+            usage.tree_name_bytes += layer.fs.name_bytes();
             match users(&layer.digest) {
                 0 => usage.unused_bytes += layer.size,
                 1 => usage.unique_bytes += layer.size,

@@ -237,10 +237,11 @@ pub(super) fn df_lines(usage: &StoreUsage, containers: &[ContainerSummary]) -> V
         usage.reclaimed_bytes, usage.reclaimed_layers
     ));
     lines.push(format!(
-        "layer trees: {} entries, {} bytes of heap, {} per entry (names and data stay in the layers)",
+        "layer trees: {} entries, {} bytes of heap ({} of names), {} per entry besides its name",
         usage.entries,
         usage.tree_heap_bytes,
-        usage.tree_heap_bytes / usage.entries.max(1)
+        usage.tree_name_bytes,
+        (usage.tree_heap_bytes - usage.tree_name_bytes) / usage.entries.max(1)
     ));
     let upper_bytes: u64 = containers.iter().map(|c| c.upper_bytes).sum();
     lines.push(format!(

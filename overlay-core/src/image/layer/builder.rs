@@ -44,7 +44,9 @@ fn reserve<T>(list: &mut Vec<T>, additional: usize) -> Result<(), Fault> {
 #[derive(Clone, Copy)]
 struct Record {
     parent: u32,
-    child: Child,
+    name: NameRef,
+    /// The node the name names.
+    node: u32,
 }
 
 /// The text of names, from the layer's bytes or the names the builder made.
@@ -84,7 +86,6 @@ pub(super) struct Frozen {
     /// Reachable nodes, breadth-first from the root.
     pub(super) nodes: Vec<Node>,
     pub(super) children: Children,
-    pub(super) made_names: Vec<u8>,
     /// Extended attributes, by node, sorted by node.
     pub(super) xattrs: Vec<(u32, Xattrs)>,
     pub(super) stats: LayerStats,
@@ -123,7 +124,7 @@ impl<'a> Builder<'a> {
         self.index
             .find(hash, |&position| {
                 let record = &records[position as usize];
-                record.parent == parent && texts.of(&record.child.name) == name
+                record.parent == parent && texts.of(&record.name) == name
             })
             .map(|&position| position as usize)
     }
@@ -131,7 +132,7 @@ impl<'a> Builder<'a> {
     /// The node `name` names in the directory `parent`.
     fn child(&self, parent: u32, name: &[u8]) -> Option<u32> {
         let position = self.position(parent, name)?;
-        Some(self.records[position].child.node).filter(|&node| node != NO_NODE)
+        Some(self.records[position].node).filter(|&node| node != NO_NODE)
     }
 
     fn is_dir(&self, node: u32) -> bool {
@@ -143,7 +144,7 @@ impl<'a> Builder<'a> {
         let text = self.texts().of(&name);
         let hash = self.hasher.hash_one((parent, text));
         if let Some(position) = self.position(parent, text) {
-            self.records[position].child.node = node;
+            self.records[position].node = node;
             return Ok(());
         }
         let position = u32::try_from(self.records.len()).map_err(|_| OUT_OF_MEMORY)?;
@@ -155,23 +156,20 @@ impl<'a> Builder<'a> {
         let (hasher, records) = (&self.hasher, &self.records);
         let rehash = |&position: &u32| {
             let record = &records[position as usize];
-            hasher.hash_one((record.parent, texts.of(&record.child.name)))
+            hasher.hash_one((record.parent, texts.of(&record.name)))
         };
         self.index
             .try_reserve(1, rehash)
             .map_err(|_| OUT_OF_MEMORY)?;
         self.index.insert_unique(hash, position, rehash);
-        self.records.push(Record {
-            parent,
-            child: Child { name, node },
-        });
+        self.records.push(Record { parent, name, node });
         Ok(())
     }
 
     /// Removes `name` from the directory `parent`, if it is there.
     fn remove_child(&mut self, parent: u32, name: &[u8]) {
         if let Some(position) = self.position(parent, name) {
-            self.records[position].child.node = NO_NODE;
+            self.records[position].node = NO_NODE;
         }
     }
 
@@ -363,7 +361,7 @@ impl<'a> Builder<'a> {
         let index = self.push_node(node, Vec::new())?;
         self.remove_child(parent, text);
         let made = match self.position(parent, whiteout) {
-            Some(position) => self.records[position].child.name,
+            Some(position) => self.records[position].name,
             None => {
                 reserve(&mut self.made_names, whiteout.len())?;
                 let start = self.made_names.len();
@@ -453,10 +451,9 @@ impl<'a> Builder<'a> {
             layer,
             made: &made_names,
         };
-        records.retain(|record| record.child.node != NO_NODE);
+        records.retain(|record| record.node != NO_NODE);
         records.sort_unstable_by(|a, b| {
-            (a.parent.cmp(&b.parent))
-                .then_with(|| texts.of(&a.child.name).cmp(texts.of(&b.child.name)))
+            (a.parent.cmp(&b.parent)).then_with(|| texts.of(&a.name).cmp(texts.of(&b.name)))
         });
         // New index of each built node reached so far.
         let mut renumbered: Vec<u32> = Vec::new();
@@ -467,6 +464,16 @@ impl<'a> Builder<'a> {
         reserve(&mut nodes, built.len())?;
         let mut entries: Vec<Child> = Vec::new();
         reserve(&mut entries, records.len())?;
+        let mut prefixes: Vec<u64> = Vec::new();
+        reserve(&mut prefixes, records.len())?;
+        // The entries' names, each directory's one after the other in name order: a
+        // listing reads them in sequence, and a lookup from a few cache lines.
+        let name_bytes: usize = records
+            .iter()
+            .map(|record| texts.of(&record.name).len())
+            .sum();
+        let mut names: Vec<u8> = Vec::new();
+        reserve(&mut names, name_bytes)?;
         let mut stats = LayerStats::default();
         let mut root = built[0];
         // Until a directory's entries are set, its built index.
@@ -487,7 +494,7 @@ impl<'a> Builder<'a> {
             let start = entries.len();
             let mut subdirectories = 0;
             for record in run {
-                let built_index = record.child.node as usize;
+                let built_index = record.node as usize;
                 let child = built[built_index];
                 let first_visit = renumbered[built_index] == NO_NODE;
                 if first_visit {
@@ -501,19 +508,15 @@ impl<'a> Builder<'a> {
                 }
                 let new = renumbered[built_index];
                 nodes[new as usize].nlink += 1;
-                count(
-                    &mut stats,
-                    &child,
-                    texts.of(&record.child.name),
-                    first_visit,
-                );
+                count(&mut stats, &child, texts.of(&record.name), first_visit);
                 if child.kind.is_dir() {
                     subdirectories += 1;
                 }
-                entries.push(Child {
-                    name: record.child.name,
-                    node: new,
-                });
+                let text = texts.of(&record.name);
+                let name_at = u32::try_from(names.len()).map_err(|_| OUT_OF_MEMORY)?;
+                names.extend_from_slice(text);
+                prefixes.push(prefix(text));
+                entries.push(Child::new(name_at, text.len(), new));
             }
             // A directory's link count: its name, its `.`, and each subdirectory's `..`.
             nodes[dir].nlink = 2 + subdirectories;
@@ -524,6 +527,8 @@ impl<'a> Builder<'a> {
         drop(built);
         nodes.shrink_to_fit();
         entries.shrink_to_fit();
+        prefixes.shrink_to_fit();
+        names.shrink_to_fit();
         let mut kept_xattrs = Vec::new();
         reserve(&mut kept_xattrs, xattrs.len())?;
         for (old, list) in xattrs {
@@ -534,13 +539,9 @@ impl<'a> Builder<'a> {
         }
         kept_xattrs.sort_unstable_by_key(|(node, _)| *node);
         drop(renumbered);
-        let mut prefixes = Vec::new();
-        reserve(&mut prefixes, entries.len())?;
-        prefixes.extend(entries.iter().map(|child| prefix(texts.of(&child.name))));
         Ok(Frozen {
             nodes,
-            children: Children::new(entries, prefixes),
-            made_names,
+            children: Children::new(entries, prefixes, names),
             xattrs: kept_xattrs,
             stats,
         })

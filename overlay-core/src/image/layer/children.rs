@@ -1,11 +1,14 @@
 //! The entries of every directory of a layer in one table: each directory's entries are a
-//! run of it, sorted by name, and each entry names its text by where it is in the layer's
-//! bytes (12 bytes an entry, plus 8 for the lookup below), never a copy of it.
+//! run of it, sorted by name (12 bytes an entry, plus 8 for the lookup below), their names
+//! one after the other in one array, in the same order. A listing reads its names in
+//! sequence, where names left in the layer's bytes would each be a cache miss in a
+//! different tar header (that made a warm walk of a union of image layers half again as
+//! slow); they cost their bytes and nothing more. While the tree is built, names are
+//! [`NameRef`]s: places in the layer's bytes, never copies.
 //!
 //! A lookup mostly compares integers: it searches the run's slice of an array of the names'
 //! first eight bytes (see `crate::name_order`), and reads name text only among the entries
-//! whose first eight bytes tie with the name sought (usually one), where a plain binary
-//! search over the names would read a different name, in the RAM disk, at every step.
+//! whose first eight bytes tie with the name sought (usually one).
 
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -61,12 +64,25 @@ impl NameRef {
     }
 }
 
-/// One entry of a directory.
+/// One entry of a directory: where its name is in the table's names, and its node.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Child {
-    pub(super) name: NameRef,
+    name_at: u32,
     /// The node it names.
     pub(super) node: u32,
+    name_length: u8,
+}
+
+impl Child {
+    /// The entry naming `node` whose name is the `length` bytes at `name_at` of the table's
+    /// names (1 to 255 bytes: a name's length).
+    pub(super) fn new(name_at: u32, length: usize, node: u32) -> Child {
+        Child {
+            name_at,
+            node,
+            name_length: length as u8,
+        }
+    }
 }
 
 /// The entries of every directory, each directory's a run sorted by name.
@@ -74,13 +90,19 @@ pub(super) struct Children {
     entries: Vec<Child>,
     /// `prefix(name)` of each entry, in the same order.
     prefixes: Vec<u64>,
+    /// The names of the entries, in the same order, one after the other.
+    names: Vec<u8>,
 }
 
 impl Children {
-    /// The table of `entries` (each directory's run sorted by name) whose names' first eight
-    /// bytes are `prefixes`.
-    pub(super) fn new(entries: Vec<Child>, prefixes: Vec<u64>) -> Children {
-        Children { entries, prefixes }
+    /// The table of `entries` (each directory's run sorted by name), whose names' first
+    /// eight bytes are `prefixes` and whose names are in `names`.
+    pub(super) fn new(entries: Vec<Child>, prefixes: Vec<u64>, names: Vec<u8>) -> Children {
+        Children {
+            entries,
+            prefixes,
+            names,
+        }
     }
 
     /// Number of entries, of all directories.
@@ -88,10 +110,16 @@ impl Children {
         self.entries.len()
     }
 
-    /// Bytes of heap the table takes.
+    /// Bytes of heap the table takes, its names included.
     pub(super) fn heap_bytes(&self) -> usize {
         self.entries.capacity() * core::mem::size_of::<Child>()
             + self.prefixes.capacity() * core::mem::size_of::<u64>()
+            + self.names.capacity()
+    }
+
+    /// Bytes of heap the names take.
+    pub(super) fn name_bytes(&self) -> usize {
+        self.names.capacity()
     }
 
     /// The entries of the run `run`, in name order.
@@ -99,13 +127,16 @@ impl Children {
         self.entries.get(run).unwrap_or_default()
     }
 
-    /// The position of the entry of the run `run` named `name`, whose text `text` gives.
-    pub(super) fn find<'t>(
-        &self,
-        run: Range<usize>,
-        name: &str,
-        text: impl Fn(&NameRef) -> &'t [u8],
-    ) -> Option<usize> {
+    /// The name of `child`.
+    pub(super) fn name(&self, child: &Child) -> &[u8] {
+        let start = child.name_at as usize;
+        self.names
+            .get(start..start + usize::from(child.name_length))
+            .unwrap_or_default()
+    }
+
+    /// The position of the entry of the run `run` named `name`.
+    pub(super) fn find(&self, run: Range<usize>, name: &str) -> Option<usize> {
         let prefixes = self.prefixes.get(run.clone())?;
         let key = prefix(name.as_bytes());
         let start = prefixes.partition_point(|&other| other < key);
@@ -113,7 +144,7 @@ impl Children {
         let end = start + tied.partition_point(|&other| other == key);
         let candidates = self.entries.get(run.start + start..run.start + end)?;
         let found = candidates
-            .binary_search_by(|child| text(&child.name).cmp(name.as_bytes()))
+            .binary_search_by(|child| self.name(child).cmp(name.as_bytes()))
             .ok()?;
         Some(run.start + start + found)
     }
@@ -130,28 +161,22 @@ mod tests {
 
     use super::*;
 
-    /// A table of one directory of `names` (sorted here), kept as made names in `made`.
-    fn table(names: &[&str], made: &mut Vec<u8>) -> Children {
+    /// A table of one directory of `names` (sorted here), each naming its index in `names`.
+    fn table(names: &[&str]) -> Children {
         let mut sorted: Vec<&str> = names.to_vec();
         sorted.sort_unstable();
-        let mut entries = Vec::new();
-        let mut prefixes = Vec::new();
+        let (mut entries, mut prefixes, mut text) = (Vec::new(), Vec::new(), Vec::new());
         for name in sorted {
-            let start = made.len();
-            made.extend_from_slice(name.as_bytes());
-            let name_ref = NameRef::made(&(start..made.len())).unwrap();
             let original = names.iter().position(|other| *other == name).unwrap();
-            entries.push(Child {
-                name: name_ref,
-                node: original as u32,
-            });
+            entries.push(Child::new(text.len() as u32, name.len(), original as u32));
+            text.extend_from_slice(name.as_bytes());
             prefixes.push(prefix(name.as_bytes()));
         }
-        Children::new(entries, prefixes)
+        Children::new(entries, prefixes, text)
     }
 
-    fn node_of(dir: &Children, made: &[u8], name: &str) -> Option<u32> {
-        let position = dir.find(0..dir.len(), name, |n| n.text(&[], made, 512))?;
+    fn node_of(dir: &Children, name: &str) -> Option<u32> {
+        let position = dir.find(0..dir.len(), name)?;
         dir.get(position).map(|child| child.node)
     }
 
@@ -159,11 +184,10 @@ mod tests {
     fn every_entry_is_found_and_nothing_else() {
         let owned = crate::name_order::tests::awkward_names();
         let names: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let mut made = Vec::new();
-        let dir = table(&names, &mut made);
+        let dir = table(&names);
         assert_eq!(dir.len(), names.len());
         for (index, name) in names.iter().enumerate() {
-            assert_eq!(node_of(&dir, &made, name), Some(index as u32), "{name}");
+            assert_eq!(node_of(&dir, name), Some(index as u32), "{name}");
         }
         for absent in [
             "",
@@ -176,15 +200,15 @@ mod tests {
             "zzz",
             "e",
         ] {
-            assert_eq!(node_of(&dir, &made, absent), None, "{absent}");
+            assert_eq!(node_of(&dir, absent), None, "{absent}");
         }
     }
 
     #[test]
     fn an_empty_directory_finds_nothing() {
-        let dir = Children::new(Vec::new(), Vec::new());
+        let dir = Children::new(Vec::new(), Vec::new(), Vec::new());
         assert_eq!(dir.len(), 0);
-        assert_eq!(node_of(&dir, &[], "a"), None);
+        assert_eq!(node_of(&dir, "a"), None);
         assert!(dir.run(0..0).is_empty());
     }
 

@@ -94,7 +94,11 @@ fn images_history_and_df_show_the_store() {
         "{}",
         lines[7]
     );
-    assert!(lines[7].ends_with(" per entry (names and data stay in the layers)"));
+    assert!(
+        lines[7].ends_with(" per entry besides its name"),
+        "{}",
+        lines[7]
+    );
     assert_eq!(lines[8], "containers: 1, writable layers 0 bytes");
     assert_eq!(lines.len(), 9);
 }
