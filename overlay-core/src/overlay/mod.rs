@@ -356,6 +356,18 @@ impl OverlayFs {
         self.union.diff()
     }
 
+    /// Hands the changes of [`OverlayFs::diff`] to `visit` one by one, in the same order, as
+    /// the walk finds them, without collecting them. `visit` must not change the union.
+    ///
+    /// # Errors
+    /// Whatever reading the layers fails with, or the first error of `visit`.
+    pub fn for_each_change(
+        &self,
+        visit: &mut dyn FnMut(ChangeKind, &str) -> Result<()>,
+    ) -> Result<()> {
+        self.union.for_each_change(visit)
+    }
+
     /// Whether `node` is an entry of this union.
     pub fn owns(&self, node: &OverlayInode) -> bool {
         Arc::ptr_eq(&node.fs, &self.union)
