@@ -206,6 +206,23 @@ pub trait UnionView: Send + Sync {
     /// Whatever reading the layers returns (`EIO`, `ENOMEM`); `ENOTSUP` if the union cannot
     /// tell.
     fn diff(&self) -> Result<Vec<Change>>;
+
+    /// Hands the changes of [`UnionView::diff`] to `visit` one by one, sorted by path
+    /// bytewise. The shell prints `diff` through this, a line at a time; an implementation
+    /// that walks its layers in that order overrides it so that nothing holds every changed
+    /// path at once (this default collects and sorts them).
+    ///
+    /// # Errors
+    /// Those of [`UnionView::diff`], or the first error of `visit` (nothing more is handed
+    /// over after it).
+    fn for_each_change(&self, visit: &mut dyn FnMut(ChangeKind, &str) -> Result<()>) -> Result<()> {
+        let mut changes = self.diff()?;
+        changes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        for change in changes {
+            visit(change.kind, &change.path)?;
+        }
+        Ok(())
+    }
 }
 
 /// The shell: a namespace, an optional union view, an optional container engine (and the
@@ -326,10 +343,18 @@ impl Shell {
     /// Only an error of `out` itself; a failed command prints its `error:` line instead.
     pub fn run_line(&mut self, line: &str, out: &mut dyn Output) -> fmt::Result {
         let line = line.trim_matches([' ', '\t', '\r', '\n']);
-        let mut output = Vec::new();
+        let mut printer = Printer {
+            out: &mut *out,
+            line: Vec::new(),
+            broken: false,
+        };
         self.last_hint = None;
-        match self.execute(line, &mut output) {
-            Ok(()) => out.write_bytes(&output),
+        let result = self.execute(line, &mut printer);
+        if printer.broken {
+            return Err(fmt::Error);
+        }
+        match result {
+            Ok(()) => Ok(()),
             Err(Failure { errno, detail }) => {
                 self.failures += 1;
                 self.last_error = Some(errno);
@@ -344,8 +369,12 @@ impl Shell {
         }
     }
 
-    /// Parses and runs `line`, collecting its output so that a failure prints nothing else.
-    fn execute(&mut self, line: &str, output: &mut Vec<u8>) -> core::result::Result<(), Failure> {
+    /// Parses and runs `line`, printing its output as it goes.
+    fn execute(
+        &mut self,
+        line: &str,
+        output: &mut Printer<'_>,
+    ) -> core::result::Result<(), Failure> {
         let words = lexer::split_words(line).map_err(|errno| self.malformed(line, errno))?;
         if words.is_empty() {
             return Ok(());
@@ -363,15 +392,13 @@ impl Shell {
     fn run(
         &mut self,
         command: Command<'_>,
-        output: &mut Vec<u8>,
+        output: &mut Printer<'_>,
     ) -> core::result::Result<(), Failure> {
         let namespace = &self.namespace;
         let creds = &self.creds;
         match command {
-            Command::Ls { long, path } => {
-                print_lines(output, tree::ls(namespace, creds, path, long)?)
-            }
-            Command::Cat(path) => self.cat(path, output)?,
+            Command::Ls { long, path } => output.lines(tree::ls(namespace, creds, path, long)?)?,
+            Command::Cat(path) => output.bytes(&self.cat(path)?)?,
             Command::Stat(path) => {
                 let inode = namespace.lookup(creds, path, false)?;
                 let metadata = inode.metadata()?;
@@ -383,18 +410,16 @@ impl Shell {
                     Some(origin) => alloc::format!("{origin}"),
                     None => String::from("-"),
                 };
-                print_line(output, &tree::stat_line(&metadata, &layer, &escape(path)));
+                output.line(&tree::stat_line(&metadata, &layer, &escape(path)))?;
             }
-            Command::Readlink(path) => {
-                print_line(output, &escape(&namespace.readlink(creds, path)?))
-            }
+            Command::Readlink(path) => output.line(&escape(&namespace.readlink(creds, path)?))?,
             Command::GetXattr { path, name } => {
                 let value = namespace.get_xattr(creds, path, name)?;
-                print_line(output, &lexer::escape_bytes(&value));
+                output.line(&lexer::escape_bytes(&value))?;
             }
             Command::ListXattr(path) => {
                 let names = namespace.list_xattr(creds, path)?;
-                print_lines(output, names.iter().map(|name| escape(name)).collect());
+                output.lines(names.iter().map(|name| escape(name)).collect())?;
             }
             Command::Write { path, text } => {
                 let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
@@ -451,11 +476,11 @@ impl Shell {
             Command::Su { uid, gid } => self.creds = Credentials::user(uid, gid),
             Command::Help => {
                 for (_, synopsis) in usage::COMMANDS {
-                    print_line(output, synopsis);
+                    output.line(synopsis)?;
                 }
             }
             Command::Exit => self.exited = true,
-            Command::Tree(path) => print_lines(output, tree::tree(namespace, path)?),
+            Command::Tree(path) => tree::tree(namespace, path, &mut |line| output.line(line))?,
             Command::Layers => {
                 let mut layers = self.union()?.layers();
                 layers.sort_by_key(|layer| layer.origin);
@@ -466,32 +491,25 @@ impl Shell {
                     } else {
                         escape(&layer.label)
                     };
-                    print_line(output, &alloc::format!("{} {mode} {label}", layer.origin));
+                    output.line(&alloc::format!("{} {mode} {label}", layer.origin))?;
                 }
             }
-            Command::Diff => {
-                let mut changes = self.union()?.diff()?;
-                changes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-                for change in changes {
-                    print_line(
-                        output,
-                        &alloc::format!("{} {}", change.kind.letter(), escape(&change.path)),
-                    );
-                }
-            }
-            Command::Images => print_lines(output, engine::images_lines(&self.engine()?.images())),
+            Command::Diff => self.union()?.for_each_change(&mut |kind, path| {
+                output.line(&alloc::format!("{} {}", kind.letter(), escape(path)))
+            })?,
+            Command::Images => output.lines(engine::images_lines(&self.engine()?.images()))?,
             Command::History(image) => {
                 let history = self.engine()?.history(image)?;
-                print_lines(output, engine::history_lines(&history));
+                output.lines(engine::history_lines(&history))?;
             }
             Command::Df => {
                 let engine = self.engine()?;
                 let lines = engine::df_lines(&engine.disk_usage(), &engine.containers());
-                print_lines(output, lines);
+                output.lines(lines)?;
             }
             Command::Ps => {
                 let containers = self.engine()?.containers();
-                print_lines(output, engine::ps_lines(&containers, self.container()));
+                output.lines(engine::ps_lines(&containers, self.container()))?;
             }
             Command::Run { image, container } => self.engine()?.run(image, container)?,
             Command::Use(container) => self.enter(container)?,
@@ -507,11 +525,11 @@ impl Shell {
                 if self.container() == Some(container) {
                     self.enter(container)?;
                 }
-                print_line(output, &commit.layer);
+                output.line(&commit.layer)?;
             }
             Command::Rmi(image) => {
                 let removal = self.engine()?.remove_image(image)?;
-                print_lines(output, engine::removal_lines(&removal));
+                output.lines(engine::removal_lines(&removal))?;
             }
             Command::Rmc(container) => {
                 let engine = self.engine()?;
@@ -520,7 +538,7 @@ impl Shell {
                     return Err(Errno::EBUSY.into());
                 }
                 let deleted = engine.remove_container(container)?;
-                print_lines(output, engine::container_removal_lines(container, &deleted));
+                output.lines(engine::container_removal_lines(container, &deleted))?;
             }
         }
         Ok(())
@@ -544,9 +562,10 @@ impl Shell {
     }
 
     /// `cat`: the content as it is, read in chunks, and a newline if it does not end a line.
-    fn cat(&self, path: &str, output: &mut Vec<u8>) -> Result<()> {
+    /// Printed once read whole, so that a failed read prints only its `error:` line.
+    fn cat(&self, path: &str) -> Result<Vec<u8>> {
         let mut file = self.namespace.open(&self.creds, path, OpenFlags::READ, 0)?;
-        let start = output.len();
+        let mut output = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
             let count = file.read(&mut chunk)?;
@@ -555,10 +574,10 @@ impl Shell {
                 _ => break,
             }
         }
-        if output.len() > start && !output.ends_with(b"\n") {
+        if !output.is_empty() && !output.ends_with(b"\n") {
             output.push(b'\n');
         }
-        Ok(())
+        Ok(output)
     }
 }
 
@@ -624,13 +643,45 @@ fn escape(text: &str) -> String {
     lexer::escape_bytes(text.as_bytes())
 }
 
-fn print_line(output: &mut Vec<u8>, line: &str) {
-    output.extend_from_slice(line.as_bytes());
-    output.push(b'\n');
+/// A command's output on its way to the front end's [`Output`]: each line is written as soon
+/// as it is made, so nothing holds a command's whole output (the `tree` or `diff` of a deep
+/// union is far bigger than the union: every line repeats the path of its directory). A
+/// command that fails after printing lines (a `tree` walk that meets a path over `PATH_MAX`)
+/// prints its `error:` line after them.
+struct Printer<'a> {
+    out: &'a mut dyn Output,
+    /// The line being written, with its newline: one buffer for all of them.
+    line: Vec<u8>,
+    /// Whether `out` failed: that ends the command, and [`Shell::run_line`] returns the error
+    /// instead of printing an `error:` line.
+    broken: bool,
 }
 
-fn print_lines(output: &mut Vec<u8>, lines: Vec<String>) {
-    for line in lines {
-        print_line(output, &line);
+impl Printer<'_> {
+    /// Writes `bytes` (whole lines) as they are.
+    fn bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.out.write_bytes(bytes).map_err(|fmt::Error| {
+            self.broken = true;
+            Errno::EIO
+        })
+    }
+
+    /// Writes `line` and a newline.
+    fn line(&mut self, line: &str) -> Result<()> {
+        let mut buffer = core::mem::take(&mut self.line);
+        buffer.clear();
+        buffer.extend_from_slice(line.as_bytes());
+        buffer.push(b'\n');
+        let written = self.bytes(&buffer);
+        self.line = buffer;
+        written
+    }
+
+    /// Writes each of `lines`.
+    fn lines(&mut self, lines: Vec<String>) -> Result<()> {
+        lines.iter().try_for_each(|line| self.line(line))
     }
 }

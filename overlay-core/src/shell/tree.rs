@@ -1,6 +1,6 @@
 //! The listing formats: `tree`, `ls`, `ls -l` and `stat` lines.
 
-use alloc::{format, string::String, vec::Vec};
+use alloc::{format, string::String, vec, vec::Vec};
 use core::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
@@ -47,31 +47,109 @@ pub(super) fn columns(namespace: &Namespace, path: &str, metadata: &Metadata) ->
     ))
 }
 
-/// The lines of `tree path`, sorted by path bytewise, the starting entry included, each path
-/// escaped (see [`escape`]). Symlinks are not followed, except a starting path that ends in a
-/// slash.
-pub(super) fn tree(namespace: &Namespace, path: &str) -> Result<Vec<String>> {
+/// Hands the lines of `tree path` to `emit`, sorted by path bytewise, the starting entry
+/// included, each path escaped (see [`escape`]). Symlinks are not followed, except a starting
+/// path that ends in a slash.
+///
+/// Each line goes out as soon as it is made, and the walk keeps one path (the deepest so far)
+/// and the names of the directories it is in: its memory grows with the depth and the width
+/// of those directories, not with the total length of every path (a deep tree's lines repeat
+/// the path of their directory over and over).
+pub(super) fn tree(
+    namespace: &Namespace,
+    path: &str,
+    emit: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let root = Credentials::root();
     let start = namespace.lstat(&root, path)?;
-    let mut lines: Vec<(String, String)> = Vec::new();
-    let mut pending = Vec::from([(String::from(path::display(path)), start)]);
-    while let Some((entry_path, metadata)) = pending.pop() {
-        if metadata.kind.is_dir() {
-            for entry in namespace.read_dir(&root, &entry_path)? {
-                let child = join(&entry_path, &entry.name);
-                let child_metadata = namespace.lstat(&root, &child)?;
-                pending.push((child, child_metadata));
+    let mut path = String::from(path::display(path));
+    emit(&line(namespace, &path, &start)?)?;
+    if !start.kind.is_dir() {
+        return Ok(());
+    }
+    // An explicit stack of the directories being walked, not recursion: a tree can be as
+    // deep as a user makes it, deeper than any kernel stack allows.
+    let mut walking = Vec::from([tree_dir(namespace, &path)?]);
+    while let Some(dir) = walking.last_mut() {
+        let Some(step) = dir.steps.next() else {
+            walking.pop();
+            continue;
+        };
+        path.truncate(dir.path_len);
+        if !path.is_empty() && !path.ends_with('/') {
+            path.push('/');
+        }
+        path.push_str(&step.name);
+        match step.metadata {
+            Some(metadata) => emit(&line(namespace, &path, &metadata)?)?,
+            None => {
+                let subdir = tree_dir(namespace, &path)?;
+                walking.push(subdir);
             }
         }
-        let line = format!(
-            "{} {}",
-            columns(namespace, &entry_path, &metadata)?,
-            escape(&entry_path)
-        );
-        lines.push((entry_path, line));
     }
-    lines.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(lines.into_iter().map(|(_, line)| line).collect())
+    Ok(())
+}
+
+/// The `tree` line of the entry at `path`.
+fn line(namespace: &Namespace, path: &str, metadata: &Metadata) -> Result<String> {
+    Ok(format!(
+        "{} {}",
+        columns(namespace, path, metadata)?,
+        escape(path)
+    ))
+}
+
+/// The steps of the walk through the directory at `path`, sorted.
+fn tree_dir(namespace: &Namespace, path: &str) -> Result<TreeDir> {
+    let root = Credentials::root();
+    let mut steps = Vec::new();
+    for entry in namespace.read_dir(&root, path)? {
+        let metadata = namespace.lstat(&root, &join(path, &entry.name))?;
+        let name = String::from(&*entry.name);
+        if metadata.kind.is_dir() {
+            steps.push(TreeStep {
+                name: name.clone(),
+                metadata: None,
+            });
+        }
+        steps.push(TreeStep {
+            name,
+            metadata: Some(metadata),
+        });
+    }
+    steps.sort_unstable_by(|a, b| a.sort_key().cmp(b.sort_key()));
+    Ok(TreeDir {
+        path_len: path.len(),
+        steps: steps.into_iter(),
+    })
+}
+
+/// A directory that `tree` is walking.
+struct TreeDir {
+    /// How long its path is (the walk's path buffer is cut back to it for each step).
+    path_len: usize,
+    /// What is left to do in it, in the order of the output.
+    steps: vec::IntoIter<TreeStep>,
+}
+
+/// One step of the walk through a directory: an entry's line, or the walk through a
+/// subdirectory.
+struct TreeStep {
+    name: String,
+    /// The entry's metadata for its line, or `None` for the walk through the directory.
+    metadata: Option<Metadata>,
+}
+
+impl TreeStep {
+    /// What orders the steps as their paths are ordered: the name, and a slash after it for
+    /// the walk through a directory. Every path under `a` sorts where `a/` does among the
+    /// names of its directory: after `a` itself and after `a-b` or `a.b` (`-` and `.` come
+    /// before `/`), as sorting the whole paths would put them.
+    fn sort_key(&self) -> impl Iterator<Item = u8> + '_ {
+        let slash = self.metadata.is_none().then_some(b'/');
+        self.name.bytes().chain(slash)
+    }
 }
 
 /// The lines of `ls [-l] path` for `creds`: the names in a directory sorted bytewise, or the

@@ -2,7 +2,7 @@
 
 use alloc::{format, string::String, vec::Vec};
 
-use super::{Change, LayerSummary, Origin, UnionView};
+use super::{Change, ChangeKind, LayerSummary, Origin, UnionView};
 use crate::error::Result;
 use crate::overlay::{OverlayFs, OverlayInode, WhiteoutEncoding};
 use crate::vfs::Inode;
@@ -40,6 +40,10 @@ impl UnionView for OverlayFs {
 
     fn diff(&self) -> Result<Vec<Change>> {
         OverlayFs::diff(self)
+    }
+
+    fn for_each_change(&self, visit: &mut dyn FnMut(ChangeKind, &str) -> Result<()>) -> Result<()> {
+        OverlayFs::for_each_change(self, visit)
     }
 }
 
@@ -128,6 +132,44 @@ mod tests {
         assert_eq!(
             run(&mut shell, "diff"),
             "C /etc\nA /etc/a\\nD \nA /etc/a\\nD /shadow\n"
+        );
+    }
+
+    #[test]
+    fn tree_and_diff_sort_whole_paths_where_a_name_extends_a_directory_name() {
+        // `-` and `.` sort before `/`: `/d-x` and `/d.x` come between `/d` and `/d/f`.
+        let mut shell = shell();
+        let script =
+            "mkdir /d\nwrite /d/f x\nwrite /d.x y\nmkdir /d-x\nwrite /d0 z\nrm /etc/config";
+        assert_eq!(run(&mut shell, script), "");
+        let diff = run(&mut shell, "diff");
+        assert_eq!(
+            diff,
+            "A /d\nA /d-x\nA /d.x\nA /d/f\nA /d0\nC /etc\nD /etc/config\n"
+        );
+        let tree = run(&mut shell, "tree /");
+        let paths: alloc::vec::Vec<&str> = tree
+            .lines()
+            .map(|line| line.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/",
+                "/app",
+                "/app/main",
+                "/d",
+                "/d-x",
+                "/d.x",
+                "/d/f",
+                "/d0",
+                "/etc"
+            ]
+        );
+        let tree = run(&mut shell, "tree /d/");
+        assert!(
+            tree.ends_with(" /d\nf 0644 0:0 1 2d711642b726b044 /d/f\n"),
+            "{tree}"
         );
     }
 }
