@@ -6,7 +6,7 @@
 use alloc::{string::String, sync::Arc, vec::Vec};
 
 use overlay_core::containers::ContainerManager;
-use overlay_core::shell::Shell;
+use overlay_core::shell::{Output, Shell};
 
 use crate::{print, println, serial};
 
@@ -36,14 +36,23 @@ pub fn run(manager: Arc<ContainerManager>, container: &str) -> Result<(), overla
         let Some(line) = read_line() else {
             return Ok(());
         };
-        let mut output = Vec::new();
-        // Writing into a Vec cannot fail.
-        let _ = shell.run_line(&line, &mut output);
-        // The bytes as the shell gives them: `cat` shows a file's content unchanged.
-        serial::write_bytes(&output);
+        // Writing to the serial port cannot fail.
+        let _ = shell.run_line(&line, &mut SerialOutput);
         if shell.exited() {
             return Ok(());
         }
+    }
+}
+
+/// The shell's output straight to the serial port, line by line as the shell makes it (a
+/// `tree` of a deep container is not held whole): the bytes as the shell gives them, so
+/// `cat` shows a file's content unchanged.
+struct SerialOutput;
+
+impl Output for SerialOutput {
+    fn write_bytes(&mut self, bytes: &[u8]) -> core::fmt::Result {
+        serial::write_bytes(bytes);
+        Ok(())
     }
 }
 

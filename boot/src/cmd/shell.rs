@@ -18,7 +18,7 @@ use overlay_core::containers::{ContainerManager, ContainerOptions};
 use overlay_core::image::{Bytes, ImageStore};
 use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer};
 use overlay_core::posix::Namespace;
-use overlay_core::shell::Shell;
+use overlay_core::shell::{Output, Shell};
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 
 #[derive(Debug, Args)]
@@ -138,11 +138,31 @@ fn union_shell(args: &ShellArgs) -> Result<Shell> {
     ))
 }
 
-/// Runs `line` and writes its output to `out` as the shell gives it: `cat`'s bytes unchanged.
+/// Runs `line` and writes its output to `out` line by line as the shell makes it (a `tree`
+/// of a deep union is not held whole): `cat`'s bytes unchanged.
 fn run_line(shell: &mut Shell, line: &str, out: &mut impl Write) -> Result<()> {
-    let mut printed = Vec::new();
-    shell.run_line(line, &mut printed)?;
-    out.write_all(&printed)?;
+    let mut writer = WriteOutput { out, error: None };
+    let printed = shell.run_line(line, &mut writer);
+    if let Some(error) = writer.error {
+        return Err(error.into());
+    }
+    printed?;
     out.flush()?;
     Ok(())
+}
+
+/// The shell's [`Output`] on an `io::Write`, keeping the I/O error the shell's
+/// `fmt::Error` cannot carry.
+struct WriteOutput<'a, W: Write> {
+    out: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Output for WriteOutput<'_, W> {
+    fn write_bytes(&mut self, bytes: &[u8]) -> std::fmt::Result {
+        self.out.write_all(bytes).map_err(|error| {
+            self.error = Some(error);
+            std::fmt::Error
+        })
+    }
 }
