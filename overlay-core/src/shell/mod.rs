@@ -11,7 +11,10 @@
 //! `error: EINVAL: commit c img (/etc/.wh.x: ...)`); a malformed line (unknown command,
 //! wrong arguments, bad escape, open quote) prints `error: EINVAL: <the line>`, and
 //! [`Shell::usage_hint`] says why in one line for a front end to show elsewhere. The shell
-//! then goes on (after `exit` too, if the front end calls it again).
+//! then goes on (after `exit` too, if the front end calls it again). `tree` and `diff` write
+//! each line to the [`Output`] as their walk finds it (nothing holds their whole output), so
+//! one that fails partway (a path past `PATH_MAX` deep in the tree) ends with its `error:`
+//! line after the lines printed so far.
 //!
 //! # Commands
 //! Reading: `ls [-l] P`, `cat P`, `stat P`, `readlink P`, `getxattr P NAME`, `listxattr P`.
