@@ -12,12 +12,13 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs `boot shell --lower LOWER` on `script`; its standard output.
-fn shell(lower: &std::path::Path, script: &str) -> Vec<u8> {
+/// Runs `boot shell --lower LOWER EXTRA...` on `script` and requires it to succeed.
+fn run_shell(lower: &std::path::Path, extra: &[&str], script: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_boot"))
         .arg("shell")
         .arg("--lower")
         .arg(lower)
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,7 +36,12 @@ fn shell(lower: &std::path::Path, script: &str) -> Vec<u8> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    output.stdout
+    output
+}
+
+/// Runs `boot shell --lower LOWER` on `script`; its standard output.
+fn shell(lower: &std::path::Path, script: &str) -> Vec<u8> {
+    run_shell(lower, &[], script).stdout
 }
 
 #[test]
@@ -67,24 +73,7 @@ fn names_are_escaped_so_that_none_forges_a_line() {
 
 /// Runs `boot shell --lower LOWER EXTRA...` on `script`: its standard output and error.
 fn shell_with(lower: &std::path::Path, extra: &[&str], script: &str) -> (String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_boot"))
-        .arg("shell")
-        .arg("--lower")
-        .arg(lower)
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
+    let output = run_shell(lower, extra, script);
     (
         String::from_utf8(output.stdout).unwrap(),
         String::from_utf8(output.stderr).unwrap(),

@@ -71,6 +71,31 @@ impl System for Tmpfs {
     }
 }
 
+/// Mounts Linux overlayfs at `merged`: `lowers` top first (as `lowerdir=` lists them), `upper`
+/// and `work` its upper and work directories.
+pub fn mount_overlay(
+    lowers: &[String],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), String> {
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
+    let options = CString::new(options).map_err(|error| error.to_string())?;
+    rustix::mount::mount(
+        c"overlay",
+        &*c_path(merged),
+        c"overlay",
+        MountFlags::empty(),
+        &*options,
+    )
+    .map_err(|errno| format!("mount -t overlay: {errno}"))
+}
+
 /// Why Linux overlayfs cannot be mounted here, if it cannot.
 pub fn overlay_available() -> Result<(), String> {
     let filesystems = fs::read_to_string("/proc/filesystems")
@@ -171,21 +196,7 @@ impl Prepared for PreparedOverlay {
             .iter()
             .map(|l| l.display().to_string())
             .collect();
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowerdir.join(":"),
-            upper.display(),
-            work.display()
-        );
-        let options = CString::new(options).map_err(|error| error.to_string())?;
-        rustix::mount::mount(
-            c"overlay",
-            &*c_path(&merged),
-            c"overlay",
-            MountFlags::empty(),
-            &*options,
-        )
-        .map_err(|errno| format!("mount -t overlay: {errno}"))?;
+        mount_overlay(&lowerdir, &upper, &work, &merged)?;
         let root = open_dir(&merged)?;
         Ok(Box::new(Syscalls {
             root,

@@ -33,10 +33,10 @@ use overlay_core::overlay::{Layer, OverlayFs, OverlayOptions, UpperLayer, Whiteo
 use overlay_core::posix::Namespace;
 use overlay_core::tmpfs::{TmpFs, TmpFsOptions};
 use overlay_core::vfs::Credentials;
-use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::mount::UnmountFlags;
 
 use crate::layout::{Layout, REF_NAME};
-use crate::linux::{c_path, overlay_available, Scratch};
+use crate::linux::{self, c_path, overlay_available, Scratch};
 use crate::report::{short, Table, Unit, W6_COLUMNS};
 use crate::spec::{self, merge, Tree};
 
@@ -349,21 +349,7 @@ fn extract_and_mount(peers: &Peers, layout: &Layout, turn: usize) -> Result<(f64
         for dir in [&upper, &work, &merged] {
             fs::create_dir(dir).map_err(|error| format!("mkdir: {error}"))?;
         }
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowers.join(":"),
-            upper.display(),
-            work.display()
-        );
-        let options = std::ffi::CString::new(options).map_err(|error| error.to_string())?;
-        rustix::mount::mount(
-            c"overlay",
-            &*c_path(&merged),
-            c"overlay",
-            MountFlags::empty(),
-            &*options,
-        )
-        .map_err(|errno| format!("mount -t overlay: {errno}"))?;
+        linux::mount_overlay(&lowers, &upper, &work, &merged)?;
         list_dir(&merged)
     });
     let _ = rustix::mount::unmount(&*c_path(&merged), UnmountFlags::DETACH);
