@@ -156,7 +156,7 @@ fn random_seeds_match_linux() {
 /// `truncate(2)` to 0 of a lower file copies its data up first, as Linux does, so with an
 /// upper too small for the file it is `ENOSPC` (`notes/difftest-findings.md`, finding 2).
 #[test]
-fn regression_finding_02_truncate_to_zero_copies_no_data() {
+fn regression_finding_02_truncate_to_zero_copies_the_data_up_first() {
     if linux_overlay_available() {
         assert_clean(&run_file(
             "findings/02-truncate-to-zero-copies-no-data.case",
