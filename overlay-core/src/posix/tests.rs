@@ -458,24 +458,24 @@ fn new_files_belong_to_the_caller_and_follow_the_umask() {
 #[test]
 fn setgid_directories_pass_on_their_group() {
     let ns = namespace();
-    ns.mkdir(&root(), "/shared", 0o777).unwrap();
-    ns.chown(&root(), "/shared", None, Some(50)).unwrap();
-    ns.chmod(&root(), "/shared", 0o2777).unwrap();
+    ns.mkdir(&root(), "/team", 0o777).unwrap();
+    ns.chown(&root(), "/team", None, Some(50)).unwrap();
+    ns.chmod(&root(), "/team", 0o2777).unwrap();
     let alice = Credentials {
         uid: 1000,
         gid: 100,
         groups: vec![],
     };
-    write_file(&ns, &alice, "/shared/f", b"");
-    ns.mkdir(&alice, "/shared/sub", 0o755).unwrap();
-    let file = ns.stat(&root(), "/shared/f").unwrap();
-    let sub = ns.stat(&root(), "/shared/sub").unwrap();
+    write_file(&ns, &alice, "/team/f", b"");
+    ns.mkdir(&alice, "/team/sub", 0o755).unwrap();
+    let file = ns.stat(&root(), "/team/f").unwrap();
+    let sub = ns.stat(&root(), "/team/sub").unwrap();
     assert_eq!((file.uid, file.gid, file.mode), (1000, 50, 0o644));
     assert_eq!((sub.gid, sub.mode), (50, 0o2755));
     // A new group-executable setgid file in a group the creator is not in loses the bit.
     let flags = OpenFlags::WRITE | OpenFlags::CREATE;
-    ns.open(&alice, "/shared/x", flags, 0o2775).unwrap();
-    assert_eq!(ns.stat(&root(), "/shared/x").unwrap().mode, 0o0755);
+    ns.open(&alice, "/team/x", flags, 0o2775).unwrap();
+    assert_eq!(ns.stat(&root(), "/team/x").unwrap().mode, 0o0755);
 }
 
 #[test]
