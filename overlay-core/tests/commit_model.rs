@@ -471,11 +471,7 @@ fn run(layers: &[LayerChoice], first: &[Op], second: &[Op]) -> Result<(), TestCa
 /// `COMMIT_MODEL_CASES` or `MODEL_CASES` cases (300 by default) from a fixed seed, so that
 /// every run of `cargo test` checks the same cases; `MODEL_SEED=N` picks another seed.
 fn config() -> ProptestConfig {
-    fn number<T: std::str::FromStr>(name: &str) -> Option<T> {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-    }
+    use support::env_number as number;
     ProptestConfig {
         cases: number("COMMIT_MODEL_CASES")
             .or_else(|| number("MODEL_CASES"))

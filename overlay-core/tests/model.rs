@@ -270,11 +270,7 @@ fn run_over(
 /// `MODEL_CASES` cases (64 by default) from a fixed seed, so that every run of `cargo test`
 /// checks the same cases; `MODEL_SEED=N` picks another seed.
 fn config() -> ProptestConfig {
-    fn number<T: std::str::FromStr>(name: &str) -> Option<T> {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-    }
+    use support::env_number as number;
     ProptestConfig {
         cases: number("MODEL_CASES").unwrap_or(64),
         rng_seed: proptest::test_runner::RngSeed::Fixed(number("MODEL_SEED").unwrap_or(5)),

@@ -165,3 +165,11 @@ pub fn walk(ns: &Namespace) -> Result<Vec<Seen>, Errno> {
     seen.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(seen)
 }
+
+/// The environment variable `name` parsed as a number, if it is set and parses: how the
+/// property tests take their case counts and seeds from the command line.
+pub fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+}
