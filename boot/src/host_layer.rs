@@ -177,7 +177,7 @@ impl Loader {
 }
 
 /// The entries of the host directory `dir`, sorted by name.
-fn sorted_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .collect::<std::io::Result<_>>()?;

@@ -18,6 +18,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use overlay_core::overlay::whiteout::OCI_WHITEOUT_PREFIX;
 
+use crate::host_layer::sorted_entries;
+
 /// A GNU header with mode, size, owner 0:0 and mtime 0; GNU so that long names and link
 /// targets get `L`/`K` entries.
 pub(crate) fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
@@ -154,15 +156,6 @@ impl Packer {
         }
         Ok(None)
     }
-}
-
-/// The entries of the directory `dir`, sorted by name.
-fn sorted_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .collect::<std::io::Result<_>>()?;
-    entries.sort_by_key(|entry| entry.file_name());
-    Ok(entries)
 }
 
 /// Splits a Linux `dev_t` into major and minor numbers (glibc's `major()`/`minor()`).
